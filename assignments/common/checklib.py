@@ -1,0 +1,127 @@
+"""Checks with messages a student can act on. Used by the public checks in the notebooks and by the hidden suites.
+
+Every check converts what it is given to a plain NumPy array first (a TensorFlow tensor, a list, anything array
+like), so a returned object can never vouch for itself, and raises :class:`CheckFailed` with a message that says
+what to look at: expected vs got shape, the first mismatching index, the relative error and the tolerance.
+"""
+import numpy as np
+
+
+class CheckFailed(AssertionError):
+    """A check did not pass; the message is written for the student."""
+
+
+def to_array(value, name="the result", dtype=None):
+    """Converts ``value`` to a NumPy array (of ``dtype`` if given) or fails with a one-line message."""
+    if hasattr(value, "numpy") and callable(value.numpy):
+        try:
+            value = value.numpy()
+        except Exception as err:  # a symbolic tensor, a broken object
+            raise CheckFailed(f"{name}: could not read its value ({type(err).__name__}: {err})") from None
+    try:
+        array = np.asarray(value)
+    except Exception as err:
+        raise CheckFailed(f"{name}: expected an array, got {type(value).__name__} ({err})") from None
+    if array.dtype == object or array.dtype.kind not in "biuf":
+        raise CheckFailed(f"{name}: expected a numeric array, got {_describe(value)}")
+    return array.astype(dtype) if dtype is not None else array
+
+
+def _describe(value):
+    if isinstance(value, np.ndarray):
+        return f"an array of dtype {value.dtype} and shape {value.shape}"
+    return f"a {type(value).__name__}"
+
+
+def check_shape(got, shape, name="the result"):
+    """Checks that ``got`` has exactly ``shape``; returns it as an array."""
+    array = to_array(got, name)
+    if tuple(array.shape) != tuple(shape):
+        raise CheckFailed(f"{name}: expected shape {tuple(shape)}, got {tuple(array.shape)}")
+    return array
+
+
+def check_dtype(got, dtype, name="the result"):
+    """Checks the dtype of ``got`` (a tensor or an array): every function must keep its inputs' dtype."""
+    actual = getattr(got, "dtype", None)
+    actual = np.dtype(getattr(actual, "as_numpy_dtype", actual)) if actual is not None else to_array(got, name).dtype
+    if actual != np.dtype(dtype):
+        raise CheckFailed(f"{name}: expected dtype {np.dtype(dtype).name} (the inputs' dtype), got {actual.name}")
+
+
+def rel_error(a, b):
+    """CS231n's relative error: max |a - b| / max(1e-8, |a| + |b|), elementwise, then the maximum."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.size == 0:
+        return 0.0
+    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+
+
+def check_finite(got, name="the result"):
+    array = to_array(got, name)
+    bad = ~np.isfinite(array)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise CheckFailed(f"{name}: contains {int(bad.sum())} NaN or infinite value(s), the first at index {index}")
+    return array
+
+
+def check_close(got, expected, name="the result", rtol=1e-5, atol=1e-6):
+    """Checks values elementwise: |got - expected| <= atol + rtol * |expected|.
+
+    The message names the first mismatching index with both values and the largest relative error.
+    """
+    expected = to_array(expected, f"expected {name}", np.float64)
+    array = check_shape(got, expected.shape, name).astype(np.float64)
+    check_finite(array, name)
+    bad = ~(np.abs(array - expected) <= atol + rtol * np.abs(expected))
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise CheckFailed(
+            f"{name}: {int(bad.sum())} of {bad.size} values differ; first at index {index}: "
+            f"expected {expected[index]:.6g}, got {array[index]:.6g} "
+            f"(max relative error {rel_error(array, expected):.2e}, tolerance rtol={rtol:g}, atol={atol:g})")
+    return array
+
+
+def check_gradient(got, expected, name="the gradient", tol=1e-7):
+    """Checks a gradient by relative error, CS231n style. All-zero, NaN or wrongly shaped gradients never pass."""
+    expected = to_array(expected, f"expected {name}", np.float64)
+    array = check_shape(got, expected.shape, name).astype(np.float64)
+    check_finite(array, name)
+    if not np.any(array) and np.any(expected):
+        raise CheckFailed(f"{name}: is all zeros, but the true gradient is not")
+    error = rel_error(array, expected)
+    if error > tol:
+        worst = np.unravel_index(np.argmax(np.abs(array - expected)), array.shape)
+        worst = tuple(int(i) for i in worst)
+        raise CheckFailed(
+            f"{name}: relative error {error:.2e} exceeds the tolerance {tol:.0e}; largest difference at index "
+            f"{worst}: expected {expected[worst]:.6g}, got {array[worst]:.6g}")
+    return error
+
+
+def numeric_gradient(f, x, upstream, h=1e-5):
+    """Centred finite differences of ``sum(f(x) * upstream)`` with respect to the float64 array ``x``.
+
+    Args:
+        f: a function of ``x`` alone returning an array (or tensor) of any shape.
+        x: float64 NumPy array; modified in place during the computation and restored.
+        upstream: array of the shape of ``f(x)``, the gradient flowing into ``f``'s output.
+        h: step size.
+
+    Returns:
+        Array of ``x``'s shape: d sum(f(x) * upstream) / dx.
+    """
+    x = np.asarray(x)
+    upstream = np.asarray(upstream, dtype=np.float64)
+    grad = np.zeros_like(x, dtype=np.float64)
+    for index in np.ndindex(x.shape):
+        saved = x[index]
+        x[index] = saved + h
+        plus = np.sum(to_array(f(x), dtype=np.float64) * upstream)
+        x[index] = saved - h
+        minus = np.sum(to_array(f(x), dtype=np.float64) * upstream)
+        x[index] = saved
+        grad[index] = (plus - minus) / (2 * h)
+    return grad

@@ -1,0 +1,1 @@
+"""rnnkit's trusted side: build, sandboxed grading, gradebook, command line."""

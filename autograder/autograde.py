@@ -1,0 +1,72 @@
+"""``rnnkit autograde``: grades every submission of nbgrader's ``submitted/<student>/<assignment>/`` layout.
+
+Each submission is graded on its own (its own trusted pytest process and sandbox), so a broken one costs only its
+own points. Results are written as each submission finishes; an interrupted run loses nothing already graded,
+and the next run skips what is graded and unchanged (``--force`` regrades).
+"""
+from concurrent.futures import ThreadPoolExecutor
+import hashlib
+import json
+import os
+import time
+
+from autograder import grade, gradebook, notebooks
+
+
+def _already_graded(course, student, assignment):
+    try:
+        with open(course.results_file(student, assignment)) as f:
+            provenance = json.load(f)["provenance"]
+        with open(course.submitted_notebook(student, assignment), "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+    except (OSError, ValueError, KeyError):
+        return None
+    if provenance.get("submission_sha256") == digest and provenance.get("suite_version") == grade.suite_version(assignment):
+        with open(course.results_file(student, assignment)) as f:
+            return json.load(f)
+    return None
+
+
+def _grade_one(course, assignment, student, level, force):
+    results = None if force else _already_graded(course, student, assignment)
+    skipped = results is not None
+    if results is None:
+        log_path = course.log_file(student, assignment)
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+
+        def log(text):
+            with open(log_path, "a") as f:
+                f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {student} {assignment}\n{text}\n")
+        results = grade.grade_submission(course, assignment, student, level, log=log)
+    return results, skipped
+
+
+def autograde(course, assignments, students=None, level="bubblewrap", force=False, jobs=1, echo=print):
+    """Grades the submissions; returns ``{(student, assignment): results}``. Never stops on one bad submission."""
+    todo = []
+    for assignment in assignments:
+        if not os.path.exists(course.source_notebook(assignment)):
+            raise ValueError(f"assignment '{assignment}' is not built in {course.root}: run `rnnkit build` first")
+        found = course.students(assignment)
+        for student in students or found:
+            if student not in found:
+                echo(f"{student}/{assignment}: no submission in {course.path('submitted')}")
+                continue
+            todo.append((student, assignment))
+    graded, failures = {}, 0
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [(s, a, pool.submit(_grade_one, course, a, s, level, force)) for s, a in todo]
+        for student, assignment, future in futures:
+            try:
+                results, skipped = future.result()
+                notebook = gradebook.autograded_notebook(course, student, assignment, results)
+                gradebook.record(course, student, assignment, results, notebook)
+            except Exception as err:  # the grader's own failure: say it, keep going with the others
+                failures += 1
+                echo(f"{student}/{assignment}: NOT GRADED: {type(err).__name__}: {err}")
+                continue
+            graded[(student, assignment)] = results
+            note = "unchanged, kept" if skipped else f"{results.get('execution_time', 0):.1f} s"
+            echo(f"{student}/{assignment}: {results['score']:g} / {results['max_score']:g} ({note})"
+                 + (f" - {results['output']}" if results.get("output") else ""))
+    return graded, failures

@@ -1,0 +1,94 @@
+"""The pytest plugin that runs a hidden suite against one submission (loaded with ``-p autograder.plugin``).
+
+It reads a job file written by :mod:`autograder.grade` (the cells to run, the seed, the sandbox level), gives the
+tests their fixtures, and writes one record per test: passed or not, and the message for the student. Only
+:class:`CheckFailed` messages reach the student; any other exception is the grader's fault, reported as such, and
+its traceback goes to the instructor's log alone (a traceback would show hidden test code).
+"""
+import json
+import os
+import time
+import zlib
+
+import numpy as np
+import pytest
+
+from assignments.common.checklib import CheckFailed
+from autograder import isolation
+from autograder.student import StudentProcess
+
+_records = []
+
+
+def pytest_addoption(parser):
+    parser.addoption("--rnnkit-job", help="job file written by autograder.grade")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "item(grade_id, weight): the graded item a hidden test belongs to")
+    path = config.getoption("--rnnkit-job")
+    config._rnnkit_job = json.load(open(path)) if path else None
+
+
+@pytest.fixture(scope="session")
+def job(request):
+    if request.config._rnnkit_job is None:
+        pytest.exit("hidden suites run through `rnnkit autograde` (no --rnnkit-job given)", returncode=4)
+    return request.config._rnnkit_job
+
+
+@pytest.fixture(scope="session")
+def student(job):
+    isolation.become_subreaper()
+    process = StudentProcess(job["cells"], job["assignment_dir"], job["level"],
+                             limits=isolation.Limits(**job.get("limits", {})), missing=job["missing"],
+                             threads=job.get("threads", 2))
+    yield process
+    process.close()
+
+
+@pytest.fixture(autouse=True)
+def _current_item(request):
+    """Tells the student process which item is being checked, so a failed answer cell is named in messages."""
+    marker = request.node.get_closest_marker("item")
+    if marker and "student" in request.fixturenames:
+        request.getfixturevalue("student").current_item = marker.args[0]
+
+
+@pytest.fixture(scope="session")
+def seed(job):
+    return int(job["seed"])
+
+
+@pytest.fixture
+def rng(seed, request):
+    return np.random.default_rng([seed, zlib.crc32(request.node.nodeid.encode())])
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" or (report.when == "setup" and report.failed):
+        marker = item.get_closest_marker("item")
+        record = {"test": item.name, "doc": (item.function.__doc__ or "").strip().split("\n")[0],
+                  "item": marker.args[0] if marker else None,
+                  "weight": marker.kwargs.get("weight", 1.0) if marker else 0.0,
+                  "passed": report.passed, "seconds": round(call.duration, 3)}
+        if report.failed:
+            error = call.excinfo.value if call.excinfo else None
+            if isinstance(error, CheckFailed):
+                record["message"] = str(error)
+            else:
+                record["message"] = ("the grader could not complete this check (an error in the grader, not in "
+                                     "your code); your instructor has the details")
+                record["internal_error"] = report.longreprtext[-8000:]
+        _records.append(record)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    isolation.kill_tree(os.getpid(), include_root=False)  # no student process outlives its grading
+    job = session.config._rnnkit_job
+    if job and job.get("results"):
+        with open(job["results"], "w") as f:
+            json.dump({"tests": _records, "finished": time.time()}, f)

@@ -1,0 +1,116 @@
+"""The untrusted side: runs a student's answer cells and answers calls from the grader.
+
+Started by :mod:`autograder.student` inside the sandbox as ``python -I worker.py``. It reads one JSON request
+per line on stdin and writes one JSON reply per line on the channel (the original stdout; the student's prints go
+to stderr). It computes no verdict: it only runs student code on inputs the grader chose and sends back values.
+
+Requests:
+    {"op": "load", "cells": [{"grade_id", "source"}...], "threads": 2}   -> {"ok", "cells": [{"grade_id", "error"}]}
+    {"op": "call", "fn": name, "args": [...], "kwargs": {...}}           -> {"ok": true, "value": ...}
+                                                                            | {"ok": false, "error": "..."}
+"""
+import linecache
+import os
+import sys
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import channel  # noqa: E402  (beside this file, in the sandbox too)
+
+MAX_ERROR_CHARS = 2000
+
+
+def _student_traceback(err):
+    """The part of a traceback that lies in the student's cells: what the student can act on."""
+    frames = [f for f in traceback.extract_tb(err.__traceback__)
+              if f.filename.startswith("<cell ") and f.filename != "<cell harness>"]
+    lines = [f"  {f.filename[1:-1]}, line {f.lineno}: {(f.line or '').strip()}" for f in frames[-3:]]
+    message = f"{type(err).__name__}: {err}"
+    return ("\n".join(lines + [message]))[-MAX_ERROR_CHARS:]
+
+
+class Worker:
+    def __init__(self, channel_out):
+        self.out = channel_out
+        self.namespace = {"__name__": "__main__"}
+        self.objects = {}
+
+    def keep(self, obj):
+        ref = len(self.objects) + 1
+        self.objects[ref] = obj
+        return ref
+
+    def lookup(self, ref):
+        if ref not in self.objects:
+            raise KeyError(f"unknown object handle {ref}")
+        return self.objects[ref]
+
+    def reply(self, message):
+        try:
+            data = channel.dumps(message)
+        except (TypeError, ValueError) as err:
+            data = channel.dumps({"ok": False, "error": f"the value could not be sent back: {err}"})
+        self.out.write(data)
+        self.out.flush()
+
+    def load(self, cells, threads):
+        import tensorflow as tf  # the notebooks' set-up cells import it anyway; threads must be set first
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        results = []
+        for cell in cells:
+            error = None
+            filename = f"<cell {cell['grade_id']}>"
+            # so that tracebacks can quote the student's line
+            linecache.cache[filename] = (len(cell["source"]), None, cell["source"].splitlines(True), filename)
+            try:
+                code = compile(cell["source"], filename, "exec")
+                exec(code, self.namespace)
+            except BaseException as err:  # SystemExit and KeyboardInterrupt too: a cell never stops the worker
+                error = _student_traceback(err)
+            results.append({"grade_id": cell["grade_id"], "error": error})
+        return {"ok": True, "cells": results}
+
+    def call(self, name, args, kwargs):
+        import tensorflow as tf
+        fn = self.namespace.get(name)
+        if fn is None:
+            return {"ok": False, "error": f"NameError: '{name}' is not defined"}
+        try:
+            args = channel.decode(args, tf.constant, self.lookup)
+            kwargs = channel.decode(kwargs, tf.constant, self.lookup) if kwargs else {}
+            value = fn(*args, **kwargs)
+            return {"ok": True, "value": channel.encode(value, keep=self.keep)}
+        except BaseException as err:
+            return {"ok": False, "error": _student_traceback(err)}
+
+    def serve(self, requests):
+        for line in requests:
+            try:
+                request = channel.loads(line)
+            except ValueError:
+                self.reply({"ok": False, "error": "malformed request"})
+                continue
+            if request.get("op") == "load":
+                self.reply(self.load(request["cells"], int(request.get("threads", 1))))
+            elif request.get("op") == "call":
+                self.reply(self.call(request["fn"], request.get("args", []), request.get("kwargs", {})))
+            else:
+                self.reply({"ok": False, "error": f"unknown op {request.get('op')!r}"})
+
+
+def main():
+    # Keep the channel's two ends private and point fd 0 and 1 elsewhere, so that what the student prints or
+    # reads cannot garble the protocol.
+    requests = os.fdopen(os.dup(0), "rb")
+    replies = os.fdopen(os.dup(1), "wb")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    sys.path.insert(0, os.getcwd())  # the released helpers (checklib.py, data loaders) beside the notebook
+    Worker(replies).serve(requests)
+
+
+if __name__ == "__main__":
+    main()

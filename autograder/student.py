@@ -1,0 +1,188 @@
+"""The trusted side's handle on one student's sandboxed process.
+
+The grader calls the student's functions by name with values it chose; what comes back is decoded into plain
+NumPy arrays, lists, dicts and numbers (or opaque :class:`~autograder.sandbox.channel.Ref` handles) and checked on
+this side. A call that raises, hangs or kills the process fails only the check that made it: the process is
+started afresh for the next call.
+"""
+import collections
+import os
+import queue
+import shutil
+import tempfile
+import threading
+
+from assignments.common.checklib import CheckFailed
+from autograder import isolation
+from autograder.sandbox import channel
+
+MAX_REPLY_BYTES = 64 * 2**20
+OUTPUT_TAIL_CHARS = 4000
+
+
+class StudentError(CheckFailed):
+    """The student's code failed (raised, hung, crashed, or returned something unreadable)."""
+
+
+class StudentProcess:
+    """A sandboxed process running one submission's answer cells.
+
+    Args:
+        cells: ``[{"grade_id", "source", "kind"}]`` in notebook order; ``kind`` is ``"setup"`` for the released
+            set-up cells and ``"answer"`` for the student's answer cells. ``missing`` lists answer cells the
+            submission lacks.
+        assignment_dir: the released assignment folder; its files (not its notebooks) are copied into the
+            sandbox's working folder so that set-up cells find ``checklib.py``, ``data/``, ...
+        level: isolation level (see :mod:`autograder.isolation`).
+    """
+
+    def __init__(self, cells, assignment_dir, level, limits=isolation.Limits(), missing=(),
+                 load_timeout=180, call_timeout=60, threads=2):
+        self.cells = list(cells)
+        self.missing = set(missing)
+        self.assignment_dir = assignment_dir
+        self.level, self.limits = level, limits
+        self.load_timeout, self.call_timeout, self.threads = load_timeout, call_timeout, threads
+        self.cell_errors = {}
+        self.broken = None   # set when the cells themselves cannot be loaded: no point in retrying
+        self.proc = None
+        self.workdir = None
+        self.output = collections.deque(maxlen=64)
+        self.starts = 0
+        self.current_item = None
+
+    # -- what the suites use -------------------------------------------------------------------------------
+    def source(self, grade_id):
+        """The text of the student's answer cell ``grade_id`` ('' if it is missing)."""
+        for cell in self.cells:
+            if cell["grade_id"] == grade_id and cell["kind"] == "answer":
+                return cell["source"]
+        return ""
+
+    def call(self, fn, *args, timeout=None, **kwargs):
+        """Runs the student's ``fn(*args, **kwargs)`` in the sandbox and returns the decoded result."""
+        self._ensure_started()
+        self._explain_if_undefined(fn)
+        request = {"op": "call", "fn": fn, "args": channel.encode(list(args)),
+                   "kwargs": channel.encode(kwargs) if kwargs else {}}
+        # harness functions (named _...) exercise an item through Keras: name the item, not the harness
+        what = f"your {fn}" if not fn.startswith("_") else f"your {self.current_item or 'code'}"
+        reply = self._ask(request, timeout or self.call_timeout, what)
+        if not reply.get("ok"):
+            raise StudentError(f"{what} raised an error:\n{reply.get('error', 'unknown error')}")
+        try:
+            return channel.decode(reply.get("value"))
+        except Exception as err:
+            raise StudentError(f"{fn} returned a value the grader cannot read ({type(err).__name__})") from None
+
+    def close(self):
+        if self.proc is not None:
+            isolation.kill_tree(self.proc.pid)
+            try:
+                self.proc.wait(timeout=10)
+            except Exception:
+                pass
+            self.proc = None
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
+    def student_output(self):
+        """The last lines the student's code printed (for the instructor's log)."""
+        return "".join(self.output)[-OUTPUT_TAIL_CHARS:]
+
+    # -- the process -----------------------------------------------------------------------------------------
+    def _explain_if_undefined(self, fn):
+        for name in (fn, self.current_item):
+            self._explain_cell(name)
+
+    def _explain_cell(self, fn):
+        if fn in self.missing:
+            raise StudentError(f"the answer cell '{fn}' is missing from your notebook (deleted, or its nbgrader "
+                               "metadata changed); restore it from the released notebook")
+        if self.cell_errors.get(fn):
+            raise StudentError(f"your answer cell '{fn}' failed when it ran:\n{self.cell_errors[fn]}")
+
+    def _ensure_started(self):
+        if self.broken:
+            raise StudentError(self.broken)
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        self.close()
+        self.starts += 1
+        self.workdir = tempfile.mkdtemp(prefix="rnnkit-student-")
+        if self.assignment_dir:
+            shutil.copytree(self.assignment_dir, self.workdir, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__"))
+        self.proc = isolation.start(self.level, self.workdir, self.limits)
+        self.replies = queue.Queue()
+        threading.Thread(target=self._read_replies, args=(self.proc, self.replies), daemon=True).start()
+        threading.Thread(target=self._drain_output, args=(self.proc,), daemon=True).start()
+        cells = [{"grade_id": c["grade_id"], "source": c["source"]} for c in self.cells]
+        try:
+            reply = self._ask({"op": "load", "cells": cells, "threads": self.threads}, self.load_timeout,
+                              "your answer cells")
+        except StudentError as err:
+            self.broken = f"{err} (while running your notebook's cells; nothing could be graded)"
+            raise StudentError(self.broken) from None
+        self.cell_errors = {c["grade_id"]: c["error"] for c in reply.get("cells", [])}
+        setup_errors = [c for c in self.cells if c["kind"] == "setup" and self.cell_errors.get(c["grade_id"])]
+        if setup_errors:
+            cell = setup_errors[0]["grade_id"]
+            self.broken = (f"the set-up cell '{cell}' failed in the grader, so nothing could be graded:\n"
+                           f"{self.cell_errors[cell]}")
+            raise StudentError(self.broken)
+
+    def _ask(self, request, timeout, what):
+        try:
+            self.proc.stdin.write(channel.dumps(request))
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass  # the process is gone; the reply queue says how
+        try:
+            line = self.replies.get(timeout=timeout)
+        except queue.Empty:
+            self.close()
+            raise StudentError(f"{what} did not finish within {timeout:g} s (an infinite loop, or far too slow); "
+                               "the grader stopped it") from None
+        if line is None:
+            code = self.proc.wait() if self.proc else None
+            self.close()
+            raise StudentError(f"the student process died while running {what} ({_describe_exit(code, self.limits)})")
+        if line == b"<too long>":
+            self.close()
+            raise StudentError(f"{what} sent back more than {MAX_REPLY_BYTES // 2**20} MB")
+        try:
+            return channel.loads(line)
+        except ValueError:
+            self.close()
+            raise StudentError(f"{what} sent back something unreadable") from None
+
+    @staticmethod
+    def _read_replies(proc, replies):
+        stream = proc.stdout
+        while True:
+            line = stream.readline(MAX_REPLY_BYTES)
+            if not line:
+                replies.put(None)
+                return
+            if not line.endswith(b"\n"):
+                replies.put(b"<too long>")
+                return
+            replies.put(line)
+
+    def _drain_output(self, proc):
+        kept = 0
+        for chunk in iter(lambda: proc.stderr.read1(8192), b""):
+            if kept < 1 << 20:  # keep at most 1 MB; the rest is read and dropped so the student never blocks
+                self.output.append(chunk.decode("utf-8", "replace"))
+                kept += len(chunk)
+
+
+def _describe_exit(code, limits):
+    if code is None:
+        return "no exit code"
+    if code < 0:
+        name = {9: "SIGKILL", 6: "SIGABRT", 11: "SIGSEGV", 24: "SIGXCPU", 25: "SIGXFSZ"}.get(-code, f"signal {-code}")
+        return f"killed by {name}; the limits are {limits.memory_gb:g} GB of memory and {limits.cpu_seconds} s of CPU"
+    return f"exit code {code}: did your code call os._exit?"

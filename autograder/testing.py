@@ -1,0 +1,45 @@
+"""What a hidden suite imports: the ``item`` marker and static checks of a student's source.
+
+    @item("rnn_cell_backward", weight=2)
+    def test_gradients(student, rng): ...
+
+The fixtures ``student``, ``rng`` and ``seed`` come from :mod:`autograder.plugin`.
+"""
+import ast
+
+import pytest
+
+from assignments.common.checklib import CheckFailed
+
+
+def item(grade_id, weight=1.0):
+    """Ties a test to the graded item ``grade_id``; the item's points are shared among its tests by weight."""
+    return pytest.mark.item(grade_id, weight=float(weight))
+
+
+def names_used(source):
+    """Every name and attribute the source mentions (``tf.GradientTape`` gives ``tf`` and ``GradientTape``)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, ast.alias):
+            found.update(node.name.split("."))
+            if node.asname:
+                found.add(node.asname)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.add(node.value)  # getattr(tf, "GradientTape") names it too
+    return found
+
+
+def forbid_names(source, forbidden, why):
+    """Fails if the student's cell uses any of ``forbidden`` (names, attributes, imports or string constants)."""
+    used = sorted(names_used(source) & set(forbidden))
+    if used:
+        raise CheckFailed(f"your code uses {', '.join(used)}: {why}")
