@@ -27,6 +27,12 @@ def suite_version(assignment):
     return digest.hexdigest()[:16]
 
 
+def timeouts():
+    """Seconds a single call and the loading of the cells may take (RNNKIT_CALL_TIMEOUT, RNNKIT_LOAD_TIMEOUT)."""
+    return {"call_timeout": float(os.environ.get("RNNKIT_CALL_TIMEOUT", 120)),
+            "load_timeout": float(os.environ.get("RNNKIT_LOAD_TIMEOUT", 180))}
+
+
 def submission_seed(submission_hash, assignment):
     """The seed of every grader-chosen input: fixed for a given submission, so a regrade reproduces it."""
     return int(hashlib.sha256(f"{assignment}:{submission_hash}".encode()).hexdigest()[:8], 16)
@@ -66,7 +72,8 @@ def _run_suite(course, assignment, student, layout, answers, level, seed, log):
     with tempfile.TemporaryDirectory(prefix="rnnkit-grade-") as tmp:
         job = {"cells": cells, "missing": [g for g in layout.answers if g not in answers],
                "assignment_dir": course.release_dir(assignment), "level": level, "seed": seed,
-               "results": os.path.join(tmp, "records.json"), "threads": min(os.cpu_count() or 1, 4)}
+               "results": os.path.join(tmp, "records.json"), "threads": min(os.cpu_count() or 1, 4),
+               "timeouts": timeouts()}
         job_file = os.path.join(tmp, "job.json")
         with open(job_file, "w") as f:
             json.dump(job, f)

@@ -27,7 +27,14 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "item(grade_id, weight): the graded item a hidden test belongs to")
     path = config.getoption("--rnnkit-job")
-    config._rnnkit_job = json.load(open(path)) if path else None
+    config._rnnkit_job = job = json.load(open(path)) if path else None
+    if job:
+        # Start the student's process now, so that it loads TensorFlow while this one collects the suite.
+        isolation.become_subreaper()
+        config._rnnkit_student = StudentProcess(
+            job["cells"], job["assignment_dir"], job["level"], limits=isolation.Limits(**job.get("limits", {})),
+            missing=job["missing"], threads=job.get("threads", 2), **job.get("timeouts", {}))
+        config._rnnkit_student.start()
 
 
 @pytest.fixture(scope="session")
@@ -38,11 +45,8 @@ def job(request):
 
 
 @pytest.fixture(scope="session")
-def student(job):
-    isolation.become_subreaper()
-    process = StudentProcess(job["cells"], job["assignment_dir"], job["level"],
-                             limits=isolation.Limits(**job.get("limits", {})), missing=job["missing"],
-                             threads=job.get("threads", 2))
+def student(request, job):
+    process = request.config._rnnkit_student
     yield process
     process.close()
 

@@ -50,6 +50,7 @@ class StudentProcess:
         self.output = collections.deque(maxlen=64)
         self.starts = 0
         self.current_item = None
+        self.loading = False
 
     # -- what the suites use -------------------------------------------------------------------------------
     def source(self, grade_id):
@@ -83,6 +84,7 @@ class StudentProcess:
             except Exception:
                 pass
             self.proc = None
+        self.loading = False
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
@@ -103,11 +105,8 @@ class StudentProcess:
         if self.cell_errors.get(fn):
             raise StudentError(f"your answer cell '{fn}' failed when it ran:\n{self.cell_errors[fn]}")
 
-    def _ensure_started(self):
-        if self.broken:
-            raise StudentError(self.broken)
-        if self.proc is not None and self.proc.poll() is None:
-            return
+    def start(self):
+        """Starts the process and sends it the cells without waiting: TensorFlow loads on both sides at once."""
         self.close()
         self.starts += 1
         self.workdir = tempfile.mkdtemp(prefix="rnnkit-student-")
@@ -119,9 +118,19 @@ class StudentProcess:
         threading.Thread(target=self._read_replies, args=(self.proc, self.replies), daemon=True).start()
         threading.Thread(target=self._drain_output, args=(self.proc,), daemon=True).start()
         cells = [{"grade_id": c["grade_id"], "source": c["source"]} for c in self.cells]
+        self._send({"op": "load", "cells": cells, "threads": self.threads})
+        self.loading = True
+
+    def _ensure_started(self):
+        if self.broken:
+            raise StudentError(self.broken)
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+        if not self.loading:
+            return
+        self.loading = False
         try:
-            reply = self._ask({"op": "load", "cells": cells, "threads": self.threads}, self.load_timeout,
-                              "your answer cells")
+            reply = self._receive(self.load_timeout, "your answer cells")
         except StudentError as err:
             self.broken = f"{err} (while running your notebook's cells; nothing could be graded)"
             raise StudentError(self.broken) from None
@@ -133,12 +142,18 @@ class StudentProcess:
                            f"{self.cell_errors[cell]}")
             raise StudentError(self.broken)
 
-    def _ask(self, request, timeout, what):
+    def _send(self, request):
         try:
             self.proc.stdin.write(channel.dumps(request))
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             pass  # the process is gone; the reply queue says how
+
+    def _ask(self, request, timeout, what):
+        self._send(request)
+        return self._receive(timeout, what)
+
+    def _receive(self, timeout, what):
         try:
             line = self.replies.get(timeout=timeout)
         except queue.Empty:

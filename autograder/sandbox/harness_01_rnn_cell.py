@@ -24,3 +24,15 @@ def _rnncell_run(X, kernel, recurrent_kernel, bias):
         by_name[name].assign(value)
     sequence, state = layer(X)
     return sequence, state
+
+
+def _rnncell_fresh(units, input_dim):
+    """What a freshly built RNNCell looks like: initial weights, config round trip, dtype handling."""
+    keras.utils.set_random_seed(0)
+    cell, _ = _rnncell_layer(units, input_dim)
+    config = cell.get_config()
+    clone = type(cell).from_config(config)
+    wide = RNNCell(int(units), dtype="float64")
+    keras.layers.RNN(wide).build((None, None, int(input_dim)))
+    return {"weights": {w.name: w.numpy() for w in cell.weights}, "config_units": config.get("units"),
+            "clone_units": getattr(clone, "units", None), "float64_weights": [str(w.dtype) for w in wide.weights]}

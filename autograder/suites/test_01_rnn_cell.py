@@ -256,3 +256,22 @@ def test_rnncell_matches_simple_rnn(student, rng):
     sequence, state = simple(X)
     check_close(got[0], sequence.numpy(), "outputs of keras.layers.RNN(RNNCell(5))", rtol=1e-4, atol=1e-5)
     check_close(got[1], state.numpy(), "final state of keras.layers.RNN(RNNCell(5))", rtol=1e-4, atol=1e-5)
+
+
+@item("RNNCell", weight=1)
+def test_rnncell_initialised_and_configured_like_simple_rnn_cell(student):
+    """starts like SimpleRNNCell (orthogonal recurrent kernel, zero bias), keeps units in its config and honours dtype"""
+    info = student.call("_rnncell_fresh", 6, 4)
+    weights = info["weights"]
+    recurrent = to_array(weights.get("recurrent_kernel"), "initial recurrent_kernel")
+    if recurrent.shape != (6, 6) or not np.allclose(recurrent.T @ recurrent, np.eye(6), atol=1e-4):
+        raise CheckFailed("the initial recurrent_kernel should be orthogonal (initializer='orthogonal'), as in "
+                          "SimpleRNNCell: it keeps the state's norm steady at the start of training")
+    if np.any(to_array(weights.get("bias"), "initial bias")):
+        raise CheckFailed("the initial bias should be zeros (initializer='zeros'), as in SimpleRNNCell")
+    if info["config_units"] != 6 or info["clone_units"] != 6:
+        raise CheckFailed(f"get_config() should include units=6 so that from_config re-creates the cell; "
+                          f"got units={info['config_units']!r}, re-created units={info['clone_units']!r}")
+    if any(dtype != "float64" for dtype in info["float64_weights"]):
+        raise CheckFailed(f"RNNCell(6, dtype='float64') should create float64 weights, got {info['float64_weights']}:"
+                          " pass **kwargs on to keras.layers.Layer.__init__")

@@ -1,0 +1,588 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Assignment 1 — A recurrent cell from scratch
+#
+# A recurrent neural network reads a sequence one step at a time and carries a *hidden state* from each step to
+# the next. In this assignment you build the simplest such network, the vanilla (Elman) RNN, with nothing but
+# TensorFlow's basic operations:
+#
+# 1. one step of the cell, then the cell unrolled over a whole sequence, then the output layer;
+# 2. the backward pass of one step and backpropagation through time (BPTT) over the sequence, derived by hand;
+# 3. the same cell as a Keras layer that `keras.layers.RNN` can run, checked against Keras's own `SimpleRNN`;
+# 4. an experiment showing why gradients through many steps vanish or explode, and a short written answer.
+#
+# **How this notebook is graded.** Each answer cell holds the signature and docstring of one function or class;
+# write the body where it says `raise NotImplementedError()`. The cell after it runs *public checks*: they
+# print a line starting with ✓ when your code passes and otherwise stop with a message that says what to look
+# at. Your score comes from a hidden test suite that runs your functions on other random inputs, so passing the
+# public checks is a good sign, not a guarantee. Do not rename the functions or change their signatures, and keep
+# everything in TensorFlow operations (`tf.tanh`, `tf.matmul` or `@`, `tf.transpose`, `tf.reduce_sum`,
+# `tf.stack`, `tf.zeros_like`, ...): no NumPy inside your functions and no `tf.GradientTape` in your backward
+# passes. Every function must return tensors of its inputs' dtype, so that it works in `float32` and in `float64`.
+
+# %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import numpy as np
+import tensorflow as tf
+import keras
+import matplotlib.pyplot as plt
+
+from checklib import CheckFailed, check_close, check_dtype, check_gradient, check_shape, numeric_gradient, rel_error
+
+keras.utils.set_random_seed(0)
+
+# %% [markdown]
+# ## The equations
+#
+# We use row vectors, as the book *Dive into Deep Learning* does: a minibatch of $n$ examples is a matrix with one
+# example per row, and a layer multiplies from the right. With $d$ input features, $h$ hidden units and $q$
+# outputs, one step of the RNN reads the inputs $\mathbf{X}_t \in \mathbb{R}^{n \times d}$ and the previous hidden
+# state $\mathbf{H}_{t-1} \in \mathbb{R}^{n \times h}$:
+#
+# $$\mathbf{H}_t = \tanh\left(\mathbf{X}_t \mathbf{W}_{xh} + \mathbf{H}_{t-1} \mathbf{W}_{hh} + \mathbf{b}_h\right),
+# \qquad \mathbf{O}_t = \mathbf{H}_t \mathbf{W}_{hq} + \mathbf{b}_q,$$
+#
+# with $\mathbf{W}_{xh} \in \mathbb{R}^{d \times h}$, $\mathbf{W}_{hh} \in \mathbb{R}^{h \times h}$,
+# $\mathbf{b}_h \in \mathbb{R}^{h}$ (added to every row), $\mathbf{W}_{hq} \in \mathbb{R}^{h \times q}$ and
+# $\mathbf{b}_q \in \mathbb{R}^{q}$. The same weights serve every time step: that sharing is what lets one cell
+# read sequences of any length.
+#
+# The two products inside the $\tanh$ are really one. Put the inputs and the state side by side, and stack the two
+# weight matrices on top of each other:
+#
+# $$\mathbf{X}_t \mathbf{W}_{xh} + \mathbf{H}_{t-1} \mathbf{W}_{hh}
+# = \begin{bmatrix} \mathbf{X}_t & \mathbf{H}_{t-1} \end{bmatrix}
+#   \begin{bmatrix} \mathbf{W}_{xh} \\ \mathbf{W}_{hh} \end{bmatrix},$$
+#
+# an $n \times (d + h)$ matrix times a $(d + h) \times h$ one. This is why some libraries store a single weight
+# matrix for a recurrent layer. The next cell checks the identity on small random matrices.
+
+# %% nbgrader={"grade": false, "grade_id": "demo_concatenation", "locked": true, "schema_version": 3, "solution": false, "task": false}
+demo_rng = np.random.default_rng(1)
+n, d, h = 2, 3, 4
+X_t, H_prev = demo_rng.standard_normal((n, d)), demo_rng.standard_normal((n, h))
+W_xh, W_hh = demo_rng.standard_normal((d, h)), demo_rng.standard_normal((h, h))
+
+two_products = X_t @ W_xh + H_prev @ W_hh
+XH = np.concatenate([X_t, H_prev], axis=1)   # [X_t, H_{t-1}]: (n, d + h)
+W = np.concatenate([W_xh, W_hh], axis=0)     # [W_xh; W_hh]:   (d + h, h)
+one_product = XH @ W
+print(f"[X_t, H_prev] is {XH.shape}, [W_xh; W_hh] is {W.shape}, their product is {one_product.shape}")
+print(f"largest difference from X_t W_xh + H_prev W_hh: {np.max(np.abs(one_product - two_products)):.1e}")
+
+# %% [markdown]
+# ## Part 1 — One step of the cell (2 points)
+#
+# Implement `rnn_cell_forward`, the equation for $\mathbf{H}_t$ above. `b_h` has shape `(h,)`: broadcasting adds
+# it to every row.
+
+# %% nbgrader={"grade": false, "grade_id": "rnn_cell_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def rnn_cell_forward(X_t, H_prev, W_xh, W_hh, b_h):
+    """One step of a vanilla RNN: H_t = tanh(X_t W_xh + H_prev W_hh + b_h).
+
+    Args:
+        X_t: (n, d) inputs at step t.
+        H_prev: (n, h) hidden state H_{t-1} of the previous step.
+        W_xh: (d, h) input-to-hidden weights.
+        W_hh: (h, h) hidden-to-hidden weights.
+        b_h: (h,) hidden bias.
+
+    Returns:
+        H_t: (n, h) new hidden state, in the inputs' dtype.
+    """
+    ### BEGIN SOLUTION
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_rnn_cell_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# A tiny example you can check by hand: X_t W_xh = [1, 2], H_prev W_hh = [0, 0.5], so the pre-activation
+# X_t W_xh + H_prev W_hh + b_h is [0, 1] and H_t = [tanh(0), tanh(1)].
+tiny = rnn_cell_forward(tf.constant([[1.0, 2.0]]), tf.constant([[0.5, -1.0]]), tf.eye(2),
+                        tf.constant([[0.0, 1.0], [0.0, 0.0]]), tf.constant([-1.0, -1.5]))
+check_close(tiny, [[0.0, np.tanh(1.0)]], "H_t of the tiny example")
+
+# Random, non-square inputs (n, d, h all different) in float32 and float64, against the equation in NumPy.
+check_rng = np.random.default_rng(10)
+n, d, h = 4, 3, 5
+X_t, H_prev = check_rng.standard_normal((n, d)), check_rng.standard_normal((n, h))
+W_xh, W_hh = 0.5 * check_rng.standard_normal((d, h)), 0.5 * check_rng.standard_normal((h, h))
+b_h = check_rng.standard_normal(h)
+expected = np.tanh(X_t @ W_xh + H_prev @ W_hh + b_h)
+for dtype in (np.float32, np.float64):
+    got = rnn_cell_forward(*(tf.constant(a, dtype) for a in (X_t, H_prev, W_xh, W_hh, b_h)))
+    check_shape(got, (n, h), "H_t")
+    check_dtype(got, dtype, "H_t")
+    check_close(got, expected, f"H_t ({np.dtype(dtype).name})")
+print("✓ rnn_cell_forward looks right")
+
+# %% [markdown]
+# ## Part 2 — The whole sequence (2 points)
+#
+# `rnn_forward` runs the cell over sequences of $T$ steps, starting from the state `H0`, and returns every hidden
+# state $\mathbf{H}_1, \dots, \mathbf{H}_T$ (not $\mathbf{H}_0$) stacked along axis 1. Sequences are batch-major:
+# `X` has shape `(n, T, d)`, so the inputs of one step are `X[:, t]`, an `(n, d)` matrix. Python counts from 0 and
+# the equations from 1: `X[:, 0]` is $\mathbf{X}_1$, and `H[:, 0]` must be $\mathbf{H}_1$, the state *after* the
+# first step. Call your `rnn_cell_forward` at each step; a Python `for` loop over the steps is fine here.
+
+# %% nbgrader={"grade": false, "grade_id": "rnn_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def rnn_forward(X, H0, W_xh, W_hh, b_h):
+    """Runs the cell over a whole sequence: H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h) for t = 1..T.
+
+    Args:
+        X: (n, T, d) input sequences; X[:, t - 1] is X_t.
+        H0: (n, h) initial hidden state H_0.
+        W_xh: (d, h) input-to-hidden weights.
+        W_hh: (h, h) hidden-to-hidden weights.
+        b_h: (h,) hidden bias.
+
+    Returns:
+        H: (n, T, h) hidden states H_1..H_T (H_0 not included): H[:, t - 1] is H_t.
+    """
+    ### BEGIN SOLUTION
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_rnn_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Random, non-square inputs in float32 and float64, against the recurrence written out in NumPy.
+check_rng = np.random.default_rng(20)
+n, T, d, h = 2, 4, 3, 5
+X, H0 = check_rng.standard_normal((n, T, d)), check_rng.standard_normal((n, h))
+W_xh, W_hh = 0.5 * check_rng.standard_normal((d, h)), 0.5 * check_rng.standard_normal((h, h))
+b_h = check_rng.standard_normal(h)
+H_t, expected = H0, []
+for t in range(T):
+    H_t = np.tanh(X[:, t] @ W_xh + H_t @ W_hh + b_h)
+    expected.append(H_t)
+expected = np.stack(expected, axis=1)
+for dtype in (np.float32, np.float64):
+    got = rnn_forward(*(tf.constant(a, dtype) for a in (X, H0, W_xh, W_hh, b_h)))
+    got_array = check_shape(got, (n, T, h), "H")
+    check_dtype(got, dtype, "H")
+    if np.allclose(got_array[:, 0], H0):
+        raise CheckFailed("H[:, 0] equals H0: H must hold the states after each step, H_1..H_T, not H_0..H_{T-1}")
+    check_close(got, expected, f"H ({np.dtype(dtype).name})")
+print("✓ rnn_forward looks right")
+
+# %% [markdown]
+# ## Part 3 — The output layer (1 point)
+#
+# `output_layer` maps hidden states to outputs, $\mathbf{O} = \mathbf{H} \mathbf{W}_{hq} + \mathbf{b}_q$. It must
+# work on the states of one step, shape `(n, h)`, and on a whole sequence of them, shape `(n, T, h)`, where the same
+# weights apply at every step.
+
+# %% nbgrader={"grade": false, "grade_id": "output_layer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def output_layer(H, W_hq, b_q):
+    """Affine read-out of hidden states: O = H W_hq + b_q.
+
+    Args:
+        H: (n, h) hidden states of one step, or (n, T, h) of every step.
+        W_hq: (h, q) hidden-to-output weights.
+        b_q: (q,) output bias.
+
+    Returns:
+        O: (n, q) or (n, T, q), matching H's leading axes, in H's dtype.
+    """
+    ### BEGIN SOLUTION
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_output_layer", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# One step (n, h) and a whole sequence (n, T, h), in float32 and float64, against NumPy.
+check_rng = np.random.default_rng(30)
+n, T, h, q = 2, 3, 4, 5
+H, W_hq, b_q = check_rng.standard_normal((n, T, h)), check_rng.standard_normal((h, q)), check_rng.standard_normal(q)
+for dtype in (np.float32, np.float64):
+    W, b = tf.constant(W_hq, dtype), tf.constant(b_q, dtype)
+    for states, shape in ((H[:, 0], (n, q)), (H, (n, T, q))):
+        got = output_layer(tf.constant(states, dtype), W, b)
+        check_shape(got, shape, f"O for H of shape {states.shape}")
+        check_dtype(got, dtype, "O")
+        check_close(got, states @ W_hq + b_q, f"O for H of shape {states.shape} ({np.dtype(dtype).name})")
+print("✓ output_layer looks right")
+
+# %% [markdown]
+# ## Part 4 — The backward pass of one step (3 points)
+#
+# Now the gradients, by hand. Suppose some loss $L$ depends on $\mathbf{H}_t$ and you are given its gradient
+# `dH_t` $= \partial L / \partial \mathbf{H}_t$, an `(n, h)` matrix. Write the step as two stages,
+# $\mathbf{A} = \mathbf{X}_t \mathbf{W}_{xh} + \mathbf{H}_{t-1} \mathbf{W}_{hh} + \mathbf{b}_h$ and
+# $\mathbf{H}_t = \tanh(\mathbf{A})$, and go back through them:
+#
+# * $\tanh$ acts elementwise, and its derivative can be read off its output:
+#   $\tanh'(a) = 1 - \tanh(a)^2$. The forward pass already computed $\tanh(\mathbf{A}) = \mathbf{H}_t$, which is
+#   why `H_t` is an argument (the *cache*).
+# * For a product $\mathbf{Y} = \mathbf{P} \mathbf{Q}$ with upstream gradient $\mathrm{d}\mathbf{Y}$, each factor's
+#   gradient is $\mathrm{d}\mathbf{Y}$ multiplied by the *transpose* of the other factor, on the side that makes the
+#   shapes fit. Check every result's shape against the shape of the thing it is the gradient of.
+# * The bias was added to each of the $n$ rows, so its gradient collects a contribution from each row.
+#
+# Return the five gradients in the order of the docstring. The checks compare them with numeric gradients and with
+# `tf.GradientTape` in `float64`; do not use a tape in your function.
+
+# %% nbgrader={"grade": false, "grade_id": "rnn_cell_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def rnn_cell_backward(dH_t, X_t, H_prev, H_t, W_xh, W_hh):
+    """Backward pass of one step H_t = tanh(A), A = X_t W_xh + H_prev W_hh + b_h, derived by hand.
+
+    Given the upstream gradient dL/dH_t, returns dL/dX_t, dL/dH_prev, dL/dW_xh, dL/dW_hh and dL/db_h. The
+    cached output gives the derivative of tanh without recomputing A: tanh'(A) = 1 - tanh(A)^2 = 1 - H_t^2.
+
+    Args:
+        dH_t: (n, h) upstream gradient dL/dH_t.
+        X_t: (n, d) inputs of the step.
+        H_prev: (n, h) hidden state H_{t-1} the step started from.
+        H_t: (n, h) hidden state the step produced (the forward cache).
+        W_xh: (d, h) input-to-hidden weights.
+        W_hh: (h, h) hidden-to-hidden weights.
+
+    Returns:
+        Tuple (dX_t, dH_prev, dW_xh, dW_hh, db_h) of shapes (n, d), (n, h), (d, h), (h, h), (h,).
+    """
+    ### BEGIN SOLUTION
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_rnn_cell_backward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# Shapes and dtypes in float32 and float64; values in float64 against numeric gradients of the step written in
+# NumPy, then against tf.GradientTape through your own rnn_cell_forward.
+check_rng = np.random.default_rng(40)
+n, d, h = 3, 4, 5
+inputs = {"X_t": check_rng.standard_normal((n, d)), "H_prev": check_rng.standard_normal((n, h)),
+          "W_xh": 0.5 * check_rng.standard_normal((d, h)), "W_hh": 0.5 * check_rng.standard_normal((h, h)),
+          "b_h": 0.5 * check_rng.standard_normal(h)}
+dH_t = check_rng.standard_normal((n, h))
+names = ["dX_t", "dH_prev", "dW_xh", "dW_hh", "db_h"]
+
+def numpy_step(X_t, H_prev, W_xh, W_hh, b_h):
+    return np.tanh(X_t @ W_xh + H_prev @ W_hh + b_h)
+
+H_t = numpy_step(**inputs)
+for dtype in (np.float32, np.float64):
+    grads = rnn_cell_backward(*(tf.constant(a, dtype) for a in (dH_t, inputs["X_t"], inputs["H_prev"], H_t,
+                                                                  inputs["W_xh"], inputs["W_hh"])))
+    if not isinstance(grads, (tuple, list)) or len(grads) != 5:
+        raise CheckFailed("rnn_cell_backward must return a tuple of 5 gradients: (dX_t, dH_prev, dW_xh, dW_hh, db_h)")
+    for grad, name, value in zip(grads, names, inputs.values()):
+        check_shape(grad, value.shape, name)
+        check_dtype(grad, dtype, name)
+for grad, name, (key, value) in zip(grads, names, inputs.items()):   # grads are the float64 ones
+    numeric = numeric_gradient(lambda x: numpy_step(**{**inputs, key: x}), value.copy(), dH_t)
+    check_gradient(grad, numeric, f"{name} (vs numeric gradient)", tol=1e-7)
+variables = [tf.constant(value) for value in inputs.values()]
+with tf.GradientTape() as tape:
+    tape.watch(variables)
+    loss = tf.reduce_sum(rnn_cell_forward(*variables) * dH_t)
+for grad, name, auto in zip(grads, names, tape.gradient(loss, variables)):
+    check_gradient(grad, auto, f"{name} (vs GradientTape through your rnn_cell_forward; the numeric check passed, "
+                               "so look at rnn_cell_forward)", tol=1e-7)
+print("✓ rnn_cell_backward looks right")
+
+# %% [markdown]
+# ## Part 5 — Backpropagation through time (4 points)
+#
+# Over a sequence, the loss can depend on every hidden state, so `dH` has shape `(n, T, h)`: `dH[:, t]` is the
+# gradient that reaches the state `H[:, t]` *directly* (for instance from an output read off at that step). But
+# $\mathbf{H}_t$ also feeds $\mathbf{H}_{t+1}$, so the total gradient on $\mathbf{H}_t$ is its direct part plus
+# the `dH_prev` that the backward pass of step $t+1$ sends back. Hence BPTT walks the steps from last to first:
+#
+# * at each step, add the gradient coming back from the later step to that step's own `dH`, and call your
+#   `rnn_cell_backward` with the step's inputs, the state it started from (`H0` for the first step) and the state
+#   it produced;
+# * `W_xh`, `W_hh` and `b_h` are shared by all steps: their gradients are **sums** over the steps;
+# * `dX` has a slice per step, in the same time order as `X`; `dH0` is what flows back out of the first step.
+
+# %% nbgrader={"grade": false, "grade_id": "rnn_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def rnn_backward(dH, X, H0, H, W_xh, W_hh):
+    """Backpropagation through time for rnn_forward.
+
+    The gradient reaching H_t is its own upstream dH[:, t - 1] plus dL/dH_t carried back from step t + 1; the
+    weights are shared by every step, so their gradients are summed over t.
+
+    Args:
+        dH: (n, T, h) upstream gradient dL/dH on every hidden state H_1..H_T.
+        X: (n, T, d) input sequences.
+        H0: (n, h) initial hidden state.
+        H: (n, T, h) hidden states H_1..H_T from rnn_forward (the cache).
+        W_xh: (d, h) input-to-hidden weights.
+        W_hh: (h, h) hidden-to-hidden weights.
+
+    Returns:
+        Tuple (dX, dH0, dW_xh, dW_hh, db_h) of shapes (n, T, d), (n, h), (d, h), (h, h), (h,).
+    """
+    ### BEGIN SOLUTION
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_rnn_backward", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# Shapes and dtypes in float32 and float64; values in float64 against numeric gradients of the sequence written in
+# NumPy, then against tf.GradientTape through your own rnn_forward. The upstream gradient is random on every step.
+check_rng = np.random.default_rng(50)
+n, T, d, h = 2, 4, 3, 5
+inputs = {"X": check_rng.standard_normal((n, T, d)), "H0": check_rng.standard_normal((n, h)),
+          "W_xh": 0.5 * check_rng.standard_normal((d, h)), "W_hh": 0.5 * check_rng.standard_normal((h, h)),
+          "b_h": 0.5 * check_rng.standard_normal(h)}
+dH = check_rng.standard_normal((n, T, h))
+names = ["dX", "dH0", "dW_xh", "dW_hh", "db_h"]
+
+def numpy_sequence(X, H0, W_xh, W_hh, b_h):
+    H_t, states = H0, []
+    for t in range(X.shape[1]):
+        H_t = np.tanh(X[:, t] @ W_xh + H_t @ W_hh + b_h)
+        states.append(H_t)
+    return np.stack(states, axis=1)
+
+H = numpy_sequence(**inputs)
+for dtype in (np.float32, np.float64):
+    grads = rnn_backward(*(tf.constant(a, dtype) for a in (dH, inputs["X"], inputs["H0"], H,
+                                                             inputs["W_xh"], inputs["W_hh"])))
+    if not isinstance(grads, (tuple, list)) or len(grads) != 5:
+        raise CheckFailed("rnn_backward must return a tuple of 5 gradients: (dX, dH0, dW_xh, dW_hh, db_h)")
+    for grad, name, value in zip(grads, names, inputs.values()):
+        check_shape(grad, value.shape, name)
+        check_dtype(grad, dtype, name)
+for grad, name, (key, value) in zip(grads, names, inputs.items()):   # grads are the float64 ones
+    numeric = numeric_gradient(lambda x: numpy_sequence(**{**inputs, key: x}), value.copy(), dH)
+    check_gradient(grad, numeric, f"{name} (vs numeric gradient)", tol=1e-7)
+variables = [tf.constant(value) for value in inputs.values()]
+with tf.GradientTape() as tape:
+    tape.watch(variables)
+    loss = tf.reduce_sum(rnn_forward(*variables) * dH)
+for grad, name, auto in zip(grads, names, tape.gradient(loss, variables)):
+    check_gradient(grad, auto, f"{name} (vs GradientTape through your rnn_forward; the numeric check passed, "
+                               "so look at rnn_forward)", tol=1e-7)
+print("✓ rnn_backward looks right")
+
+# %% [markdown]
+# ### Checking a gradient numerically
+#
+# When a backward pass is wrong, the quickest way to find out is to compare it with *centred differences*: nudge
+# one entry $x_i$ of a parameter by $\pm\epsilon$ and see how the loss moves,
+# $\partial L / \partial x_i \approx \left(L(x_i + \epsilon) - L(x_i - \epsilon)\right) / 2\epsilon$. With
+# $L = \sum \mathbf{H} \odot \mathrm{d}\mathbf{H}$ (the gradient of that sum with respect to $\mathbf{H}$ is exactly
+# $\mathrm{d}\mathbf{H}$), `checklib.numeric_gradient` does this for every entry. We report the *relative error*
+# $\max_i |a_i - b_i| / \max(10^{-8}, |a_i| + |b_i|)$. In `float64`, a correct backward pass gives about $10^{-8}$
+# or less; $10^{-3}$ or more means a bug. (In `float32` rounding alone already gives about $10^{-3}$, which is why
+# gradients are checked in `float64`.) The next cell runs this on your `rnn_forward` and `rnn_backward`.
+
+# %% nbgrader={"grade": false, "grade_id": "demo_gradient_check", "locked": true, "schema_version": 3, "solution": false, "task": false}
+demo_rng = np.random.default_rng(60)
+n, T, d, h = 2, 5, 3, 4
+params = {"X": demo_rng.standard_normal((n, T, d)), "H0": demo_rng.standard_normal((n, h)),
+          "W_xh": 0.5 * demo_rng.standard_normal((d, h)), "W_hh": 0.5 * demo_rng.standard_normal((h, h)),
+          "b_h": 0.5 * demo_rng.standard_normal(h)}
+dH = demo_rng.standard_normal((n, T, h))
+
+def forward_with(name, value):
+    """rnn_forward with one parameter replaced by ``value``."""
+    return rnn_forward(*(tf.constant(value if key == name else p) for key, p in params.items()))
+
+H = forward_with("X", params["X"])
+analytic = rnn_backward(tf.constant(dH), tf.constant(params["X"]), tf.constant(params["H0"]), H,
+                        tf.constant(params["W_xh"]), tf.constant(params["W_hh"]))
+for (name, value), grad in zip(params.items(), analytic):
+    numeric = numeric_gradient(lambda x: forward_with(name, x), value.copy(), dH)
+    print(f"d{name:<5} relative error {rel_error(grad, numeric):.1e}")
+
+# %% [markdown]
+# ## Part 6 — The cell as a Keras layer (3 points)
+#
+# `keras.layers.RNN` runs the time loop for any *cell*: a layer with attributes `state_size` and `output_size`
+# whose `call(inputs, states)` does one step. `inputs` is one step's `(n, d)` slice; `states` is a tuple (or list)
+# holding the previous state; `call` returns the step's output and the list of new states. For our cell the output
+# and the single state are the same tensor $\mathbf{h}_t$.
+#
+# Write `RNNCell` so that `keras.layers.RNN(RNNCell(units))` computes exactly what
+# `keras.layers.SimpleRNN(units)` does: create the weights in `build` with `self.add_weight`, named and initialised
+# as in the docstring (`SimpleRNNCell` uses the same names and initialisers, so weights can be copied between the
+# two layers), and implement `get_config` so that the layer can be re-created from its config. Do not use
+# `SimpleRNNCell` or `SimpleRNN` inside your class.
+
+# %% nbgrader={"grade": false, "grade_id": "RNNCell", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class RNNCell(keras.layers.Layer):
+    """A vanilla RNN cell for ``keras.layers.RNN``: h_t = tanh(x_t kernel + h_{t-1} recurrent_kernel + bias).
+
+    Same weights and initialisers as ``keras.layers.SimpleRNNCell``: ``kernel`` (d, units) glorot_uniform,
+    ``recurrent_kernel`` (units, units) orthogonal, ``bias`` (units,) zeros.
+
+    Args:
+        units: size h of the hidden state (and of the output).
+        **kwargs: passed to ``keras.layers.Layer`` (name, dtype, ...).
+    """
+
+    def __init__(self, units, **kwargs):
+        """Stores the size; ``keras.layers.RNN`` reads ``state_size`` and ``output_size``.
+
+        Args:
+            units: size h of the hidden state.
+            **kwargs: base layer arguments.
+        """
+        ### BEGIN SOLUTION
+        ### END SOLUTION
+
+    def build(self, input_shape):
+        """Creates the weights once the input size d is known.
+
+        Args:
+            input_shape: shape of one step's input, (n, d).
+        """
+        ### BEGIN SOLUTION
+        ### END SOLUTION
+
+    def call(self, inputs, states):
+        """One step: h = tanh(inputs kernel + h_prev recurrent_kernel + bias).
+
+        Args:
+            inputs: (n, d) inputs of the step.
+            states: tuple or list holding one tensor, h_prev of shape (n, units).
+
+        Returns:
+            Tuple (h, [h]): the output (n, units) and the new state list.
+        """
+        ### BEGIN SOLUTION
+        ### END SOLUTION
+
+    def get_config(self):
+        """Returns the layer's config, including ``units``, so the cell can be re-created from it."""
+        ### BEGIN SOLUTION
+        ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_RNNCell", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# The cell's attributes, config and initial weights, then keras.layers.RNN(RNNCell) against keras.layers.SimpleRNN
+# with the same random weights (a non-zero bias too), in float32 and float64.
+check_rng = np.random.default_rng(70)
+n, T, d, units = 3, 6, 4, 5
+cell = RNNCell(units)
+if isinstance(cell, (keras.layers.SimpleRNNCell, keras.layers.SimpleRNN)):
+    raise CheckFailed("RNNCell must be written from scratch, not derived from SimpleRNNCell or SimpleRNN")
+for attribute in ("state_size", "output_size"):
+    if getattr(cell, attribute, None) != units:
+        raise CheckFailed(f"RNNCell({units}).{attribute} should be {units}, got {getattr(cell, attribute, None)!r}")
+if cell.get_config().get("units") != units:
+    raise CheckFailed(f"RNNCell({units}).get_config() should contain 'units': {units}, got {cell.get_config()}")
+if RNNCell.from_config(cell.get_config()).units != units:
+    raise CheckFailed("RNNCell.from_config(cell.get_config()) does not give back a cell of the same size")
+cell.build((n, d))   # fresh weights: glorot_uniform kernel, orthogonal recurrent_kernel, zero bias
+fresh = {w.name: np.asarray(w) for w in cell.weights}
+K, R, b = (fresh.get(name, np.zeros(0)) for name in ("kernel", "recurrent_kernel", "bias"))
+if K.shape != (d, units) or not np.any(K) or np.max(np.abs(K)) > np.sqrt(6 / (d + units)):
+    raise CheckFailed(f"kernel should be ({d}, {units}) with glorot_uniform values in ±{np.sqrt(6 / (d + units)):.3f}")
+if R.shape != (units, units) or not np.allclose(R @ R.T, np.eye(units), atol=1e-5):
+    raise CheckFailed(f"recurrent_kernel should be ({units}, {units}) and orthogonal (initializer='orthogonal')")
+if b.shape != (units,) or np.any(b):
+    raise CheckFailed(f"bias should be ({units},) and start at zeros")
+
+for dtype in ("float32", "float64"):
+    x = check_rng.standard_normal((n, T, d)).astype(dtype)
+    ours = keras.layers.RNN(RNNCell(units, dtype=dtype), return_sequences=True, dtype=dtype)
+    reference = keras.layers.SimpleRNN(units, return_sequences=True, dtype=dtype)
+    ours(x), reference(x)   # builds both layers
+    expected_weights = {"kernel": (d, units), "recurrent_kernel": (units, units), "bias": (units,)}
+    got_weights = {w.name: tuple(w.shape) for w in ours.cell.weights}
+    if got_weights != expected_weights:
+        raise CheckFailed(f"RNNCell's weights should be {expected_weights} (name: shape), got {got_weights}")
+    weights = [check_rng.standard_normal(shape).astype(dtype) for shape in expected_weights.values()]
+    ours.cell.set_weights(weights)
+    reference.cell.set_weights(weights)
+    if any(w.dtype != dtype for w in ours.cell.weights):
+        made = [w.dtype for w in ours.cell.weights]
+        raise CheckFailed(f"RNNCell(units, dtype='{dtype}') made weights of dtype {made}: "
+                          "pass **kwargs on to keras.layers.Layer.__init__")
+    got = ours(x)
+    check_dtype(got, dtype, "RNN(RNNCell) output")
+    tolerance = {"rtol": 1e-5, "atol": 1e-6} if dtype == "float32" else {"rtol": 1e-10, "atol": 1e-12}
+    check_close(got, reference(x), f"RNN(RNNCell) output vs SimpleRNN ({dtype})", **tolerance)
+print("✓ RNNCell looks right")
+
+# %% [markdown]
+# ## Part 7 — Gradients through many steps
+#
+# How much does the last state $\mathbf{H}_T$ depend on an earlier state $\mathbf{H}_t$? The chain rule through the
+# steps in between gives a product of one Jacobian per step,
+#
+# $$\frac{\partial \mathbf{H}_T}{\partial \mathbf{H}_t}
+# = \prod_{k=t+1}^{T} \frac{\partial \mathbf{H}_k}{\partial \mathbf{H}_{k-1}},$$
+#
+# where each factor multiplies by $\mathbf{W}_{hh}$ and by $\tanh'(\mathbf{A}_k) = 1 - \mathbf{H}_k^2$.
+#
+# The cell below measures the size (Frobenius norm) of this Jacobian for every $t$ in a sequence of 40 steps,
+# using your `rnn_cell_forward` and `tf.GradientTape`. The recurrent weights are a random orthogonal matrix times a
+# *scale*, so that multiplying by $\mathbf{W}_{hh}$ changes the length of any vector by exactly that scale; the
+# inputs are small, so the states stay near 0 for a while, where $\tanh' \approx 1$. The dashed lines show
+# $\sqrt{h}\cdot\text{scale}^{T-t}$, what the norm would be if $\tanh$ were the identity.
+
+# %% nbgrader={"grade": false, "grade_id": "demo_gradient_norms", "locked": true, "schema_version": 3, "solution": false, "task": false}
+def jacobian_norms(scale, T=40, h=16, d=4, seed=0):
+    """Frobenius norms of dH_T/dH_t for t = 0..T-1, with W_hh = scale * (a random orthogonal matrix)."""
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.standard_normal((h, h)))
+    W_xh, W_hh, b_h = tf.constant(0.1 * rng.standard_normal((d, h))), tf.constant(scale * Q), tf.zeros(h, tf.float64)
+    # h identical copies of one sequence: with upstream gradient I on H_T, copy i receives row i of dH_T/dH_t.
+    X = tf.constant(np.repeat(0.001 * rng.standard_normal((1, T, d)), h, axis=0))
+    H_t, states = tf.zeros((h, h), tf.float64), []
+    with tf.GradientTape() as tape:
+        for t in range(T):
+            tape.watch(H_t)
+            states.append(H_t)   # states[t] is H_t
+            H_t = rnn_cell_forward(X[:, t], H_t, W_xh, W_hh, b_h)
+    grads = tape.gradient(H_t, states, output_gradients=tf.eye(h, dtype=tf.float64))
+    return np.array([float(tf.norm(g)) for g in grads])
+
+
+T, h = 40, 16
+distance = T - np.arange(T)   # T - t for t = 0..T-1
+fig, ax = plt.subplots(figsize=(6, 4))
+for scale, color in ((0.7, "tab:blue"), (1.3, "tab:red")):
+    ax.semilogy(distance, jacobian_norms(scale, T, h), "o-", color=color, markersize=3, label=f"scale {scale}")
+    ax.semilogy(distance, np.sqrt(h) * scale ** distance.astype(float), "--", color=color, alpha=0.5)
+ax.set_xlabel("distance T − t (steps)")
+ax.set_ylabel("‖∂H_T / ∂H_t‖")
+ax.set_title("Gradients through time vanish or explode geometrically")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# **Written answer (2 points).** Using the plot and the product formula above, explain in a few sentences why the
+# norm of $\partial \mathbf{H}_T / \partial \mathbf{H}_t$ shrinks for the small scale and grows for the large one,
+# and what this means for training an RNN on a task where the output at step $T$ depends on an input many steps
+# earlier.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_vanishing_gradients", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# The Jacobian is a product of $T - t$ factors, one per step, and each factor multiplies by $\mathbf{W}_{hh}$
+# (which here stretches every vector by exactly the scale) and by $\tanh' = 1 - \mathbf{H}_k^2 \le 1$. Its norm
+# therefore behaves like $(\text{scale}\cdot\gamma)^{T-t}$, with $\gamma \le 1$ the typical $\tanh$ slope: a
+# geometric sequence in the distance, a straight line on the log plot. With scale 0.7 every factor shrinks
+# vectors, so the norm decays exponentially ($0.7^{40} \approx 10^{-6}$); with scale 1.3 every factor stretches
+# them while the states are small, so it grows exponentially. Growth of the states is bounded, though: with scale
+# 1.3 they grow until they approach $\pm 1$ in the last steps, where $\tanh$ saturates and its slope becomes small.
+# Those last factors shrink vectors, which is why the red curve is flat at short distances and then climbs parallel
+# to its dashed line, below it.
+#
+# For learning, the gradient of a loss at step $T$ with respect to the weights is a sum of terms, one per earlier
+# step, each carrying such a product. When the products vanish, the terms from distant steps are negligible next
+# to the nearby ones: the weights receive almost no signal about how an input long ago affected the output, so
+# long-range dependencies are learned very slowly or not at all. When they explode, the updates become huge and
+# erratic and training diverges unless the gradients are clipped. Keeping every factor close to norm 1 is hard
+# with a plain $\tanh$ cell, which motivates gradient clipping, truncated BPTT, careful initialisation and gated
+# cells (LSTM, GRU) whose additive memory path lets gradients flow over many steps.
+# ### END SOLUTION
+
+# %% [markdown]
+# ## Wrap-up
+#
+# You have written an RNN's forward and backward passes by hand, checked them against automatic differentiation
+# and finite differences, turned the cell into a Keras layer that matches `SimpleRNN`, and seen why plain RNNs
+# struggle with long-range dependencies. Before submitting, restart the kernel and run every cell from the top:
+# every public check should print its ✓ line.

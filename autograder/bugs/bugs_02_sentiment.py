@@ -1,0 +1,137 @@
+"""Realistic student bugs for assignment 2 (many-to-one sentiment classifier), as substitutions in
+solutions/sentiment.py.
+
+No answer function calls another, and the hidden suite builds the vocabulary and ids of its training check on the
+trusted side, so most bugs break only their own item. The exception is the Keras model: the training check trains
+the student's own model with the student's own train_sentiment, so a model that cannot learn the task (padding
+read as words, word order ignored) also loses the points of train_sentiment.
+Several bugs only show with rows of different lengths (including empty and full ones), repeated tokens within a
+sentence, tied counts, non-symmetric W_hh, float64 parameters, or a second training run with another seed; the
+hidden suite uses all of them.
+"""
+from autograder.bugs import Bug
+
+TRAINING = {"build_sentiment_model", "train_sentiment"}
+
+BUGS = [
+    # The first bug of each cell is the one the demo's simulated class uses.
+    Bug("fwd_first_state", "many_to_one_forward",
+        "tf.one_hot(lengths - 1, T, dtype=dtype)", "tf.one_hot(tf.zeros_like(lengths), T, dtype=dtype)",
+        {"many_to_one_forward"},
+        "Classifies from the hidden state after the first word instead of the last real one."),
+    Bug("grads_W_hh_not_transposed", "many_to_one_grads",
+        "dH_next = dA @ tf.transpose(W_hh)", "dH_next = dA @ W_hh", {"many_to_one_grads"},
+        "Sends the gradient back to H_{t-1} through W_hh instead of W_hh transposed."),
+    Bug("model_no_mask", "build_sentiment_model",
+        "keras.layers.Embedding(vocab_size, embed_dim, mask_zero=True)",
+        "keras.layers.Embedding(vocab_size, embed_dim)", TRAINING,
+        "Forgets mask_zero=True, so the RNN reads the padding as words and classifies from H_T."),
+
+    # build_vocab
+    Bug("vocab_ties_first_seen", "build_vocab",
+        "key=lambda token: (-counts[token], token)", "key=lambda token: -counts[token]", {"build_vocab"},
+        "Sorts by count only, so tied tokens keep the order in which they were first seen."),
+    Bug("vocab_ascending_counts", "build_vocab",
+        "(-counts[token], token)", "(counts[token], token)", {"build_vocab"},
+        "Sorts the tokens from the rarest to the most frequent."),
+    Bug("vocab_min_freq_strict", "build_vocab",
+        "counts[token] >= min_freq", "counts[token] > min_freq", {"build_vocab"},
+        "Keeps only tokens seen more than min_freq times instead of at least min_freq times."),
+    Bug("vocab_no_reserved_ids", "build_vocab",
+        'vocab = {"<pad>": 0, "<unk>": 1}', "vocab = {}", {"build_vocab"},
+        "Forgets to reserve ids 0 and 1 for '<pad>' and '<unk>', so real words start at 0."),
+    Bug("vocab_counts_sentences", "build_vocab",
+        "for token in tokens:", "for token in set(tokens):", {"build_vocab"},
+        "Counts in how many sentences a token appears instead of how often it appears."),
+
+    # encode
+    Bug("encode_truncates_one_short", "encode",
+        "tokens[:max_len]", "tokens[:max_len - 1]", {"encode"},
+        "Off by one: keeps max_len - 1 tokens of every sentence."),
+    Bug("encode_pads_front", "encode",
+        "ids[i, :len(row)] = row", "ids[i, max_len - len(row):] = row", {"encode"},
+        "Puts the padding before the words instead of after them."),
+    Bug("encode_unknown_as_padding", "encode",
+        "vocab.get(token, 1)", "vocab.get(token, 0)", {"encode"},
+        "Maps unknown tokens to the padding id 0 instead of '<unk>' (1)."),
+    Bug("encode_int64", "encode",
+        "dtype=np.int32", "dtype=np.int64", {"encode"},
+        "Returns int64 ids instead of int32."),
+
+    # many_to_one_forward
+    Bug("fwd_padding_counted", "many_to_one_forward",
+        'H_last = tf.einsum("nt,nth->nh", pick, tf.stack(states, axis=1))', "H_last = states[-1]",
+        {"many_to_one_forward"},
+        "Classifies from the state after the last column, counting the padding as input."),
+    Bug("fwd_length_off_by_one", "many_to_one_forward",
+        "tf.one_hot(lengths - 1, T, dtype=dtype)", "tf.one_hot(lengths, T, dtype=dtype)",
+        {"many_to_one_forward"},
+        "Off by one: picks the state after the first padding id (and H_0 for a full row)."),
+    Bug("fwd_transposed_W_hh", "many_to_one_forward",
+        "H @ W_hh", "H @ tf.transpose(W_hh)", {"many_to_one_forward"},
+        "Multiplies the previous state by W_hh transposed; only a symmetric W_hh hides it."),
+    Bug("fwd_softmax_output", "many_to_one_forward",
+        'return H_last @ params["W_hy"] + params["b_y"]',
+        'return tf.nn.softmax(H_last @ params["W_hy"] + params["b_y"])', {"many_to_one_forward"},
+        "Returns probabilities instead of logits."),
+    Bug("fwd_hardcoded_float32", "many_to_one_forward",
+        "dtype, T = W_xh.dtype, ids.shape[1]", "dtype, T = tf.float32, ids.shape[1]", {"many_to_one_forward"},
+        "Builds the one-hot inputs and H_0 in float32 whatever the params' dtype, so float64 fails."),
+
+    # many_to_one_grads
+    Bug("grads_softmax_wrong_axis", "many_to_one_grads",
+        "tf.reduce_sum(tf.exp(shifted), axis=1, keepdims=True)", "tf.reduce_sum(tf.exp(shifted), axis=0, keepdims=True)",
+        {"many_to_one_grads"},
+        "Normalises the softmax over the batch (axis 0) instead of over the classes."),
+    Bug("grads_loss_summed", "many_to_one_grads",
+        "loss = -tf.reduce_sum(Y * log_p) / n\n    dlogits = (tf.exp(log_p) - Y) / n",
+        "loss = -tf.reduce_sum(Y * log_p)\n    dlogits = tf.exp(log_p) - Y", {"many_to_one_grads"},
+        "Sums the loss (and its gradients) over the batch instead of averaging."),
+    Bug("grads_no_tanh_derivative", "many_to_one_grads",
+        "dA = dH * (1 - states[t + 1] ** 2)", "dA = dH", {"many_to_one_grads"},
+        "Forgets the tanh derivative 1 - H_t^2."),
+    Bug("grads_tanh_derivative_of_previous_state", "many_to_one_grads",
+        "(1 - states[t + 1] ** 2)", "(1 - states[t] ** 2)", {"many_to_one_grads"},
+        "Takes tanh' from H_{t-1} instead of H_t (off by one in the cache)."),
+    Bug("grads_overwritten", "many_to_one_grads",
+        "dW_hh += tf.transpose(states[t]) @ dA", "dW_hh = tf.transpose(states[t]) @ dA", {"many_to_one_grads"},
+        "Overwrites dW_hh at every step instead of summing over time."),
+    Bug("grads_one_step_only", "many_to_one_grads",
+        "dH = dH_next + pick[:, t:t + 1] * dH_last", "dH = pick[:, t:t + 1] * dH_last", {"many_to_one_grads"},
+        "Drops the gradient coming back from H_{t+1}: backpropagates through one step only."),
+    Bug("grads_from_last_column", "many_to_one_grads",
+        "pick[:, t:t + 1] * dH_last", "(dH_last if t == T - 1 else 0)", {"many_to_one_grads"},
+        "Sends the output's gradient into H_T for every row, although the output read H_L."),
+    Bug("grads_db_y_wrong_axis", "many_to_one_grads",
+        "tf.reduce_sum(dlogits, axis=0)", "tf.reduce_sum(dlogits, axis=1)", {"many_to_one_grads"},
+        "Sums db_y over the classes instead of over the batch."),
+    Bug("grads_autodiff", "many_to_one_grads",
+        "    return loss, grads",
+        "    variables = {k: tf.Variable(v) for k, v in params.items()}\n"
+        "    with tf.GradientTape() as tape:\n"
+        "        logits = many_to_one_forward(ids, variables)\n"
+        "        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))\n"
+        "    return loss, tape.gradient(loss, variables)",
+        {"many_to_one_grads"},
+        "Lets tf.GradientTape compute the gradients the assignment asks to derive by hand."),
+
+    # build_sentiment_model
+    Bug("model_bag_of_words", "build_sentiment_model",
+        "keras.layers.SimpleRNN(units)", "keras.layers.GlobalAveragePooling1D()", TRAINING,
+        "Averages the word embeddings instead of reading them in order."),
+    Bug("model_softmax_output", "build_sentiment_model",
+        "keras.layers.Dense(num_classes)", 'keras.layers.Dense(num_classes, activation="softmax")',
+        {"build_sentiment_model"},
+        "Ends the model with a softmax, so it returns probabilities instead of logits."),
+
+    # train_sentiment
+    Bug("train_from_logits_false", "train_sentiment",
+        "SparseCategoricalCrossentropy(from_logits=True)", "SparseCategoricalCrossentropy()", {"train_sentiment"},
+        "Treats the model's logits as probabilities in the loss."),
+    Bug("train_seed_ignored", "train_sentiment",
+        "keras.utils.set_random_seed(seed)\n", "", {"train_sentiment"},
+        "Never uses the seed, so a run cannot be repeated."),
+    Bug("train_one_epoch", "train_sentiment",
+        "epochs=epochs", "epochs=1", {"train_sentiment"},
+        "Ignores the epochs argument and trains for one epoch."),
+]

@@ -1,0 +1,404 @@
+"""Hidden suite of Assignment 2 (many-to-one sentiment classifier). Trusted: every input is chosen here, every
+expected value comes from solutions/sentiment.py, autodiff or finite differences computed here, and every accuracy
+is computed here from logits the student's model returned for sentences whose labels never left this process.
+
+The budget and thresholds of the training checks come from bench/calibrate_02_sentiment.py (results in
+bench/results/02_sentiment.md)."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from assignments.common.checklib import (CheckFailed, check_close, check_dtype, check_finite, check_gradient,
+                                         check_shape, numeric_gradient, to_array)
+from autograder import paths
+from autograder.testing import forbid_names, item
+from solutions import sentiment as ref
+
+DATA = paths.public_module("02_sentiment", "sentiment_data")
+
+AUTODIFF = {"GradientTape", "gradients", "jacobian", "batch_jacobian", "gradient", "grad", "vjp"}
+NO_AUTODIFF = "many_to_one_grads must be derived by hand (no automatic differentiation)"
+PARAM_NAMES = ("W_xh", "W_hh", "b_h", "W_hy", "b_y")
+
+# The training check: the student's model, trained by the student's train_sentiment on a hidden generated split.
+BUDGET = {"train": 2000, "test": 1000, "max_len": 20, "embed_dim": 16, "units": 32, "epochs": 10,
+          "batch_size": 32, "learning_rate": 0.01}
+# Calibrated on the reference over many seeds (bench/results/02_sentiment.md): the reference never came near them.
+MIN_ACCURACY = 0.90          # on all test sentences
+MIN_HARD_ACCURACY = 0.85     # on the negated and contrasted ones, where a bag of words is at or below chance
+MIN_MARGIN_OVER_BOW = 0.25   # and at least this much above the bag of words on those same sentences
+TRAIN_TIMEOUT = 300          # seconds; the reference needs 7-20 s on 2 cores
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+def random_token_lists(rng, n, words, max_tokens):
+    """n sentences of words drawn with very unequal frequencies, so that counts tie and differ."""
+    weights = 1.0 / np.arange(1, len(words) + 1) ** 1.1
+    weights /= weights.sum()
+    lengths = rng.integers(0, max_tokens + 1, n)
+    return [[str(w) for w in rng.choice(words, size=k, p=weights)] for k in lengths]
+
+
+def word_pool(rng, k):
+    """k distinct made-up lower-case words, in random order (so alphabetical and first-seen orders differ)."""
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    pool = set()
+    while len(pool) < k:
+        pool.add("".join(rng.choice(letters, size=rng.integers(2, 7))))
+    pool = sorted(pool)
+    rng.shuffle(pool)
+    return pool
+
+
+def compare_vocab(got, expected, what):
+    if not isinstance(got, dict):
+        raise CheckFailed(f"{what}: build_vocab must return a dict, got {type(got).__name__}")
+    got = {str(k): v for k, v in got.items()}
+    for token, index in expected.items():
+        if token not in got:
+            raise CheckFailed(f"{what}: '{token}' is missing (expected id {index}; it occurs often enough)")
+        if not isinstance(got[token], (int, np.integer)) or int(got[token]) != index:
+            raise CheckFailed(f"{what}: vocab['{token}'] should be {index}, got {got[token]!r} (ids 0 and 1 are "
+                              "'<pad>' and '<unk>', then by descending count, ties alphabetical)")
+    extra = sorted(set(got) - set(expected))
+    if extra:
+        raise CheckFailed(f"{what}: unexpected entries {extra[:5]} (a token needs a count >= min_freq)")
+
+
+def random_ids(rng, n, T, V, lengths=None):
+    """Rows of ids in 1..V-1 followed by padding; the lengths include 0 and T when n allows."""
+    if lengths is None:
+        lengths = rng.integers(1, T + 1, n)
+        lengths[0], lengths[-1] = T, 0
+    ids = np.zeros((n, T), dtype=np.int32)
+    for i, length in enumerate(lengths):
+        ids[i, :length] = rng.integers(1, V, length)
+    return ids
+
+
+def random_params(rng, V, h, C, dtype=np.float64):
+    """Random, non-square, non-symmetric parameters: transposes and swapped arguments show."""
+    return {"W_xh": (0.8 * rng.standard_normal((V, h))).astype(dtype),
+            "W_hh": (0.5 * rng.standard_normal((h, h))).astype(dtype),
+            "b_h": (0.3 * rng.standard_normal(h)).astype(dtype),
+            "W_hy": rng.standard_normal((h, C)).astype(dtype),
+            "b_y": (0.5 * rng.standard_normal(C)).astype(dtype)}
+
+
+def tensors(params):
+    return {k: tf.constant(v) for k, v in params.items()}
+
+
+def reference_loss(ids, labels, params):
+    logits = ref.many_to_one_forward(tf.constant(ids), params)
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+
+
+def student_grads(student, ids, labels, params):
+    forbid_names(student.source("many_to_one_grads"), AUTODIFF, NO_AUTODIFF)
+    result = student.call("many_to_one_grads", ids, labels, params)
+    if not (isinstance(result, (list, tuple)) and len(result) == 2 and isinstance(result[1], dict)):
+        raise CheckFailed("many_to_one_grads must return a pair (loss, grads) with grads a dict")
+    loss, grads = result
+    missing = [k for k in params if k not in grads]
+    if missing:
+        raise CheckFailed(f"grads has no entry for {missing} (it needs one per key of params)")
+    return loss, grads
+
+
+# ---------------------------------------------------------------------------------------------------- build_vocab
+@item("build_vocab", weight=2)
+def test_vocab_matches_reference(student, rng):
+    """ids by descending count, ties alphabetical, after '<pad>' and '<unk>', for min_freq 1, 2 and 3"""
+    words = word_pool(rng, 40)
+    token_lists = random_token_lists(rng, 60, words, 9)
+    for min_freq in (1, 2, 3):
+        got = student.call("build_vocab", token_lists, min_freq=min_freq)
+        compare_vocab(got, ref.build_vocab(token_lists, min_freq), f"build_vocab(..., min_freq={min_freq})")
+
+
+@item("build_vocab", weight=1)
+def test_vocab_ties_and_reserved_ids(student, rng):
+    """equal counts are ordered alphabetically, whatever order the sentences come in"""
+    words = word_pool(rng, 8)
+    token_lists = [[w] for w in words] + [[words[0], words[3]]]
+    rng.shuffle(token_lists)
+    expected = ref.build_vocab(token_lists)
+    compare_vocab(student.call("build_vocab", token_lists), expected, "build_vocab with tied counts")
+    compare_vocab(student.call("build_vocab", token_lists[::-1]), expected,
+                  "build_vocab of the same sentences in reverse order")
+
+
+# ---------------------------------------------------------------------------------------------------- encode
+@item("encode", weight=2)
+def test_encode_matches_reference(student, rng):
+    """int32 (n, max_len): first max_len ids, unknown tokens 1, padding 0 at the end"""
+    words = word_pool(rng, 30)
+    vocab = ref.build_vocab(random_token_lists(rng, 40, words[:20], 8))
+    token_lists = random_token_lists(rng, 25, words, 12)  # words[20:] are unknown
+    max_len = int(rng.integers(6, 10))
+    got = student.call("encode", token_lists, vocab, max_len)
+    expected = ref.encode(token_lists, vocab, max_len)
+    array = check_shape(got, expected.shape, f"encode(25 sentences, max_len={max_len})")
+    if array.dtype != np.int32:
+        raise CheckFailed(f"encode must return an int32 array, got dtype {array.dtype}")
+    bad = np.argwhere(array != expected)
+    if len(bad):
+        i = int(bad[0][0])
+        raise CheckFailed(f"encode: row {i} (tokens {token_lists[i]}) should be {expected[i].tolist()}, "
+                          f"got {array[i].tolist()}")
+
+
+@item("encode", weight=1)
+def test_encode_lengths_around_max_len(student, rng):
+    """sentences of max_len - 1, max_len and max_len + 1 tokens, and an empty one"""
+    words = word_pool(rng, 12)
+    vocab = ref.build_vocab([words])
+    max_len = 5
+    token_lists = [list(rng.choice(words, size=k)) for k in (4, 5, 6, 0)]
+    token_lists = [[str(t) for t in tokens] for tokens in token_lists]
+    got = check_shape(student.call("encode", token_lists, vocab, max_len), (4, max_len), "encode(..., max_len=5)")
+    expected = ref.encode(token_lists, vocab, max_len)
+    for i, what in enumerate(("4 tokens", "5 tokens", "6 tokens (keep the first 5)", "no tokens")):
+        if not np.array_equal(got[i], expected[i]):
+            raise CheckFailed(f"encode of a sentence of {what} with max_len=5: expected {expected[i].tolist()}, "
+                              f"got {np.asarray(got[i]).tolist()}")
+
+
+# ---------------------------------------------------------------------------------------------------- forward
+@item("many_to_one_forward", weight=2)
+def test_forward_values(student, rng):
+    """logits from the state after each row's last real id (float64, random sizes and lengths)"""
+    n, T, V, h, C = 6, 7, 11, 5, 3
+    ids, params = random_ids(rng, n, T, V), random_params(rng, V, h, C)
+    got = student.call("many_to_one_forward", ids, params)
+    expected = ref.many_to_one_forward(tf.constant(ids), tensors(params))
+    array = check_shape(got, (n, C), "logits")
+    if not np.allclose(array[-1], params["b_y"], rtol=1e-6, atol=1e-8):
+        raise CheckFailed(f"a row of padding only must give logits = b_y (H_0 = 0): expected {params['b_y']}, "
+                          f"got {array[-1]}")
+    check_close(array, expected, "logits", rtol=1e-6, atol=1e-8)
+
+
+@item("many_to_one_forward", weight=1)
+def test_forward_float32(student, rng):
+    """float32 parameters give float32 logits of the same values"""
+    n, T, V, h, C = 5, 6, 9, 4, 2
+    ids, params = random_ids(rng, n, T, V), random_params(rng, V, h, C, np.float32)
+    got = student.call("many_to_one_forward", ids, params)
+    check_dtype(got, np.float32, "logits for float32 params")
+    check_close(got, ref.many_to_one_forward(tf.constant(ids), tensors(params)), "logits (float32)",
+                rtol=1e-4, atol=1e-5)
+
+
+@item("many_to_one_forward", weight=1)
+def test_forward_padding_invariance(student, rng):
+    """extra trailing padding leaves the logits unchanged"""
+    n, T, V, h, C = 5, 5, 8, 6, 3
+    ids, params = random_ids(rng, n, T, V), random_params(rng, V, h, C)
+    longer = np.concatenate([ids, np.zeros((n, 4), dtype=np.int32)], axis=1)
+    short = check_shape(student.call("many_to_one_forward", ids, params), (n, C), "logits")
+    check_close(student.call("many_to_one_forward", longer, params), short,
+                "logits with 4 more padding columns (they must not change)", rtol=1e-6, atol=1e-8)
+    check_close(short, ref.many_to_one_forward(tf.constant(ids), tensors(params)), "logits", rtol=1e-6, atol=1e-8)
+
+
+# ---------------------------------------------------------------------------------------------------- gradients
+def grads_problem(rng, n=6, T=7, V=9, h=5, C=3, dtype=np.float64):
+    ids = random_ids(rng, n, T, V)
+    labels = rng.integers(0, C, n).astype(np.int32)
+    return ids, labels, random_params(rng, V, h, C, dtype)
+
+
+@item("many_to_one_grads", weight=1)
+def test_loss_value(student, rng):
+    """the loss is the MEAN softmax cross-entropy over the batch"""
+    ids, labels, params = grads_problem(rng)
+    loss, _ = student_grads(student, ids, labels, params)
+    check_close(loss, reference_loss(ids, labels, tensors(params)), "loss", rtol=1e-8, atol=1e-10)
+
+
+@item("many_to_one_grads", weight=3)
+def test_grads_match_autodiff(student, rng):
+    """every gradient matches tf.GradientTape on the reference forward pass (float64)"""
+    ids, labels, params = grads_problem(rng)
+    _, grads = student_grads(student, ids, labels, params)
+    variables = {k: tf.Variable(v) for k, v in params.items()}
+    with tf.GradientTape() as tape:
+        loss = reference_loss(ids, labels, variables)
+    expected = tape.gradient(loss, variables)
+    for name in PARAM_NAMES:
+        check_gradient(grads[name], expected[name].numpy(), f"grads['{name}']", tol=1e-7)
+
+
+@item("many_to_one_grads", weight=1)
+def test_grads_match_finite_differences(student, rng):
+    """every gradient matches centred finite differences of the loss (float64)"""
+    ids, labels, params = grads_problem(rng, n=4, T=5, V=6, h=3, C=2)
+    _, grads = student_grads(student, ids, labels, params)
+    for name in PARAM_NAMES:
+        def loss_of(x, name=name):
+            return reference_loss(ids, labels, {**tensors(params), name: tf.constant(x)})
+        numeric = numeric_gradient(loss_of, params[name].copy(), 1.0)
+        check_gradient(grads[name], numeric, f"grads['{name}'] (vs finite differences)", tol=1e-6)
+
+
+@item("many_to_one_grads", weight=1)
+def test_grads_float32(student, rng):
+    """float32 parameters give float32 gradients of the same values"""
+    ids, labels, params = grads_problem(rng, dtype=np.float32)
+    loss, grads = student_grads(student, ids, labels, params)
+    check_dtype(loss, np.float32, "loss for float32 params")
+    _, expected = ref.many_to_one_grads(tf.constant(ids), tf.constant(labels), tensors(params))
+    for name in PARAM_NAMES:
+        check_dtype(grads[name], np.float32, f"grads['{name}'] for float32 params")
+        check_gradient(grads[name], expected[name].numpy(), f"grads['{name}'] (float32)", tol=1e-3)
+
+
+# ---------------------------------------------------------------------------------------------------- Keras model
+def built_model(student, V=40, C=3, seed=0):
+    return student.call("_sentiment_build", V, 8, 16, C, seed)
+
+
+@item("build_sentiment_model", weight=1)
+def test_model_returns_logits(student, rng):
+    """maps int ids (n, T) to logits (n, C), not to probabilities"""
+    model = built_model(student, V=40, C=3)
+    ids = random_ids(rng, 6, 9, 40)
+    logits = check_shape(student.call("_sentiment_logits", model, ids), (6, 3), "model(ids) with num_classes=3")
+    check_finite(logits, "model(ids)")
+    if np.allclose(logits.sum(axis=1), 1.0, atol=1e-4) and (logits >= 0).all():
+        raise CheckFailed("the model's outputs are probabilities (each row sums to 1): return logits, without "
+                          "a softmax; the loss applies it")
+
+
+@item("build_sentiment_model", weight=1)
+def test_model_ignores_trailing_padding(student, rng):
+    """extra trailing padding never changes the logits (the padding is masked)"""
+    model = built_model(student, V=30, C=2)
+    ids = random_ids(rng, 6, 8, 30)
+    logits = check_shape(student.call("_sentiment_logits", model, ids), (6, 2), "model(ids)")
+    longer = np.concatenate([ids, np.zeros((6, 12), dtype=np.int32)], axis=1)
+    check_close(student.call("_sentiment_logits", model, longer), logits,
+                "logits after 12 more padding columns (is id 0 masked?)", rtol=1e-4, atol=1e-5)
+
+
+@item("build_sentiment_model", weight=1)
+def test_model_reads_word_order(student, rng):
+    """reordering the words of a sentence changes its logits (the model is recurrent, not a bag of words)"""
+    model = built_model(student, V=30, C=2)
+    ids = random_ids(rng, 6, 8, 30, lengths=[8, 7, 6, 5, 8, 4])
+    reordered = ids.copy()
+    for i, length in enumerate([8, 7, 6, 5, 8, 4]):
+        reordered[i, :length] = ids[i, :length][::-1]
+    a = check_shape(student.call("_sentiment_logits", model, ids), (6, 2), "model(ids)")
+    b = check_shape(student.call("_sentiment_logits", model, reordered), (6, 2), "model(reversed ids)")
+    if np.allclose(a, b, rtol=1e-5, atol=1e-6):
+        raise CheckFailed("reversing the sentences does not change any logits: the model ignores word order")
+
+
+# ---------------------------------------------------------------------------------------------------- training
+def hidden_problem(seed):
+    """The hidden split of a grading run: ids of the training and test sentences, and what only we keep."""
+    splits = DATA.make_splits(seed, {"train": BUDGET["train"], "test": BUDGET["test"]})
+    train, test = splits["train"], splits["test"]
+    train_tokens = [DATA.tokenize(s) for s in train.sentences]
+    test_tokens = [DATA.tokenize(s) for s in test.sentences]
+    vocab = ref.build_vocab(train_tokens)
+    # Shuffle which id stands for which word, so that no id means the same word in two grading runs.
+    relabel = np.concatenate([[0, 1], np.random.default_rng(seed).permutation(len(vocab) - 2) + 2]).astype(np.int32)
+    bow = DATA.BagOfWords().fit(train_tokens, train.labels)
+    return {"train_ids": relabel[ref.encode(train_tokens, vocab, BUDGET["max_len"])],
+            "train_labels": train.labels.astype(np.int32),
+            "test_ids": relabel[ref.encode(test_tokens, vocab, BUDGET["max_len"])],
+            "test_labels": test.labels, "hard": np.array([k != "plain" for k in test.kinds]),
+            "vocab_size": len(vocab), "bow_predictions": bow.predict(test_tokens)}
+
+
+def train_and_predict(call, problem, seed):
+    """Runs the harness (``call`` is student.call, or a stand-in in the calibration) and returns its result."""
+    return call("_sentiment_train_and_predict", problem["train_ids"], problem["train_labels"],
+                problem["test_ids"], problem["vocab_size"], BUDGET["embed_dim"], BUDGET["units"],
+                BUDGET["epochs"], BUDGET["batch_size"], BUDGET["learning_rate"], int(seed) % 2**31,
+                timeout=TRAIN_TIMEOUT)
+
+
+def accuracies(problem, logits):
+    """(overall, on the hard sentences, bag of words on the hard sentences) from logits the student sent."""
+    logits = check_shape(logits, (len(problem["test_labels"]), 2), "the trained model's logits on the test ids")
+    check_finite(logits, "the trained model's logits")
+    right = np.argmax(logits, axis=1) == problem["test_labels"]
+    bow_right = problem["bow_predictions"] == problem["test_labels"]
+    hard = problem["hard"]
+    return float(right.mean()), float(right[hard].mean()), float(bow_right[hard].mean())
+
+
+@pytest.fixture(scope="module")
+def hidden(seed):
+    return hidden_problem(seed)
+
+
+@pytest.fixture(scope="module")
+def trained(student, hidden, seed):
+    result = train_and_predict(student.call, hidden, seed)
+    if not isinstance(result, dict) or "logits" not in result:
+        raise CheckFailed("the training run returned nothing the grader can read")
+    return result
+
+
+@item("train_sentiment", weight=1)
+def test_history_contract(student, hidden):
+    """returns {'loss': [...], 'accuracy': [...]} with one finite value per epoch, and the loss goes down"""
+    history = student.call("_sentiment_short_run", hidden["train_ids"][:300], hidden["train_labels"][:300],
+                           hidden["vocab_size"], 3, 5, timeout=TRAIN_TIMEOUT)
+    if not isinstance(history, dict) or not {"loss", "accuracy"} <= set(history):
+        raise CheckFailed(f"train_sentiment must return a dict with keys 'loss' and 'accuracy', got "
+                          f"{sorted(history) if isinstance(history, dict) else type(history).__name__}")
+    for key in ("loss", "accuracy"):
+        values = check_shape(np.asarray(to_array(history[key]), dtype=np.float64), (3,),
+                             f"history['{key}'] after epochs=3")
+        check_finite(values, f"history['{key}']")
+    accuracy = np.asarray(history["accuracy"], dtype=np.float64)
+    if accuracy.min() < 0 or accuracy.max() > 1:
+        raise CheckFailed(f"history['accuracy'] should be fractions in [0, 1], got {accuracy.tolist()}")
+    loss = np.asarray(history["loss"], dtype=np.float64)
+    if not loss[-1] < loss[0]:
+        raise CheckFailed(f"the training loss did not go down in 3 epochs: {loss.tolist()}")
+
+
+@item("train_sentiment", weight=1)
+def test_seed_decides_the_run(student, hidden):
+    """from the same initial weights, the same seed repeats a run and another seed changes it"""
+    def run(seed, noise_seed):
+        history = student.call("_sentiment_short_run", hidden["train_ids"][:300], hidden["train_labels"][:300],
+                               hidden["vocab_size"], 2, seed, noise_seed, timeout=TRAIN_TIMEOUT)
+        if not isinstance(history, dict) or "loss" not in history:
+            raise CheckFailed("train_sentiment must return a dict with a 'loss' list")
+        return to_array(history["loss"], "history['loss']", np.float64)
+    first = run(11, 1)
+    check_close(run(11, 2), first, "the losses of a second run with the same seed (call "
+                "keras.utils.set_random_seed(seed) before training)", rtol=1e-4, atol=1e-6)
+    if np.allclose(run(12, 1), first, rtol=1e-7, atol=0):
+        raise CheckFailed("a run with another seed gives exactly the same losses: is the seed argument used?")
+
+
+@item("train_sentiment", weight=2)
+def test_trained_accuracy(trained, hidden):
+    """your model, trained by your train_sentiment on hidden sentences, classifies unseen ones"""
+    overall, _, _ = accuracies(hidden, trained["logits"])
+    if overall < MIN_ACCURACY:
+        raise CheckFailed(f"after training with the grader's budget ({BUDGET['epochs']} epochs of "
+                          f"{BUDGET['train']} sentences, batch {BUDGET['batch_size']}, learning rate "
+                          f"{BUDGET['learning_rate']}), the test accuracy is {overall:.3f}; at least "
+                          f"{MIN_ACCURACY:.2f} is expected (a correct solution reaches about 0.99)")
+
+
+@item("train_sentiment", weight=2)
+def test_beats_bag_of_words(trained, hidden):
+    """on negated and contrasted sentences it beats a bag-of-words classifier by a wide margin"""
+    overall, hard, bow = accuracies(hidden, trained["logits"])
+    needed = max(MIN_HARD_ACCURACY, bow + MIN_MARGIN_OVER_BOW)
+    if hard < needed:
+        raise CheckFailed(f"on the negated and contrasted test sentences the accuracy is {hard:.3f} (bag of words: "
+                          f"{bow:.3f}); at least {needed:.2f} is expected. Does the model read the words in order, "
+                          "with the padding masked?")

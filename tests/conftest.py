@@ -1,0 +1,44 @@
+"""Shared fixtures: a course built once per test session, and grading of simulated submissions."""
+import os
+
+import pytest
+
+from autograder import autograde, build, isolation, simulate
+from autograder.paths import Course
+
+# Isolate nbgrader and Jupyter from whatever the machine has configured (no stray nbgrader_config.py).
+_HOME = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"rnnkit-test-home-{os.getpid()}")
+for _name, _sub in (("HOME", ""), ("JUPYTER_CONFIG_DIR", ".jupyter"), ("JUPYTER_DATA_DIR", "jupyter-data")):
+    os.environ[_name] = os.path.join(_HOME, _sub)
+os.makedirs(os.environ["JUPYTER_CONFIG_DIR"], exist_ok=True)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def sandbox_level():
+    """The strongest level here; CI sets RNNKIT_REQUIRE_SANDBOX=bubblewrap so a missing bwrap fails loudly."""
+    return isolation.best_level(os.environ.get("RNNKIT_REQUIRE_SANDBOX") or None)
+
+
+@pytest.fixture(scope="session")
+def level():
+    return sandbox_level()
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    """A course with every assignment built: (Course, {assignment: reference answers})."""
+    course = Course(str(tmp_path_factory.mktemp("course")))
+    build.build(course, log=lambda *_: None)
+    answers = {a: simulate.reference_answers(course, a) for a in course.built_assignments()}
+    return course, answers
+
+
+def grade_class(course, assignment, submissions, level, jobs=2):
+    """Submits ``{student: answers or (answers, edit)}`` and grades them; returns {student: results}."""
+    for student, spec in submissions.items():
+        answers, edit = spec if isinstance(spec, tuple) else (spec, None)
+        simulate.submit(course, student, assignment, answers, edit)
+    graded, failures = autograde.autograde(course, [assignment], list(submissions), level, force=True, jobs=jobs,
+                                           echo=lambda *_: None)
+    assert failures == 0
+    return {student: graded[(student, assignment)] for student in submissions}

@@ -1,0 +1,73 @@
+"""The hidden suites grade what they should: the reference gets full marks, the stubs nothing, and every catalogued
+bug loses points on exactly the items it breaks while every other item keeps its points."""
+import pytest
+
+from autograder import bugs, grade, paths, simulate
+from tests.conftest import grade_class
+
+ASSIGNMENTS = paths.assignments()
+
+
+def pack(catalogue):
+    """Groups bugs into as few submissions as possible: bugs in one submission touch different cells and break
+    disjoint sets of items, so each item's verdict still speaks of one bug alone."""
+    groups = []
+    for bug in catalogue:
+        for group in groups:
+            if all(bug.cell != other.cell and not (bug.breaks & other.breaks) and bug.cell not in other.breaks
+                   and other.cell not in bug.breaks for other in group):
+                group.append(bug)
+                break
+        else:
+            groups.append([bug])
+    return groups
+
+
+def lost_items(results):
+    return {item for item, (got, most) in grade.item_scores(results).items() if got < most - 1e-9}
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_reference_full_marks_and_stubs_zero(built, level, assignment):
+    course, answers = built
+    results = grade_class(course, assignment, {"reference": answers[assignment], "stubs": None}, level)
+    reference, stubs = results["reference"], results["stubs"]
+    failing = [f"{t['name']}: {t['output']}" for t in reference["tests"] if t["score"] < t["max_score"]]
+    assert not failing, "the reference lost points:\n" + "\n".join(failing)
+    assert reference["score"] == reference["max_score"] > 0
+    assert stubs["score"] == 0
+    assert all(got == 0 for got, _ in grade.item_scores(stubs).values())
+    for test in stubs["tests"]:
+        assert "NotImplementedError" in test["output"], test
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_catalogued_bug_loses_points_where_it_should(built, level, assignment):
+    course, answers = built
+    catalogue = bugs.catalogue(assignment)
+    assert len(catalogue) >= 12
+    groups = pack(catalogue)
+    submissions = {}
+    for number, group in enumerate(groups):
+        mutated = answers[assignment]
+        for bug in group:
+            mutated = simulate.with_bug(mutated, bug)
+        submissions[f"bugs{number:02d}"] = mutated
+    results = grade_class(course, assignment, submissions, level)
+    problems = []
+    for number, group in enumerate(groups):
+        res = results[f"bugs{number:02d}"]
+        lost = lost_items(res)
+        expected = set().union(*(bug.breaks for bug in group))
+        for bug in group:
+            if not bug.breaks & lost:
+                problems.append(f"{bug.name}: no points lost on {sorted(bug.breaks)} (why: {bug.why})")
+            missed = bug.breaks - lost
+            if missed:
+                problems.append(f"{bug.name}: should also lose points on {sorted(missed)}")
+        wrongly = lost - expected
+        if wrongly:
+            detail = [f"{t['name']}: {t['output']}" for t in res["tests"] if t["tags"][0] in wrongly
+                      and t["score"] < t["max_score"]]
+            problems.append(f"{[b.name for b in group]} also cost points on {sorted(wrongly)}: {detail}")
+    assert not problems, "\n".join(problems)
