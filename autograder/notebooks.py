@@ -22,7 +22,8 @@ def read(path):
     """Reads a notebook leniently (a student's JSON may be hand-edited); raises NotebookError with one line."""
     try:
         with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+            text = f.read()
+        data = json.loads(text)
     except (OSError, UnicodeDecodeError) as err:
         raise NotebookError(f"cannot read {path}: {err}") from None
     except json.JSONDecodeError as err:
@@ -30,7 +31,10 @@ def read(path):
                             "was it edited outside Jupyter?") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise NotebookError(f"{path} is not a Jupyter notebook (no list of cells)")
-    return nbformat.from_dict(data)
+    try:
+        return nbformat.reads(text, as_version=4)  # joins multi-line sources, upgrades old formats
+    except Exception as err:
+        raise NotebookError(f"{path} is not a readable notebook: {type(err).__name__}: {err}") from None
 
 
 @dataclass

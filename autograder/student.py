@@ -24,6 +24,10 @@ class StudentError(CheckFailed):
     """The student's code failed (raised, hung, crashed, or returned something unreadable)."""
 
 
+class StudentTimeout(StudentError):
+    """The student's code did not finish in time."""
+
+
 class StudentProcess:
     """A sandboxed process running one submission's answer cells.
 
@@ -51,6 +55,7 @@ class StudentProcess:
         self.starts = 0
         self.current_item = None
         self.loading = False
+        self.timed_out = {}  # fn -> message: a function that hung once is not run again (each run costs a restart)
 
     # -- what the suites use -------------------------------------------------------------------------------
     def source(self, grade_id):
@@ -62,13 +67,19 @@ class StudentProcess:
 
     def call(self, fn, *args, timeout=None, **kwargs):
         """Runs the student's ``fn(*args, **kwargs)`` in the sandbox and returns the decoded result."""
+        if fn in self.timed_out:
+            raise StudentError(self.timed_out[fn] + " earlier in this grading run, so it was not run again")
         self._ensure_started()
         self._explain_if_undefined(fn)
         request = {"op": "call", "fn": fn, "args": channel.encode(list(args)),
                    "kwargs": channel.encode(kwargs) if kwargs else {}}
         # harness functions (named _...) exercise an item through Keras: name the item, not the harness
         what = f"your {fn}" if not fn.startswith("_") else f"your {self.current_item or 'code'}"
-        reply = self._ask(request, timeout or self.call_timeout, what)
+        try:
+            reply = self._ask(request, timeout or self.call_timeout, what)
+        except StudentTimeout as err:
+            self.timed_out[fn] = str(err).split(";")[0]
+            raise
         if not reply.get("ok"):
             raise StudentError(f"{what} raised an error:\n{reply.get('error', 'unknown error')}")
         try:
@@ -158,7 +169,7 @@ class StudentProcess:
             line = self.replies.get(timeout=timeout)
         except queue.Empty:
             self.close()
-            raise StudentError(f"{what} did not finish within {timeout:g} s (an infinite loop, or far too slow); "
+            raise StudentTimeout(f"{what} did not finish within {timeout:g} s (an infinite loop, or far too slow); "
                                "the grader stopped it") from None
         if line is None:
             code = self.proc.wait() if self.proc else None

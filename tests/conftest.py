@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from autograder import autograde, build, isolation, simulate
+from autograder import autograde, build, isolation, paths, simulate
 from autograder.paths import Course
 
 # Isolate nbgrader and Jupyter from whatever the machine has configured (no stray nbgrader_config.py).
@@ -12,6 +12,12 @@ for _name, _sub in (("HOME", ""), ("JUPYTER_CONFIG_DIR", ".jupyter"), ("JUPYTER_
     os.environ[_name] = os.path.join(_HOME, _sub)
 os.makedirs(os.environ["JUPYTER_CONFIG_DIR"], exist_ok=True)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def assignments():
+    """Every assignment, or those in RNNKIT_TEST_ASSIGNMENTS (comma-separated) while working on one of them."""
+    chosen = os.environ.get("RNNKIT_TEST_ASSIGNMENTS")
+    return chosen.split(",") if chosen else paths.assignments()
 
 
 def sandbox_level():
@@ -28,7 +34,7 @@ def level():
 def built(tmp_path_factory):
     """A course with every assignment built: (Course, {assignment: reference answers})."""
     course = Course(str(tmp_path_factory.mktemp("course")))
-    build.build(course, log=lambda *_: None)
+    build.build(course, assignments(), log=lambda *_: None)
     answers = {a: simulate.reference_answers(course, a) for a in course.built_assignments()}
     return course, answers
 

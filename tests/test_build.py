@@ -5,6 +5,7 @@ import os
 import pytest
 
 from autograder import build, notebooks, paths
+from tests.conftest import assignments
 
 CANARY = "rnnkit-canary: solution-only"
 SOLUTION = '''
@@ -45,7 +46,7 @@ def test_unknown_function_is_an_error():
 
 
 def test_every_solution_file_carries_the_canary():
-    for assignment in paths.assignments():
+    for assignment in assignments():
         with open(paths.solution_file(assignment)) as f:
             assert CANARY in f.read(), f"solutions for {assignment} lack the canary the release test relies on"
 

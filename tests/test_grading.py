@@ -2,10 +2,10 @@
 bug loses points on exactly the items it breaks while every other item keeps its points."""
 import pytest
 
-from autograder import bugs, grade, paths, simulate
-from tests.conftest import grade_class
+from autograder import bugs, grade, simulate
+from tests.conftest import assignments, grade_class
 
-ASSIGNMENTS = paths.assignments()
+ASSIGNMENTS = assignments()
 
 
 def pack(catalogue):

@@ -1,0 +1,108 @@
+"""Runs inside the student's sandbox after their answer cells (Assignment 3). No verdicts here, and no text whose
+perplexity is graded: the grader sends held-out text one time step at a time (``_lm_step``), so the next character
+has not reached this process when the model's prediction of it is sent back."""
+
+
+def _lm_build(vocab_size, units, seed, dtype="float32"):
+    """The student's model with seeded initial weights (a Ref on the trusted side)."""
+    keras.utils.set_random_seed(int(seed))
+    return CharRNNLM(int(vocab_size), int(units), dtype=str(dtype))
+
+
+def _lm_describe(model, batch_size=3):
+    """Shapes and dtypes of the trainable weights (in the model's order) and of ``begin_state``."""
+    state = model.begin_state(int(batch_size))
+    return {"shapes": [[int(s) for s in v.shape] for v in model.trainable_variables],
+            "dtypes": [str(np.dtype(v.dtype)) for v in model.trainable_variables],
+            "state": np.asarray(state), "state_dtype": str(np.dtype(getattr(state, "dtype", np.float64)))}
+
+
+def _lm_weights(model):
+    return [np.asarray(v.numpy()) for v in model.trainable_variables]
+
+
+def _lm_set_weights(model, weights):
+    for variable, value in zip(model.trainable_variables, weights):
+        variable.assign(tf.cast(value, variable.dtype))
+
+
+def _lm_forward(model, X, state=None, weights=None):
+    """``model(X, state)`` after assigning ``weights`` (if given): [logits, final state]."""
+    if weights is not None:
+        _lm_set_weights(model, weights)
+    logits, new_state = model(tf.cast(X, tf.int32), state)
+    return [logits, new_state]
+
+
+def _lm_vjp(model, X, state, upstream_logits, upstream_state):
+    """Gradients of ``sum(logits * upstream_logits) + sum(new_state * upstream_state)`` by GradientTape, with
+    respect to every trainable weight (model order) and to the initial state. Missing gradients come back as
+    zeros, so that a forward pass that leaves the tape shows as such."""
+    state = tf.convert_to_tensor(state)
+    with tf.GradientTape() as tape:
+        tape.watch(state)
+        logits, new_state = model(tf.cast(X, tf.int32), state)
+        objective = (tf.reduce_sum(logits * tf.cast(upstream_logits, logits.dtype))
+                     + tf.reduce_sum(new_state * tf.cast(upstream_state, new_state.dtype)))
+    sources = list(model.trainable_variables) + [state]
+    grads = tape.gradient(objective, sources)
+    return [np.zeros(s.shape, np.dtype(s.dtype)) if g is None else np.asarray(tf.convert_to_tensor(g))
+            for s, g in zip(sources, grads)]
+
+
+def _lm_step(model, x_column, state=None):
+    """One time step for many parallel streams: ids (S,) -> [logits of the next id (S, V), new state]."""
+    logits, new_state = model(tf.reshape(tf.cast(x_column, tf.int32), (-1, 1)), state)
+    return [logits[:, -1], new_state]
+
+
+def _lm_replay(model, ids):
+    """Logits after each id of one sequence, fed one id at a time from the initial state: (len(ids), V).
+    Used on text the student's own generate produced, to check it against the model's predictions."""
+    state, rows = None, []
+    for i in np.asarray(ids).tolist():
+        logits, state = model(tf.constant([[i]], tf.int32), state)
+        rows.append(np.asarray(logits[0, -1], dtype=np.float64))
+    return np.stack(rows)
+
+
+def _lm_randomize(model, seed, scale):
+    """Redraws every weight with standard deviation ``scale / sqrt(fan_in)`` so that the logits spread widely."""
+    rng = np.random.default_rng(int(seed))
+    for variable in model.trainable_variables:
+        fan_in = variable.shape[0] if len(variable.shape) > 1 else 1
+        variable.assign(tf.cast(rng.standard_normal(variable.shape) * float(scale) / np.sqrt(fan_in),
+                                variable.dtype))
+
+
+def _lm_collect(name, corpus, batch_size, num_steps, seed, limit=5000):
+    """Every batch one epoch of the student's iterator ``name`` yields, as [[X, Y], ...]."""
+    batches = []
+    for X, Y in globals()[name](corpus, int(batch_size), int(num_steps), np.random.default_rng(int(seed))):
+        batches.append([X, Y])
+        if len(batches) >= limit:
+            break
+    return batches
+
+
+def _lm_train_spy(vocab_size, units, corpus, settings, init_seed):
+    """Trains a fresh model with the student's train_char_lm and records every call of the model: its inputs X,
+    the state it was given, the state it returned and the weights it ran with."""
+    keras.utils.set_random_seed(int(init_seed))
+    log = []
+
+    class _RecordingLM(CharRNNLM):
+        def call(self, X, state=None):
+            entry = None
+            if tf.executing_eagerly():
+                entry = {"X": np.asarray(X), "state": None if state is None else np.asarray(state),
+                         "weights": [np.asarray(v.numpy()) for v in self.trainable_variables]}
+            logits, new_state = super().call(X, state)
+            if entry is not None:
+                entry["new_state"] = np.asarray(new_state)
+                log.append(entry)
+            return logits, new_state
+
+    model = _RecordingLM(int(vocab_size), int(units))
+    history = train_char_lm(model, corpus, **settings)
+    return {"history": history, "log": log, "final": [np.asarray(v.numpy()) for v in model.trainable_variables]}
