@@ -10,7 +10,7 @@ import json
 import os
 import time
 
-from autograder import grade, gradebook, notebooks
+from autograder import grade, gradebook
 
 
 def _already_graded(course, student, assignment):

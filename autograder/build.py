@@ -1,9 +1,14 @@
-"""``rnnkit build``: authored notebook + reference solution -> nbgrader source notebook -> student release.
+"""``rnnkit build``: reference solution + authored notebook -> nbgrader source notebook -> student release.
 
-Solution code is written once, in ``solutions/``. Each answer cell of ``assignments/NN_name/NN_name.py`` holds a
-signature, a docstring and an empty ``### BEGIN SOLUTION`` / ``### END SOLUTION`` pair; the build fills the pair
-with the body of the function of the same qualified name (``RNNCell.call`` for a method) and checks that the
-signatures agree. nbgrader's own ``generate_assignment`` then makes the release.
+Solution code, signatures and docstrings are written once, in ``solutions/``. An answer cell of
+``assignments/NN_name/NN_name.py`` holds a directive naming what goes there::
+
+    # rnnkit: solution rnn_cell_forward
+
+and the build writes in the function (or class) from ``solutions/name.py`` with every function body, after its
+docstring, between ``### BEGIN SOLUTION`` and ``### END SOLUTION``. nbgrader's own ``generate_assignment`` then
+replaces those bodies with ``raise NotImplementedError()`` in the release: the student sees the signature and the
+docstring (shapes, equations) the reference was written against.
 """
 import ast
 import glob
@@ -11,7 +16,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import jupytext
 import nbformat
@@ -19,76 +23,49 @@ import nbformat
 from autograder import notebooks, paths
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+DIRECTIVE = "# rnnkit: solution "
 
 
 class BuildError(ValueError):
     """The authored notebook and the solution module do not fit together."""
 
 
-def _definitions(tree):
-    """qualified name -> FunctionDef for the functions and methods of a module or cell."""
-    found = {}
-
-    def visit(node, prefix):
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                found[prefix + child.name] = child
-            elif isinstance(child, ast.ClassDef):
-                visit(child, prefix + child.name + ".")
-    visit(tree, "")
-    return found
+def _has_docstring(func):
+    first = func.body[0]
+    return isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)
 
 
-def _body_source(node, lines):
-    """The source lines of a function's body without its docstring, comments kept, dedented."""
-    body = node.body
-    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
-            and isinstance(body[0].value.value, str):
-        start = body[0].end_lineno  # the line after the docstring
-        if len(body) == 1:
-            raise BuildError(f"solution {node.name} has a docstring but no body")
-    else:
-        start = node.body[0].lineno - 1
-        # keep comment lines between the signature and the first statement
-        while start > node.lineno and lines[start - 1].strip().startswith("#"):
-            start -= 1
-    return textwrap.dedent("\n".join(lines[start:node.end_lineno])).strip("\n")
+def _with_markers(node, lines, where):
+    """The source of a top-level def or class with each function body (after its docstring) between the markers."""
+    base = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+    out = lines[base:node.end_lineno]
+    functions = [node] if isinstance(node, ast.FunctionDef) else \
+        [n for n in node.body if isinstance(n, ast.FunctionDef)]
+    for func in sorted(functions, key=lambda f: f.lineno, reverse=True):  # bottom up: indices stay valid
+        if not _has_docstring(func) or len(func.body) < 2:
+            raise BuildError(f"{where}: {func.name} needs a docstring (students read it) and a body")
+        start, stop = func.body[0].end_lineno - base, func.end_lineno - base
+        first = lines[func.body[1].lineno - 1]
+        indent = first[:len(first) - len(first.lstrip())]
+        out[start:stop] = [indent + BEGIN, *out[start:stop], indent + END]
+    return "\n".join(out)
 
 
-def inline_solutions(cell_source, solution_source, where):
-    """Fills every empty BEGIN/END SOLUTION pair of an answer cell with the matching solution body."""
-    solution_lines = solution_source.splitlines()
-    solutions = _definitions(ast.parse(solution_source))
-    cell_lines = cell_source.splitlines()
-    try:
-        cell_defs = _definitions(ast.parse(cell_source))
-    except SyntaxError as err:
-        raise BuildError(f"{where}: answer cell does not parse: {err}") from None
-    output, index = [], 0
-    while index < len(cell_lines):
-        line = cell_lines[index]
-        output.append(line)
-        if line.strip() == BEGIN:
-            lineno = index + 1
-            indent = line[:len(line) - len(line.lstrip())]
-            # The markers follow the docstring, past the function's last statement: the owner is the nearest
-            # def above them that is indented less.
-            owners = [(name, node) for name, node in cell_defs.items()
-                      if node.lineno < lineno and node.col_offset < len(indent)]
-            if not owners:
-                raise BuildError(f"{where}: '{BEGIN}' at line {lineno} is not inside a function")
-            name, node = max(owners, key=lambda pair: pair[1].lineno)
-            if name not in solutions:
-                raise BuildError(f"{where}: no function {name} in {os.path.relpath(paths.solution_file(where))}")
-            wanted, have = ast.unparse(node.args), ast.unparse(solutions[name].args)
-            if wanted != have:
-                raise BuildError(f"{where}: {name}({wanted}) in the notebook but {name}({have}) in solutions/")
-            body = _body_source(solutions[name], solution_lines)
-            output += [indent + text if text.strip() else "" for text in body.splitlines()]
-            if index + 1 >= len(cell_lines) or cell_lines[index + 1].strip() != END:
-                raise BuildError(f"{where}: '{BEGIN}' at line {lineno} must be followed directly by '{END}'")
-        index += 1
-    return "\n".join(output)
+def solution_cell(names, solution_source, where):
+    """The answer cell for ``names`` (top-level functions or classes of the solution module), markers in place."""
+    lines = solution_source.splitlines()
+    top = {n.name: n for n in ast.parse(solution_source).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    missing = [name for name in names if name not in top]
+    if missing:
+        raise BuildError(f"{where}: no {', '.join(missing)} in {os.path.relpath(paths.solution_file(where))}")
+    return "\n\n\n".join(_with_markers(top[name], lines, where) for name in names)
+
+
+def _directive_names(source):
+    lines = [line.strip() for line in source.strip().splitlines()]
+    if lines and all(line.startswith(DIRECTIVE) for line in lines):
+        return [line[len(DIRECTIVE):].strip() for line in lines]
+    return None
 
 
 def source_notebook(assignment):
@@ -99,8 +76,15 @@ def source_notebook(assignment):
         solution_source = f.read()
     for cell in notebook.cells:
         meta = notebooks.nbgrader_meta(cell)
-        if cell.cell_type == "code" and meta.get("solution") and BEGIN in cell.source:
-            cell.source = inline_solutions(cell.source, solution_source, assignment)
+        names = _directive_names(cell.source) if cell.cell_type == "code" else None
+        if names:
+            if not meta.get("solution"):
+                raise BuildError(f"{assignment}: cell '{meta.get('grade_id')}' names a solution but is not an "
+                                 "answer cell (nbgrader solution: true)")
+            cell.source = solution_cell(names, solution_source, assignment)
+        elif meta.get("solution") and cell.cell_type == "code":
+            raise BuildError(f"{assignment}: answer cell '{meta.get('grade_id')}' must be a line "
+                             f"'{DIRECTIVE}NAME' (the code and its docstring live in solutions/)")
     notebook.metadata.pop("jupytext", None)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return notebook

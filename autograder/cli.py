@@ -2,10 +2,8 @@
 they exist; every one takes ``--course-dir`` (default ``./course``) and fails with one line on bad input."""
 import argparse
 import os
-import shutil
 import sys
 
-from autograder import paths
 
 EXIT_USAGE = 2
 

@@ -6,7 +6,6 @@ this side. A call that raises, hangs or kills the process fails only the check t
 started afresh for the next call.
 """
 import collections
-import os
 import queue
 import shutil
 import tempfile

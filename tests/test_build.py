@@ -9,40 +9,45 @@ from tests.conftest import assignments
 
 CANARY = "rnnkit-canary: solution-only"
 SOLUTION = '''
+import tensorflow as tf
+
+
 def f(x, y=2):
-    """Doc."""
+    """Doc of f."""
     # why this works
     z = x * y
     return z
 
 
 class Cell:
+    """Doc of Cell."""
+
+    units = 3
+
     def call(self, inputs):
-        """Doc."""
+        """Doc of call."""
         return inputs + 1
 '''
 
 
-def test_inlines_bodies_of_functions_and_methods():
-    cell = ('def f(x, y=2):\n    """Student doc."""\n    ### BEGIN SOLUTION\n    ### END SOLUTION\n\n'
-            'class Cell:\n    def call(self, inputs):\n        """Doc."""\n        ### BEGIN SOLUTION\n'
-            '        ### END SOLUTION\n')
-    out = build.inline_solutions(cell, SOLUTION, "01_x")
-    assert "    # why this works\n    z = x * y\n    return z\n    ### END SOLUTION" in out
-    assert "        return inputs + 1\n        ### END SOLUTION" in out
-    assert '"""Student doc."""' in out
+def test_a_directive_becomes_signature_docstring_and_marked_body():
+    out = build.solution_cell(["f", "Cell"], SOLUTION, "01_x")
+    assert out.startswith('def f(x, y=2):\n    """Doc of f."""\n    ### BEGIN SOLUTION\n    # why this works\n')
+    assert "    return z\n    ### END SOLUTION" in out
+    assert '    units = 3\n' in out  # class attributes stay public
+    assert '        """Doc of call."""\n        ### BEGIN SOLUTION\n        return inputs + 1\n' \
+           '        ### END SOLUTION' in out
+    assert "import tensorflow" not in out
 
 
-def test_signature_mismatch_is_an_error():
-    cell = 'def f(x):\n    """Doc."""\n    ### BEGIN SOLUTION\n    ### END SOLUTION\n'
-    with pytest.raises(build.BuildError, match=r"f\(x\) in the notebook but f\(x, y=2\) in solutions/"):
-        build.inline_solutions(cell, SOLUTION, "01_x")
+def test_unknown_name_is_an_error():
+    with pytest.raises(build.BuildError, match="no g in"):
+        build.solution_cell(["g"], SOLUTION, "01_x")
 
 
-def test_unknown_function_is_an_error():
-    cell = 'def g(x):\n    """Doc."""\n    ### BEGIN SOLUTION\n    ### END SOLUTION\n'
-    with pytest.raises(build.BuildError, match="no function g"):
-        build.inline_solutions(cell, SOLUTION, "01_x")
+def test_a_solution_without_docstring_is_an_error():
+    with pytest.raises(build.BuildError, match="needs a docstring"):
+        build.solution_cell(["h"], "def h(x):\n    return x\n", "01_x")
 
 
 def test_every_solution_file_carries_the_canary():

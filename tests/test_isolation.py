@@ -1,7 +1,6 @@
 """What the sandbox hides and stops, checked on a bare student process (no hidden suite involved)."""
 import os
 import socket
-import threading
 import time
 
 import pytest

@@ -89,22 +89,7 @@ print(f"largest difference from X_t W_xh + H_prev W_hh: {np.max(np.abs(one_produ
 # it to every row.
 
 # %% nbgrader={"grade": false, "grade_id": "rnn_cell_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def rnn_cell_forward(X_t, H_prev, W_xh, W_hh, b_h):
-    """One step of a vanilla RNN: H_t = tanh(X_t W_xh + H_prev W_hh + b_h).
-
-    Args:
-        X_t: (n, d) inputs at step t.
-        H_prev: (n, h) hidden state H_{t-1} of the previous step.
-        W_xh: (d, h) input-to-hidden weights.
-        W_hh: (h, h) hidden-to-hidden weights.
-        b_h: (h,) hidden bias.
-
-    Returns:
-        H_t: (n, h) new hidden state, in the inputs' dtype.
-    """
-    ### BEGIN SOLUTION
-    ### END SOLUTION
-
+# rnnkit: solution rnn_cell_forward
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_cell_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # A tiny example you can check by hand: X_t W_xh = [1, 2], H_prev W_hh = [0, 0.5], so the pre-activation
@@ -137,22 +122,7 @@ print("✓ rnn_cell_forward looks right")
 # first step. Call your `rnn_cell_forward` at each step; a Python `for` loop over the steps is fine here.
 
 # %% nbgrader={"grade": false, "grade_id": "rnn_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def rnn_forward(X, H0, W_xh, W_hh, b_h):
-    """Runs the cell over a whole sequence: H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h) for t = 1..T.
-
-    Args:
-        X: (n, T, d) input sequences; X[:, t - 1] is X_t.
-        H0: (n, h) initial hidden state H_0.
-        W_xh: (d, h) input-to-hidden weights.
-        W_hh: (h, h) hidden-to-hidden weights.
-        b_h: (h,) hidden bias.
-
-    Returns:
-        H: (n, T, h) hidden states H_1..H_T (H_0 not included): H[:, t - 1] is H_t.
-    """
-    ### BEGIN SOLUTION
-    ### END SOLUTION
-
+# rnnkit: solution rnn_forward
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # Random, non-square inputs in float32 and float64, against the recurrence written out in NumPy.
@@ -183,20 +153,7 @@ print("✓ rnn_forward looks right")
 # weights apply at every step.
 
 # %% nbgrader={"grade": false, "grade_id": "output_layer", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def output_layer(H, W_hq, b_q):
-    """Affine read-out of hidden states: O = H W_hq + b_q.
-
-    Args:
-        H: (n, h) hidden states of one step, or (n, T, h) of every step.
-        W_hq: (h, q) hidden-to-output weights.
-        b_q: (q,) output bias.
-
-    Returns:
-        O: (n, q) or (n, T, q), matching H's leading axes, in H's dtype.
-    """
-    ### BEGIN SOLUTION
-    ### END SOLUTION
-
+# rnnkit: solution output_layer
 
 # %% nbgrader={"grade": true, "grade_id": "test_output_layer", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 # One step (n, h) and a whole sequence (n, T, h), in float32 and float64, against NumPy.
@@ -232,26 +189,7 @@ print("✓ output_layer looks right")
 # `tf.GradientTape` in `float64`; do not use a tape in your function.
 
 # %% nbgrader={"grade": false, "grade_id": "rnn_cell_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def rnn_cell_backward(dH_t, X_t, H_prev, H_t, W_xh, W_hh):
-    """Backward pass of one step H_t = tanh(A), A = X_t W_xh + H_prev W_hh + b_h, derived by hand.
-
-    Given the upstream gradient dL/dH_t, returns dL/dX_t, dL/dH_prev, dL/dW_xh, dL/dW_hh and dL/db_h. The
-    cached output gives the derivative of tanh without recomputing A: tanh'(A) = 1 - tanh(A)^2 = 1 - H_t^2.
-
-    Args:
-        dH_t: (n, h) upstream gradient dL/dH_t.
-        X_t: (n, d) inputs of the step.
-        H_prev: (n, h) hidden state H_{t-1} the step started from.
-        H_t: (n, h) hidden state the step produced (the forward cache).
-        W_xh: (d, h) input-to-hidden weights.
-        W_hh: (h, h) hidden-to-hidden weights.
-
-    Returns:
-        Tuple (dX_t, dH_prev, dW_xh, dW_hh, db_h) of shapes (n, d), (n, h), (d, h), (h, h), (h,).
-    """
-    ### BEGIN SOLUTION
-    ### END SOLUTION
-
+# rnnkit: solution rnn_cell_backward
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_cell_backward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 # Shapes and dtypes in float32 and float64; values in float64 against numeric gradients of the step written in
@@ -303,26 +241,7 @@ print("✓ rnn_cell_backward looks right")
 # * `dX` has a slice per step, in the same time order as `X`; `dH0` is what flows back out of the first step.
 
 # %% nbgrader={"grade": false, "grade_id": "rnn_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def rnn_backward(dH, X, H0, H, W_xh, W_hh):
-    """Backpropagation through time for rnn_forward.
-
-    The gradient reaching H_t is its own upstream dH[:, t - 1] plus dL/dH_t carried back from step t + 1; the
-    weights are shared by every step, so their gradients are summed over t.
-
-    Args:
-        dH: (n, T, h) upstream gradient dL/dH on every hidden state H_1..H_T.
-        X: (n, T, d) input sequences.
-        H0: (n, h) initial hidden state.
-        H: (n, T, h) hidden states H_1..H_T from rnn_forward (the cache).
-        W_xh: (d, h) input-to-hidden weights.
-        W_hh: (h, h) hidden-to-hidden weights.
-
-    Returns:
-        Tuple (dX, dH0, dW_xh, dW_hh, db_h) of shapes (n, T, d), (n, h), (d, h), (h, h), (h,).
-    """
-    ### BEGIN SOLUTION
-    ### END SOLUTION
-
+# rnnkit: solution rnn_backward
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_backward", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 # Shapes and dtypes in float32 and float64; values in float64 against numeric gradients of the sequence written in
@@ -409,54 +328,7 @@ for (name, value), grad in zip(params.items(), analytic):
 # `SimpleRNNCell` or `SimpleRNN` inside your class.
 
 # %% nbgrader={"grade": false, "grade_id": "RNNCell", "locked": false, "schema_version": 3, "solution": true, "task": false}
-class RNNCell(keras.layers.Layer):
-    """A vanilla RNN cell for ``keras.layers.RNN``: h_t = tanh(x_t kernel + h_{t-1} recurrent_kernel + bias).
-
-    Same weights and initialisers as ``keras.layers.SimpleRNNCell``: ``kernel`` (d, units) glorot_uniform,
-    ``recurrent_kernel`` (units, units) orthogonal, ``bias`` (units,) zeros.
-
-    Args:
-        units: size h of the hidden state (and of the output).
-        **kwargs: passed to ``keras.layers.Layer`` (name, dtype, ...).
-    """
-
-    def __init__(self, units, **kwargs):
-        """Stores the size; ``keras.layers.RNN`` reads ``state_size`` and ``output_size``.
-
-        Args:
-            units: size h of the hidden state.
-            **kwargs: base layer arguments.
-        """
-        ### BEGIN SOLUTION
-        ### END SOLUTION
-
-    def build(self, input_shape):
-        """Creates the weights once the input size d is known.
-
-        Args:
-            input_shape: shape of one step's input, (n, d).
-        """
-        ### BEGIN SOLUTION
-        ### END SOLUTION
-
-    def call(self, inputs, states):
-        """One step: h = tanh(inputs kernel + h_prev recurrent_kernel + bias).
-
-        Args:
-            inputs: (n, d) inputs of the step.
-            states: tuple or list holding one tensor, h_prev of shape (n, units).
-
-        Returns:
-            Tuple (h, [h]): the output (n, units) and the new state list.
-        """
-        ### BEGIN SOLUTION
-        ### END SOLUTION
-
-    def get_config(self):
-        """Returns the layer's config, including ``units``, so the cell can be re-created from it."""
-        ### BEGIN SOLUTION
-        ### END SOLUTION
-
+# rnnkit: solution RNNCell
 
 # %% nbgrader={"grade": true, "grade_id": "test_RNNCell", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 # The cell's attributes, config and initial weights, then keras.layers.RNN(RNNCell) against keras.layers.SimpleRNN

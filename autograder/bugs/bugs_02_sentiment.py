@@ -129,7 +129,7 @@ BUGS = [
         "SparseCategoricalCrossentropy(from_logits=True)", "SparseCategoricalCrossentropy()", {"train_sentiment"},
         "Treats the model's logits as probabilities in the loss."),
     Bug("train_seed_ignored", "train_sentiment",
-        "keras.utils.set_random_seed(seed)\n", "", {"train_sentiment"},
+        "    keras.utils.set_random_seed(seed)\n    model.compile(", "    model.compile(", {"train_sentiment"},
         "Never uses the seed, so a run cannot be repeated."),
     Bug("train_one_epoch", "train_sentiment",
         "epochs=epochs", "epochs=1", {"train_sentiment"},

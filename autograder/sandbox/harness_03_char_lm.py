@@ -3,18 +3,27 @@ perplexity is graded: the grader sends held-out text one time step at a time (``
 has not reached this process when the model's prediction of it is sent back."""
 
 
+def _lm_dtype_name(x):
+    dtype = getattr(x, "dtype", None)
+    dtype = getattr(dtype, "as_numpy_dtype", dtype)
+    return str(np.dtype(dtype)) if dtype is not None else "unknown"
+
+
 def _lm_build(vocab_size, units, seed, dtype="float32"):
-    """The student's model with seeded initial weights (a Ref on the trusted side)."""
+    """The student's model with seeded initial weights (a Ref on the trusted side). One call on a dummy batch
+    creates any weights that Keras layers make lazily, so that every weight exists from the start."""
     keras.utils.set_random_seed(int(seed))
-    return CharRNNLM(int(vocab_size), int(units), dtype=str(dtype))
+    model = CharRNNLM(int(vocab_size), int(units), dtype=str(dtype))
+    model(tf.zeros((1, 2), tf.int32))
+    return model
 
 
 def _lm_describe(model, batch_size=3):
     """Shapes and dtypes of the trainable weights (in the model's order) and of ``begin_state``."""
     state = model.begin_state(int(batch_size))
     return {"shapes": [[int(s) for s in v.shape] for v in model.trainable_variables],
-            "dtypes": [str(np.dtype(v.dtype)) for v in model.trainable_variables],
-            "state": np.asarray(state), "state_dtype": str(np.dtype(getattr(state, "dtype", np.float64)))}
+            "dtypes": [_lm_dtype_name(v) for v in model.trainable_variables],
+            "state": np.asarray(state), "state_dtype": _lm_dtype_name(state)}
 
 
 def _lm_weights(model):
@@ -46,7 +55,7 @@ def _lm_vjp(model, X, state, upstream_logits, upstream_state):
                      + tf.reduce_sum(new_state * tf.cast(upstream_state, new_state.dtype)))
     sources = list(model.trainable_variables) + [state]
     grads = tape.gradient(objective, sources)
-    return [np.zeros(s.shape, np.dtype(s.dtype)) if g is None else np.asarray(tf.convert_to_tensor(g))
+    return [np.zeros(s.shape, _lm_dtype_name(s)) if g is None else np.asarray(tf.convert_to_tensor(g))
             for s, g in zip(sources, grads)]
 
 
@@ -92,9 +101,11 @@ def _lm_train_spy(vocab_size, units, corpus, settings, init_seed):
     log = []
 
     class _RecordingLM(CharRNNLM):
+        recording = False
+
         def call(self, X, state=None):
             entry = None
-            if tf.executing_eagerly():
+            if self.recording and tf.executing_eagerly():
                 entry = {"X": np.asarray(X), "state": None if state is None else np.asarray(state),
                          "weights": [np.asarray(v.numpy()) for v in self.trainable_variables]}
             logits, new_state = super().call(X, state)
@@ -104,5 +115,7 @@ def _lm_train_spy(vocab_size, units, corpus, settings, init_seed):
             return logits, new_state
 
     model = _RecordingLM(int(vocab_size), int(units))
+    model(tf.zeros((1, 2), tf.int32))  # creates lazily built weights before the first update is recorded
+    model.recording = True
     history = train_char_lm(model, corpus, **settings)
     return {"history": history, "log": log, "final": [np.asarray(v.numpy()) for v in model.trainable_variables]}

@@ -21,11 +21,11 @@ NO_AUTODIFF = "many_to_one_grads must be derived by hand (no automatic different
 PARAM_NAMES = ("W_xh", "W_hh", "b_h", "W_hy", "b_y")
 
 # The training check: the student's model, trained by the student's train_sentiment on a hidden generated split.
-BUDGET = {"train": 2000, "test": 1000, "max_len": 20, "embed_dim": 16, "units": 32, "epochs": 10,
-          "batch_size": 32, "learning_rate": 0.01}
+BUDGET = {"train": 2000, "test": 1000, "max_len": 20, "test_max_len": 40, "embed_dim": 16, "units": 32,
+          "epochs": 10, "batch_size": 32, "learning_rate": 0.01}
 # Calibrated on the reference over many seeds (bench/results/02_sentiment.md): the reference never came near them.
-MIN_ACCURACY = 0.90          # on all test sentences
-MIN_HARD_ACCURACY = 0.85     # on the negated and contrasted ones, where a bag of words is at or below chance
+MIN_ACCURACY = 0.95          # on all test sentences (the reference: 1.000 on every seed)
+MIN_HARD_ACCURACY = 0.93     # on the negated and contrasted ones, where a bag of words is at or below chance
 MIN_MARGIN_OVER_BOW = 0.25   # and at least this much above the bag of words on those same sentences
 TRAIN_TIMEOUT = 300          # seconds; the reference needs 7-20 s on 2 cores
 
@@ -100,6 +100,10 @@ def student_grads(student, ids, labels, params):
     if not (isinstance(result, (list, tuple)) and len(result) == 2 and isinstance(result[1], dict)):
         raise CheckFailed("many_to_one_grads must return a pair (loss, grads) with grads a dict")
     loss, grads = result
+    loss = to_array(loss, "loss")
+    if loss.size != 1:
+        raise CheckFailed(f"the loss must be a scalar (the mean over the batch), got shape {loss.shape}")
+    loss = loss.reshape(())
     missing = [k for k in params if k not in grads]
     if missing:
         raise CheckFailed(f"grads has no entry for {missing} (it needs one per key of params)")
@@ -310,7 +314,8 @@ def hidden_problem(seed):
     bow = DATA.BagOfWords().fit(train_tokens, train.labels)
     return {"train_ids": relabel[ref.encode(train_tokens, vocab, BUDGET["max_len"])],
             "train_labels": train.labels.astype(np.int32),
-            "test_ids": relabel[ref.encode(test_tokens, vocab, BUDGET["max_len"])],
+            # more trailing padding than in training: a masked model does not care, an unmasked one does
+            "test_ids": relabel[ref.encode(test_tokens, vocab, BUDGET["test_max_len"])],
             "test_labels": test.labels, "hard": np.array([k != "plain" for k in test.kinds]),
             "vocab_size": len(vocab), "bow_predictions": bow.predict(test_tokens)}
 
@@ -390,7 +395,7 @@ def test_trained_accuracy(trained, hidden):
         raise CheckFailed(f"after training with the grader's budget ({BUDGET['epochs']} epochs of "
                           f"{BUDGET['train']} sentences, batch {BUDGET['batch_size']}, learning rate "
                           f"{BUDGET['learning_rate']}), the test accuracy is {overall:.3f}; at least "
-                          f"{MIN_ACCURACY:.2f} is expected (a correct solution reaches about 0.99)")
+                          f"{MIN_ACCURACY:.2f} is expected (a correct solution reaches 0.99 or more)")
 
 
 @item("train_sentiment", weight=2)

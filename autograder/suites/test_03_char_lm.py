@@ -1,0 +1,741 @@
+"""Hidden suite of Assignment 3 (character-level language model). Trusted: every input is chosen here, every
+expected value comes from solutions/char_lm.py, tf.clip_by_global_norm, finite differences or a statistical test
+computed here, and every perplexity of the training check is computed here from logits the student's model sent
+for held-out text it received one character at a time (the next character stays here until its probability came
+back, so a model that looks ahead cannot profit).
+
+The budget and thresholds of the training check come from bench/calibrate_03_char_lm.py (results in
+bench/results/03_char_lm.md)."""
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from assignments.common.checklib import (CheckFailed, check_close, check_dtype, check_finite, check_gradient,
+                                         check_shape, numeric_gradient, to_array)
+from autograder import paths
+from autograder.sandbox.channel import numpy_arg, rng_arg
+from autograder.testing import forbid_names, item
+from solutions import char_lm as ref
+
+CORPORA = paths.public_module("03_char_lm", "corpora")
+
+# The training check: the student's CharRNNLM, trained by the student's train_char_lm on text from a hidden random
+# automaton (a new one per grading seed), then scored on held-out text of the same source.
+SOURCE = {"num_states": 16, "alphabet": "abcdefgh ", "branching": 3}   # as corpora.default_source
+BUDGET = {"train_chars": 40_000, "units": 64, "batch_size": 32, "num_steps": 16, "learning_rate": 2.0,
+          "theta": 1.0, "epochs": 3, "use_random_iter": False}
+HELD_OUT = {"streams": 64, "burn_in": 16, "steps": 160}
+# Calibrated on the reference over many grading seeds (bench/results/03_char_lm.md).
+MAX_RATIO_TO_FLOOR = 1.25     # held-out perplexity / exp(entropy rate); the reference's worst seed is far below
+MAX_SHARE_OF_GAP = 0.5        # log(ppl) must close at least half the gap from log(bigram) down to log(floor)
+TRAIN_TIMEOUT = 300           # seconds; the reference needs 10-20 s on 2 shared cores
+# The sampling check: a two-sided test on the log-likelihood of the sampled characters under softmax(O / tau),
+# and a chi-square test on how often the model's first, second and other choices were sampled.
+SAMPLE_CHARS = 300
+MAX_ABS_Z = 4.5               # |z| of the log-likelihood; a correct sampler exceeds it with probability ~7e-6
+MAX_CHI2 = 25.0               # 2 degrees of freedom; exceeded by chance with probability ~4e-6
+RNN_LAYERS = {"SimpleRNN", "SimpleRNNCell", "RNN", "GRU", "GRUCell", "LSTM", "LSTMCell"}
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+def text_with_ties(rng, alphabet, length):
+    """Text over ``alphabet`` with very unequal counts, where some counts tie (so the tie-break shows)."""
+    weights = 1.0 / np.arange(1, len(alphabet) + 1) ** 0.8
+    chars = list(rng.choice(list(alphabet), size=length, p=weights / weights.sum()))
+    counts = {c: chars.count(c) for c in alphabet}
+    # force a tie between two characters of equal count, in an order where code point and first sight disagree
+    present = sorted((c for c in alphabet if counts[c] > 0), key=lambda c: -counts[c])
+    if len(present) >= 3:
+        a, b = sorted(present[1:3], key=ord, reverse=True)
+        diff = counts[a] - counts[b]
+        chars = [c for c in chars]
+        if diff > 0:
+            chars += [b] * diff
+        elif diff < 0:
+            chars += [a] * (-diff)
+        chars.insert(0, a)
+        chars.append(b)
+    return "".join(chars)
+
+
+def vocab_of(result, what):
+    if not (isinstance(result, list) and len(result) == 2 and isinstance(result[0], dict)
+            and isinstance(result[1], list)):
+        raise CheckFailed(f"{what}: build_char_vocab must return a pair (char_to_idx dict, idx_to_char list)")
+    return result[0], result[1]
+
+
+def compare_vocab(got, text, what):
+    char_to_idx, idx_to_char = vocab_of(got, what)
+    expected_c2i, expected_i2c = ref.build_char_vocab(text)
+    if len(idx_to_char) != len(expected_i2c):
+        raise CheckFailed(f"{what}: idx_to_char has {len(idx_to_char)} entries, the text has {len(expected_i2c)} "
+                          "distinct characters")
+    for index, (g, e) in enumerate(zip(idx_to_char, expected_i2c)):
+        if g != e:
+            raise CheckFailed(f"{what}: idx_to_char[{index}] should be {e!r} (count {text.count(e)}), got {g!r} "
+                              f"(count {text.count(g) if isinstance(g, str) else '?'}); order: descending count, "
+                              "ties by code point")
+    for char, index in expected_c2i.items():
+        if char_to_idx.get(char) != index:
+            raise CheckFailed(f"{what}: char_to_idx[{char!r}] should be {index}, got {char_to_idx.get(char)!r}")
+    if len(char_to_idx) != len(expected_c2i):
+        raise CheckFailed(f"{what}: char_to_idx has {len(char_to_idx)} entries, expected {len(expected_c2i)}")
+
+
+def shuffled_corpus(rng, length):
+    """Distinct ids in random order: a row of ids tells where it was cut from, and ids are not positions."""
+    return rng.permutation(length).astype(np.int64) + 3
+
+
+def collect(student, name, corpus, batch_size, num_steps, seed):
+    """One epoch of the student's iterator as (positions of the rows' first ids, X, Y), checked for shape and
+    dtype, with Y checked to be the next ids of X."""
+    batches = student.call("_lm_collect", name, numpy_arg(corpus), batch_size, num_steps, seed)
+    where = {int(v): i for i, v in enumerate(corpus)}
+    starts, Xs = [], []
+    if not isinstance(batches, list):
+        raise CheckFailed(f"{name} should yield pairs (X, Y), got {type(batches).__name__}")
+    for b, pair in enumerate(batches):
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise CheckFailed(f"{name}: batch {b} is not a pair (X, Y)")
+        X = check_shape(pair[0], (batch_size, num_steps), f"{name}: X of batch {b}")
+        Y = check_shape(pair[1], (batch_size, num_steps), f"{name}: Y of batch {b}")
+        for label, value in (("X", pair[0]), ("Y", pair[1])):
+            check_dtype(value, np.int32, f"{name}: {label} of batch {b}")
+        row_starts = []
+        for i in range(batch_size):
+            s = where.get(int(X[i, 0]))
+            if s is None or s + num_steps >= len(corpus) or not np.array_equal(X[i], corpus[s:s + num_steps]):
+                raise CheckFailed(f"{name}: row {i} of X in batch {b} is not a stretch of {num_steps} consecutive "
+                                  "tokens of the corpus (with one more token after it for Y)")
+            if not np.array_equal(Y[i], corpus[s + 1:s + num_steps + 1]):
+                if np.array_equal(Y[i], X[i]):
+                    raise CheckFailed(f"{name}: Y equals X in batch {b}; Y must be X shifted by one token (the "
+                                      "next token at every position)")
+                raise CheckFailed(f"{name}: row {i} of Y in batch {b} is not the next token of each position of X "
+                                  f"(expected corpus[s+1:s+{num_steps}+1] for X = corpus[s:s+{num_steps}])")
+            row_starts.append(s)
+        starts.append(row_starts)
+        Xs.append(X)
+    return np.array(starts, dtype=np.int64).reshape(len(batches), batch_size), Xs
+
+
+def role_shapes(V, h):
+    return {"W_xh": (V, h), "W_hh": (h, h), "b_h": (h,), "W_hq": (h, V), "b_q": (V,)}
+
+
+def roles_of(shapes, V, h):
+    """Which of the student's weights (in the model's order) is which, from their shapes (V != h)."""
+    wanted = role_shapes(V, h)
+    by_shape = {tuple(s): r for r, s in wanted.items()}
+    roles = [by_shape.get(tuple(s)) for s in shapes]
+    if sorted(map(tuple, shapes), key=str) != sorted(wanted.values(), key=str) or None in roles:
+        raise CheckFailed(f"CharRNNLM({V}, {h}) should have exactly five trainable weights of shapes W_xh {(V, h)}, "
+                          f"W_hh {(h, h)}, b_h {(h,)}, W_hq {(h, V)} and b_q {(V,)}; got shapes "
+                          f"{[tuple(s) for s in shapes]}")
+    return roles
+
+
+def random_roles(rng, V, h, dtype=np.float64, scale=1.0):
+    shapes = role_shapes(V, h)
+    sd = {"W_xh": 0.8, "W_hh": 0.6 / math.sqrt(h), "b_h": 0.3, "W_hq": 1.2 / math.sqrt(h), "b_q": 0.3}
+    return {r: (scale * sd[r] * rng.standard_normal(s)).astype(dtype) for r, s in shapes.items()}
+
+
+def reference_forward(X, state, w):
+    """The d2l RNN language model in NumPy (float64): logits (n, T, V) and the last state."""
+    H = np.asarray(state, dtype=np.float64)
+    outputs = []
+    for t in range(X.shape[1]):
+        H = np.tanh(w["W_xh"][X[:, t]] + H @ w["W_hh"] + w["b_h"])
+        outputs.append(H @ w["W_hq"] + w["b_q"])
+    return np.stack(outputs, axis=1), H
+
+
+def built_model(student, V, h, dtype="float64", seed=0):
+    """A student model with its weight roles: (Ref, roles in the model's order)."""
+    model = student.call("_lm_build", V, h, seed, dtype)
+    info = student.call("_lm_describe", model)
+    return model, roles_of(info["shapes"], V, h)
+
+
+def forward(student, model, X, state, weights):
+    result = student.call("_lm_forward", model, X.astype(np.int32), state, weights)
+    if not isinstance(result, list) or len(result) != 2:
+        raise CheckFailed("CharRNNLM.call must return a pair (logits, state)")
+    return result
+
+
+def log_softmax(logits):
+    z = logits - logits.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+# ---------------------------------------------------------------------------------------------------- vocabulary
+@item("build_char_vocab", weight=2)
+def test_vocab_order(student, rng):
+    """ids by descending count, ties by code point, on English-like and accented text"""
+    for alphabet in ("etaoin shrdlu", "aàâbcçeéèêë ,.\n"):
+        text = text_with_ties(rng, alphabet, 400)
+        compare_vocab(student.call("build_char_vocab", text), text, f"vocabulary of a {len(text)}-character text")
+
+
+@item("build_char_vocab", weight=1)
+def test_vocab_large_non_latin(student, rng):
+    """works on a text of over a thousand distinct CJK characters"""
+    pool = [chr(c) for c in rng.choice(np.arange(0x4E00, 0x9FFF), size=1500, replace=False)]
+    weights = 1.0 / np.arange(1, len(pool) + 1) ** 0.7
+    text = "".join(rng.choice(pool, size=20_000, p=weights / weights.sum())) + "".join(pool)
+    compare_vocab(student.call("build_char_vocab", text), text, "vocabulary of a text of 1,500 CJK characters")
+
+
+# ---------------------------------------------------------------------------------------------------- iterators
+@item("seq_data_iter_random", weight=2)
+def test_random_batches(student, rng):
+    """(n, T) int32 batches, Y = X shifted by one, disjoint rows, offset in [0, T), every full batch used"""
+    for L, n, T in ((503, 4, 7), (1000, 3, 10)):
+        corpus = shuffled_corpus(rng, L)
+        seed = int(rng.integers(2**31))
+        starts, _ = collect(student, "seq_data_iter_random", corpus, n, T, seed)
+        if not len(starts):
+            raise CheckFailed(f"seq_data_iter_random yielded no batch for a corpus of {L} tokens (n={n}, T={T})")
+        flat = starts.ravel()
+        offset = int(flat.min() % T)
+        if len(set(flat.tolist())) != len(flat):
+            raise CheckFailed("seq_data_iter_random: a subsequence appears twice in one epoch")
+        if np.any(flat % T != offset):
+            raise CheckFailed(f"seq_data_iter_random: rows start at positions {sorted(flat)[:6]}...; they should be "
+                              f"offset + k*num_steps for one offset, so that subsequences never overlap")
+        expected = (L - offset - 1) // T // n
+        if len(starts) != expected:
+            raise CheckFailed(f"seq_data_iter_random yielded {len(starts)} batches for L={L}, n={n}, T={T} and "
+                              f"offset {offset}; (L - offset - 1) // T // n = {expected} full batches are expected")
+
+
+@item("seq_data_iter_random", weight=1)
+def test_random_is_random_and_seeded(student, rng):
+    """the given rng decides the offset and the order: random across seeds, repeatable with one seed"""
+    corpus = shuffled_corpus(rng, 400)
+    runs = [collect(student, "seq_data_iter_random", corpus, 2, 5, seed)[0] for seed in range(8)]
+    again = collect(student, "seq_data_iter_random", corpus, 2, 5, 0)[0]
+    if not np.array_equal(again, runs[0]):
+        raise CheckFailed("seq_data_iter_random gave different batches for two generators with the same seed: use "
+                          "the rng argument for every random choice")
+    if len({int(r.min() % 5) for r in runs}) < 2:
+        raise CheckFailed("seq_data_iter_random used the same offset for 8 different seeds: draw it with rng")
+    if all(np.all(np.diff(r[:, 0]) > 0) for r in runs):
+        raise CheckFailed("seq_data_iter_random yields the subsequences in corpus order: shuffle them with rng")
+
+
+@item("seq_data_iter_sequential", weight=2)
+def test_sequential_batches(student, rng):
+    """(n, T) int32 batches, Y = X shifted by one, row j continues row j of the previous batch, no token twice"""
+    for L, n, T in ((503, 4, 7), (1000, 3, 10)):
+        corpus = shuffled_corpus(rng, L)
+        starts, _ = collect(student, "seq_data_iter_sequential", corpus, n, T, int(rng.integers(2**31)))
+        if not len(starts):
+            raise CheckFailed(f"seq_data_iter_sequential yielded no batch for a corpus of {L} tokens (n={n}, T={T})")
+        for b in range(1, len(starts)):
+            if not np.array_equal(starts[b], starts[b - 1] + T):
+                j = int(np.argmax(starts[b] != starts[b - 1] + T))
+                raise CheckFailed(f"seq_data_iter_sequential: row {j} of batch {b} starts at corpus position "
+                                  f"{starts[b][j]}, but row {j} of batch {b - 1} ended at {starts[b - 1][j] + T - 1}; "
+                                  "each row must continue where the same row of the previous batch stopped")
+        first = starts[0]
+        offset = int(first.min())
+        if offset >= T:
+            raise CheckFailed(f"seq_data_iter_sequential: the first token used is at position {offset}; the offset "
+                              f"should be below num_steps={T}")
+        stream = (L - offset - 1) // n
+        if not np.array_equal(np.sort(first), offset + stream * np.arange(n)):
+            raise CheckFailed(f"seq_data_iter_sequential: the rows of the first batch start at {sorted(first)}; "
+                              f"split corpus[offset:] into n={n} streams of (L - offset - 1) // n = {stream} tokens")
+        if len(starts) != stream // T:
+            raise CheckFailed(f"seq_data_iter_sequential yielded {len(starts)} batches; streams of {stream} tokens "
+                              f"hold {stream // T} batches of num_steps={T}")
+
+
+@item("seq_data_iter_sequential", weight=1)
+def test_sequential_offset_is_seeded(student, rng):
+    """the given rng draws the offset: it varies across seeds and repeats with one seed"""
+    corpus = shuffled_corpus(rng, 300)
+    offsets = [int(collect(student, "seq_data_iter_sequential", corpus, 3, 6, seed)[0][0].min()) for seed in range(8)]
+    again = int(collect(student, "seq_data_iter_sequential", corpus, 3, 6, 0)[0][0].min())
+    if again != offsets[0]:
+        raise CheckFailed("seq_data_iter_sequential gave different offsets for two generators with the same seed")
+    if len(set(offsets)) < 2:
+        raise CheckFailed("seq_data_iter_sequential used the same offset for 8 different seeds: draw it with rng")
+
+
+# ---------------------------------------------------------------------------------------------------- clipping
+def gradient_list(rng, dtype, scales):
+    shapes = [(3, 4), (4,), (2, 5, 3)]
+    return [(s * rng.standard_normal(shape) / math.sqrt(np.prod(shape))).astype(dtype)
+            for s, shape in zip(scales, shapes)]
+
+
+def check_clipped(got, grads, theta, what):
+    if not isinstance(got, list) or len(got) != len(grads):
+        raise CheckFailed(f"{what}: clip_gradients must return a list of {len(grads)} tensors")
+    expected, _ = tf.clip_by_global_norm([tf.constant(g) for g in grads], theta)
+    for k, (g, e) in enumerate(zip(got, expected)):
+        check_close(g, e.numpy(), f"{what}: gradient {k}", rtol=1e-5, atol=1e-7)
+
+
+@item("clip_gradients", weight=2)
+def test_clip_global_norm(student, rng):
+    """matches tf.clip_by_global_norm when the global norm exceeds theta, though no single tensor does"""
+    grads = gradient_list(rng, np.float64, (0.9, 0.8, 0.9))   # each norm about 0.9, global about 1.5
+    check_clipped(student.call("clip_gradients", grads, 1.0), grads, 1.0, "global norm 1.5, theta 1")
+    grads = gradient_list(rng, np.float64, (30.0, 5.0, 12.0))
+    check_clipped(student.call("clip_gradients", grads, 2.5), grads, 2.5, "global norm 33, theta 2.5")
+
+
+@item("clip_gradients", weight=1)
+def test_clip_below_theta_and_dtype(student, rng):
+    """leaves gradients below theta unchanged and keeps float32"""
+    grads = gradient_list(rng, np.float64, (0.3, 0.2, 0.4))
+    check_clipped(student.call("clip_gradients", grads, 1.0), grads, 1.0, "global norm 0.54, theta 1")
+    grads = gradient_list(rng, np.float32, (3.0, 1.0, 2.0))
+    got = student.call("clip_gradients", grads, 0.5)
+    for k, g in enumerate(got if isinstance(got, list) else []):
+        check_dtype(g, np.float32, f"clipped float32 gradient {k}")
+    check_clipped(got, grads, 0.5, "float32 gradients")
+
+
+# ---------------------------------------------------------------------------------------------------- perplexity
+def scalar(value, what):
+    array = to_array(value, what, np.float64)
+    if array.size != 1:
+        raise CheckFailed(f"{what}: perplexity must return one number, got an array of shape {array.shape}")
+    return float(array.reshape(()))
+
+
+@item("perplexity", weight=2)
+def test_perplexity_values(student, rng):
+    """exp(mean cross-entropy) on random logits (float64 and float32), V for uniform logits"""
+    for dtype, rtol in ((np.float64, 1e-6), (np.float32, 1e-4)):
+        logits = (2.0 * rng.standard_normal((4, 6, 9))).astype(dtype)
+        Y = rng.integers(0, 9, (4, 6)).astype(np.int32)
+        got = scalar(student.call("perplexity", logits, Y), f"perplexity of {np.dtype(dtype).name} logits")
+        check_close(got, ref.perplexity(logits, Y), f"perplexity of random {np.dtype(dtype).name} logits",
+                    rtol=rtol, atol=0)
+    uniform = np.full((3, 5, 11), 0.7)
+    got = scalar(student.call("perplexity", uniform, np.zeros((3, 5), np.int32)), "perplexity of uniform logits")
+    check_close(got, 11.0, "perplexity of uniform logits over 11 characters (must be 11)", rtol=1e-6, atol=0)
+
+
+@item("perplexity", weight=1)
+def test_perplexity_extreme_logits(student, rng):
+    """finite and right for logits in the thousands (log-softmax, not log of softmax)"""
+    for dtype, scale in ((np.float64, 1000.0), (np.float32, 100.0)):
+        logits = (scale * rng.standard_normal((4, 25, 6))).astype(dtype)
+        Y = np.argmax(logits, axis=-1).astype(np.int32)
+        Y[1, 3] = np.argmin(logits[1, 3])        # one hopeless prediction: its probability underflows to 0
+        expected = ref.perplexity(logits, Y)
+        got = scalar(student.call("perplexity", logits, Y), f"perplexity of {np.dtype(dtype).name} logits")
+        if not np.isfinite(got):
+            raise CheckFailed(f"perplexity is {got} for {np.dtype(dtype).name} logits of size ~{scale:g} where one "
+                              f"prediction is hopeless (expected {expected:.4g}): compute log-probabilities with "
+                              "log-softmax (log-sum-exp), not as the log of a softmax that underflows to 0")
+        check_close(got, expected, f"perplexity of {np.dtype(dtype).name} logits of size ~{scale:g}", rtol=1e-3,
+                    atol=0)
+
+
+# ---------------------------------------------------------------------------------------------------- the model
+@item("CharRNNLM", weight=1)
+def test_model_interface(student):
+    """five weights of the right shapes; begin_state gives zeros (n, units); float64 when asked"""
+    forbid_names(student.source("CharRNNLM"), RNN_LAYERS,
+                 "CharRNNLM must compute the recurrence itself, not use a Keras recurrent layer")
+    for dtype in ("float32", "float64"):
+        model = student.call("_lm_build", 7, 5, 0, dtype)
+        info = student.call("_lm_describe", model, 3)
+        roles_of(info["shapes"], 7, 5)
+        if any(d != dtype for d in info["dtypes"]):
+            raise CheckFailed(f"CharRNNLM(7, 5, dtype='{dtype}') should create {dtype} weights, got {info['dtypes']}:"
+                              " pass **kwargs on to keras.Model.__init__ and create weights with add_weight")
+        state = check_shape(info["state"], (3, 5), f"begin_state(3) of CharRNNLM(7, 5) ({dtype})")
+        if np.any(state):
+            raise CheckFailed("begin_state should return zeros")
+        if info["state_dtype"] != dtype:
+            raise CheckFailed(f"begin_state of a {dtype} model should be {dtype} (self.compute_dtype), got "
+                              f"{info['state_dtype']}")
+
+
+@item("CharRNNLM", weight=3)
+def test_model_values(student, rng):
+    """logits and final state match H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h), O_t = H_t W_hq + b_q"""
+    V, h = 6, 4
+    model, roles = built_model(student, V, h)
+    w = random_roles(rng, V, h)
+    weights = [w[r] for r in roles]
+    X = rng.integers(0, V, (3, 7))
+    state = 0.5 * rng.standard_normal((3, h))
+    logits, new_state = forward(student, model, X, state, weights)
+    expected_logits, expected_state = reference_forward(X, state, w)
+    check_dtype(logits, np.float64, "logits of a float64 model")
+    check_close(logits, expected_logits, "logits (n, T, V) from a given state", rtol=1e-6, atol=1e-8)
+    check_close(new_state, expected_state, "the returned state (H_T)", rtol=1e-6, atol=1e-8)
+    logits, _ = forward(student, model, X, None, weights)
+    check_close(logits, reference_forward(X, np.zeros((3, h)), w)[0], "logits with state=None (begin_state)",
+                rtol=1e-6, atol=1e-8)
+
+
+@item("CharRNNLM", weight=1)
+def test_model_state_carrying(student, rng):
+    """running X in two halves, passing the state on, gives the logits of running it whole"""
+    V, h = 5, 8
+    model, roles = built_model(student, V, h, dtype="float32")
+    w = random_roles(rng, V, h, np.float32)
+    weights = [w[r] for r in roles]
+    X = rng.integers(0, V, (2, 9))
+    whole, _ = forward(student, model, X, None, weights)
+    first, state = forward(student, model, X[:, :4], None, weights)
+    second, _ = forward(student, model, X[:, 4:], state, weights)
+    check_close(np.concatenate([to_array(first), to_array(second)], axis=1), to_array(whole),
+                "logits of X[:, :4] then X[:, 4:] (state passed on) vs X whole", rtol=1e-4, atol=1e-5)
+
+
+@item("CharRNNLM", weight=2)
+def test_model_gradients(student, rng):
+    """GradientTape through the model matches centred finite differences (float64) for every weight and the state"""
+    V, h, n, T = 4, 3, 2, 4
+    model, roles = built_model(student, V, h)
+    w = random_roles(rng, V, h)
+    weights = [w[r] for r in roles]
+    X = rng.integers(0, V, (n, T))
+    state = 0.5 * rng.standard_normal((n, h))
+    up_logits, up_state = rng.standard_normal((n, T, V)), rng.standard_normal((n, h))
+    forward(student, model, X, state, weights)  # assigns the weights
+    grads = student.call("_lm_vjp", model, X.astype(np.int32), state, up_logits, up_state)
+    if not isinstance(grads, list) or len(grads) != len(weights) + 1:
+        raise CheckFailed("could not take gradients through CharRNNLM")
+
+    def objective(weights_now, state_now):
+        logits, new_state = forward(student, model, X, state_now, weights_now)
+        return np.sum(to_array(logits, "logits", np.float64) * up_logits) + np.sum(
+            to_array(new_state, "state", np.float64) * up_state)
+
+    for k, role in enumerate(roles):
+        def f(x, k=k):
+            return np.array(objective([x if j == k else v for j, v in enumerate(weights)], state))
+        expected = numeric_gradient(f, weights[k].copy(), np.float64(1.0))
+        check_gradient(grads[k], expected, f"the gradient of the logits and state with respect to {role} (is every "
+                       "step computed with TensorFlow operations, and is the gradient cut nowhere inside call?)",
+                       tol=1e-6)
+    expected = numeric_gradient(lambda s: np.array(objective(weights, s)), state.copy(), np.float64(1.0))
+    check_gradient(grads[-1], expected, "the gradient with respect to the initial state", tol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------------- training
+def spy_corpus(rng, V=7, L=600, T=8):
+    """Random ids in which every window of T + 1 ids occurs once, so a row of X tells where it was cut from."""
+    while True:
+        corpus = rng.integers(0, V, L)
+        windows = {tuple(corpus[i:i + T].tolist()) for i in range(L - T + 1)}
+        if len(windows) == L - T + 1:
+            return corpus
+
+
+def spy_run(student, corpus, settings, init_seed=3, V=7, h=5):
+    result = student.call("_lm_train_spy", V, h, numpy_arg(corpus), settings, init_seed, timeout=TRAIN_TIMEOUT)
+    if not isinstance(result, dict) or "log" not in result:
+        raise CheckFailed("train_char_lm could not be run on a small corpus")
+    return result
+
+
+def check_history(history, epochs, what):
+    if not isinstance(history, list) or len(history) != epochs:
+        raise CheckFailed(f"{what}: train_char_lm must return a list of {epochs} perplexities (one per epoch), got "
+                          f"{history!r:.120}")
+    values = check_finite(to_array(history, "the returned perplexities", np.float64), "the returned perplexities")
+    if np.any(values < 1.0 - 1e-6):
+        raise CheckFailed(f"{what}: a perplexity is at least 1, got {values.tolist()}")
+    return values
+
+
+def check_updates(student, corpus, run, settings, V=7, h=5, steps=3):
+    """Each logged update is w <- w - lr * clip_gradients(grad of the mean cross-entropy, theta)."""
+    log = run["log"]
+    T = settings["num_steps"]
+    where = {tuple(corpus[i:i + T].tolist()): i for i in range(len(corpus) - T)}
+    model = student.call("_lm_build", V, h, 0, "float32")
+    checked = 0
+    for k in range(len(log) - 1):
+        before, after = log[k], log[k + 1]
+        if all(np.array_equal(a, b) for a, b in zip(before["weights"], after["weights"])):
+            continue  # a forward pass without an update (e.g. an evaluation): nothing to check
+        X = to_array(before["X"], "X", np.int64)
+        starts = [where.get(tuple(row.tolist())) for row in X]
+        if None in starts:
+            raise CheckFailed("train_char_lm fed the model a row that is not a stretch of the corpus")
+        Y = np.stack([corpus[s + 1:s + T + 1] for s in starts])
+        logits, _ = forward(student, model, X, before["state"], before["weights"])
+        logits = to_array(logits, "logits", np.float64)
+        p = np.exp(log_softmax(logits))
+        upstream = (p - np.eye(V)[Y]) / Y.size           # d mean cross-entropy / d logits
+        grads = student.call("_lm_vjp", model, X.astype(np.int32),
+                             np.zeros((X.shape[0], h), np.float32) if before["state"] is None else before["state"],
+                             upstream.astype(np.float32), np.zeros((X.shape[0], h), np.float32))[:-1]
+        clipped = [g.numpy() for g in ref.clip_gradients([tf.constant(g, tf.float64) for g in grads],
+                                                          settings["theta"])]
+        for j, (w0, g, w1) in enumerate(zip(before["weights"], clipped, after["weights"])):
+            expected = w0 - settings["learning_rate"] * g
+            try:
+                check_close(w1, expected, f"weight {j} after update {checked + 1}", rtol=2e-3, atol=2e-5)
+            except CheckFailed as err:
+                raise CheckFailed(
+                    f"{err}\nEach batch should update every weight by w <- w - learning_rate * g, with g the "
+                    f"gradients of the MEAN cross-entropy of the batch (labels = the next characters) clipped by "
+                    f"clip_gradients(grads, theta={settings['theta']})") from None
+        checked += 1
+        if checked >= steps:
+            return
+
+
+SPY_SEQUENTIAL = {"batch_size": 4, "num_steps": 8, "learning_rate": 0.5, "theta": 1e3, "epochs": 2,
+                  "use_random_iter": False}
+SPY_RANDOM = {"batch_size": 4, "num_steps": 8, "learning_rate": 0.5, "theta": 0.05, "epochs": 1,
+              "use_random_iter": True}
+
+
+@item("train_char_lm", weight=1)
+def test_train_sequential_mechanics(student, rng):
+    """sequential sampling: the state is carried from batch to batch; SGD on the mean cross-entropy"""
+    corpus = spy_corpus(rng)
+    run = spy_run(student, corpus, {**SPY_SEQUENTIAL, "seed": int(rng.integers(2**31))})
+    check_history(run["history"], SPY_SEQUENTIAL["epochs"], "sequential sampling")
+    log = run["log"]
+    T = SPY_SEQUENTIAL["num_steps"]
+    where = {tuple(corpus[i:i + T].tolist()): i for i in range(len(corpus) - T)}
+    for k in range(1, len(log)):
+        prev, now = log[k - 1], log[k]
+        prev_starts = [where.get(tuple(r.tolist())) for r in to_array(prev["X"], "X", np.int64)]
+        starts = [where.get(tuple(r.tolist())) for r in to_array(now["X"], "X", np.int64)]
+        continues = None not in starts and None not in prev_starts and \
+            all(s == p + T for s, p in zip(starts, prev_starts))
+        if continues:
+            if now["state"] is None or not np.allclose(to_array(now["state"], "state"),
+                                                       to_array(prev["new_state"], "state"), atol=1e-6):
+                raise CheckFailed("with sequential sampling, each batch continues the rows of the previous one, so "
+                                  "the model must start from the state the previous batch ended with (detached "
+                                  "with tf.stop_gradient), not from begin_state")
+    check_updates(student, corpus, run, SPY_SEQUENTIAL)
+
+
+@item("train_char_lm", weight=1)
+def test_train_random_mechanics(student, rng):
+    """random sampling: a fresh state for every batch; the gradients are clipped before the SGD step"""
+    corpus = spy_corpus(rng)
+    run = spy_run(student, corpus, {**SPY_RANDOM, "seed": int(rng.integers(2**31))})
+    check_history(run["history"], SPY_RANDOM["epochs"], "random sampling")
+    for entry in run["log"]:
+        if entry["state"] is not None and np.any(to_array(entry["state"], "state")):
+            raise CheckFailed("with random sampling, neighbouring batches are unrelated, so every batch must start "
+                              "from model.begin_state (or state=None), not from the previous batch's state")
+    check_updates(student, corpus, run, SPY_RANDOM)
+
+
+@item("train_char_lm", weight=1)
+def test_train_seed_decides_batches(student, rng):
+    """the seed argument decides the batches: the same seed repeats them, another changes them"""
+    corpus = spy_corpus(rng)
+    settings = {**SPY_RANDOM, "theta": 1.0}
+    first, again, other = (spy_run(student, corpus, {**settings, "seed": s})["log"] for s in (5, 5, 6))
+    xs = [[to_array(e["X"], "X") for e in log] for log in (first, again, other)]
+    if len(xs[0]) != len(xs[1]) or not all(np.array_equal(a, b) for a, b in zip(xs[0], xs[1])):
+        raise CheckFailed("two runs of train_char_lm with the same seed fed the model different batches: create the "
+                          "iterator's generator with np.random.default_rng(seed)")
+    if len(xs[0]) == len(xs[2]) and all(np.array_equal(a, b) for a, b in zip(xs[0], xs[2])):
+        raise CheckFailed("runs of train_char_lm with seeds 5 and 6 fed the model the same batches: is the seed used?")
+
+
+def hidden_problem(seed):
+    """The source, training text and held-out streams of a grading run (the last never leave this process
+    except one column at a time)."""
+    source = CORPORA.random_automaton(seed=int(seed) % 2**31, **SOURCE)
+    rng = np.random.default_rng([int(seed) % 2**31, 3])
+    train = source.sample_ids(BUDGET["train_chars"], seed=rng)
+    held_out = source.sample_ids(HELD_OUT["burn_in"] + HELD_OUT["steps"] + 1, seed=rng,
+                                 num_streams=HELD_OUT["streams"])
+    V = len(source.alphabet)
+    counts = np.ones((V, V)) * 0.1   # add-0.1 bigram model of the training text: the baseline to beat
+    np.add.at(counts, (train[:-1], train[1:]), 1)
+    bigram = counts / counts.sum(axis=1, keepdims=True)
+    return {"source": source, "train": train, "held_out": held_out, "V": V, "bigram": bigram,
+            "floor": source.perplexity_floor(), "unigram": source.unigram_perplexity()}
+
+
+def held_out_perplexity(call, model, problem):
+    """Feeds the held-out streams to the model one column at a time and scores each prediction here."""
+    ids, burn = problem["held_out"], HELD_OUT["burn_in"]
+    state, nll, bigram_nll = None, [], []
+    for t in range(ids.shape[1] - 1):
+        result = call("_lm_step", model, ids[:, t].astype(np.int32), state)
+        if not isinstance(result, list) or len(result) != 2:
+            raise CheckFailed("the trained model did not return (logits, state) for one time step")
+        logits = check_shape(result[0], (ids.shape[0], problem["V"]), "logits of one time step for 64 streams")
+        check_finite(logits, "the trained model's logits")
+        state = result[1]
+        if t >= burn:
+            nll.append(-log_softmax(logits.astype(np.float64))[np.arange(ids.shape[0]), ids[:, t + 1]])
+            bigram_nll.append(-np.log(problem["bigram"][ids[:, t], ids[:, t + 1]]))
+    return float(np.exp(np.mean(nll))), float(np.exp(np.mean(bigram_nll)))
+
+
+def train_hidden(call, problem, seed):
+    """Builds the student's model (seeded), trains it with the student's train_char_lm under the budget, and
+    measures it on the held-out text. ``call`` is student.call, or a stand-in in the calibration."""
+    model = call("_lm_build", problem["V"], BUDGET["units"], int(seed) % 2**31, "float32")
+    settings = {k: BUDGET[k] for k in ("batch_size", "num_steps", "learning_rate", "theta", "epochs",
+                                       "use_random_iter")}
+    history = call("train_char_lm", model, numpy_arg(problem["train"]), **settings, seed=int(seed) % 2**31,
+                   timeout=TRAIN_TIMEOUT)
+    perplexity, bigram = held_out_perplexity(call, model, problem)
+    return {"history": history, "perplexity": perplexity, "bigram": bigram}
+
+
+def verdict(problem, result):
+    """None if the trained model is good enough, else the reason (for the student)."""
+    ppl, floor, bigram = result["perplexity"], problem["floor"], result["bigram"]
+    limit = min(MAX_RATIO_TO_FLOOR * floor, math.exp(math.log(floor) + MAX_SHARE_OF_GAP *
+                                                     (math.log(bigram) - math.log(floor))))
+    if not ppl <= limit:
+        return (f"after training with the grader's budget ({BUDGET['epochs']} epochs over {BUDGET['train_chars']:,} "
+                f"characters, batch {BUDGET['batch_size']} x {BUDGET['num_steps']} steps, learning rate "
+                f"{BUDGET['learning_rate']}, theta {BUDGET['theta']}, {BUDGET['units']} units, sequential "
+                f"sampling), the perplexity on held-out text is {ppl:.3f}; at most {limit:.3f} is expected (the best "
+                f"possible is {floor:.3f}, a bigram model reaches {bigram:.3f}, predicting character frequencies "
+                f"{problem['unigram']:.3f})")
+    return None
+
+
+@pytest.fixture(scope="module")
+def hidden(seed):
+    return hidden_problem(seed)
+
+
+@pytest.fixture(scope="module")
+def trained(student, hidden, seed):
+    return train_hidden(student.call, hidden, seed)
+
+
+@item("train_char_lm", weight=3)
+def test_trained_perplexity(trained, hidden):
+    """your model, trained by your train_char_lm on hidden text, nears the best possible perplexity on new text"""
+    reason = verdict(hidden, trained)
+    if reason:
+        raise CheckFailed(reason)
+
+
+@item("train_char_lm", weight=1)
+def test_trained_history(trained, hidden):
+    """returns one training perplexity per epoch; they go down and end near the held-out perplexity"""
+    values = check_history(trained["history"], BUDGET["epochs"], "the training run")
+    if not values[-1] < values[0]:
+        raise CheckFailed(f"the training perplexity did not go down: {np.round(values, 3).tolist()}")
+    ratio = values[-1] / trained["perplexity"]
+    if not 0.7 <= ratio <= 1.5:
+        raise CheckFailed(f"the last epoch's training perplexity is {values[-1]:.3f}, but the trained model's "
+                          f"perplexity on held-out text is {trained['perplexity']:.3f}: report exp(mean "
+                          "cross-entropy over all characters of the epoch)")
+
+
+# ---------------------------------------------------------------------------------------------------- generation
+VOCAB = list("ab cdéfg.")
+
+
+def generation_model(student, seed, scale=2.5):
+    """A model of the student's class whose weights spread its predictions widely (so greedy and sampled output
+    differ, and temperature matters)."""
+    model = student.call("_lm_build", len(VOCAB), 16, seed, "float32")
+    student.call("_lm_randomize", model, seed, scale)
+    return model
+
+
+def generated_ids(text, prefix, num_chars, what):
+    if not isinstance(text, str):
+        raise CheckFailed(f"{what}: generate must return a str, got {type(text).__name__}")
+    if not text.startswith(prefix) or len(text) != len(prefix) + num_chars:
+        raise CheckFailed(f"{what}: generate must return the prefix followed by {num_chars} new characters "
+                          f"({len(prefix) + num_chars} in all); got {text!r:.80} ({len(text)} characters)")
+    unknown = sorted(set(text) - set(VOCAB))
+    if unknown:
+        raise CheckFailed(f"{what}: generated characters outside the vocabulary: {unknown}")
+    return np.array([VOCAB.index(c) for c in text], dtype=np.int32)
+
+
+def replay(student, model, ids):
+    logits = check_shape(student.call("_lm_replay", model, ids[:-1]), (len(ids) - 1, len(VOCAB)),
+                         "the model's logits along the generated text")
+    return logits.astype(np.float64)
+
+
+@item("generate", weight=2)
+def test_greedy_generation(student, rng):
+    """temperature 0 continues the prefix with the model's most likely character at every step"""
+    model = generation_model(student, int(rng.integers(2**31)))
+    c2i = {c: i for i, c in enumerate(VOCAB)}
+    for prefix, num_chars in (("".join(rng.choice(VOCAB, size=7)), 30), (VOCAB[int(rng.integers(len(VOCAB)))], 12)):
+        what = f"generate(model, {prefix!r}, {num_chars}, temperature=0)"
+        text = student.call("generate", model, prefix, num_chars, c2i, list(VOCAB), temperature=0.0)
+        ids = generated_ids(text, prefix, num_chars, what)
+        logits = replay(student, model, ids)
+        for i in range(len(prefix) - 1, len(ids) - 1):
+            chosen, best = int(ids[i + 1]), int(np.argmax(logits[i]))
+            if logits[i, chosen] < logits[i, best] - 1e-4:
+                raise CheckFailed(
+                    f"{what}: after {text[:i + 1]!r} the model's most likely next character is {VOCAB[best]!r}, but "
+                    f"generate produced {VOCAB[chosen]!r}. Warm the state up on the whole prefix (from "
+                    f"begin_state(1)), then feed each chosen character back in.")
+
+
+def sampling_statistics(logits, ids, start, temperature):
+    """(z of the log-likelihood, chi-square of first/second/other choices) of ids[start+1:] under
+    softmax(logits / temperature) at each step."""
+    logp = log_softmax(logits[start:] / temperature)
+    p = np.exp(logp)
+    chosen = ids[start + 1:]
+    steps = np.arange(len(chosen))
+    entropy = -np.sum(p * logp, axis=1)
+    variance = np.sum(p * logp ** 2, axis=1) - entropy ** 2
+    z = float(np.sum(logp[steps, chosen] + entropy) / math.sqrt(max(np.sum(variance), 1e-12)))
+    order = np.argsort(-p, axis=1)
+    rank = np.argmax(order == chosen[:, None], axis=1)
+    expected = np.stack([p[steps, order[:, 0]], p[steps, order[:, 1]], 1 - p[steps, order[:, 0]]
+                         - p[steps, order[:, 1]]], axis=1).sum(axis=0)
+    observed = np.array([np.sum(rank == 0), np.sum(rank == 1), np.sum(rank >= 2)])
+    chi2 = float(np.sum((observed - expected) ** 2 / np.maximum(expected, 1e-9)))
+    return z, chi2
+
+
+@item("generate", weight=2)
+def test_sampling_follows_temperature(student, rng):
+    """with temperature tau, characters follow softmax(O / tau) (a statistical test), drawn with the given rng"""
+    model = generation_model(student, int(rng.integers(2**31)))
+    c2i = {c: i for i, c in enumerate(VOCAB)}
+    prefix = "".join(rng.choice(VOCAB, size=5))
+    for temperature in (0.5, 1.6):
+        seed = int(rng.integers(2**31))
+        what = f"generate(model, {prefix!r}, {SAMPLE_CHARS}, temperature={temperature}, rng)"
+        text = student.call("generate", model, prefix, SAMPLE_CHARS, c2i, list(VOCAB), temperature=temperature,
+                            rng=rng_arg(seed))
+        ids = generated_ids(text, prefix, SAMPLE_CHARS, what)
+        z, chi2 = sampling_statistics(replay(student, model, ids), ids, len(prefix) - 1, temperature)
+        if abs(z) > MAX_ABS_Z or chi2 > MAX_CHI2:
+            direction = "less" if z < 0 else "more"
+            raise CheckFailed(
+                f"{what}: the sampled characters do not follow softmax(logits / {temperature}): they are {direction} "
+                f"likely under it than chance allows (z = {z:.1f}, chi-square of first/second/other choices "
+                f"{chi2:.1f}; a correct sampler stays within |z| <= {MAX_ABS_Z} and {MAX_CHI2} except with "
+                "probability about 1e-5). Divide the logits by the temperature, then sample from the softmax.")
+    seed = int(rng.integers(2**31))
+    texts = [student.call("generate", model, prefix, 30, c2i, list(VOCAB), temperature=1.6, rng=rng_arg(seed))
+             for _ in range(2)]
+    if texts[0] != texts[1]:
+        raise CheckFailed(f"generate(model, {prefix!r}, 30, temperature=1.6, rng): two calls with generators of the "
+                          "same seed gave different text: draw every sample with the rng argument")
