@@ -44,7 +44,8 @@ def _set_limits(limits):
 
 
 def _bwrap_command(workdir):
-    binds = ["--ro-bind", "/usr", "/usr"]
+    # Mounts apply in order: the private /tmp first, so that a Python installed under /tmp stays visible.
+    binds = ["--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
     for path in ("/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc"):
         binds += ["--ro-bind-try", path, path]
     for prefix in sorted({os.path.realpath(sys.base_prefix), sys.base_prefix, sys.prefix}):
@@ -53,7 +54,7 @@ def _bwrap_command(workdir):
         binds += ["--dev-bind", device, device]
     return ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", *binds,
             "--ro-bind", WORKER_DIR, "/sandbox", "--bind", workdir, "/work/assignment",
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/work/assignment",
+            "--proc", "/proc", "--dev", "/dev", "--chdir", "/work/assignment",
             sys.executable, "-I", "/sandbox/worker.py"]
 
 

@@ -64,8 +64,8 @@ def hostile_results(built, level):
         return notebook
 
     submissions = {
-        "liar": ({**reference, "rnn_cell_forward": WRONG_FORWARD, "output_layer": LIAR,
-                  "RNNCell": READ_SOLUTIONS}, tamper_setup),
+        "liar": ({**reference, "rnn_cell_forward": WRONG_FORWARD, "output_layer": LIAR}, tamper_setup),
+        "reader": {**reference, "RNNCell": READ_SOLUTIONS},
         "quitter": {**reference, "rnn_cell_forward": HANG, "rnn_cell_backward": DIE, "output_layer": EXIT_IN_CELL},
     }
     os.environ["RNNKIT_CALL_TIMEOUT"] = "8"   # keep the hang short; read when the job is written
@@ -89,8 +89,8 @@ def test_reading_the_reference_from_disk_fails_in_the_sandbox(hostile_results):
     results, level = hostile_results
     if level != "bubblewrap":
         pytest.skip(f"needs bubblewrap (this machine offers '{level}'); CI requires it")
-    assert items(results["liar"])["RNNCell"] == 0
-    outputs = [t["output"] for t in results["liar"]["tests"] if t["tags"][0] == "RNNCell"]
+    assert items(results["reader"])["RNNCell"] == 0
+    outputs = [t["output"] for t in results["reader"]["tests"] if t["tags"][0] == "RNNCell"]
     assert any("No such file or directory" in o for o in outputs), outputs
 
 
