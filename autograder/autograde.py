@@ -21,13 +21,15 @@ def _already_graded(course, student, assignment):
             digest = hashlib.sha256(f.read()).hexdigest()
     except (OSError, ValueError, KeyError):
         return None
+    if "only_items" in provenance:  # a partial grading is never kept as a grade
+        return None
     if provenance.get("submission_sha256") == digest and provenance.get("suite_version") == grade.suite_version(assignment):
         with open(course.results_file(student, assignment)) as f:
             return json.load(f)
     return None
 
 
-def _grade_one(course, assignment, student, level, force):
+def _grade_one(course, assignment, student, level, force, items):
     results = None if force else _already_graded(course, student, assignment)
     skipped = results is not None
     if results is None:
@@ -37,12 +39,16 @@ def _grade_one(course, assignment, student, level, force):
         def log(text):
             with open(log_path, "a") as f:
                 f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {student} {assignment}\n{text}\n")
-        results = grade.grade_submission(course, assignment, student, level, log=log)
+        results = grade.grade_submission(course, assignment, student, level, log=log, items=items)
     return results, skipped
 
 
-def autograde(course, assignments, students=None, level="bubblewrap", force=False, jobs=1, echo=print):
-    """Grades the submissions; returns ``{(student, assignment): results}``. Never stops on one bad submission."""
+def autograde(course, assignments, students=None, level="bubblewrap", force=False, jobs=1, echo=print,
+              items=None):
+    """Grades the submissions; returns ``{(student, assignment): results}``. Never stops on one bad submission.
+
+    ``items`` (``{student: [grade_id, ...]}``) grades some submissions in part; see :func:`grade.grade_submission`.
+    """
     todo = []
     for assignment in assignments:
         if not os.path.exists(course.source_notebook(assignment)):
@@ -55,7 +61,7 @@ def autograde(course, assignments, students=None, level="bubblewrap", force=Fals
             todo.append((student, assignment))
     graded, failures = {}, 0
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [(s, a, pool.submit(_grade_one, course, a, s, level, force)) for s, a in todo]
+        futures = [(s, a, pool.submit(_grade_one, course, a, s, level, force, (items or {}).get(s))) for s, a in todo]
         for student, assignment, future in futures:
             try:
                 results, skipped = future.result()

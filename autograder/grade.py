@@ -38,8 +38,12 @@ def submission_seed(submission_hash, assignment):
     return int(hashlib.sha256(f"{assignment}:{submission_hash}".encode()).hexdigest()[:8], 16)
 
 
-def grade_submission(course, assignment, student, level, log=None):
-    """Grades ``course.submitted/<student>/<assignment>`` and returns the results dictionary (also written)."""
+def grade_submission(course, assignment, student, level, log=None, items=None):
+    """Grades ``course.submitted/<student>/<assignment>`` and returns the results dictionary (also written).
+
+    ``items`` restricts grading to some graded items (the bug-catalogue tests use it to skip training checks a
+    bug cannot reach); such partial results are marked in their provenance and never kept as a grade.
+    """
     started = time.time()
     source_nb = notebooks.read(course.source_notebook(assignment))
     layout = notebooks.layout(source_nb)
@@ -50,20 +54,22 @@ def grade_submission(course, assignment, student, level, log=None):
     provenance = {"submission_sha256": submission_hash, "assignment": assignment, "student": student,
                   "suite_version": suite_version(assignment), "seed": seed, "sandbox": level,
                   "python": platform.python_version(), "tensorflow": _tensorflow_version()}
+    if items is not None:
+        provenance["only_items"] = sorted(items)
     try:
         answers = notebooks.answer_cells(notebooks.read(submitted))
     except notebooks.NotebookError as err:
         records, note = [], f"Your notebook could not be graded: {err}"
     else:
-        records, note = _run_suite(course, assignment, student, layout, answers, level, seed, log)
-    results = score(layout, records, note)
+        records, note = _run_suite(course, assignment, student, layout, answers, level, seed, log, items)
+    results = score(layout, records, note, items)
     results["execution_time"] = round(time.time() - started, 1)
     results["provenance"] = provenance
     _write_atomically(course.results_file(student, assignment), results)
     return results
 
 
-def _run_suite(course, assignment, student, layout, answers, level, seed, log):
+def _run_suite(course, assignment, student, layout, answers, level, seed, log, items):
     cells = [{"grade_id": g, "source": s, "kind": "setup"} for g, s in layout.setup]
     cells += [{"grade_id": g, "source": answers[g], "kind": "answer"} for g in layout.answers if g in answers]
     if os.path.exists(paths.harness(assignment)):
@@ -73,12 +79,12 @@ def _run_suite(course, assignment, student, layout, answers, level, seed, log):
         job = {"cells": cells, "missing": [g for g in layout.answers if g not in answers],
                "assignment_dir": course.release_dir(assignment), "level": level, "seed": seed,
                "results": os.path.join(tmp, "records.json"), "threads": min(os.cpu_count() or 1, 4),
-               "timeouts": timeouts()}
+               "timeouts": timeouts(), "items": sorted(items) if items is not None else None}
         job_file = os.path.join(tmp, "job.json")
         with open(job_file, "w") as f:
             json.dump(job, f)
         command = [sys.executable, "-m", "pytest", paths.suite(assignment), "-p", "autograder.plugin",
-                   f"--rnnkit-job={job_file}", "-q", "-p", "no:cacheprovider", "--no-header",
+                   f"--rnnkit-job={job_file}", "-q", "-p", "no:cacheprovider", "--no-header", "--durations=8",
                    "-o", "addopts=", f"--rootdir={os.path.dirname(paths.suite(assignment))}"]
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONDONTWRITEBYTECODE="1")
         try:
@@ -96,10 +102,11 @@ def _run_suite(course, assignment, student, layout, answers, level, seed, log):
             return [], "The grader failed before it could check your work (your instructor has the log)."
 
 
-def score(layout, records, note=None):
+def score(layout, records, note=None, items=None):
     """Points per test: an item's points shared among its tests by weight; a test scores all or nothing."""
     tests, total = [], 0.0
-    for grade_id in layout.answers:
+    graded = [a for a in layout.answers if items is None or a in items]
+    for grade_id in graded:
         mine = [r for r in records if r["item"] == grade_id]
         weights = sum(r["weight"] for r in mine)
         points = layout.points.get(grade_id, 0.0)
@@ -112,7 +119,7 @@ def score(layout, records, note=None):
             total += got
             name = f"{grade_id}: {r['doc'] or r['test']}"
             tests.append(_test(grade_id, name, got, max_score, "passed" if r["passed"] else r.get("message", "")))
-    max_total = sum(layout.points.get(a, 0.0) for a in layout.answers)
+    max_total = sum(layout.points.get(a, 0.0) for a in graded)
     results = {"score": round(total, 6), "max_score": max_total, "visibility": "visible",
                "stdout_visibility": "hidden", "tests": tests}
     if note:

@@ -37,6 +37,14 @@ def pytest_configure(config):
         config._rnnkit_student.start()
 
 
+def pytest_collection_modifyitems(config, items):
+    job = config._rnnkit_job
+    if job and job.get("items") is not None:
+        keep = [i for i in items if i.get_closest_marker("item") and i.get_closest_marker("item").args[0] in job["items"]]
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def job(request):
     if request.config._rnnkit_job is None:

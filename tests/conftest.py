@@ -39,12 +39,15 @@ def built(tmp_path_factory):
     return course, answers
 
 
-def grade_class(course, assignment, submissions, level, jobs=2):
-    """Submits ``{student: answers or (answers, edit)}`` and grades them; returns {student: results}."""
+def grade_class(course, assignment, submissions, level, jobs=2, items=None):
+    """Submits ``{student: answers or (answers, edit)}`` and grades them; returns {student: results}.
+
+    ``items``: ``{student: graded items to check}`` to grade some submissions only in part.
+    """
     for student, spec in submissions.items():
         answers, edit = spec if isinstance(spec, tuple) else (spec, None)
         simulate.submit(course, student, assignment, answers, edit)
     graded, failures = autograde.autograde(course, [assignment], list(submissions), level, force=True, jobs=jobs,
-                                           echo=lambda *_: None)
+                                           echo=lambda *_: None, items=items)
     assert failures == 0
     return {student: graded[(student, assignment)] for student in submissions}

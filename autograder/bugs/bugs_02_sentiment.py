@@ -2,9 +2,11 @@
 solutions/sentiment.py.
 
 No answer function calls another, and the hidden suite builds the vocabulary and ids of its training check on the
-trusted side, so most bugs break only their own item. The exception is the Keras model: the training check trains
+trusted side, so most bugs break only their own item. The exception is the Keras model: one training check trains
 the student's own model with the student's own train_sentiment, so a model that cannot learn the task (padding
-read as words, word order ignored) also loses the points of train_sentiment.
+read as words, word order ignored) also loses points of train_sentiment. (train_sentiment is also checked alone,
+on a model the harness builds, so a train bug is caught whatever the student's model does: a softmax output and a
+loss with from_logits=False would otherwise cancel out.)
 Several bugs only show with rows of different lengths (including empty and full ones), repeated tokens within a
 sentence, tied counts, non-symmetric W_hh, float64 parameters, or a second training run with another seed; the
 hidden suite uses all of them.
@@ -80,7 +82,8 @@ BUGS = [
 
     # many_to_one_grads
     Bug("grads_softmax_wrong_axis", "many_to_one_grads",
-        "tf.reduce_sum(tf.exp(shifted), axis=1, keepdims=True)", "tf.reduce_sum(tf.exp(shifted), axis=0, keepdims=True)",
+        "tf.reduce_sum(tf.exp(shifted), axis=1, keepdims=True)",
+        "tf.reduce_sum(tf.exp(shifted), axis=0, keepdims=True)",
         {"many_to_one_grads"},
         "Normalises the softmax over the batch (axis 0) instead of over the classes."),
     Bug("grads_loss_summed", "many_to_one_grads",

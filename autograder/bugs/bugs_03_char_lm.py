@@ -1,14 +1,15 @@
 """Realistic student bugs for assignment 3 (character-level language model), as substitutions in
 solutions/char_lm.py.
 
-``train_char_lm`` calls the two iterators and ``clip_gradients`` and trains the student's own ``CharRNNLM``, and the
-hidden suite checks it by recording what it feeds the model (batches, states, weight updates) and by the held-out
-perplexity of the model it trains. So a bug in a piece that training uses also costs the points of
-``train_char_lm`` when it changes what training does under the suite's settings: Y not shifted, per-tensor or
-unconditional clipping, a model that ignores the state it is given (the held-out text arrives one step at a time).
-Bugs that leave training unchanged under those settings (an offset that is always 0, a model that only fails in
-float64) break their own item alone. ``generate`` is checked against the student's own model, so model bugs that
-still run leave it whole, while a model that cannot run at all breaks it too.
+``train_char_lm`` calls the iterators and ``clip_gradients`` and trains the student's own ``CharRNNLM``; the hidden
+suite checks it by recording what it feeds the model (batches, states, weight updates, under random sampling with
+clipping always active and under sequential sampling with clipping never active) and by the held-out perplexity
+of the model it trains. So a bug in a piece that training uses also costs the points of ``train_char_lm`` when it
+changes what training does under those settings (labels not shifted, per-tensor or unconditional clipping, a model
+that ignores the state it is given, since the held-out text arrives one step at a time), and breaks its own item
+alone when it does not (an offset that is always 0, a model that fails only in float64, a gradient cut inside the
+model, whose updates are still those of its own gradients). ``generate`` is checked against the student's own
+model, so model bugs that still run leave it whole, while a model that cannot run at all breaks it too.
 """
 from autograder.bugs import Bug
 
@@ -52,28 +53,15 @@ BUGS = [
         "Forgets to shuffle: the subsequences come in corpus order, so the batches are not random samples."),
 
     # seq_data_iter_sequential (train_char_lm calls it when use_random_iter is false)
-    Bug("sequential_labels_not_shifted", "seq_data_iter_sequential",
-        "Ys = corpus[offset + 1:offset + 1 + used].reshape(batch_size, stream_len)",
-        "Ys = corpus[offset:offset + used].reshape(batch_size, stream_len)",
-        {"seq_data_iter_sequential", "train_char_lm"},
-        "Uses the inputs themselves as labels, so the model learns to copy its input instead of predicting."),
     Bug("sequential_no_offset", "seq_data_iter_sequential",
         "offset = int(rng.integers(0, num_steps))", "offset = 0", {"seq_data_iter_sequential"},
         "Always starts at the first character, so every epoch cuts the text at the same places."),
-    Bug("sequential_rows_strided", "seq_data_iter_sequential",
-        "X = Xs[:, t:t + num_steps]", "X = Xs[:, t:t + num_steps].T.reshape(batch_size, num_steps)",
-        {"seq_data_iter_sequential", "train_char_lm"},
-        "Scrambles the batch with a transpose and reshape, so a row is no longer a stretch of consecutive text."),
 
     # clip_gradients (train_char_lm calls it)
     Bug("clip_always", "clip_gradients",
         "scale = tf.minimum(tf.cast(1.0, norm.dtype), tf.cast(theta, norm.dtype) / norm)",
         "scale = tf.cast(theta, norm.dtype) / norm", {"clip_gradients", "train_char_lm"},
         "Rescales the gradients to norm theta even when their norm is already below it (small steps blown up)."),
-    Bug("clip_squared_norm", "clip_gradients",
-        "norm = tf.sqrt(sum(tf.reduce_sum(tf.square(g)) for g in grads))",
-        "norm = sum(tf.reduce_sum(tf.square(g)) for g in grads)", {"clip_gradients", "train_char_lm"},
-        "Compares the squared norm with theta (forgets the square root)."),
 
     # CharRNNLM (train_char_lm trains it; generate runs it)
     Bug("model_one_hot_wrong_axis", "CharRNNLM",
@@ -119,10 +107,6 @@ BUGS = [
     Bug("train_loss_sum", "train_char_lm",
         "loss = tf.reduce_mean(", "loss = tf.reduce_sum(", {"train_char_lm"},
         "Minimises the summed cross-entropy of the batch, so the step size grows with n * T."),
-    Bug("train_history_exp_of_total", "train_char_lm",
-        "history.append(float(np.exp(total / max(count, 1))))", "history.append(float(np.exp(total)))",
-        {"train_char_lm"},
-        "Reports exp of the summed cross-entropy of the epoch instead of its mean."),
     Bug("train_seed_ignored", "train_char_lm",
         "rng = np.random.default_rng(seed)", "rng = np.random.default_rng()", {"train_char_lm"},
         "Creates an unseeded generator, so the seed argument changes nothing and runs cannot be repeated."),

@@ -75,15 +75,6 @@ def _lm_replay(model, ids):
     return np.stack(rows)
 
 
-def _lm_randomize(model, seed, scale):
-    """Redraws every weight with standard deviation ``scale / sqrt(fan_in)`` so that the logits spread widely."""
-    rng = np.random.default_rng(int(seed))
-    for variable in model.trainable_variables:
-        fan_in = variable.shape[0] if len(variable.shape) > 1 else 1
-        variable.assign(tf.cast(rng.standard_normal(variable.shape) * float(scale) / np.sqrt(fan_in),
-                                variable.dtype))
-
-
 def _lm_collect(name, corpus, batch_size, num_steps, seed, limit=5000):
     """Every batch one epoch of the student's iterator ``name`` yields, as [[X, Y], ...]."""
     batches = []

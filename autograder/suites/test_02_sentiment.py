@@ -2,6 +2,10 @@
 expected value comes from solutions/sentiment.py, autodiff or finite differences computed here, and every accuracy
 is computed here from logits the student's model returned for sentences whose labels never left this process.
 
+Training: the student's model trained by the student's train_sentiment must beat the thresholds and a bag of words
+on the negated/contrasted sentences; train_sentiment is also run alone on a fixed model the harness builds, so that
+its bugs show whatever the student's model does (and do not cancel out against a model bug).
+
 The budget and thresholds of the training checks come from bench/calibrate_02_sentiment.py (results in
 bench/results/02_sentiment.md)."""
 import numpy as np
@@ -76,7 +80,7 @@ def random_ids(rng, n, T, V, lengths=None):
     return ids
 
 
-def random_params(rng, V, h, C, dtype=np.float64):
+def draw_params(rng, V, h, C, dtype=np.float64):
     """Random, non-square, non-symmetric parameters: transposes and swapped arguments show."""
     return {"W_xh": (0.8 * rng.standard_normal((V, h))).astype(dtype),
             "W_hh": (0.5 * rng.standard_normal((h, h))).astype(dtype),
@@ -90,8 +94,8 @@ def tensors(params):
 
 
 def reference_loss(ids, labels, params):
-    logits = ref.many_to_one_forward(tf.constant(ids), params)
-    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+    per_row = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, ref.many_to_one_forward(tf.constant(ids), params))
+    return tf.reduce_mean(per_row)
 
 
 def student_grads(student, ids, labels, params):
@@ -174,7 +178,7 @@ def test_encode_lengths_around_max_len(student, rng):
 def test_forward_values(student, rng):
     """logits from the state after each row's last real id (float64, random sizes and lengths)"""
     n, T, V, h, C = 6, 7, 11, 5, 3
-    ids, params = random_ids(rng, n, T, V), random_params(rng, V, h, C)
+    ids, params = random_ids(rng, n, T, V), draw_params(rng, V, h, C)
     got = student.call("many_to_one_forward", ids, params)
     expected = ref.many_to_one_forward(tf.constant(ids), tensors(params))
     array = check_shape(got, (n, C), "logits")
@@ -188,7 +192,7 @@ def test_forward_values(student, rng):
 def test_forward_float32(student, rng):
     """float32 parameters give float32 logits of the same values"""
     n, T, V, h, C = 5, 6, 9, 4, 2
-    ids, params = random_ids(rng, n, T, V), random_params(rng, V, h, C, np.float32)
+    ids, params = random_ids(rng, n, T, V), draw_params(rng, V, h, C, np.float32)
     got = student.call("many_to_one_forward", ids, params)
     check_dtype(got, np.float32, "logits for float32 params")
     check_close(got, ref.many_to_one_forward(tf.constant(ids), tensors(params)), "logits (float32)",
@@ -199,7 +203,7 @@ def test_forward_float32(student, rng):
 def test_forward_padding_invariance(student, rng):
     """extra trailing padding leaves the logits unchanged"""
     n, T, V, h, C = 5, 5, 8, 6, 3
-    ids, params = random_ids(rng, n, T, V), random_params(rng, V, h, C)
+    ids, params = random_ids(rng, n, T, V), draw_params(rng, V, h, C)
     longer = np.concatenate([ids, np.zeros((n, 4), dtype=np.int32)], axis=1)
     short = check_shape(student.call("many_to_one_forward", ids, params), (n, C), "logits")
     check_close(student.call("many_to_one_forward", longer, params), short,
@@ -211,7 +215,7 @@ def test_forward_padding_invariance(student, rng):
 def grads_problem(rng, n=6, T=7, V=9, h=5, C=3, dtype=np.float64):
     ids = random_ids(rng, n, T, V)
     labels = rng.integers(0, C, n).astype(np.int32)
-    return ids, labels, random_params(rng, V, h, C, dtype)
+    return ids, labels, draw_params(rng, V, h, C, dtype)
 
 
 @item("many_to_one_grads", weight=1)
@@ -271,7 +275,7 @@ def test_model_returns_logits(student, rng):
     ids = random_ids(rng, 6, 9, 40)
     logits = check_shape(student.call("_sentiment_logits", model, ids), (6, 3), "model(ids) with num_classes=3")
     check_finite(logits, "model(ids)")
-    if np.allclose(logits.sum(axis=1), 1.0, atol=1e-4) and (logits >= 0).all():
+    if (logits >= 0).all() and np.allclose(logits.sum(axis=1), 1.0, atol=1e-4):
         raise CheckFailed("the model's outputs are probabilities (each row sums to 1): return logits, without "
                           "a softmax; the loss applies it")
 
@@ -320,12 +324,16 @@ def hidden_problem(seed):
             "vocab_size": len(vocab), "bow_predictions": bow.predict(test_tokens)}
 
 
-def train_and_predict(call, problem, seed):
-    """Runs the harness (``call`` is student.call, or a stand-in in the calibration) and returns its result."""
-    return call("_sentiment_train_and_predict", problem["train_ids"], problem["train_labels"],
-                problem["test_ids"], problem["vocab_size"], BUDGET["embed_dim"], BUDGET["units"],
-                BUDGET["epochs"], BUDGET["batch_size"], BUDGET["learning_rate"], int(seed) % 2**31,
-                timeout=TRAIN_TIMEOUT)
+def train_and_predict(call, problem, seed, students_model=True):
+    """Runs the harness (``call`` is student.call, or a stand-in in the calibration) and returns its result:
+    the student's train_sentiment on the student's model, or on a fixed model built by the harness."""
+    result = call("_sentiment_train_and_predict", problem["train_ids"], problem["train_labels"],
+                  problem["test_ids"], problem["vocab_size"], BUDGET["embed_dim"], BUDGET["units"],
+                  BUDGET["epochs"], BUDGET["batch_size"], BUDGET["learning_rate"], int(seed) % 2**31,
+                  students_model, timeout=TRAIN_TIMEOUT)
+    if not isinstance(result, dict) or "logits" not in result:
+        raise CheckFailed("the training run returned nothing the grader can read")
+    return result
 
 
 def accuracies(problem, logits):
@@ -345,10 +353,14 @@ def hidden(seed):
 
 @pytest.fixture(scope="module")
 def trained(student, hidden, seed):
-    result = train_and_predict(student.call, hidden, seed)
-    if not isinstance(result, dict) or "logits" not in result:
-        raise CheckFailed("the training run returned nothing the grader can read")
-    return result
+    """The student's model trained by the student's train_sentiment."""
+    return train_and_predict(student.call, hidden, seed)
+
+
+@pytest.fixture(scope="module")
+def trained_fixed_model(student, hidden, seed):
+    """A fixed model (built by the harness) trained by the student's train_sentiment: train_sentiment alone."""
+    return train_and_predict(student.call, hidden, seed, students_model=False)
 
 
 @item("train_sentiment", weight=1)
@@ -356,7 +368,7 @@ def test_history_contract(student, hidden):
     """returns {'loss': [...], 'accuracy': [...]} with one finite value per epoch, and the loss goes down"""
     history = student.call("_sentiment_short_run", hidden["train_ids"][:300], hidden["train_labels"][:300],
                            hidden["vocab_size"], 3, 5, timeout=TRAIN_TIMEOUT)
-    if not isinstance(history, dict) or not {"loss", "accuracy"} <= set(history):
+    if not (isinstance(history, dict) and {"loss", "accuracy"} <= set(history)):
         raise CheckFailed(f"train_sentiment must return a dict with keys 'loss' and 'accuracy', got "
                           f"{sorted(history) if isinstance(history, dict) else type(history).__name__}")
     for key in ("loss", "accuracy"):
@@ -387,15 +399,25 @@ def test_seed_decides_the_run(student, hidden):
         raise CheckFailed("a run with another seed gives exactly the same losses: is the seed argument used?")
 
 
+def check_accuracy(result, hidden, whose):
+    overall, _, _ = accuracies(hidden, result["logits"])
+    if overall < MIN_ACCURACY:
+        raise CheckFailed(f"{whose}, trained by your train_sentiment with the grader's budget ({BUDGET['epochs']} "
+                          f"epochs of {BUDGET['train']} sentences, batch {BUDGET['batch_size']}, learning rate "
+                          f"{BUDGET['learning_rate']}), reaches a test accuracy of {overall:.3f}; at least "
+                          f"{MIN_ACCURACY:.2f} is expected (a correct solution reaches 0.99 or more)")
+
+
 @item("train_sentiment", weight=2)
+def test_trains_a_given_model(trained_fixed_model, hidden):
+    """trains a given embedding + SimpleRNN model (built by the grader) to classify unseen sentences"""
+    check_accuracy(trained_fixed_model, hidden, "an embedding + SimpleRNN + dense model built by the grader")
+
+
+@item("train_sentiment", weight=1)
 def test_trained_accuracy(trained, hidden):
     """your model, trained by your train_sentiment on hidden sentences, classifies unseen ones"""
-    overall, _, _ = accuracies(hidden, trained["logits"])
-    if overall < MIN_ACCURACY:
-        raise CheckFailed(f"after training with the grader's budget ({BUDGET['epochs']} epochs of "
-                          f"{BUDGET['train']} sentences, batch {BUDGET['batch_size']}, learning rate "
-                          f"{BUDGET['learning_rate']}), the test accuracy is {overall:.3f}; at least "
-                          f"{MIN_ACCURACY:.2f} is expected (a correct solution reaches 0.99 or more)")
+    check_accuracy(trained, hidden, "your model")
 
 
 @item("train_sentiment", weight=2)

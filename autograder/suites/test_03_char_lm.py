@@ -27,15 +27,19 @@ SOURCE = {"num_states": 16, "alphabet": "abcdefgh ", "branching": 3}   # as corp
 BUDGET = {"train_chars": 40_000, "units": 64, "batch_size": 32, "num_steps": 16, "learning_rate": 2.0,
           "theta": 1.0, "epochs": 3, "use_random_iter": False}
 HELD_OUT = {"streams": 64, "burn_in": 16, "steps": 160}
-# Calibrated on the reference over many grading seeds (bench/results/03_char_lm.md).
-MAX_RATIO_TO_FLOOR = 1.25     # held-out perplexity / exp(entropy rate); the reference's worst seed is far below
-MAX_SHARE_OF_GAP = 0.5        # log(ppl) must close at least half the gap from log(bigram) down to log(floor)
+# Calibrated on the reference over many grading seeds (bench/results/03_char_lm.md). On a log scale the held-out
+# perplexity must close most of the gap between the bigram baseline (measured here on the same held-out text) and
+# the floor exp(entropy rate): log(ppl / floor) <= MAX_SHARE_OF_GAP * log(bigram / floor). The reference leaves
+# about a tenth of the gap open (a third on its worst seed); a model without memory leaves all of it.
+MAX_SHARE_OF_GAP = 0.6
+MIN_ALLOWANCE = 1.1           # never demand less than 1.1 x the floor (sources whose bigram is nearly optimal)
 TRAIN_TIMEOUT = 300           # seconds; the reference needs 10-20 s on 2 shared cores
-# The sampling check: a two-sided test on the log-likelihood of the sampled characters under softmax(O / tau),
-# and a chi-square test on how often the model's first, second and other choices were sampled.
+# The sampling check: a two-sided z test on the log-likelihood of the sampled characters under softmax(O / tau),
+# with a model whose weights make softmax(O / tau) moderately spread (entropy about 1.1 nats), where the statistic
+# is close to normal (the tails of peaked distributions would make rare draws dominate it).
 SAMPLE_CHARS = 300
-MAX_ABS_Z = 4.5               # |z| of the log-likelihood; a correct sampler exceeds it with probability ~7e-6
-MAX_CHI2 = 25.0               # 2 degrees of freedom; exceeded by chance with probability ~4e-6
+MAX_ABS_Z = 4.5               # a correct sampler exceeds it with probability ~7e-6 (bench: none in 20,000 runs)
+GENERATION_SPREAD = 3.0       # output weights ~ GENERATION_SPREAD * tau / sqrt(units)
 RNN_LAYERS = {"SimpleRNN", "SimpleRNNCell", "RNN", "GRU", "GRUCell", "LSTM", "LSTMCell"}
 
 
@@ -50,7 +54,6 @@ def text_with_ties(rng, alphabet, length):
     if len(present) >= 3:
         a, b = sorted(present[1:3], key=ord, reverse=True)
         diff = counts[a] - counts[b]
-        chars = [c for c in chars]
         if diff > 0:
             chars += [b] * diff
         elif diff < 0:
@@ -602,8 +605,7 @@ def train_hidden(call, problem, seed):
 def verdict(problem, result):
     """None if the trained model is good enough, else the reason (for the student)."""
     ppl, floor, bigram = result["perplexity"], problem["floor"], result["bigram"]
-    limit = min(MAX_RATIO_TO_FLOOR * floor, math.exp(math.log(floor) + MAX_SHARE_OF_GAP *
-                                                     (math.log(bigram) - math.log(floor))))
+    limit = max(floor * (bigram / floor) ** MAX_SHARE_OF_GAP, MIN_ALLOWANCE * floor)
     if not ppl <= limit:
         return (f"after training with the grader's budget ({BUDGET['epochs']} epochs over {BUDGET['train_chars']:,} "
                 f"characters, batch {BUDGET['batch_size']} x {BUDGET['num_steps']} steps, learning rate "
@@ -649,11 +651,24 @@ def test_trained_history(trained, hidden):
 VOCAB = list("ab cdéfg.")
 
 
-def generation_model(student, seed, scale=2.5):
-    """A model of the student's class whose weights spread its predictions widely (so greedy and sampled output
-    differ, and temperature matters)."""
-    model = student.call("_lm_build", len(VOCAB), 16, seed, "float32")
-    student.call("_lm_randomize", model, seed, scale)
+def generation_roles(seed, temperature, memory=0.5, V=None, h=16):
+    """Weights by role for the generation checks: logits whose spread grows with the temperature, so that
+    softmax(O / tau) is neither flat nor peaked, and a recurrent matrix of norm about ``memory`` (larger: the
+    prediction depends more on characters further back)."""
+    V = V or len(VOCAB)
+    rng = np.random.default_rng(int(seed))
+    spread = GENERATION_SPREAD * temperature
+    roles = {"W_xh": rng.standard_normal((V, h)), "W_hh": memory / math.sqrt(h) * rng.standard_normal((h, h)),
+             "b_h": 0.3 * rng.standard_normal(h), "W_hq": spread / math.sqrt(h) * rng.standard_normal((h, V)),
+             "b_q": 0.3 * spread * rng.standard_normal(V)}
+    return {r: w.astype(np.float32) for r, w in roles.items()}
+
+
+def generation_model(student, seed, temperature=1.0, memory=0.5, h=16):
+    """A model of the student's class with the weights of ``generation_roles``."""
+    model, roles = built_model(student, len(VOCAB), h, dtype="float32", seed=int(seed) % 2**31)
+    w = generation_roles(seed, temperature, memory, h=h)
+    student.call("_lm_set_weights", model, [w[r] for r in roles])
     return model
 
 
@@ -675,12 +690,33 @@ def replay(student, model, ids):
     return logits.astype(np.float64)
 
 
+def informative_prefix(student, model, rng, length=8, tries=30):
+    """A prefix after which the model's most likely next character differs from its prediction after the last
+    character alone and after the prefix with its last character repeated: so that the output shows whether the
+    state was warmed up on exactly the prefix."""
+    def after(ids):
+        return replay(student, model, np.array(ids + [0], dtype=np.int32))[-1]
+
+    for _ in range(tries):
+        prefix = "".join(rng.choice(VOCAB, size=length))
+        ids = [VOCAB.index(c) for c in prefix]
+        full = after(ids)
+        best = int(np.argmax(full))
+        differs = True
+        for other in (after(ids[-1:]), after(ids + ids[-1:])):
+            choice = int(np.argmax(other))
+            differs &= choice != best and full[best] - full[choice] > 1e-3 and other[choice] - other[best] > 1e-3
+        if differs:
+            return prefix
+    return prefix
+
+
 @item("generate", weight=2)
 def test_greedy_generation(student, rng):
     """temperature 0 continues the prefix with the model's most likely character at every step"""
-    model = generation_model(student, int(rng.integers(2**31)))
+    model = generation_model(student, int(rng.integers(2**31)), memory=1.5)
     c2i = {c: i for i, c in enumerate(VOCAB)}
-    for prefix, num_chars in (("".join(rng.choice(VOCAB, size=7)), 30), (VOCAB[int(rng.integers(len(VOCAB)))], 12)):
+    for prefix, num_chars in ((informative_prefix(student, model, rng), 30), (VOCAB[int(rng.integers(len(VOCAB)))], 12)):
         what = f"generate(model, {prefix!r}, {num_chars}, temperature=0)"
         text = student.call("generate", model, prefix, num_chars, c2i, list(VOCAB), temperature=0.0)
         ids = generated_ids(text, prefix, num_chars, what)
@@ -694,45 +730,36 @@ def test_greedy_generation(student, rng):
                     f"begin_state(1)), then feed each chosen character back in.")
 
 
-def sampling_statistics(logits, ids, start, temperature):
-    """(z of the log-likelihood, chi-square of first/second/other choices) of ids[start+1:] under
-    softmax(logits / temperature) at each step."""
+def sampling_statistic(logits, ids, start, temperature):
+    """z of the log-likelihood of ids[start+1:] under softmax(logits / temperature) at each step: the sum of
+    log p_t(id) + H(p_t) over the steps, divided by its standard deviation under a correct sampler."""
     logp = log_softmax(logits[start:] / temperature)
     p = np.exp(logp)
     chosen = ids[start + 1:]
-    steps = np.arange(len(chosen))
     entropy = -np.sum(p * logp, axis=1)
     variance = np.sum(p * logp ** 2, axis=1) - entropy ** 2
-    z = float(np.sum(logp[steps, chosen] + entropy) / math.sqrt(max(np.sum(variance), 1e-12)))
-    order = np.argsort(-p, axis=1)
-    rank = np.argmax(order == chosen[:, None], axis=1)
-    expected = np.stack([p[steps, order[:, 0]], p[steps, order[:, 1]], 1 - p[steps, order[:, 0]]
-                         - p[steps, order[:, 1]]], axis=1).sum(axis=0)
-    observed = np.array([np.sum(rank == 0), np.sum(rank == 1), np.sum(rank >= 2)])
-    chi2 = float(np.sum((observed - expected) ** 2 / np.maximum(expected, 1e-9)))
-    return z, chi2
+    return float(np.sum(logp[np.arange(len(chosen)), chosen] + entropy) / math.sqrt(max(np.sum(variance), 1e-12)))
 
 
 @item("generate", weight=2)
 def test_sampling_follows_temperature(student, rng):
     """with temperature tau, characters follow softmax(O / tau) (a statistical test), drawn with the given rng"""
-    model = generation_model(student, int(rng.integers(2**31)))
     c2i = {c: i for i, c in enumerate(VOCAB)}
     prefix = "".join(rng.choice(VOCAB, size=5))
     for temperature in (0.5, 1.6):
-        seed = int(rng.integers(2**31))
+        model = generation_model(student, int(rng.integers(2**31)), temperature)
         what = f"generate(model, {prefix!r}, {SAMPLE_CHARS}, temperature={temperature}, rng)"
         text = student.call("generate", model, prefix, SAMPLE_CHARS, c2i, list(VOCAB), temperature=temperature,
-                            rng=rng_arg(seed))
+                            rng=rng_arg(int(rng.integers(2**31))))
         ids = generated_ids(text, prefix, SAMPLE_CHARS, what)
-        z, chi2 = sampling_statistics(replay(student, model, ids), ids, len(prefix) - 1, temperature)
-        if abs(z) > MAX_ABS_Z or chi2 > MAX_CHI2:
-            direction = "less" if z < 0 else "more"
+        z = sampling_statistic(replay(student, model, ids), ids, len(prefix) - 1, temperature)
+        if abs(z) > MAX_ABS_Z:
             raise CheckFailed(
-                f"{what}: the sampled characters do not follow softmax(logits / {temperature}): they are {direction} "
-                f"likely under it than chance allows (z = {z:.1f}, chi-square of first/second/other choices "
-                f"{chi2:.1f}; a correct sampler stays within |z| <= {MAX_ABS_Z} and {MAX_CHI2} except with "
-                "probability about 1e-5). Divide the logits by the temperature, then sample from the softmax.")
+                f"{what}: the sampled characters do not follow softmax(logits / {temperature}): they are "
+                f"{'less' if z < 0 else 'more'} likely under it than chance allows (z = {z:.1f}; a correct sampler "
+                f"stays within |z| <= {MAX_ABS_Z} except with probability about 1e-5). "
+                f"{'They look drawn from a flatter distribution' if z < 0 else 'They look drawn from a sharper distribution'}"
+                ": divide the logits by the temperature, then sample from the softmax with rng.")
     seed = int(rng.integers(2**31))
     texts = [student.call("generate", model, prefix, 30, c2i, list(VOCAB), temperature=1.6, rng=rng_arg(seed))
              for _ in range(2)]

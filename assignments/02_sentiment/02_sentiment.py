@@ -1,0 +1,609 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Assignment 2 — A many-to-one RNN that reads the sentiment of a sentence
+#
+# In Assignment 1 you built a recurrent cell and ran it over a sequence. Now the sequence is a sentence and the
+# network has one job: read all of it, then say whether it is positive or negative. You will
+#
+# 1. turn sentences into rows of integer ids (a vocabulary, padding, unknown words);
+# 2. write the forward pass of a many-to-one RNN from scratch, then its gradients by backpropagation through time;
+# 3. build and train the same kind of classifier with Keras, where a *mask* makes padding harmless;
+# 4. see why a classifier that ignores word order is stuck at chance on sentences such as
+#    *"the plot was not good at all, but the acting was great"*, and watch the hidden state change its mind.
+#
+# **How this notebook is graded.** Each answer cell holds the signature and docstring of one function; write the
+# body where it says `raise NotImplementedError()`. The cell after it runs *public checks*: they print a line
+# starting with ✓ when your code passes and otherwise stop with a message that says what to look at. Your score
+# comes from a hidden test suite that runs your functions on other inputs (and trains your model on sentences it
+# has never shown you), so passing the public checks is a good sign, not a guarantee. Do not rename the functions
+# or change their signatures. The from-scratch RNN functions use TensorFlow operations only and must return
+# tensors of their parameters' dtype (`float32` or `float64`); no `tf.GradientTape` in `many_to_one_grads`.
+#
+# Labels: **1 is positive, 0 is negative**.
+
+# %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import numpy as np
+import tensorflow as tf
+import keras
+import matplotlib.pyplot as plt
+
+from checklib import CheckFailed, check_close, check_dtype, check_gradient, check_shape, numeric_gradient, rel_error
+from sentiment_data import BagOfWords, DatasetUnavailable, load_imdb, load_tsv, sentence_kind, tokenize
+
+keras.utils.set_random_seed(0)
+MAX_LEN = 20  # every generated sentence fits; longer ones would be truncated
+
+train_sentences, train_labels = load_tsv("data/train.tsv")
+valid_sentences, valid_labels = load_tsv("data/validation.tsv")
+test_sentences, test_labels = load_tsv("data/test.tsv")
+
+# %% [markdown]
+# ## Many-to-one, among the other shapes of a recurrent network
+#
+# A recurrent network reads and writes sequences in a few typical shapes:
+#
+# | shape | reads | writes | example |
+# | --- | --- | --- | --- |
+# | one-to-many | one input (or just a start signal) | a sequence | generating text from a seed, describing an image |
+# | many-to-many | a sequence | one output per step | tagging each word, predicting the next character (Assignment 3) |
+# | **many-to-one** | a sequence | one output at the end | the sentiment of a sentence, the author of a text |
+#
+# Many-to-one runs the recurrence of Assignment 1 over the whole input and uses only the **last** hidden state:
+#
+# $$\mathbf{H}_t = \tanh(\mathbf{X}_t \mathbf{W}_{xh} + \mathbf{H}_{t-1} \mathbf{W}_{hh} + \mathbf{b}_h),
+# \quad t = 1, \dots, L, \qquad \mathbf{y} = \mathbf{H}_L \mathbf{W}_{hy} + \mathbf{b}_y,$$
+#
+# where $L$ is the sentence's length and $\mathbf{y}$ holds the *logits*, one score per class; the softmax
+# $p_c = e^{y_c} / \sum_k e^{y_k}$ turns them into probabilities. Whatever the network needs to remember about
+# the beginning of the sentence has to survive, step after step, in $\mathbf{H}_t$.
+#
+# ## The data: sentences whose meaning depends on word order
+#
+# `data/` holds sentences generated from a small grammar (see `sentiment_data.py` and `data/DATASET.md`). They
+# come in three kinds:
+#
+# * **plain**: *"The acting was really clever."* — the adjectives say it all;
+# * **negated**: *"The plot was not bad at all and the cast was charming."* — "not", "never" or "hardly" flips
+#   the adjective after it; the negated clause comes alone or with a second clause that agrees;
+# * **contrast**: *"The film was delightful, but the ending was dreadful."* — after "but", the second clause decides.
+#
+# The negated and contrasted sentences are built so that their *bag of words* (which words occur, not where) does
+# not help: a contrast or a negated pair contains a positive and a negative adjective whatever its label, and the
+# same words appear just as often in positive and in negative sentences; a lone negated clause (*"the plot was not
+# good"*) even points to the wrong label. Only the order tells them apart.
+
+# %% nbgrader={"grade": false, "grade_id": "demo_data", "locked": true, "schema_version": 3, "solution": false, "task": false}
+kinds = np.array([sentence_kind(s) for s in train_sentences])
+print(f"{len(train_sentences)} training, {len(valid_sentences)} validation, {len(test_sentences)} test sentences")
+for kind in ("plain", "negated", "contrast"):
+    share = np.mean(kinds == kind)
+    positive = np.mean(train_labels[kinds == kind])
+    print(f"\n{kind}: {share:.0%} of the training set, {positive:.0%} positive")
+    for i in np.flatnonzero(kinds == kind)[:3]:
+        print(f"  {train_labels[i]}  {train_sentences[i]}")
+print("\ntokenize:", tokenize(train_sentences[0]))
+
+# %% [markdown]
+# ## Part 1 — From words to ids (4 points)
+#
+# A network works on numbers, so every word gets an integer id from a *vocabulary*. Two ids are reserved:
+#
+# * `0` is `'<pad>'`: sentences have different lengths, but a minibatch is a rectangle, so short rows are filled
+#   up with zeros **at the end**;
+# * `1` is `'<unk>'`: a word the vocabulary does not know (seen too rarely in training, or never).
+#
+# The other words get ids `2, 3, ...` by descending count in the training sentences, ties in alphabetical order:
+# the same data then always gives the same vocabulary, whatever order the sentences come in. With `min_freq`, a
+# word needs at least that many occurrences to get its own id (rare words would only be memorised, not learned).
+
+# %% nbgrader={"grade": false, "grade_id": "build_vocab", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# rnnkit: solution build_vocab
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_build_vocab", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+tiny = [["the", "film", "was", "good"], ["the", "plot", "was", "bad"], ["good", "good"]]
+# counts: good 3, the 2, was 2, then bad, film, plot once each (ties alphabetical)
+expected = {"<pad>": 0, "<unk>": 1, "good": 2, "the": 3, "was": 4, "bad": 5, "film": 6, "plot": 7}
+got = build_vocab(tiny)
+if not isinstance(got, dict):
+    raise CheckFailed(f"build_vocab must return a dict, got {type(got).__name__}")
+if got != expected:
+    raise CheckFailed(f"build_vocab(tiny):\n  expected {expected}\n  got      {got}")
+if build_vocab(tiny[::-1]) != expected:
+    raise CheckFailed("the vocabulary changes with the order of the sentences: sort ties alphabetically")
+got = build_vocab(tiny, min_freq=2)
+if got != {"<pad>": 0, "<unk>": 1, "good": 2, "the": 3, "was": 4}:
+    raise CheckFailed(f"build_vocab(tiny, min_freq=2) should keep the tokens seen at least twice, got {got}")
+if build_vocab([]) != {"<pad>": 0, "<unk>": 1}:
+    raise CheckFailed("build_vocab([]) should hold just '<pad>' and '<unk>'")
+print("✓ build_vocab looks right")
+
+# %% [markdown]
+# `encode` makes the rectangle: one row per sentence, `max_len` columns, ids first, then padding. A sentence
+# longer than `max_len` keeps its **first** `max_len` tokens.
+
+# %% nbgrader={"grade": false, "grade_id": "encode", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# rnnkit: solution encode
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_encode", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+vocab_tiny = {"<pad>": 0, "<unk>": 1, "good": 2, "the": 3, "was": 4, "bad": 5, "film": 6, "plot": 7}
+got = encode([["the", "film", "was", "great"], ["good"], [], ["the", "plot", "was", "bad"]], vocab_tiny, 4)
+got = check_shape(got, (4, 4), "encode(...)")
+if got.dtype != np.int32:
+    raise CheckFailed(f"encode must return int32 ids, got dtype {got.dtype}")
+expected = np.array([[3, 6, 4, 1],    # 'great' is unknown: 1
+                     [2, 0, 0, 0],    # padding goes at the end
+                     [0, 0, 0, 0],    # an empty sentence is all padding
+                     [3, 7, 4, 5]])   # exactly max_len tokens: no padding
+if not np.array_equal(got, expected):
+    raise CheckFailed(f"encode(...) with max_len=4:\n  expected\n{expected}\n  got\n{got}")
+got = encode([["the", "film", "was", "good", "the", "end"]], vocab_tiny, 3)
+if not np.array_equal(got, [[3, 6, 4]]):
+    raise CheckFailed(f"a sentence longer than max_len keeps its first max_len tokens: expected [[3 6 4]], got {got}")
+print("✓ encode looks right")
+
+# %% [markdown]
+# With both functions in place, the whole dataset becomes three matrices of ids. The vocabulary is built from the
+# training sentences only: a word that appears only in the test set is unknown to the model, as it would be in
+# real use.
+
+# %% nbgrader={"grade": false, "grade_id": "prepare_data", "locked": true, "schema_version": 3, "solution": false, "task": false}
+train_tokens = [tokenize(s) for s in train_sentences]
+valid_tokens = [tokenize(s) for s in valid_sentences]
+test_tokens = [tokenize(s) for s in test_sentences]
+vocab = build_vocab(train_tokens)
+X_train = encode(train_tokens, vocab, MAX_LEN)
+X_valid = encode(valid_tokens, vocab, MAX_LEN)
+X_test = encode(test_tokens, vocab, MAX_LEN)
+words = {i: w for w, i in vocab.items()}
+print(f"vocabulary: {len(vocab)} ids; X_train {X_train.shape}, X_test {X_test.shape}")
+print(train_sentences[0])
+print(X_train[0], "->", " ".join(words[i] for i in X_train[0]))
+
+# %% [markdown]
+# ## Part 2 — The many-to-one forward pass from scratch (3 points)
+#
+# **One-hot or embedding?** The id $w$ of a word becomes the input vector $\mathbf{x} = \mathbf{e}_w$, the row of
+# the $V \times V$ identity matrix with a single 1 in column $w$. Then
+#
+# $$\mathbf{e}_w \mathbf{W}_{xh} = \text{row } w \text{ of } \mathbf{W}_{xh}:$$
+#
+# multiplying by a one-hot vector just *looks up* a row. So $\mathbf{W}_{xh}$ ($V \times h$) holds one learned
+# vector per word. A Keras `Embedding` layer does the same lookup directly (no $V$-wide vectors are built), usually
+# into a smaller space of size $d$ that a recurrent layer then multiplies by its own $d \times h$ kernel: that is
+# the factorisation $\mathbf{W}_{xh} = \mathbf{E}\,\mathbf{K}$, cheaper when $V$ is large, and the vector of a
+# word can be shared or pre-trained.
+#
+# **Which hidden state?** A row such as `[12, 5, 3, 0, 0, 0]` holds a sentence of $L = 3$ words and three
+# padding ids. The prediction must come from $\mathbf{H}_3$, the state after the last real word, not from
+# $\mathbf{H}_6$: otherwise the padding changes the answer, and the same sentence would be classified differently
+# depending on how long the other sentences of its batch are. A row of padding only ($L = 0$) uses
+# $\mathbf{H}_0 = \mathbf{0}$, so its logits are $\mathbf{b}_y$.
+#
+# Hints: `tf.one_hot(ids, V, dtype=...)` makes the inputs; run the recurrence over all $T$ columns as in
+# Assignment 1, keep every state, and pick each row's $\mathbf{H}_L$ (for instance with a one-hot mask over time,
+# or `tf.gather(..., batch_dims=1)`). Padding sits only at the end of a row, so $L$ is the number of non-zero
+# ids. Keep the params' dtype throughout.
+
+# %% nbgrader={"grade": false, "grade_id": "many_to_one_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# rnnkit: solution many_to_one_forward
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_many_to_one_forward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+def random_params(rng, V, h, C, dtype=np.float64):
+    """Random, non-square, non-symmetric parameters: a transposed W_hh or swapped argument shows."""
+    return {"W_xh": 0.8 * rng.standard_normal((V, h)), "W_hh": 0.5 * rng.standard_normal((h, h)),
+            "b_h": 0.3 * rng.standard_normal(h), "W_hy": rng.standard_normal((h, C)),
+            "b_y": rng.standard_normal(C)}
+
+
+def as_tensors(params, dtype):
+    return {k: tf.constant(v, dtype) for k, v in params.items()}
+
+
+check_rng = np.random.default_rng(2)
+V, h, C = 9, 5, 3
+P = random_params(check_rng, V, h, C)
+ids = np.array([[4, 2, 7, 0, 0],     # three words, then padding
+                [8, 0, 0, 0, 0],     # one word
+                [0, 0, 0, 0, 0],     # padding only
+                [3, 1, 5, 6, 2]])    # no padding
+expected = []
+for row in ids:                      # the recurrence in NumPy, up to the last real word of each row
+    H_t = np.zeros(h)
+    for w in row[row != 0]:
+        H_t = np.tanh(P["W_xh"][w] + H_t @ P["W_hh"] + P["b_h"])
+    expected.append(H_t @ P["W_hy"] + P["b_y"])
+expected = np.array(expected)
+for dtype in (np.float64, np.float32):
+    got = many_to_one_forward(tf.constant(ids), as_tensors(P, dtype))
+    got_array = check_shape(got, (4, C), f"logits ({np.dtype(dtype).name})")
+    check_dtype(got, dtype, "logits")
+    if not np.allclose(got_array[2], P["b_y"], rtol=1e-4, atol=1e-5):
+        raise CheckFailed(f"a row of padding only must give logits = b_y = {P['b_y']} (H_0 = 0), got {got_array[2]}")
+    check_close(got_array[1], expected[1], "logits of the one-word row [8, 0, 0, 0, 0] (the state after its "
+                "last real word is H_1)", rtol=1e-4, atol=1e-5)
+    check_close(got, expected, f"logits ({np.dtype(dtype).name})", rtol=1e-4, atol=1e-5)
+longer = np.concatenate([ids, np.zeros((4, 3), dtype=ids.dtype)], axis=1)
+check_close(many_to_one_forward(tf.constant(longer), as_tensors(P, np.float64)), expected,
+            "logits with 3 more padding columns (padding must not change them)")
+print("✓ many_to_one_forward looks right")
+
+# %% [markdown]
+# ## Part 3 — Backpropagation through time for many-to-one (5 points)
+#
+# Train with the mean cross-entropy over the $n$ sentences of a batch, where $c_i$ is the label of sentence $i$:
+#
+# $$\mathcal{L} = -\frac{1}{n} \sum_{i=1}^{n} \log p_{i, c_i}, \qquad
+# \mathbf{P} = \operatorname{softmax}(\mathbf{Y}) \text{ row by row}.$$
+#
+# **The output layer.** For one sentence, $\partial(-\log p_c)/\partial y_k = p_k - [k = c]$: the gradient of the
+# logits is "predicted minus true". For the batch, with $\mathbf{Y}_{\text{true}}$ the one-hot labels,
+#
+# $$\frac{\partial \mathcal{L}}{\partial \mathbf{Y}} = \frac{1}{n}(\mathbf{P} - \mathbf{Y}_{\text{true}}),\qquad
+# \frac{\partial \mathcal{L}}{\partial \mathbf{W}_{hy}} = \mathbf{H}_L^\top \frac{\partial \mathcal{L}}{\partial \mathbf{Y}},\qquad
+# \frac{\partial \mathcal{L}}{\partial \mathbf{b}_y} = \sum_{i} \Big(\frac{\partial \mathcal{L}}{\partial \mathbf{Y}}\Big)_{i},\qquad
+# \frac{\partial \mathcal{L}}{\partial \mathbf{H}_L} = \frac{\partial \mathcal{L}}{\partial \mathbf{Y}} \mathbf{W}_{hy}^\top.$$
+#
+# (Subtract the row maximum from the logits before `exp`: the softmax does not change, and nothing overflows.)
+#
+# **Through time.** The loss sees only $\mathbf{H}_L$, but $\mathbf{H}_L$ depends on every earlier state. Write
+# $\mathbf{A}_t = \mathbf{X}_t \mathbf{W}_{xh} + \mathbf{H}_{t-1} \mathbf{W}_{hh} + \mathbf{b}_h$, so that
+# $\mathbf{H}_t = \tanh(\mathbf{A}_t)$ and $\tanh' = 1 - \tanh^2$. Going backwards, $t = T, \dots, 1$, with
+# $\mathbf{G}_t$ the gradient that reaches $\mathbf{H}_t$ (from the output layer in the rows whose last word is at
+# $t$, plus what comes back from step $t+1$):
+#
+# $$\mathbf{dA}_t = \mathbf{G}_t \odot (1 - \mathbf{H}_t^2),\qquad
+# \mathbf{dW}_{xh} \mathrel{+}= \mathbf{X}_t^\top \mathbf{dA}_t,\quad
+# \mathbf{dW}_{hh} \mathrel{+}= \mathbf{H}_{t-1}^\top \mathbf{dA}_t,\quad
+# \mathbf{db}_h \mathrel{+}= \textstyle\sum_i (\mathbf{dA}_t)_i,\qquad
+# \mathbf{G}_{t-1} \mathrel{+}= \mathbf{dA}_t \mathbf{W}_{hh}^\top .$$
+#
+# The weights are shared by all steps, so their gradients are **sums** over time. In a row of length $L$, the steps
+# after $L$ (padding) receive no gradient from the output, so they contribute nothing. Note how the gradient that
+# reaches an early word has been multiplied by $\mathbf{W}_{hh}^\top$ and a $(1 - \mathbf{H}_t^2)$ factor once per
+# later word: Assignment 1's vanishing gradients are why a plain RNN finds long sentences hard.
+
+# %% nbgrader={"grade": false, "grade_id": "many_to_one_grads", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# rnnkit: solution many_to_one_grads
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_many_to_one_grads", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+check_rng = np.random.default_rng(3)
+V, h, C = 8, 4, 3
+P = random_params(check_rng, V, h, C)
+ids = np.array([[5, 2, 7, 1, 0, 0], [3, 0, 0, 0, 0, 0], [6, 6, 2, 4, 3, 1], [2, 5, 0, 0, 0, 0],
+                [0, 0, 0, 0, 0, 0]], dtype=np.int32)
+labels = np.array([2, 0, 1, 1, 2], dtype=np.int32)
+
+
+def mean_cross_entropy(params):
+    """The loss through your many_to_one_forward, for tf.GradientTape and finite differences."""
+    logits = many_to_one_forward(tf.constant(ids), params)
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+
+
+result = many_to_one_grads(tf.constant(ids), tf.constant(labels), as_tensors(P, np.float64))
+if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+    raise CheckFailed("many_to_one_grads must return (loss, grads) with grads a dict")
+loss, grads = result
+if set(grads) != set(P):
+    raise CheckFailed(f"grads must have the keys {sorted(P)}, got {sorted(grads)}")
+expected_loss = mean_cross_entropy(as_tensors(P, np.float64))
+check_close(loss, expected_loss, "loss (the MEAN cross-entropy over the batch)", rtol=1e-8)
+
+variables = {k: tf.Variable(v) for k, v in P.items()}
+with tf.GradientTape() as tape:
+    tape_loss = mean_cross_entropy(variables)
+tape_grads = tape.gradient(tape_loss, variables)
+for name in P:
+    check_dtype(grads[name], np.float64, f"grads['{name}']")
+    error = check_gradient(grads[name], tape_grads[name], f"grads['{name}'] (vs tf.GradientTape on your forward)",
+                           tol=1e-7)
+    print(f"  {name:5s} relative error vs GradientTape: {error:.1e}")
+for name in ("W_hh", "b_h"):
+    def loss_of(x, name=name):
+        return mean_cross_entropy({**as_tensors(P, np.float64), name: tf.constant(x)})
+    numeric = numeric_gradient(loss_of, P[name].copy(), 1.0)
+    check_gradient(grads[name], numeric, f"grads['{name}'] (vs centred finite differences)", tol=1e-6)
+loss32, grads32 = many_to_one_grads(tf.constant(ids), tf.constant(labels), as_tensors(P, np.float32))
+for name in P:
+    check_dtype(grads32[name], np.float32, f"grads['{name}'] for float32 params")
+print("✓ many_to_one_grads looks right")
+
+# %% [markdown]
+# ### Your gradients can train a classifier
+#
+# Hand your gradients to an optimizer and the from-scratch RNN learns. The next cell runs Adam for a few hundred
+# minibatches of 64 sentences (about half a minute on a laptop) and reports the accuracy on the validation set.
+
+# %% nbgrader={"grade": false, "grade_id": "demo_scratch_training", "locked": true, "schema_version": 3, "solution": false, "task": false}
+demo_rng = np.random.default_rng(0)
+h_scratch = 24
+scratch = {"W_xh": tf.Variable(demo_rng.normal(0, 0.3, (len(vocab), h_scratch)).astype("float32")),
+           "W_hh": tf.Variable(np.linalg.qr(demo_rng.normal(size=(h_scratch, h_scratch)))[0].astype("float32")),
+           "b_h": tf.Variable(np.zeros(h_scratch, "float32")),
+           "W_hy": tf.Variable(demo_rng.normal(0, 0.3, (h_scratch, 2)).astype("float32")),
+           "b_y": tf.Variable(np.zeros(2, "float32"))}
+optimizer = keras.optimizers.Adam(learning_rate=0.01)
+scratch_losses = []
+for step in range(250):
+    batch = demo_rng.integers(0, len(X_train), 64)
+    X_batch = X_train[batch]
+    X_batch = X_batch[:, :max(1, int(np.count_nonzero(X_batch, axis=1).max()))]  # drop all-padding columns
+    loss, grads = many_to_one_grads(tf.constant(X_batch), tf.constant(train_labels[batch]),
+                                    {k: tf.convert_to_tensor(v) for k, v in scratch.items()})
+    optimizer.apply_gradients([(grads[k], scratch[k]) for k in scratch])
+    scratch_losses.append(float(loss))
+valid_logits = many_to_one_forward(tf.constant(X_valid), {k: tf.convert_to_tensor(v) for k, v in scratch.items()})
+print(f"from-scratch RNN: validation accuracy {np.mean(np.argmax(valid_logits, axis=1) == valid_labels):.3f}")
+plt.figure(figsize=(5, 3))
+plt.plot(scratch_losses)
+plt.xlabel("minibatch")
+plt.ylabel("training loss")
+plt.title("The from-scratch RNN, trained with your gradients")
+plt.show()
+
+# %% [markdown]
+# ## Part 4 — The same classifier in Keras (8 points)
+#
+# Keras provides the pieces: `keras.layers.Embedding(V, d)` looks up a learned $d$-vector per id,
+# `keras.layers.SimpleRNN(h)` runs the recurrence and returns the last state, `keras.layers.Dense(C)` is the output
+# layer. Return **logits** (no softmax): the loss applies it, which is faster and numerically safer.
+#
+# **Why padding needs a mask.** Without one, the recurrent layer reads the padding id like a word and keeps
+# updating its state through all the trailing zeros: the prediction then comes from $\mathbf{H}_T$, not
+# $\mathbf{H}_L$, and depends on how much padding a row received. Worse, the signal from the real words must
+# survive ten or more extra steps before reaching the output. `Embedding(..., mask_zero=True)` marks id 0 as
+# padding; the recurrent layer receives the mask and **carries its state unchanged** over masked steps, so the
+# last state returned is $\mathbf{H}_L$ — exactly what your `many_to_one_forward` does by hand.
+
+# %% nbgrader={"grade": false, "grade_id": "build_sentiment_model", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# rnnkit: solution build_sentiment_model
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_build_sentiment_model", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+keras.utils.set_random_seed(4)
+model = build_sentiment_model(30, 8, 16, num_classes=3)
+if not isinstance(model, keras.Model):
+    raise CheckFailed(f"build_sentiment_model must return a keras.Model, got {type(model).__name__}")
+ids = np.array([[5, 9, 2, 0, 0, 0], [7, 0, 0, 0, 0, 0], [29, 28, 3, 4, 11, 2]], dtype=np.int32)
+logits = check_shape(model(ids), (3, 3), "model(ids) for 3 sentences and num_classes=3")
+if np.allclose(logits.sum(axis=1), 1.0, atol=1e-4) and (logits >= 0).all():
+    raise CheckFailed("the model's outputs are probabilities (rows sum to 1): return logits, without a softmax")
+longer = np.concatenate([ids, np.zeros((3, 5), np.int32)], axis=1)
+check_close(model(longer), logits, "logits after adding 5 padding columns (is the padding masked?)",
+            rtol=1e-4, atol=1e-5)
+swapped = ids.copy()
+swapped[0, :3] = swapped[0, 2::-1]
+if np.allclose(check_shape(model(swapped), (3, 3), "model(ids)")[0], logits[0], atol=1e-6):
+    raise CheckFailed("reversing a sentence does not change its logits: the model ignores word order")
+if not model.trainable_weights:
+    raise CheckFailed("the model has no trainable weights")
+print(f"✓ build_sentiment_model looks right ({model.count_params()} parameters)")
+
+# %% [markdown]
+# `train_sentiment` compiles the model (Adam with the given learning rate, the cross-entropy of logits, accuracy as
+# a metric) and fits it. Call `keras.utils.set_random_seed(seed)` first: the shuffling of the minibatches then
+# repeats exactly, and so does a run. Clipping the global norm of the gradients (`global_clipnorm=1.0`) is a
+# cheap guard against the exploding gradients of Assignment 1.
+
+# %% nbgrader={"grade": false, "grade_id": "train_sentiment", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# rnnkit: solution train_sentiment
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_train_sentiment", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+def short_run(seed):
+    keras.utils.set_random_seed(1)  # the same initial weights for both runs
+    small = build_sentiment_model(len(vocab), 8, 16)
+    return train_sentiment(small, X_train[:400], train_labels[:400], epochs=3, batch_size=32,
+                           learning_rate=0.01, seed=seed)
+
+
+history = short_run(seed=7)
+if not isinstance(history, dict) or not {"loss", "accuracy"} <= set(history):
+    raise CheckFailed(f"train_sentiment must return a dict with 'loss' and 'accuracy', got {history!r:.200}")
+for key in ("loss", "accuracy"):
+    values = check_shape(history[key], (3,), f"history['{key}'] after 3 epochs")
+    if not np.all(np.isfinite(values)):
+        raise CheckFailed(f"history['{key}'] has NaN or infinite values: {values}")
+if not history["loss"][-1] < history["loss"][0]:
+    raise CheckFailed(f"the training loss did not go down in 3 epochs: {history['loss']}")
+if not 0 <= min(history["accuracy"]) <= max(history["accuracy"]) <= 1:
+    raise CheckFailed(f"history['accuracy'] should be fractions between 0 and 1, got {history['accuracy']}")
+check_close(short_run(seed=7)["loss"], history["loss"], "the losses of a second run with the same seed",
+            rtol=1e-4, atol=1e-6)
+print(f"✓ train_sentiment looks right (losses {np.round(history['loss'], 3)})")
+
+# %% [markdown]
+# ## Part 5 — What the trained network does
+#
+# Train on all 3,000 training sentences. On a laptop CPU this takes 10–30 seconds.
+
+# %% nbgrader={"grade": false, "grade_id": "demo_training", "locked": true, "schema_version": 3, "solution": false, "task": false}
+keras.utils.set_random_seed(0)
+model = build_sentiment_model(len(vocab), embed_dim=16, units=32)
+history = train_sentiment(model, X_train, train_labels, epochs=10, batch_size=32, learning_rate=0.01, seed=0)
+rnn_valid = np.argmax(model.predict(X_valid, verbose=0), axis=1)
+rnn_test = np.argmax(model.predict(X_test, verbose=0), axis=1)
+print(f"validation accuracy {np.mean(rnn_valid == valid_labels):.3f}, test accuracy {np.mean(rnn_test == test_labels):.3f}")
+
+fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3))
+epochs = np.arange(1, len(history["loss"]) + 1)
+ax_loss.plot(epochs, history["loss"], marker="o")
+ax_loss.set(xlabel="epoch", ylabel="training loss", title="Loss")
+ax_acc.plot(epochs, history["accuracy"], marker="o")
+ax_acc.set(xlabel="epoch", ylabel="training accuracy", title="Accuracy", ylim=(0.4, 1.02))
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ### Against a classifier that ignores order
+#
+# `BagOfWords` (in `sentiment_data.py`) is logistic regression on which words a sentence contains. It is strong on
+# plain sentences and at chance on the others; the RNN is not.
+
+# %% nbgrader={"grade": false, "grade_id": "demo_confusion", "locked": true, "schema_version": 3, "solution": false, "task": false}
+bow = BagOfWords().fit(train_tokens, train_labels)
+bow_test = bow.predict(test_tokens)
+test_kinds = np.array([sentence_kind(s) for s in test_sentences])
+print(f"{'kind':10s} {'count':>6s} {'bag of words':>13s} {'RNN':>6s}")
+for kind in ("plain", "negated", "contrast", "all"):
+    rows = test_kinds == kind if kind != "all" else np.ones(len(test_kinds), bool)
+    print(f"{kind:10s} {rows.sum():6d} {np.mean(bow_test[rows] == test_labels[rows]):13.3f} "
+          f"{np.mean(rnn_test[rows] == test_labels[rows]):6.3f}")
+
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.5))
+for ax, (name, predicted) in zip(axes, [("bag of words", bow_test), ("RNN", rnn_test)]):
+    confusion = np.zeros((2, 2), int)
+    np.add.at(confusion, (test_labels, predicted), 1)
+    ax.imshow(confusion, cmap="Blues", vmin=0, vmax=len(test_labels) / 2)
+    for (i, j), count in np.ndenumerate(confusion):
+        ax.text(j, i, count, ha="center", va="center", color="white" if count > len(test_labels) / 4 else "black")
+    ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["negative", "positive"], yticklabels=["negative", "positive"],
+           xlabel="predicted", ylabel="true", title=f"{name}: test confusion matrix")
+fig.tight_layout()
+plt.show()
+
+print("Sentences the bag of words gets wrong and the RNN gets right:")
+for i in np.flatnonzero((bow_test != test_labels) & (rnn_test == test_labels))[:8]:
+    print(f"  {'positive' if test_labels[i] else 'negative':8s}  {test_sentences[i]}")
+
+# %% [markdown]
+# ### The hidden state changes its mind
+#
+# The Keras model holds the same computation as your from-scratch RNN: the one-hot input times
+# $\mathbf{W}_{xh}$ is the embedding $\mathbf{E}$ times the recurrent layer's kernel $\mathbf{K}$, so
+# $\mathbf{W}_{xh} = \mathbf{E}\mathbf{K}$. The next cell copies the trained weights into your
+# `many_to_one_forward`, checks that both give the same logits, then follows the hidden state word by word:
+# on the left its path projected on the two main directions of the final states of the test sentences (red
+# negative, blue positive), on the right the probability of "positive" after each word. Only the prediction after
+# the last word is ever trained, so the values after "the" or "was" mean little; watch what "not" does to the
+# adjective after it, and what happens after "but".
+
+# %% nbgrader={"grade": false, "grade_id": "demo_hidden_path", "locked": true, "schema_version": 3, "solution": false, "task": false}
+def layer_of(model, kind):
+    found = [layer for layer in model.layers if isinstance(layer, kind)]
+    return found[0] if found else None
+
+
+embedding, recurrent, dense = (layer_of(model, k) for k in
+                               (keras.layers.Embedding, keras.layers.SimpleRNN, keras.layers.Dense))
+if embedding is None or recurrent is None or dense is None:
+    print("This demo expects Embedding + SimpleRNN + Dense layers; your model has:",
+          [type(layer).__name__ for layer in model.layers])
+else:
+    E = embedding.embeddings.numpy()
+    K, R, b = (w.numpy() for w in recurrent.cell.weights)
+    W_hy, b_y = (w.numpy() for w in dense.weights)
+    trained = {"W_xh": E @ K, "W_hh": R, "b_h": b, "W_hy": W_hy, "b_y": b_y}
+    from_scratch = many_to_one_forward(tf.constant(X_test[:200]), {k: tf.constant(v) for k, v in trained.items()})
+    print("largest difference between your forward and the Keras model:",
+          f"{np.max(np.abs(np.asarray(from_scratch) - model.predict(X_test[:200], verbose=0))):.1e}")
+
+    def hidden_path(sentence):
+        """The states H_1..H_L and P(positive) after each word, with the trained weights."""
+        tokens = tokenize(sentence)
+        H_t, states, p_positive = np.zeros(R.shape[0]), [], []
+        for w in encode([tokens], vocab, len(tokens))[0]:
+            H_t = np.tanh(trained["W_xh"][w] + H_t @ R + b)
+            logits = H_t @ W_hy + b_y
+            states.append(H_t)
+            p_positive.append(np.exp(logits[1]) / np.exp(logits).sum())
+        return tokens, np.array(states), np.array(p_positive)
+
+    finals = np.array([hidden_path(s)[1][-1] for s in test_sentences[:300]])
+    center = finals.mean(axis=0)
+    _, _, directions = np.linalg.svd(finals - center, full_matrices=False)
+    project = lambda states: (states - center) @ directions[:2].T
+
+    fig, (ax_path, ax_prob) = plt.subplots(1, 2, figsize=(12, 4.5))
+    cloud = project(finals)
+    ax_path.scatter(cloud[:, 0], cloud[:, 1], s=6, alpha=0.3,
+                    c=["tab:blue" if y else "tab:red" for y in test_labels[:300]])
+    examples = ["the movie was good", "the movie was not good at all",
+                "the plot was dull , but the acting was great"]
+    for sentence, color in zip(examples, ["tab:green", "tab:purple", "tab:orange"]):
+        tokens, states, p_positive = hidden_path(sentence)
+        path = project(states)
+        ax_path.plot(path[:, 0], path[:, 1], "-o", color=color, markersize=3, label=sentence)
+        for (x, y), token in zip(path, tokens):
+            ax_path.annotate(token, (x, y), fontsize=8, color=color)
+        ax_prob.plot(range(1, len(tokens) + 1), p_positive, "-o", color=color, label=sentence)
+        for x, (token, p) in enumerate(zip(tokens, p_positive), start=1):
+            ax_prob.annotate(token, (x, p), xytext=(3, 3), textcoords="offset points", fontsize=7, color=color)
+    ax_path.set(title="Hidden state, word by word", xlabel="direction 1", ylabel="direction 2")
+    ax_path.legend(fontsize=8, loc="best")
+    ax_prob.axhline(0.5, color="gray", lw=0.5)
+    ax_prob.set(title="P(positive) after each word", xlabel="words read", ylabel="P(positive)", ylim=(-0.02, 1.02))
+    fig.tight_layout()
+    plt.show()
+    tokens, _, p_positive = hidden_path("the movie was not good at all")
+    print("  ".join(f"{t}:{p:.2f}" for t, p in zip(tokens, p_positive)))
+
+# %% [markdown]
+# ## Your turn to explain (2 points)
+#
+# In two short paragraphs: (1) Why can no classifier that only sees *which* words a sentence contains do better
+# than chance on the negated and contrasted sentences of this dataset, and what in the RNN's computation lets it
+# do better? (2) What would go wrong, in training and in use, if the model read the trailing padding as words (no
+# mask, and the prediction taken from $\mathbf{H}_T$)?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_word_order", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# (1) A contrast or a negated pair holds one positive and one negative adjective whatever its label, and each word
+# appears equally often in positive and negative sentences of that kind: swapping the two clauses of "A, but B", or
+# moving the negation to the other adjective, keeps the bag of words and flips the label. A function of the bag
+# alone therefore gives the same answer to both versions and is right on only half of them (and a lone "not good"
+# looks like "good" to it, so it is mostly wrong there). The RNN reads the words in
+# order and its state after "not" differs from its state before it, so the same adjective moves the state in a
+# different direction after a negation; after "but", the state can overwrite what it learned from the first
+# clause. Its final state depends on the order, not only on the set of words.
+#
+# (2) The prediction would depend on the amount of padding, which depends on the batch (or on max_len), not on the
+# sentence: the same sentence could be classified differently in two batches. In training, the gradient from the
+# loss would have to flow back through every padding step before reaching the words, each step multiplying it by
+# W_hh^T and a tanh' factor, so it vanishes for short sentences padded to a long length; the network wastes
+# capacity on remembering through padding, and learns slowly or not at all.
+# ### END SOLUTION
+
+# %% [markdown]
+# ## Going further: real sentences
+#
+# The same functions work on real text. `load_tsv(path)` reads any file of `sentence<TAB>label` lines (for
+# instance a corpus of your course's own), and `load_imdb()` returns the 50,000 IMDB movie reviews of
+# `keras.datasets.imdb` as text, downloaded once into the Keras cache (it needs the internet the first time; offline
+# it says so and points back to `load_tsv`). Expect a lower accuracy than on the generated sentences: real reviews
+# are longer, and their vocabulary is far larger than the training set can teach. Set `TRY_IMDB = True` to try.
+
+# %% nbgrader={"grade": false, "grade_id": "demo_real_data", "locked": true, "schema_version": 3, "solution": false, "task": false}
+TRY_IMDB = False
+if TRY_IMDB:
+    try:
+        (imdb_train, imdb_train_labels), (imdb_test, imdb_test_labels) = load_imdb(max_words=100, limit=5000)
+    except DatasetUnavailable as err:
+        print(err)
+    else:
+        imdb_train_tokens = [tokenize(t) for t in imdb_train]
+        imdb_vocab = build_vocab(imdb_train_tokens, min_freq=3)
+        X_imdb = encode(imdb_train_tokens, imdb_vocab, 100)
+        X_imdb_test = encode([tokenize(t) for t in imdb_test], imdb_vocab, 100)
+        keras.utils.set_random_seed(0)
+        imdb_model = build_sentiment_model(len(imdb_vocab), embed_dim=32, units=32)
+        train_sentiment(imdb_model, X_imdb, imdb_train_labels, epochs=3, batch_size=64, learning_rate=0.005, seed=0)
+        imdb_accuracy = np.mean(np.argmax(imdb_model.predict(X_imdb_test, verbose=0), axis=1) == imdb_test_labels)
+        print(f"IMDB, first 100 words of 5,000 reviews: test accuracy {imdb_accuracy:.3f}")

@@ -1,0 +1,755 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Assignment 3 — A character-level language model
+#
+# A *language model* assigns a probability to the next token of a text given everything before it. Here the tokens
+# are single characters and the model is the recurrent network of Assignment 1, now trained end to end. You will:
+#
+# 1. turn a text into integer ids (a vocabulary), and cut the ids into minibatches in two ways, *random* and
+#    *sequential* sampling;
+# 2. measure a language model by its *perplexity*, and compare it with counting models (unigram, bigram, trigram);
+# 3. write the RNN language model as a Keras model, with one-hot inputs and a hidden state you can carry from one
+#    call to the next;
+# 4. train it with gradient clipping and truncated backpropagation through time, first on generated text whose
+#    best possible perplexity is known exactly, then on real English;
+# 5. generate text from a prefix, greedily and at several temperatures, and compare your network with Keras's
+#    `SimpleRNN`, `GRU` and `LSTM` layers.
+#
+# **How this notebook is graded.** Each answer cell holds the signature and docstring of one function or class;
+# write the body where it says `raise NotImplementedError()`. The cell after it runs *public checks*: they print
+# a line starting with ✓ when your code passes and otherwise stop with a message that says what to look at. Your
+# score comes from a hidden test suite that runs your code on other inputs: it trains *your* model with *your*
+# training function on hidden generated text and measures it on text it has never seen, so passing the public
+# checks is a good sign, not a guarantee. Do not rename the functions or change their signatures. Inside your
+# functions use TensorFlow operations wherever gradients must flow (the model); NumPy is fine for the data
+# pipeline and for sampling.
+#
+# The demonstration cells train small models; the whole notebook runs in a few minutes on a laptop CPU.
+
+# %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import collections
+import math
+import time
+
+import numpy as np
+import tensorflow as tf
+import keras
+import matplotlib.pyplot as plt
+
+from checklib import CheckFailed, check_close, check_dtype, check_gradient, check_shape, numeric_gradient, rel_error
+from corpora import default_source, letters_only, load_default_corpus, load_text, ngram_perplexity
+
+keras.utils.set_random_seed(0)
+
+# %% [markdown]
+# ## Part 1 — A corpus and its vocabulary (1 point)
+#
+# `corpora.py`, next to this notebook, gives you several corpora:
+#
+# * `load_text(path)` reads any UTF-8 text file: try a book of your own, in any language;
+# * `load_time_machine()` downloads H. G. Wells' *The Time Machine* once, checks its SHA-1 and keeps it in a cache;
+# * `load_stdlib_docs()` reads the English documentation text that every CPython installation carries;
+# * `default_source()` is a *generated* source of text, a random automaton over 8 letters and the space, whose
+#   best possible perplexity we know exactly (Part 6).
+#
+# `load_default_corpus()` takes *The Time Machine* when it can download it (or finds it in the cache) and the
+# Python documentation otherwise, so this notebook also runs offline. As in the book *Dive into Deep Learning*,
+# `letters_only` lower-cases the text and replaces every run of other characters by one space, leaving 27 symbols.
+
+# %% nbgrader={"grade": false, "grade_id": "demo_corpus", "locked": true, "schema_version": 3, "solution": false, "task": false}
+corpus_name, raw_text = load_default_corpus()
+text = letters_only(raw_text)[:175_000]   # the length of The Time Machine, so run times do not depend on the choice
+print(f"{corpus_name}: {len(raw_text):,} characters, {len(text):,} after letters_only")
+print(repr(text[:300]))
+
+# %% [markdown]
+# A model reads integers, not characters. The vocabulary gives every distinct character an id. Frequent characters
+# get small ids: order the characters by **descending count**, and break ties by **code point** (`ord`), so that
+# the ids depend on the text alone and not on where a character first appears.
+
+# %% nbgrader={"grade": false, "grade_id": "build_char_vocab", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# rnnkit: solution build_char_vocab
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_build_char_vocab", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+c2i, i2c = build_char_vocab("banana bread")
+# counts: a 4, b 2, n 2, ' ' 1, d 1, e 1, r 1; ties by code point: b < n, then ' ' < d < e < r
+if i2c != ["a", "b", "n", " ", "d", "e", "r"]:
+    raise CheckFailed(f"build_char_vocab('banana bread'): idx_to_char should be ['a', 'b', 'n', ' ', 'd', 'e', 'r'] "
+                      f"(descending count, ties by code point), got {i2c}")
+if c2i != {c: i for i, c in enumerate(i2c)}:
+    raise CheckFailed(f"char_to_idx should map each character to its position in idx_to_char, got {c2i}")
+# A text in another script: over a thousand distinct characters must work too.
+check_rng = np.random.default_rng(3)
+pool = [chr(c) for c in check_rng.choice(np.arange(0x4E00, 0x9FFF), size=1200, replace=False)]
+cjk = "".join(check_rng.choice(pool, size=5000)) + "".join(pool)
+c2i, i2c = build_char_vocab(cjk)
+counts = collections.Counter(cjk)
+if len(i2c) != 1200 or sorted(i2c) != sorted(pool):
+    raise CheckFailed(f"a text of 1,200 distinct characters gave a vocabulary of {len(i2c)}")
+if any((-counts[a], ord(a)) > (-counts[b], ord(b)) for a, b in zip(i2c, i2c[1:])):
+    raise CheckFailed("the vocabulary of the CJK text is not in descending count, ties by code point")
+print("✓ build_char_vocab looks right")
+
+# %% nbgrader={"grade": false, "grade_id": "demo_vocab", "locked": true, "schema_version": 3, "solution": false, "task": false}
+char_to_idx, idx_to_char = build_char_vocab(text)
+ids = np.array([char_to_idx[c] for c in text], dtype=np.int32)
+cut = int(0.9 * len(ids))
+train_ids, valid_ids = ids[:cut], ids[cut:]   # the last 10 % for validation
+V = len(idx_to_char)
+print(f"{V} symbols; the ten most frequent: {idx_to_char[:10]}")
+print(f"'{text[:20]}' -> {ids[:20].tolist()}")
+
+freq = np.bincount(ids, minlength=V) / len(ids)
+fig, ax = plt.subplots(figsize=(9, 2.5))
+ax.bar(range(V), freq)
+ax.set_xticks(range(V), [repr(c)[1:-1] if c != " " else "␣" for c in idx_to_char])
+ax.set(ylabel="frequency", title=f"Characters of {corpus_name}, by id")
+plt.show()
+
+# %% [markdown]
+# ## Part 2 — Minibatches of subsequences (4 points)
+#
+# We train on fixed-length subsequences of `num_steps` = $T$ ids. A minibatch is a pair of int32 tensors
+# `(X, Y)` of shape `(batch_size, num_steps)` where `Y` holds the *next* id at every position of `X`: if
+# `X[i] = corpus[s : s+T]` then `Y[i] = corpus[s+1 : s+T+1]`. Both iterators below first drop a random number
+# `offset` $\in [0, T)$ of leading ids, drawn with the `rng` argument (a `np.random.Generator`), so that each
+# epoch cuts the corpus at different places.
+#
+# * **Random sampling.** Cut `corpus[offset:]` into consecutive, non-overlapping subsequences of $T$ ids (each
+#   needs one more id after it for its labels), shuffle them with `rng`, and yield them `batch_size` at a time,
+#   dropping those that do not fill a whole batch: `(L - offset - 1) // T // batch_size` batches for a corpus of
+#   length $L$. Neighbouring rows, and the same row of successive batches, are unrelated.
+# * **Sequential sampling.** Split `corpus[offset:]` into `batch_size` contiguous *streams* of equal length
+#   `(L - offset - 1) // batch_size` (row $j$ reads stream $j$), and walk along all streams together, $T$ ids at
+#   a time: `stream_length // T` batches. Row $j$ of a batch continues row $j$ of the previous one, so the hidden
+#   state at the end of one batch is the right starting state for the next.
+#
+# Write them as generators (`yield`). `corpus` may be a list, a NumPy array or a tensor: `np.asarray` turns any of
+# them into an array.
+
+# %% nbgrader={"grade": false, "grade_id": "seq_data_iter_random", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# rnnkit: solution seq_data_iter_random
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_seq_data_iter_random", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+def check_batches(batches, corpus, n, T, name):
+    """Every batch: (n, T) int32, each row a stretch of the corpus, Y the next ids. Returns the rows' starts."""
+    starts = []
+    for b, (X, Y) in enumerate(batches):
+        for label, value in (("X", X), ("Y", Y)):
+            check_shape(value, (n, T), f"{name}: {label} of batch {b}")
+            check_dtype(value, np.int32, f"{name}: {label} of batch number {b}")
+        X, Y = np.asarray(X), np.asarray(Y)
+        s = X[:, 0] - 1000   # the check corpus is 1000, 1001, ...: an id tells its position
+        for i in range(n):
+            if not np.array_equal(X[i], corpus[s[i]:s[i] + T]):
+                raise CheckFailed(f"{name}: row {i} of X in batch {b} is not {T} consecutive ids of the corpus")
+            if not np.array_equal(Y[i], corpus[s[i] + 1:s[i] + T + 1]):
+                raise CheckFailed(f"{name}: row {i} of Y in batch {b} should be the ids that follow X[{i}] "
+                                  f"(X shifted by one), got {Y[i]} for X[{i}] = {X[i]}")
+        starts.append(s)
+    return np.array(starts)
+
+
+check_corpus = np.arange(1000, 1100)   # 100 ids
+starts = check_batches(list(seq_data_iter_random(check_corpus, 3, 5, np.random.default_rng(0))), check_corpus, 3, 5,
+                       "seq_data_iter_random")
+offset = starts.min() % 5
+if len(set(starts.ravel())) != starts.size or np.any(starts % 5 != offset):
+    raise CheckFailed(f"seq_data_iter_random: rows should start at offset + k * num_steps, each once; got starts "
+                      f"{sorted(starts.ravel().tolist())}")
+if len(starts) != (100 - offset - 1) // 5 // 3:
+    raise CheckFailed(f"seq_data_iter_random: {len(starts)} batches; (L - offset - 1) // T // n = "
+                      f"{(100 - offset - 1) // 5 // 3} expected (offset {offset})")
+again = check_batches(list(seq_data_iter_random(check_corpus, 3, 5, np.random.default_rng(0))), check_corpus, 3, 5,
+                      "seq_data_iter_random")
+if not np.array_equal(starts, again):
+    raise CheckFailed("seq_data_iter_random: two generators with the same seed gave different batches; use rng")
+if np.all(np.diff(starts[:, 0]) > 0):
+    raise CheckFailed("seq_data_iter_random: the subsequences come in corpus order; shuffle them with rng")
+print(f"✓ seq_data_iter_random looks right ({len(starts)} batches, offset {offset})")
+
+# %% nbgrader={"grade": false, "grade_id": "seq_data_iter_sequential", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# rnnkit: solution seq_data_iter_sequential
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_seq_data_iter_sequential", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+starts = check_batches(list(seq_data_iter_sequential(check_corpus, 3, 5, np.random.default_rng(1))), check_corpus,
+                       3, 5, "seq_data_iter_sequential")
+offset = starts[0].min()
+stream = (100 - offset - 1) // 3
+if offset >= 5:
+    raise CheckFailed(f"seq_data_iter_sequential: the first id used is at position {offset}; the offset should be "
+                      "below num_steps")
+if not np.array_equal(starts, offset + stream * np.arange(3) + 5 * np.arange(len(starts))[:, None]):
+    raise CheckFailed(f"seq_data_iter_sequential: row j of batch b should start at offset + j * {stream} + b * 5 "
+                      f"(streams of (L - offset - 1) // n = {stream} ids); got starts\n{starts}")
+if len(starts) != stream // 5:
+    raise CheckFailed(f"seq_data_iter_sequential: {len(starts)} batches, {stream // 5} expected")
+offsets = {int(next(seq_data_iter_sequential(check_corpus, 3, 5, np.random.default_rng(s)))[0][0, 0]) - 1000
+           for s in range(10)}
+if len(offsets) < 2:
+    raise CheckFailed("seq_data_iter_sequential: the offset was the same for 10 seeds; draw it with rng")
+print(f"✓ seq_data_iter_sequential looks right ({len(starts)} batches, offset {offset})")
+
+# %% [markdown]
+# The picture below shows where the rows of each batch come from, for a corpus of 64 ids, `batch_size=2` and
+# `num_steps=5`. Each horizontal line is one batch; the two colours are its two rows. Random sampling scatters
+# them; sequential sampling walks along two streams, so the next batch always continues the previous one.
+
+# %% nbgrader={"grade": false, "grade_id": "demo_sampling_picture", "locked": true, "schema_version": 3, "solution": false, "task": false}
+toy = np.arange(64)
+fig, axes = plt.subplots(1, 2, figsize=(11, 3), sharex=True)
+for ax, sampler in zip(axes, (seq_data_iter_random, seq_data_iter_sequential)):
+    for b, (X, _) in enumerate(sampler(toy, 2, 5, np.random.default_rng(4))):
+        for j, row in enumerate(np.asarray(X)):
+            ax.plot([row[0], row[-1] + 1], [b, b], lw=6, color=f"C{j}", solid_capstyle="butt")
+    ax.set(title=sampler.__name__, xlabel="position in the corpus", ylabel="batch", xlim=(0, 64))
+    ax.invert_yaxis()
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## Part 3 — Perplexity (2 points)
+#
+# A language model predicts, at every position, a distribution over the $V$ characters: its *logits* $\mathbf{O}$,
+# turned into probabilities by softmax. The cross-entropy of the true next character $y$ is
+# $-\log \mathrm{softmax}(\mathbf{O})_y$, and the **perplexity** of $N$ predictions is
+#
+# $$\mathrm{PPL} = \exp\Big(-\frac{1}{N} \sum_{i=1}^{N} \log \mathrm{softmax}(\mathbf{O}_i)_{y_i}\Big).$$
+#
+# It is 1 for a model that is always certain and right, $V$ for one that spreads its bets evenly, and unbounded
+# for one that is confidently wrong: think of it as the number of characters the model is still hesitating
+# between. Compute $\log \mathrm{softmax}$ directly from the logits, as
+# $O_y - \log \sum_k e^{O_k}$ with the maximum subtracted first (`tf.nn.log_softmax`,
+# `tf.nn.sparse_softmax_cross_entropy_with_logits`), never as the logarithm of a softmax: for logits in the
+# hundreds the softmax underflows to 0 and its logarithm is $-\infty$.
+
+# %% nbgrader={"grade": false, "grade_id": "perplexity", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# rnnkit: solution perplexity
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_perplexity", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+uniform = perplexity(tf.zeros((2, 3, 7)), tf.zeros((2, 3), tf.int32))
+check_close(uniform, 7.0, "perplexity of uniform predictions over 7 characters")
+if not isinstance(uniform, float):
+    raise CheckFailed(f"perplexity should return a Python float, got {type(uniform).__name__}")
+check_rng = np.random.default_rng(5)
+logits = check_rng.standard_normal((3, 4, 6))
+Y = check_rng.integers(0, 6, (3, 4))
+log_p = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+expected = np.exp(-np.mean(np.take_along_axis(log_p, Y[..., None], axis=-1)))
+for dtype in (tf.float64, tf.float32):
+    check_close(perplexity(tf.constant(logits, dtype), tf.constant(Y, tf.int32)), expected,
+                f"perplexity of random {dtype.name} logits", rtol=1e-4)
+# Large logits: every prediction right except one hopeless one, whose softmax probability underflows to 0.
+large = tf.constant([[[80.0, 0.0, -90.0], [0.0, 70.0, 0.0]]])
+got = perplexity(large, tf.constant([[2, 1]], tf.int32))
+if not np.isfinite(got):
+    raise CheckFailed("perplexity is not finite for logits of size ~80 with one hopeless prediction: use "
+                      "log-softmax, not the log of a softmax")
+check_close(got, np.exp(85.0), "perplexity of logits [[80, 0, -90], [0, 70, 0]] with labels [2, 1]: "
+            "exp((170 + 0) / 2)", rtol=1e-3)
+print("✓ perplexity looks right")
+
+# %% [markdown]
+# Before any network, how well do *counting* models do? An $n$-gram model predicts the next character from the
+# $n - 1$ characters before it, with probabilities counted on the training text (plus a small pseudo-count, so
+# that nothing unseen has probability 0). `ngram_perplexity` from `corpora.py` measures them on the validation
+# text: these are the numbers your network has to beat.
+
+# %% nbgrader={"grade": false, "grade_id": "demo_ngram_baselines", "locked": true, "schema_version": 3, "solution": false, "task": false}
+baselines = {n: ngram_perplexity(train_ids, valid_ids, n, V) for n in (1, 2, 3)}
+for n, ppl in baselines.items():
+    print(f"{['unigram', 'bigram', 'trigram'][n - 1]:8s} validation perplexity {ppl:6.2f}")
+print(f"(uniform guessing: {V})")
+
+# %% [markdown]
+# ## Part 4 — The recurrent language model (4 points)
+#
+# The model reads a batch of ids `X` of shape `(n, T)`. Each id becomes a **one-hot** vector of length $V$ (a 1 at
+# its id, 0 elsewhere; `tf.one_hot`), so the inputs are `(n, T, V)`. Then, for $t = 1, \dots, T$, with row vectors
+# as in Assignment 1:
+#
+# $$\mathbf{H}_t = \tanh(\mathbf{X}_t \mathbf{W}_{xh} + \mathbf{H}_{t-1} \mathbf{W}_{hh} + \mathbf{b}_h), \qquad
+# \mathbf{O}_t = \mathbf{H}_t \mathbf{W}_{hq} + \mathbf{b}_q,$$
+#
+# where $\mathbf{O}_t$ `(n, V)` are the logits of the character that follows position $t$. A one-hot row times
+# $\mathbf{W}_{xh}$ simply picks the row of $\mathbf{W}_{xh}$ of that character.
+
+# %% nbgrader={"grade": false, "grade_id": "demo_one_hot", "locked": true, "schema_version": 3, "solution": false, "task": false}
+X_demo = tf.constant([[0, 2, 1], [3, 3, 0]])
+one_hot = tf.one_hot(X_demo, 4)
+print(f"ids {X_demo.shape} -> one-hot {one_hot.shape}; the first row:\n{one_hot[0].numpy()}")
+
+# %% [markdown]
+# Write the model as a `keras.Model` so that `model.trainable_variables`, saving and dtype policies work:
+#
+# * `__init__(vocab_size, units, **kwargs)` passes `**kwargs` to `super().__init__` (so that
+#   `CharRNNLM(V, h, dtype="float64")` gives a float64 model) and creates the five weights with
+#   `self.add_weight(shape=..., initializer=..., name=...)`. Keras 3 ignores plain `tf.Variable` attributes of a
+#   model: they would never be trained. Initialise them like `keras.layers.SimpleRNN` does — Glorot-uniform
+#   `W_xh` and `W_hq`, an orthogonal `W_hh` (its products neither shrink nor blow up the state at first), zero
+#   biases — the training budget of the hidden tests assumes it.
+# * `begin_state(batch_size)` returns zeros of shape `(batch_size, units)` in `self.compute_dtype`.
+# * `call(X, state=None)` returns `(logits, state)`: the logits `(n, T, V)` of every step and the last hidden state
+#   $\mathbf{H}_T$ `(n, units)`. Given the state another call returned, it carries on from there: running `X` in
+#   two halves, the second from the first's state, gives exactly the logits of running it whole. Make the one-hot
+#   inputs in `self.compute_dtype`. A Python loop over the steps is fine; no Keras recurrent layers here.
+
+# %% nbgrader={"grade": false, "grade_id": "CharRNNLM", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# rnnkit: solution CharRNNLM
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_CharRNNLM", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+def weights_by_role(model, V, h):
+    """The five weights, recognised by their shapes (V != h)."""
+    wanted = {(V, h): "W_xh", (h, h): "W_hh", (h,): "b_h", (h, V): "W_hq", (V,): "b_q"}
+    roles = {wanted.get(tuple(v.shape)): v for v in model.trainable_variables}
+    if len(model.trainable_variables) != 5 or None in roles or len(roles) != 5:
+        raise CheckFailed(f"CharRNNLM({V}, {h}) should have five trainable weights of shapes {list(wanted)}, got "
+                          f"{[tuple(v.shape) for v in model.trainable_variables]} (create them with add_weight)")
+    return roles
+
+
+keras.utils.set_random_seed(1)
+model = CharRNNLM(6, 4)
+X_check = tf.constant(np.random.default_rng(6).integers(0, 6, (3, 5)), tf.int32)
+logits, state = model(X_check)
+w = {r: v.numpy().astype(np.float64) for r, v in weights_by_role(model, 6, 4).items()}
+if not np.allclose(w["W_hh"].T @ w["W_hh"], np.eye(4), atol=1e-5) or np.any(w["b_h"]) or np.any(w["b_q"]):
+    raise CheckFailed("initialise W_hh orthogonal and the biases with zeros, as keras.layers.SimpleRNN does")
+state0 = model.begin_state(3)
+check_shape(state0, (3, 4), "begin_state(3)")
+check_dtype(state0, np.float32, "begin_state of a float32 model")
+if np.any(state0):
+    raise CheckFailed("begin_state(3) should be all zeros")
+check_shape(logits, (3, 5, 6), "logits")
+check_shape(state, (3, 4), "the returned state")
+check_dtype(logits, np.float32, "logits of a float32 model")
+
+# against the equations in NumPy
+H, expected = np.zeros((3, 4)), []
+for t in range(5):
+    H = np.tanh(w["W_xh"][X_check.numpy()[:, t]] + H @ w["W_hh"] + w["b_h"])
+    expected.append(H @ w["W_hq"] + w["b_q"])
+check_close(logits, np.stack(expected, axis=1), "logits", rtol=1e-4, atol=1e-5)
+check_close(state, H, "the returned state H_T", rtol=1e-4, atol=1e-5)
+
+# two halves, the state carried, give the logits of the whole
+first, mid_state = model(X_check[:, :2])
+second, _ = model(X_check[:, 2:], mid_state)
+check_close(tf.concat([first, second], axis=1), logits, "logits of X[:, :2] then X[:, 2:] (state carried)",
+            rtol=1e-4, atol=1e-5)
+
+# float64 model, and gradients by GradientTape against centred finite differences
+keras.utils.set_random_seed(2)
+model64 = CharRNNLM(4, 3, dtype="float64")
+X64 = tf.constant([[0, 3, 1, 2], [2, 2, 0, 1]], tf.int32)
+upstream = np.random.default_rng(7).standard_normal((2, 4, 4))
+with tf.GradientTape() as tape:
+    logits64, _ = model64(X64)
+    objective = tf.reduce_sum(logits64 * upstream)
+check_dtype(logits64, np.float64, "logits of CharRNNLM(..., dtype='float64')")
+grads = tape.gradient(objective, model64.trainable_variables)
+for variable, grad in zip(model64.trainable_variables, grads):
+    if grad is None:
+        raise CheckFailed(f"no gradient reaches {variable.name}: is every step computed with TensorFlow operations?")
+    start = variable.numpy()
+
+    def forward_with(value, variable=variable):
+        variable.assign(value)
+        return model64(X64)[0]
+    expected_grad = numeric_gradient(forward_with, start.copy(), upstream)
+    variable.assign(start)
+    check_gradient(grad, expected_grad, f"gradient of {variable.name}", tol=1e-6)
+print("✓ CharRNNLM looks right")
+
+# %% [markdown]
+# ## Part 5 — Gradient clipping (2 points)
+#
+# Backpropagation through $T$ steps multiplies $T$ Jacobians. Assignment 1 showed that their product can blow up;
+# one unlucky batch then takes a step so large that training never recovers. **Gradient clipping** bounds the step:
+# if the *global* norm of all gradients together,
+# $\|\mathbf{g}\| = \sqrt{\sum_k \|\mathbf{g}_k\|^2}$ over every weight $k$, exceeds $\theta$, every gradient is
+# multiplied by $\theta / \|\mathbf{g}\|$. The direction of the step is kept; only its length shrinks. (Clipping
+# each tensor separately would change the direction.)
+
+# %% nbgrader={"grade": false, "grade_id": "clip_gradients", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# rnnkit: solution clip_gradients
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_clip_gradients", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+grads = [tf.constant([[3.0, 0.0]]), tf.constant([0.0, 4.0, 0.0])]          # global norm 5, each below 5
+clipped = clip_gradients(grads, 1.0)
+check_close(clipped[0], [[0.6, 0.0]], "first gradient clipped to global norm 1")
+check_close(clipped[1], [0.0, 0.8, 0.0], "second gradient clipped to global norm 1")
+unchanged = clip_gradients(grads, 10.0)
+for got, g in zip(unchanged, grads):
+    check_close(got, g, "gradients below theta (must not change)")
+check_rng = np.random.default_rng(8)
+grads64 = [tf.constant(check_rng.standard_normal(s)) for s in ((3, 4), (4,), (2, 2, 2))]
+for got, expected in zip(clip_gradients(grads64, 0.5), tf.clip_by_global_norm(grads64, 0.5)[0]):
+    check_dtype(got, np.float64, "clipped float64 gradients")
+    check_close(got, expected, "against tf.clip_by_global_norm", rtol=1e-6)
+print("✓ clip_gradients looks right")
+
+# %% [markdown]
+# What clipping does during training: the cell below trains a model for one epoch (78 steps) with a large
+# learning rate, with and without clipping at $\theta = 1$, on the generated text of Part 6, and plots the global
+# gradient norm (before clipping) and the loss at every step.
+
+# %% nbgrader={"grade": false, "grade_id": "demo_clipping", "locked": true, "schema_version": 3, "solution": false, "task": false}
+source = default_source()
+gen_V = len(source.alphabet)
+gen_train = source.sample_ids(40_000, seed=1)
+gen_valid = source.sample_ids(10_000, seed=2)
+
+
+def gradient_norms(theta, learning_rate=3.0):
+    keras.utils.set_random_seed(1)
+    model = CharRNNLM(gen_V, 64)
+    norms, losses, state = [], [], None
+    for X, Y in seq_data_iter_sequential(gen_train, 32, 16, np.random.default_rng(0)):
+        state = model.begin_state(32) if state is None else tf.stop_gradient(state)
+        with tf.GradientTape() as tape:
+            logits, state = model(X, state)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=Y, logits=logits))
+        grads = tape.gradient(loss, model.trainable_variables)
+        norms.append(float(tf.linalg.global_norm(grads)))
+        losses.append(float(loss))
+        if theta is not None:
+            grads = clip_gradients(grads, theta)
+        for w, g in zip(model.trainable_variables, grads):
+            w.assign_sub(learning_rate * g)
+    return norms, losses
+
+
+fig, (ax_norm, ax_loss) = plt.subplots(1, 2, figsize=(11, 3.2))
+for theta, label in ((None, "no clipping"), (1.0, "clipped at θ = 1")):
+    norms, losses = gradient_norms(theta)
+    ax_norm.semilogy(norms, label=label)
+    ax_loss.plot(losses, label=label)
+ax_norm.set(xlabel="step", ylabel="global gradient norm", title="Gradient norm before clipping")
+ax_loss.set(xlabel="step", ylabel="training loss (cross-entropy)", title="Loss")
+ax_loss.legend()
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## Part 6 — Training with truncated backpropagation through time (4 points)
+#
+# `train_char_lm` trains by minibatch SGD. For every batch `(X, Y)`: run the model, take the **mean**
+# cross-entropy of its logits against `Y` over all $n \times T$ positions as the loss, compute its gradients with
+# respect to `model.trainable_variables` under a `tf.GradientTape`, clip them with your `clip_gradients`, and
+# update every weight `w.assign_sub(learning_rate * g)`.
+#
+# The hidden state follows the sampling:
+#
+# * with **random** sampling (`use_random_iter=True`) the batches are unrelated, so every batch starts from
+#   `model.begin_state(batch_size)`;
+# * with **sequential** sampling each epoch starts from `begin_state`, and every later batch starts from the state
+#   the previous batch ended with, so the model sees the text as one long stream. Wrap that state in
+#   `tf.stop_gradient`: the forward pass carries on, but backpropagation stops at the batch boundary. This is
+#   **truncated backpropagation through time**: gradients flow through at most $T$ steps, which keeps a step cheap
+#   and stable, at the price of not learning dependencies longer than $T$ from the gradient directly.
+#
+# Create the iterator's generator with `np.random.default_rng(seed)`, so that a run can be repeated. Return one
+# perplexity per epoch: $\exp$ of the mean cross-entropy over all positions of all its batches (the losses were
+# computed anyway; no extra forward pass).
+
+# %% nbgrader={"grade": false, "grade_id": "train_char_lm", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# rnnkit: solution train_char_lm
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_train_char_lm", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+small = default_source(seed=3).sample_ids(4000, seed=0)
+
+
+def short_run(use_random_iter, seed=0):
+    keras.utils.set_random_seed(1)   # the same initial weights for every run
+    model = CharRNNLM(9, 16)
+    history = train_char_lm(model, small, batch_size=8, num_steps=10, learning_rate=1.0, theta=1.0, epochs=3,
+                            use_random_iter=use_random_iter, seed=seed)
+    return model, history
+
+
+for use_random_iter in (False, True):
+    model, history = short_run(use_random_iter)
+    kind = "random" if use_random_iter else "sequential"
+    if not isinstance(history, list) or len(history) != 3:
+        raise CheckFailed(f"train_char_lm ({kind}) should return a list of 3 perplexities, got {history!r:.100}")
+    if not all(np.isfinite(history)) or min(history) < 1:
+        raise CheckFailed(f"train_char_lm ({kind}): perplexities must be finite and at least 1, got {history}")
+    if not history[-1] < history[0]:
+        raise CheckFailed(f"train_char_lm ({kind}): the perplexity did not go down in 3 epochs: {history}")
+    check_close(short_run(use_random_iter)[1], history, f"a second {kind} run with the same seed", rtol=1e-4)
+    print(f"✓ {kind} sampling: perplexity {history[0]:.2f} -> {history[-1]:.2f}")
+if np.allclose(short_run(True, seed=1)[1], short_run(True, seed=0)[1], rtol=1e-7):
+    raise CheckFailed("train_char_lm gives the same run for seeds 0 and 1: pass np.random.default_rng(seed) to "
+                      "the iterator")
+print("✓ train_char_lm looks right")
+
+# %% [markdown]
+# ### On generated text: how close to the best possible?
+#
+# The generated source is a random automaton with 16 hidden states: in each state it emits one of a few characters
+# at random and moves to a state that depends on the character. Because we know its probabilities, we know its
+# **entropy rate** $H$, the uncertainty about the next character that remains even for a model that knows the
+# source perfectly and has read all the text before. No model can have a perplexity below $e^{H}$ on long text
+# from it: that is the floor. Bigram and trigram models stop well above it, because the automaton's state depends
+# on more than the last two characters; a recurrent network that tracks the state can come close.
+#
+# `fit` below calls your `train_char_lm` one epoch at a time, to show a progress bar, and `evaluate` measures the
+# perplexity on held-out text read as 16 parallel streams with the state carried along.
+
+# %% nbgrader={"grade": false, "grade_id": "demo_train_generated", "locked": true, "schema_version": 3, "solution": false, "task": false}
+def fit(model, corpus, epochs, **settings):
+    """train_char_lm, one epoch at a time, with a progress bar."""
+    bar = keras.utils.Progbar(epochs, unit_name="epoch")
+    history = []
+    for epoch in range(epochs):
+        history += train_char_lm(model, corpus, epochs=1, seed=epoch, **settings)
+        bar.update(epoch + 1, values=[("perplexity", history[-1])], finalize=epoch + 1 == epochs)
+    return history
+
+
+def evaluate(model, ids, streams=16, chunk=64):
+    """Perplexity on ``ids`` read as ``streams`` contiguous streams, the state carried from chunk to chunk."""
+    length = (len(ids) - 1) // streams
+    X = np.asarray(ids[:streams * length]).reshape(streams, length)
+    Y = np.asarray(ids[1:streams * length + 1]).reshape(streams, length)
+    state, total = None, 0.0
+    for t in range(0, length - chunk + 1, chunk):
+        logits, state = model(tf.constant(X[:, t:t + chunk]), state)
+        total += math.log(perplexity(logits, Y[:, t:t + chunk]))
+    return math.exp(total / (length // chunk))
+
+
+floor = source.perplexity_floor()
+gen_baselines = {n: ngram_perplexity(gen_train, gen_valid, n, gen_V) for n in (1, 2, 3)}
+print(f"entropy rate {source.entropy_rate():.3f} nats per character: floor exp(H) = {floor:.3f}")
+keras.utils.set_random_seed(0)
+gen_model = CharRNNLM(gen_V, 64)
+started = time.time()
+gen_history = fit(gen_model, gen_train, 3, batch_size=32, num_steps=16, learning_rate=2.0, theta=1.0,
+                  use_random_iter=False)
+gen_valid_ppl = evaluate(gen_model, gen_valid)
+print(f"trained in {time.time() - started:.0f} s; held-out perplexity {gen_valid_ppl:.3f} "
+      f"({gen_valid_ppl / floor:.3f} x the floor)")
+
+fig, ax = plt.subplots(figsize=(7, 3.5))
+epochs_axis = np.arange(1, len(gen_history) + 1)
+ax.plot(epochs_axis, gen_history, marker="o", label="RNN, training")
+ax.plot(epochs_axis[-1], gen_valid_ppl, marker="*", ms=14, ls="", label="RNN, held-out")
+for (n, ppl), style in zip(gen_baselines.items(), (":", "-.", "--")):
+    ax.axhline(ppl, ls=style, color="gray", label=f"{['unigram', 'bigram', 'trigram'][n - 1]} {ppl:.2f}")
+ax.axhline(floor, color="black", label=f"floor exp(H) {floor:.2f}")
+ax.set(xlabel="epoch", ylabel="perplexity", xticks=epochs_axis, title="Generated text: perplexity against the floor")
+ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
+# ### On real text
+#
+# The same model, larger, on the corpus of Part 1 (90 % for training, 10 % for validation). Plain SGD on a vanilla
+# RNN is slow; about a minute of training gets it past the bigram model and near the trigram one.
+
+# %% nbgrader={"grade": false, "grade_id": "demo_train_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+keras.utils.set_random_seed(0)
+text_model = CharRNNLM(V, 128)
+started = time.time()
+text_history = fit(text_model, train_ids, 4, batch_size=16, num_steps=32, learning_rate=1.0, theta=1.0,
+                   use_random_iter=False)
+text_seconds = time.time() - started
+text_valid_ppl = evaluate(text_model, valid_ids)
+print(f"trained in {text_seconds:.0f} s; validation perplexity {text_valid_ppl:.2f} "
+      f"(bigram {baselines[2]:.2f}, trigram {baselines[3]:.2f})")
+
+fig, ax = plt.subplots(figsize=(7, 3.5))
+epochs_axis = np.arange(1, len(text_history) + 1)
+ax.plot(epochs_axis, text_history, marker="o", label="RNN, training")
+ax.plot(len(text_history), text_valid_ppl, marker="*", ms=14, ls="", label="RNN, validation")
+for (n, ppl), style in zip(baselines.items(), (":", "-.", "--")):
+    ax.axhline(ppl, ls=style, color="gray", label=f"{['unigram', 'bigram', 'trigram'][n - 1]} {ppl:.2f}")
+ax.set(xlabel="epoch", ylabel="perplexity", xticks=epochs_axis, title=corpus_name)
+ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
+# ## Part 7 — Generating text (3 points)
+#
+# To continue a prefix, first **warm up** the state: feed the prefix's characters in order, starting from
+# `model.begin_state(1)`. The logits after the last prefix character predict the first new character; choose it,
+# feed it back in, and repeat. A *temperature* $\tau$ decides how to choose:
+#
+# * $\tau = 0$: greedy, the most likely character, `argmax` of the logits;
+# * $\tau > 0$: sample from $\mathrm{softmax}(\mathbf{O} / \tau)$ with the `rng` you are given; $\tau = 1$ is the
+#   model's own distribution, $\tau < 1$ sharper (safer, more repetitive), $\tau > 1$ flatter (more surprising,
+#   more mistakes).
+#
+# Compute the probabilities in float64 with the maximum subtracted (as for perplexity) and pass them to
+# `rng.choice(V, p=p)`. Return the prefix followed by the new characters.
+
+# %% nbgrader={"grade": false, "grade_id": "generate", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# rnnkit: solution generate
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_generate", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+keras.utils.set_random_seed(4)
+tiny_vocab = list("abcd ")
+tiny_c2i = {c: i for i, c in enumerate(tiny_vocab)}
+tiny = CharRNNLM(5, 8)
+for w in tiny.trainable_variables:   # large random weights, so that the predictions differ from step to step
+    w.assign(2.0 * np.random.default_rng(9).standard_normal(w.shape) / np.sqrt(w.shape[0]))
+greedy = generate(tiny, "ab c", 12, tiny_c2i, tiny_vocab)
+if not isinstance(greedy, str) or not greedy.startswith("ab c") or len(greedy) != 16:
+    raise CheckFailed(f"generate(model, 'ab c', 12, ...) should return 'ab c' and 12 more characters, got {greedy!r}")
+# the greedy choice at every step, recomputed one character at a time
+state, expected_text = tiny.begin_state(1), "ab c"
+for i in range(len(greedy) - 1):
+    logits, state = tiny(tf.constant([[tiny_c2i[greedy[i]]]]), state)
+    if i >= 3:
+        expected_text += tiny_vocab[int(np.argmax(logits[0, -1]))]
+if greedy != expected_text:
+    raise CheckFailed(f"greedy generation gave {greedy!r}, but the model's most likely characters give "
+                      f"{expected_text!r}: warm up on the whole prefix, then feed each new character back in")
+sampled = [generate(tiny, "ab c", 40, tiny_c2i, tiny_vocab, temperature=1.0, rng=np.random.default_rng(s))
+           for s in (0, 0, 1)]
+if sampled[0] != sampled[1]:
+    raise CheckFailed("two calls with generators of the same seed gave different text: sample with rng")
+if sampled[0] == sampled[2]:
+    raise CheckFailed("generators with different seeds gave the same text: sample with rng")
+if set(sampled[0]) - set(tiny_vocab) or len(sampled[0]) != 44:
+    raise CheckFailed(f"sampled text should be the prefix and 40 characters of the vocabulary, got {sampled[0]!r}")
+cold = generate(tiny, "ab c", 12, tiny_c2i, tiny_vocab, temperature=1e-3, rng=np.random.default_rng(0))
+if cold != greedy:
+    raise CheckFailed(f"at temperature 0.001 sampling should almost always pick the most likely character, but it "
+                      f"gave {cold!r} instead of the greedy {greedy!r}: divide the logits by the temperature")
+print("✓ generate looks right")
+
+# %% nbgrader={"grade": false, "grade_id": "demo_generate", "locked": true, "schema_version": 3, "solution": false, "task": false}
+prefix = "the time traveller " if corpus_name == "The Time Machine" else "the function returns "
+for temperature in (0.0, 0.5, 1.0, 1.5):
+    sample = generate(text_model, prefix, 100, char_to_idx, idx_to_char, temperature=temperature,
+                      rng=np.random.default_rng(0))
+    print(f"tau = {temperature}: {sample!r}\n")
+
+# %% [markdown]
+# ## Part 8 — How far back does the gradient reach?
+#
+# Truncated BPTT cuts the gradient after $T$ steps. How much does the cut lose? The cell below measures, for the
+# model trained on generated text, how strongly the loss at the last step of a sequence depends on the hidden state
+# $k$ steps earlier: the norm of $\partial \ell_k / \partial \mathbf{H}_0$ for sequences of $k$ characters. It
+# shrinks geometrically, as Assignment 1 predicted for a vanilla RNN: beyond some tens of steps the gradient
+# carries almost nothing, so a longer $T$ would cost time and buy little. The forward pass, in contrast, carries
+# the state across batch boundaries, which is why sequential sampling helps at all.
+
+# %% nbgrader={"grade": false, "grade_id": "demo_bptt_reach", "locked": true, "schema_version": 3, "solution": false, "task": false}
+reach_rng = np.random.default_rng(0)
+distances = np.arange(1, 41)
+reach = []
+for k in distances:
+    starts = reach_rng.integers(20, len(gen_valid) - k - 1, 64)
+    # the state after 20 characters of real context, then k more characters read under the tape
+    _, warm = gen_model(tf.constant(np.stack([gen_valid[s - 20:s] for s in starts]), tf.int32))
+    X = tf.constant(np.stack([gen_valid[s:s + k] for s in starts]), tf.int32)
+    Y = np.stack([gen_valid[s + k] for s in starts])
+    with tf.GradientTape() as tape:
+        tape.watch(warm)
+        logits, _ = gen_model(X, warm)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=Y, logits=logits[:, -1]))
+    reach.append(float(tf.norm(tape.gradient(loss, warm))))
+fig, ax = plt.subplots(figsize=(6, 3.2))
+ax.semilogy(distances, reach, marker=".")
+ax.set(xlabel="distance k (steps)", ylabel="‖∂ loss / ∂ H_0‖", title="How far back the gradient reaches")
+plt.show()
+
+# %% [markdown]
+# Why must the state carried between sequential batches be wrapped in `tf.stop_gradient`, and what would change if
+# you trained with `num_steps=4` instead of 32 on the generated text? What can a model trained with truncated BPTT
+# still learn about dependencies longer than `num_steps`, and why? (A few sentences.)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_truncated_bptt", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# YOUR ANSWER HERE
+#
+# ### BEGIN SOLUTION
+# The carried state is the output of the previous batch's computation. Without `tf.stop_gradient`, a framework
+# that keeps the graph (or a tape spanning several batches) would backpropagate through every earlier batch, so a
+# step would cost time and memory growing with the length of the text read so far, and the product of ever more
+# Jacobians would vanish or explode. Cutting it makes each step cost O(T) and keeps the gradients of one batch
+# about that batch (truncated BPTT). With `num_steps=4`, the gradient could only connect a prediction with the 4
+# previous characters: the 16-state automaton needs longer memory, so the model would learn more slowly and end
+# farther from the floor (and each epoch would have 4 times as many, cheaper, steps). Dependencies longer than T
+# are still partly learnt: the forward pass carries the state across batches, so information from far back is in
+# the state; the weights that write it are trained by shorter dependencies, and whatever regularities fall within
+# T steps of each other shape a state that happens to keep useful information for longer. But the gradient never
+# directly rewards keeping information for more than T steps.
+# ### END SOLUTION
+
+# %% [markdown]
+# ## Part 9 — Keras's recurrent layers
+#
+# Keras has the same recurrence built in: `keras.layers.SimpleRNN` is your model's hidden layer, and
+# `keras.layers.GRU` and `keras.layers.LSTM` add *gates* that decide what to keep in the state and what to
+# overwrite, which lets gradients (and information) travel much further. Below, each is wrapped in the same
+# one-hot input and linear output, trained with Adam for the same number of epochs on 32-character windows of the
+# training text (`model.fit` shuffles them, as random sampling would), then scored on windows of the validation
+# text, each read from a zero state (so the numbers are a little worse than with the state carried along).
+
+# %% nbgrader={"grade": false, "grade_id": "demo_keras_layers", "locked": true, "schema_version": 3, "solution": false, "task": false}
+class KerasCharLM(keras.Model):
+    """One-hot ids -> a Keras recurrent layer (all steps) -> logits."""
+
+    def __init__(self, layer, vocab_size):
+        super().__init__()
+        self.vocab_size, self.rnn, self.head = vocab_size, layer, keras.layers.Dense(vocab_size)
+
+    def call(self, X):
+        return self.head(self.rnn(tf.one_hot(X, self.vocab_size)))
+
+
+def windows(ids, offsets, T=32):
+    """Non-overlapping (X, Y) windows of T ids, cut at each of the offsets."""
+    X, Y = [], []
+    for offset in offsets:
+        count = (len(ids) - offset - 1) // T
+        starts = offset + T * np.arange(count)
+        X += [ids[s:s + T] for s in starts]
+        Y += [ids[s + 1:s + T + 1] for s in starts]
+    return np.stack(X), np.stack(Y)
+
+
+X_train, Y_train = windows(train_ids, (0, 16))
+X_valid, Y_valid = windows(valid_ids, (0,))
+rows = []
+for name, layer in (("SimpleRNN", keras.layers.SimpleRNN(128, return_sequences=True)),
+                    ("GRU", keras.layers.GRU(128, return_sequences=True)),
+                    ("LSTM", keras.layers.LSTM(128, return_sequences=True))):
+    keras.utils.set_random_seed(0)
+    lm = KerasCharLM(layer, V)
+    lm.compile(optimizer=keras.optimizers.Adam(0.005, global_clipnorm=1.0),
+               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    started = time.time()
+    lm.fit(X_train, Y_train, epochs=3, batch_size=64, verbose=0)
+    rows.append((name, math.exp(lm.evaluate(X_valid, Y_valid, verbose=0)), time.time() - started))
+logits_valid = np.concatenate([text_model(tf.constant(X_valid[i:i + 512]))[0].numpy()
+                               for i in range(0, len(X_valid), 512)])
+rows.append(("your CharRNNLM (SGD, Part 6)", perplexity(logits_valid, Y_valid), text_seconds))
+print(f"{'model':32s} {'validation perplexity':>22s} {'training time':>14s}")
+for name, ppl, seconds in rows:
+    print(f"{name:32s} {ppl:22.2f} {seconds:13.0f}s")

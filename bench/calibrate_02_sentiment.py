@@ -1,0 +1,286 @@
+"""Calibrates the training checks of Assignment 2 and measures the baselines; writes bench/results/02_sentiment.md.
+
+    .venv/bin/python bench/calibrate_02_sentiment.py [--seeds 20] [--variant-seeds 5] [--real-dir DIR]
+
+1. The reference (solutions/sentiment.py) through the grader's own harness and budget, on the hidden split of
+   many grading seeds: accuracy overall and on the negated/contrasted sentences, the bag-of-words baseline, time.
+2. Other correct solutions (LSTM, GRU, no clipping, RMSprop) and broken ones (padding not masked, a bag-of-words
+   model, softmax outputs, the learning rate ignored, ...), on fewer seeds: the thresholds must accept the first
+   and reject the second.
+3. Real sentences (the 3,000 of Kotzias et al., if --real-dir holds them): bag of words vs the reference RNN.
+
+Heavy: one training run at a time, 2 threads (the grader's setting). Timings on a shared machine are pessimistic.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402
+
+from autograder import paths  # noqa: E402
+from autograder.suites import test_02_sentiment as suite  # noqa: E402
+from solutions import sentiment as ref  # noqa: E402
+
+DATA = suite.DATA
+REAL_DIR = "/work/shared/data/sentiment_labelled_sentences"
+NOTES_MARKER = "<!-- notes below this line are written by hand and kept when the script rewrites the file -->"
+L = keras.layers
+
+
+# ---------------------------------------------------------------------------------------------------- variants
+def _sequential(*layers):
+    return keras.Sequential([keras.Input(shape=(None,), dtype="int32"), *layers])
+
+
+def _compile_fit(model, X, y, epochs, batch_size, seed, optimizer, loss=None):
+    keras.utils.set_random_seed(seed)
+    model.compile(optimizer=optimizer, metrics=["accuracy"],
+                  loss=loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(X, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+    return {k: [float(v) for v in history.history[k]] for k in ("loss", "accuracy")}
+
+
+# name -> (correct?, build_sentiment_model or None for the reference, train_sentiment or None)
+VARIANTS = {
+    "LSTM layer": (True, lambda V, d, u, C=2: _sequential(L.Embedding(V, d, mask_zero=True), L.LSTM(u), L.Dense(C)),
+                   None),
+    "GRU layer": (True, lambda V, d, u, C=2: _sequential(L.Embedding(V, d, mask_zero=True), L.GRU(u), L.Dense(C)),
+                  None),
+    "Adam without clipping": (True, None, lambda m, X, y, *, epochs, batch_size, learning_rate, seed: _compile_fit(
+        m, X, y, epochs, batch_size, seed, keras.optimizers.Adam(learning_rate))),
+    "RMSprop": (True, None, lambda m, X, y, *, epochs, batch_size, learning_rate, seed: _compile_fit(
+        m, X, y, epochs, batch_size, seed, keras.optimizers.RMSprop(learning_rate))),
+    "padding not masked": (False, lambda V, d, u, C=2: _sequential(L.Embedding(V, d), L.SimpleRNN(u), L.Dense(C)),
+                           None),
+    "bag-of-words model (average of embeddings)": (False, lambda V, d, u, C=2: _sequential(
+        L.Embedding(V, d, mask_zero=True), L.GlobalAveragePooling1D(), L.Dense(C)), None),
+    "softmax on the outputs": (False, lambda V, d, u, C=2: _sequential(
+        L.Embedding(V, d, mask_zero=True), L.SimpleRNN(u), L.Dense(C, activation="softmax")), None),
+    "learning rate ignored (Adam's 0.001)": (False, None, lambda m, X, y, *, epochs, batch_size, learning_rate, seed:
+                                             _compile_fit(m, X, y, epochs, batch_size, seed,
+                                                          keras.optimizers.Adam(global_clipnorm=1.0))),
+    "from_logits=False on logits": (False, None, lambda m, X, y, *, epochs, batch_size, learning_rate, seed:
+                                    _compile_fit(m, X, y, epochs, batch_size, seed,
+                                                 keras.optimizers.Adam(learning_rate, global_clipnorm=1.0),
+                                                 keras.losses.SparseCategoricalCrossentropy())),
+    "one epoch only": (False, None, lambda m, X, y, *, epochs, batch_size, learning_rate, seed: ref.train_sentiment(
+        m, X, y, epochs=1, batch_size=batch_size, learning_rate=learning_rate, seed=seed)),
+}
+
+
+def harness_namespace(build=None, train=None):
+    """What the sandbox holds after a submission's cells ran: the set-up's imports, the answer functions (the
+    reference unless replaced), then the harness."""
+    namespace = {"np": np, "tf": tf, "keras": keras}
+    namespace.update({name: getattr(ref, name) for name in ("build_vocab", "encode", "many_to_one_forward",
+                                                             "many_to_one_grads", "build_sentiment_model",
+                                                             "train_sentiment")})
+    if build:
+        namespace["build_sentiment_model"] = build
+    if train:
+        namespace["train_sentiment"] = train
+    with open(paths.harness("02_sentiment"), encoding="utf-8") as f:
+        exec(compile(f.read(), "harness_02_sentiment.py", "exec"), namespace)
+    return namespace
+
+
+def caller(namespace):
+    """A stand-in for student.call: arrays arrive as tensors, as through the channel."""
+    def call(name, *args, timeout=None, **kwargs):
+        args = [tf.constant(a) if isinstance(a, np.ndarray) else a for a in args]
+        return namespace[name](*args, **kwargs)
+    return call
+
+
+def grading_run(seed, namespace):
+    problem = suite.hidden_problem(seed)
+    started = time.time()
+    result = suite.train_and_predict(caller(namespace), problem, seed)
+    seconds = time.time() - started
+    overall, hard, bow = suite.accuracies(problem, result["logits"])
+    return {"seed": seed, "overall": overall, "hard": hard, "bow_hard": bow, "seconds": seconds,
+            "bow_overall": float(np.mean(problem["bow_predictions"] == problem["test_labels"]))}
+
+
+def verdict(run):
+    return (run["overall"] >= suite.MIN_ACCURACY
+            and run["hard"] >= max(suite.MIN_HARD_ACCURACY, run["bow_hard"] + suite.MIN_MARGIN_OVER_BOW))
+
+
+# ---------------------------------------------------------------------------------------------------- real data
+def real_sentences(directory, seed):
+    sentences, labels = [], []
+    for name in sorted(os.listdir(directory)):
+        if name.endswith("_labelled.txt"):
+            s, y = DATA.load_tsv(os.path.join(directory, name))
+            sentences += s
+            labels.append(y)
+    labels = np.concatenate(labels)
+    order = np.random.default_rng(seed).permutation(len(sentences))
+    cut = int(0.8 * len(order))
+    pick = lambda index: ([sentences[i] for i in index], labels[index])
+    return pick(order[:cut]), pick(order[cut:])
+
+
+def real_run(directory, seed):
+    (train_s, train_y), (test_s, test_y) = real_sentences(directory, seed)
+    train_tokens, test_tokens = [DATA.tokenize(s) for s in train_s], [DATA.tokenize(s) for s in test_s]
+    bow = DATA.BagOfWords(steps=300).fit(train_tokens, train_y)
+    bow_accuracy = float(np.mean(bow.predict(test_tokens) == test_y))
+    vocab = ref.build_vocab(train_tokens)
+    X_train, X_test = ref.encode(train_tokens, vocab, 40), ref.encode(test_tokens, vocab, 40)
+    keras.utils.set_random_seed(seed)
+    model = ref.build_sentiment_model(len(vocab), 32, 32)
+    started = time.time()
+    history = ref.train_sentiment(model, X_train, train_y, epochs=8, batch_size=32, learning_rate=0.003, seed=seed)
+    seconds = time.time() - started
+    rnn_accuracy = float(np.mean(np.argmax(model.predict(X_test, verbose=0), axis=1) == test_y))
+    return {"seed": seed, "bow": bow_accuracy, "rnn": rnn_accuracy, "seconds": seconds, "vocab": len(vocab),
+            "train_accuracy": history["accuracy"][-1], "n_train": len(train_s), "n_test": len(test_s)}
+
+
+# ---------------------------------------------------------------------------------------------------- report
+def summary(values):
+    values = sorted(values)
+    return (f"min {values[0]:.3f} · median {statistics.median(values):.3f} · mean {statistics.mean(values):.3f} · "
+            f"max {values[-1]:.3f}")
+
+
+def generated_data_baselines():
+    """Bag of words and the reference (notebook settings) on the committed data/02_sentiment files."""
+    folder = os.path.join(paths.DATA, "02_sentiment")
+    (train_s, train_y), (test_s, test_y) = (DATA.load_tsv(os.path.join(folder, f"{n}.tsv")) for n in ("train", "test"))
+    train_tokens, test_tokens = [DATA.tokenize(s) for s in train_s], [DATA.tokenize(s) for s in test_s]
+    kinds = np.array([DATA.sentence_kind(s) for s in test_s])
+    bow = DATA.BagOfWords().fit(train_tokens, train_y).predict(test_tokens)
+    vocab = ref.build_vocab(train_tokens)
+    keras.utils.set_random_seed(0)
+    model = ref.build_sentiment_model(len(vocab), 16, 32)
+    started = time.time()
+    ref.train_sentiment(model, ref.encode(train_tokens, vocab, 20), train_y, epochs=10, batch_size=32,
+                        learning_rate=0.01, seed=0)
+    seconds = time.time() - started
+    rnn = np.argmax(model.predict(ref.encode(test_tokens, vocab, 20), verbose=0), axis=1)
+    rows = []
+    for kind in ("plain", "negated", "contrast", "all"):
+        mask = kinds == kind if kind != "all" else np.ones(len(kinds), bool)
+        rows.append((kind, int(mask.sum()), float(np.mean(bow[mask] == test_y[mask])),
+                     float(np.mean(rnn[mask] == test_y[mask]))))
+    return rows, seconds
+
+
+def write_report(path, reference, variants, real, generated, seconds_generated, args):
+    lines = ["# Assignment 2 — calibration of the training checks and baselines", "",
+             f"Written by `bench/calibrate_02_sentiment.py --seeds {args.seeds} --variant-seeds "
+             f"{args.variant_seeds}` on a machine with {os.cpu_count()} CPU cores shared with other jobs "
+             "(timings are pessimistic), TensorFlow " + tf.__version__ + ", Keras " + keras.__version__ + ".", "",
+             "## The budget of the hidden training check", "",
+             "The trusted side generates a hidden split with the grading seed (`sentiment_data.make_splits`), builds "
+             "the vocabulary, shuffles which id stands for which word, and sends the ids of the training sentences "
+             "with their labels and the ids of the test sentences without theirs. Inside the sandbox the harness "
+             "builds the student's model (seeded) and trains it with the student's `train_sentiment`; a second run "
+             "trains a fixed embedding + SimpleRNN model (built by the harness) with the student's `train_sentiment`, "
+             "to check that function alone. Both runs use this budget:", "",
+             "| setting | value |", "| --- | --- |"]
+    lines += [f"| {k} | {v} |" for k, v in suite.BUDGET.items()]
+    lines += ["", "## Thresholds and the distributions they come from", "",
+              f"Reference through the grader's harness, {len(reference)} grading seeds "
+              f"({', '.join(str(r['seed']) for r in reference)}):", "",
+              "| measure | distribution over seeds |", "| --- | --- |",
+              f"| accuracy, all test sentences | {summary([r['overall'] for r in reference])} |",
+              f"| accuracy, negated + contrasted | {summary([r['hard'] for r in reference])} |",
+              f"| bag of words, all test sentences | {summary([r['bow_overall'] for r in reference])} |",
+              f"| bag of words, negated + contrasted | {summary([r['bow_hard'] for r in reference])} |",
+              f"| reference margin over bag of words (hard) | "
+              f"{summary([r['hard'] - r['bow_hard'] for r in reference])} |",
+              f"| training time (s), in the harness | {summary([r['seconds'] for r in reference])} |", "",
+              f"Thresholds in `autograder/suites/test_02_sentiment.py`: accuracy ≥ **{suite.MIN_ACCURACY}** overall, "
+              f"and on the negated/contrasted sentences ≥ **max({suite.MIN_HARD_ACCURACY}, bag of words + "
+              f"{suite.MIN_MARGIN_OVER_BOW})**. The reference passed on "
+              f"{sum(verdict(r) for r in reference)} of {len(reference)} seeds.", "",
+              "Per seed (reference):", "", "| seed | overall | hard | bag of words (hard) | seconds |",
+              "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['seed']} | {r['overall']:.3f} | {r['hard']:.3f} | {r['bow_hard']:.3f} | {r['seconds']:.1f} |"
+              for r in reference]
+    lines += ["", "## Other solutions: the thresholds accept the correct ones and reject the broken ones", "",
+              "| variant | correct? | overall | hard | passes (seeds) |", "| --- | --- | --- | --- | --- |"]
+    for name, runs in variants.items():
+        correct = VARIANTS[name][0]
+        lines.append(f"| {name} | {'yes' if correct else 'no'} | {summary([r['overall'] for r in runs])} | "
+                     f"{summary([r['hard'] for r in runs])} | {sum(verdict(r) for r in runs)} of {len(runs)} |")
+    lines += ["", "## The committed data (data/02_sentiment), notebook settings", "",
+              f"Reference: embedding 16, SimpleRNN 32, 10 epochs of the 3,000 training sentences, batch 32, "
+              f"learning rate 0.01, seed 0 ({seconds_generated:.1f} s). Bag of words: `sentiment_data.BagOfWords`.",
+              "", "| test sentences | count | bag of words | reference RNN |", "| --- | --- | --- | --- |"]
+    lines += [f"| {kind} | {count} | {bow:.3f} | {rnn:.3f} |" for kind, count, bow, rnn in generated]
+    if real:
+        lines += ["", "## Real sentences (Kotzias et al., 3,000 review sentences; measurement only)", "",
+                  f"A seeded 80/20 split ({real[0]['n_train']} / {real[0]['n_test']}), vocabulary of the training "
+                  f"part (~{real[0]['vocab']} ids), max_len 40. Reference: embedding 32, SimpleRNN 32, 8 epochs, "
+                  "batch 32, learning rate 0.003.", "",
+                  "| split seed | bag of words | reference RNN | RNN train accuracy | seconds |",
+                  "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {r['seed']} | {r['bow']:.3f} | {r['rnn']:.3f} | {r['train_accuracy']:.3f} | "
+                  f"{r['seconds']:.1f} |" for r in real]
+        lines += ["", f"Mean: bag of words {statistics.mean(r['bow'] for r in real):.3f}, reference RNN "
+                  f"{statistics.mean(r['rnn'] for r in real):.3f}."]
+    kept = ""
+    if os.path.exists(path):  # notes measured by other means (notebook run, grading time) survive a re-run
+        with open(path, encoding="utf-8") as f:
+            old = f.read()
+        if NOTES_MARKER in old:
+            kept = old[old.index(NOTES_MARKER) + len(NOTES_MARKER):].strip("\n")
+    lines += ["", NOTES_MARKER, kept]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines).rstrip("\n") + "\n")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--variant-seeds", type=int, default=5)
+    parser.add_argument("--variants", default="all", help="comma-separated names, or 'all' or 'none'")
+    parser.add_argument("--real-dir", default=REAL_DIR)
+    parser.add_argument("--real-seeds", type=int, default=3)
+    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "02_sentiment.md"))
+    args = parser.parse_args()
+    tf.config.threading.set_intra_op_parallelism_threads(2)
+    tf.config.threading.set_inter_op_parallelism_threads(2)
+
+    generated, seconds_generated = generated_data_baselines()
+    print("generated data:", generated, f"{seconds_generated:.1f} s", flush=True)
+    reference_ns = harness_namespace()
+    seeds = [int(s) for s in np.random.default_rng(2024).integers(0, 2**31, args.seeds)]
+    reference = []
+    for seed in seeds:
+        reference.append(grading_run(seed, reference_ns))
+        print("reference", reference[-1], flush=True)
+    names = list(VARIANTS) if args.variants == "all" else [] if args.variants == "none" else args.variants.split(",")
+    variants = {}
+    for name in names:
+        _, build, train = VARIANTS[name]
+        namespace = harness_namespace(build, train)
+        variants[name] = []
+        for seed in seeds[:args.variant_seeds]:
+            variants[name].append(grading_run(seed, namespace))
+            print(name, variants[name][-1], flush=True)
+    real = []
+    if args.real_dir and os.path.isdir(args.real_dir):
+        for seed in range(args.real_seeds):
+            real.append(real_run(args.real_dir, seed))
+            print("real", real[-1], flush=True)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    write_report(args.out, reference, variants, real, generated, seconds_generated, args)
+    print("wrote", args.out)
+
+
+if __name__ == "__main__":
+    main()

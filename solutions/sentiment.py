@@ -1,0 +1,197 @@
+"""Reference solution of Assignment 2: a many-to-one RNN that classifies the sentiment of a sentence.
+
+``rnnkit build`` writes each function into its answer cell; the release keeps the signature and the docstring
+(written for students) and replaces the body. The bodies use only what the notebook's set-up cell imports (``np``,
+``tf``, ``keras``); none calls another answer function, so a bug stays in its own item.
+"""
+import numpy as np
+import tensorflow as tf
+import keras
+
+
+def build_vocab(token_lists, min_freq=1):
+    """Maps every token seen at least ``min_freq`` times to an integer id.
+
+    Ids 0 and 1 are reserved: ``'<pad>'`` (the padding after a short sentence) and ``'<unk>'`` (any token not in
+    the vocabulary). Then come the tokens by descending count, ties in alphabetical order, so the vocabulary is
+    the same whatever the order of the sentences.
+
+    Args:
+        token_lists: list of n lists of str tokens.
+        min_freq: int, the smallest count a token needs to get its own id.
+
+    Returns:
+        dict str -> int with ``vocab['<pad>'] == 0``, ``vocab['<unk>'] == 1`` and ids 0..len(vocab)-1.
+    """
+    # rnnkit-canary: solution-only
+    counts = {}
+    for tokens in token_lists:
+        for token in tokens:
+            counts[token] = counts.get(token, 0) + 1
+    vocab = {"<pad>": 0, "<unk>": 1}
+    for token in sorted(counts, key=lambda token: (-counts[token], token)):
+        if counts[token] >= min_freq and token not in vocab:
+            vocab[token] = len(vocab)
+    return vocab
+
+
+def encode(token_lists, vocab, max_len):
+    """Turns token lists into a padded matrix of ids.
+
+    Row i holds the ids of the first ``max_len`` tokens of sentence i, then zeros (``'<pad>'``) up to
+    ``max_len``. A token missing from ``vocab`` becomes 1 (``'<unk>'``).
+
+    Args:
+        token_lists: list of n lists of str tokens.
+        vocab: dict str -> int, as made by ``build_vocab``.
+        max_len: int, the number of columns T.
+
+    Returns:
+        np.ndarray of dtype int32 and shape (n, max_len).
+    """
+    ids = np.zeros((len(token_lists), max_len), dtype=np.int32)
+    for i, tokens in enumerate(token_lists):
+        row = [vocab.get(token, 1) for token in tokens[:max_len]]
+        ids[i, :len(row)] = row
+    return ids
+
+
+def many_to_one_forward(ids, params):
+    """Logits of a many-to-one RNN: read the whole sentence, classify from the last real hidden state.
+
+    With one-hot inputs X_t (the row of the identity for ids[:, t]) and H_0 = 0:
+
+        H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)           t = 1..T
+        logits = H_L W_hy + b_y                             L = number of non-padding ids of the row
+
+    Padding (id 0) comes only at the end of a row, so H_L is the state after its last real token; a row of
+    padding only has L = 0 and uses H_0 = 0, so its logits are b_y.
+
+    Args:
+        ids: int tensor (n, T).
+        params: dict of float tensors ``W_xh`` (V, h), ``W_hh`` (h, h), ``b_h`` (h,), ``W_hy`` (h, C),
+            ``b_y`` (C,), all of one dtype.
+
+    Returns:
+        logits: tensor (n, C) of the params' dtype.
+    """
+    ids = tf.convert_to_tensor(ids)
+    W_xh, W_hh, b_h = params["W_xh"], params["W_hh"], params["b_h"]
+    dtype, T = W_xh.dtype, ids.shape[1]
+    X = tf.one_hot(ids, tf.shape(W_xh)[0], dtype=dtype)                  # (n, T, V)
+    H = tf.zeros((tf.shape(ids)[0], tf.shape(W_hh)[0]), dtype=dtype)     # H_0
+    states = []
+    for t in range(T):
+        H = tf.tanh(X[:, t] @ W_xh + H @ W_hh + b_h)
+        states.append(H)
+    lengths = tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)         # (n,) real tokens per row
+    # one_hot(L - 1) picks H_L; for L = 0 it is all zeros, which gives H_0 = 0
+    pick = tf.one_hot(lengths - 1, T, dtype=dtype)                       # (n, T)
+    H_last = tf.einsum("nt,nth->nh", pick, tf.stack(states, axis=1))     # (n, h)
+    return H_last @ params["W_hy"] + params["b_y"]
+
+
+def many_to_one_grads(ids, labels, params):
+    """Mean softmax cross-entropy of ``many_to_one_forward`` and its gradients, by backpropagation through time.
+
+    Forward as in ``many_to_one_forward``, then with p = softmax(logits) and Y the one-hot labels:
+
+        loss = -(1/n) sum_i log p[i, labels_i]
+        dlogits = (p - Y) / n
+        dW_hy = H_L^T dlogits,  db_y = sum_i dlogits,  dH_L = dlogits W_hy^T
+        going back from t = T to 1, with dH_t the gradient reaching H_t (from the output if t = L, and from
+        H_{t+1}):  dA_t = dH_t * (1 - H_t^2),  dW_xh += X_t^T dA_t,  dW_hh += H_{t-1}^T dA_t,
+        db_h += sum_i dA_t,  dH_{t-1} = dA_t W_hh^T
+
+    Args:
+        ids: int tensor (n, T), padding 0 at the end of each row.
+        labels: int tensor (n,) of classes 0..C-1.
+        params: dict of float tensors as in ``many_to_one_forward``.
+
+    Returns:
+        ``(loss, grads)``: a scalar tensor and a dict with the keys of ``params``, each gradient of the shape
+        and dtype of its parameter.
+    """
+    ids = tf.convert_to_tensor(ids)
+    W_xh, W_hh, b_h, W_hy = params["W_xh"], params["W_hh"], params["b_h"], params["W_hy"]
+    dtype, T = W_xh.dtype, ids.shape[1]
+    n = tf.cast(tf.shape(ids)[0], dtype)
+    X = tf.one_hot(ids, tf.shape(W_xh)[0], dtype=dtype)
+    H = tf.zeros((tf.shape(ids)[0], tf.shape(W_hh)[0]), dtype=dtype)
+    states = [H]                                                          # H_0, H_1, ..., H_T
+    for t in range(T):
+        H = tf.tanh(X[:, t] @ W_xh + H @ W_hh + b_h)
+        states.append(H)
+    lengths = tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)
+    pick = tf.one_hot(lengths - 1, T, dtype=dtype)                       # (n, T)
+    H_last = tf.einsum("nt,nth->nh", pick, tf.stack(states[1:], axis=1))
+    logits = H_last @ W_hy + params["b_y"]
+
+    # softmax cross-entropy, shifted by the row maximum so exp never overflows
+    shifted = logits - tf.reduce_max(logits, axis=1, keepdims=True)
+    log_p = shifted - tf.math.log(tf.reduce_sum(tf.exp(shifted), axis=1, keepdims=True))
+    Y = tf.one_hot(labels, tf.shape(W_hy)[1], dtype=dtype)
+    loss = -tf.reduce_sum(Y * log_p) / n
+    dlogits = (tf.exp(log_p) - Y) / n                                     # (n, C)
+
+    grads = {"W_hy": tf.transpose(H_last) @ dlogits, "b_y": tf.reduce_sum(dlogits, axis=0)}
+    dH_last = dlogits @ tf.transpose(W_hy)                                # (n, h)
+    dW_xh, dW_hh, db_h = tf.zeros_like(W_xh), tf.zeros_like(W_hh), tf.zeros_like(b_h)
+    dH_next = tf.zeros_like(H)                                            # gradient from H_{t+1} into H_t
+    for t in reversed(range(T)):
+        dH = dH_next + pick[:, t:t + 1] * dH_last                         # only rows whose last token is t
+        dA = dH * (1 - states[t + 1] ** 2)
+        dW_xh += tf.transpose(X[:, t]) @ dA
+        dW_hh += tf.transpose(states[t]) @ dA
+        db_h += tf.reduce_sum(dA, axis=0)
+        dH_next = dA @ tf.transpose(W_hh)
+    grads.update(W_xh=dW_xh, W_hh=dW_hh, b_h=db_h)
+    return loss, grads
+
+
+def build_sentiment_model(vocab_size, embed_dim, units, num_classes=2):
+    """A Keras many-to-one classifier: embedding, a SimpleRNN, a dense output layer.
+
+    ``Embedding(mask_zero=True)`` marks id 0 as padding, and the recurrent layer then carries its state over
+    masked steps, so trailing padding never changes a prediction.
+
+    Args:
+        vocab_size: int V, ids are 0..V-1.
+        embed_dim: int, the size of a word's embedding.
+        units: int h, the size of the hidden state.
+        num_classes: int C.
+
+    Returns:
+        keras.Model mapping int ids (n, T) to logits (n, C) (no softmax: the loss applies it).
+    """
+    return keras.Sequential([
+        keras.Input(shape=(None,), dtype="int32"),
+        keras.layers.Embedding(vocab_size, embed_dim, mask_zero=True),
+        keras.layers.SimpleRNN(units),
+        keras.layers.Dense(num_classes),
+    ])
+
+
+def train_sentiment(model, X, y, *, epochs, batch_size, learning_rate, seed):
+    """Trains ``model`` with Adam on the mean softmax cross-entropy of its logits.
+
+    Args:
+        model: a keras.Model from ``build_sentiment_model``.
+        X: int ids (n, T).
+        y: int labels (n,).
+        epochs: int, passes over the data.
+        batch_size: int.
+        learning_rate: float, Adam's step size.
+        seed: int, seeds the shuffling (and anything else random) so a run can be repeated exactly.
+
+    Returns:
+        dict with ``'loss'`` and ``'accuracy'``: lists of ``epochs`` floats, the training loss and accuracy of
+        each epoch.
+    """
+    keras.utils.set_random_seed(seed)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=1.0),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    history = model.fit(X, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+    return {"loss": [float(v) for v in history.history["loss"]],
+            "accuracy": [float(v) for v in history.history["accuracy"]]}
