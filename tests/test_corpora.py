@@ -153,7 +153,7 @@ class Server:
 
 @pytest.fixture
 def server():
-    content = ("The Time Traveller (for so it will be convenient to speak of him)\n" * 50).encode("utf-8")
+    content = ("a stand-in corpus served by the test, line after line\n" * 50).encode("utf-8")
     s = Server({"/data/timemachine.txt": content, "/data/other.txt": b"something else\n"})
     s.content, s.sha1 = content, hashlib.sha1(content).hexdigest()
     yield s
