@@ -14,13 +14,10 @@ Heavy: one training run at a time, 2 threads (the grader's setting). Timings on 
 import argparse
 import os
 import statistics
-import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
+import calibration  # noqa: E402  (beside this script; puts the repository on sys.path)
+from calibration import caller, summary  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
@@ -31,7 +28,6 @@ from solutions import sentiment as ref  # noqa: E402
 
 DATA = suite.DATA
 REAL_DIR = "/work/shared/data/sentiment_labelled_sentences"
-NOTES_MARKER = "<!-- notes below this line are written by hand and kept when the script rewrites the file -->"
 L = keras.layers
 
 
@@ -76,29 +72,10 @@ VARIANTS = {
 }
 
 
+
 def harness_namespace(build=None, train=None):
-    """What the sandbox holds after a submission's cells ran: the set-up's imports, the answer functions (the
-    reference unless replaced), then the harness."""
-    namespace = {"np": np, "tf": tf, "keras": keras}
-    namespace.update({name: getattr(ref, name) for name in ("build_vocab", "encode", "many_to_one_forward",
-                                                             "many_to_one_grads", "build_sentiment_model",
-                                                             "train_sentiment")})
-    if build:
-        namespace["build_sentiment_model"] = build
-    if train:
-        namespace["train_sentiment"] = train
-    with open(paths.harness("02_sentiment"), encoding="utf-8") as f:
-        exec(compile(f.read(), "harness_02_sentiment.py", "exec"), namespace)
-    return namespace
-
-
-def caller(namespace):
-    """A stand-in for student.call: arrays arrive as tensors, as through the channel."""
-    def call(name, *args, timeout=None, **kwargs):
-        args = [tf.constant(a) if isinstance(a, np.ndarray) else a for a in args]
-        return namespace[name](*args, **kwargs)
-    return call
-
+    replacements = {"build_sentiment_model": build, "train_sentiment": train}
+    return calibration.harness_namespace("02_sentiment", ref, **{k: v for k, v in replacements.items() if v})
 
 def grading_run(seed, namespace):
     problem = suite.hidden_problem(seed)
@@ -148,12 +125,6 @@ def real_run(directory, seed):
 
 
 # ---------------------------------------------------------------------------------------------------- report
-def summary(values):
-    values = sorted(values)
-    return (f"min {values[0]:.3f} · median {statistics.median(values):.3f} · mean {statistics.mean(values):.3f} · "
-            f"max {values[-1]:.3f}")
-
-
 def generated_data_baselines():
     """Bag of words and the reference (notebook settings) on the committed data/02_sentiment files."""
     folder = os.path.join(paths.DATA, "02_sentiment")
@@ -232,15 +203,7 @@ def write_report(path, reference, variants, real, generated, seconds_generated, 
                   f"{r['seconds']:.1f} |" for r in real]
         lines += ["", f"Mean: bag of words {statistics.mean(r['bow'] for r in real):.3f}, reference RNN "
                   f"{statistics.mean(r['rnn'] for r in real):.3f}."]
-    kept = ""
-    if os.path.exists(path):  # notes measured by other means (notebook run, grading time) survive a re-run
-        with open(path, encoding="utf-8") as f:
-            old = f.read()
-        if NOTES_MARKER in old:
-            kept = old[old.index(NOTES_MARKER) + len(NOTES_MARKER):].strip("\n")
-    lines += ["", NOTES_MARKER, kept]
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines).rstrip("\n") + "\n")
+    calibration.write_report(path, lines)
 
 
 def main():
@@ -250,7 +213,7 @@ def main():
     parser.add_argument("--variants", default="all", help="comma-separated names, or 'all' or 'none'")
     parser.add_argument("--real-dir", default=REAL_DIR)
     parser.add_argument("--real-seeds", type=int, default=3)
-    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "02_sentiment.md"))
+    parser.add_argument("--out", default=os.path.join(calibration.ROOT, "bench", "results", "02_sentiment.md"))
     args = parser.parse_args()
     tf.config.threading.set_intra_op_parallelism_threads(2)
     tf.config.threading.set_inter_op_parallelism_threads(2)

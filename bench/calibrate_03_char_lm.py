@@ -23,25 +23,20 @@ import argparse
 import math
 import os
 import statistics
-import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
+import calibration  # noqa: E402  (beside this script; puts the repository on sys.path)
+from calibration import caller, summary  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
 from autograder import paths  # noqa: E402
-from autograder.sandbox import channel  # noqa: E402
 from autograder.suites import test_03_char_lm as suite  # noqa: E402
 from solutions import char_lm as ref  # noqa: E402
 
 CORPORA = suite.CORPORA
 TIME_MACHINE = "/work/shared/data/timemachine.txt"
-NOTES_MARKER = "<!-- notes below this line are written by hand and kept when the script rewrites the file -->"
 
 
 # ---------------------------------------------------------------------------------------------------- variants
@@ -171,33 +166,10 @@ VARIANTS = {
 }
 
 
+
 def harness_namespace(model_class=None, train=None):
-    """What the sandbox holds after a submission's cells ran: the reference's names (unless replaced), then the
-    harness."""
-    namespace = {name: value for name, value in vars(ref).items() if not name.startswith("__")}
-    if model_class:
-        namespace["CharRNNLM"] = model_class
-    if train:
-        namespace["train_char_lm"] = train
-    with open(paths.harness("03_char_lm"), encoding="utf-8") as f:
-        exec(compile(f.read(), "harness_03_char_lm.py", "exec"), namespace)
-    return namespace
-
-
-def caller(namespace):
-    """A stand-in for student.call: values cross the same channel encoding as in the sandbox."""
-    objects = {}
-
-    def keep(obj):
-        objects[len(objects) + 1] = obj
-        return len(objects)
-
-    def call(name, *args, timeout=None, **kwargs):
-        args = channel.decode(channel.encode(list(args)), tf.constant, objects.__getitem__)
-        kwargs = channel.decode(channel.encode(kwargs), tf.constant, objects.__getitem__) if kwargs else {}
-        return channel.decode(channel.encode(namespace[name](*args, **kwargs), keep=keep))
-    return call
-
+    replacements = {"CharRNNLM": model_class, "train_char_lm": train}
+    return calibration.harness_namespace("03_char_lm", ref, **{k: v for k, v in replacements.items() if v})
 
 def grading_run(seed, namespace):
     problem = suite.hidden_problem(seed)
@@ -344,12 +316,6 @@ def generated_corpus_run(settings, chars=40_000, seed=0):
 
 
 # ---------------------------------------------------------------------------------------------------- report
-def summary(values, digits=3):
-    values = sorted(values)
-    return (f"min {values[0]:.{digits}f} · median {statistics.median(values):.{digits}f} · mean "
-            f"{statistics.mean(values):.{digits}f} · max {values[-1]:.{digits}f}")
-
-
 def quantiles(values, qs=(0.5, 0.99, 0.999)):
     return " · ".join(f"q{q:g} {np.quantile(values, q):.2f}" for q in qs)
 
@@ -445,15 +411,7 @@ def write_report(path, args, reference, variants, null, power, gen_tests, tm, ge
                   + f". Reference ({args.nb_units} units, {args.nb_epochs} epochs over 40,000 characters, batch 32 × 16 steps, lr 2, theta 1,"
                   f" sequential): held-out perplexity **{gen['perplexity']:.3f}** ({gen['perplexity'] / gen['floor']:.3f}"
                   f" × the floor) in {gen['seconds']:.0f} s."]
-    kept = ""
-    if os.path.exists(path):  # notes measured by other means (grading time, notebook run) survive a re-run
-        with open(path, encoding="utf-8") as f:
-            old = f.read()
-        if NOTES_MARKER in old:
-            kept = old[old.index(NOTES_MARKER) + len(NOTES_MARKER):].strip("\n")
-    lines += ["", NOTES_MARKER, kept]
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines).rstrip("\n") + "\n")
+    calibration.write_report(path, lines)
 
 
 def main():
@@ -470,7 +428,7 @@ def main():
     parser.add_argument("--tm-lr", type=float, default=1.0)
     parser.add_argument("--nb-units", type=int, default=64)
     parser.add_argument("--nb-epochs", type=int, default=3)
-    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "03_char_lm.md"))
+    parser.add_argument("--out", default=os.path.join(calibration.ROOT, "bench", "results", "03_char_lm.md"))
     args = parser.parse_args()
     tf.config.threading.set_intra_op_parallelism_threads(2)
     tf.config.threading.set_inter_op_parallelism_threads(2)

@@ -10,9 +10,11 @@ def roundtrip(value, **kwargs):
 
 
 def test_arrays_keep_dtype_and_shape():
-    for array in (np.arange(6, dtype=np.int32).reshape(2, 3), np.ones((2, 0, 3), np.float32), np.float64(2.5)):
+    for array in (np.arange(6, dtype=np.int32).reshape(2, 3), np.ones((2, 0, 3), np.float32), np.float64(2.5),
+                  np.array(1.5), np.arange(12.0).reshape(3, 4).T):  # a 0-d array, a non-contiguous one
         back = roundtrip(array)
         assert np.asarray(back).dtype == np.asarray(array).dtype and np.array_equal(back, array)
+        assert np.shape(back) == np.shape(array)
 
 
 def test_nested_values():

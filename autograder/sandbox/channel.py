@@ -43,7 +43,7 @@ class rng_arg:
 
 def _array_to_b64(array):
     buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    np.save(buffer, array, allow_pickle=False)  # (ascontiguousarray would turn a 0-d array into shape (1,))
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
