@@ -14,18 +14,19 @@ from autograder import grade, gradebook
 
 
 def _already_graded(course, student, assignment):
+    """The kept results if this very submission was fully graded by this very suite, else None."""
     try:
         with open(course.results_file(student, assignment)) as f:
-            provenance = json.load(f)["provenance"]
+            results = json.load(f)
         with open(course.submitted_notebook(student, assignment), "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()
+        provenance = results["provenance"]
     except (OSError, ValueError, KeyError):
         return None
     if "only_items" in provenance:  # a partial grading is never kept as a grade
         return None
     if provenance.get("submission_sha256") == digest and provenance.get("suite_version") == grade.suite_version(assignment):
-        with open(course.results_file(student, assignment)) as f:
-            return json.load(f)
+        return results
     return None
 
 
