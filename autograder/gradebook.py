@@ -6,6 +6,9 @@ in any notebook), so ``nbgrader generate_feedback`` renders it as it is.
 """
 import os
 import shutil
+import warnings
+
+import sqlalchemy.exc
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
@@ -67,7 +70,9 @@ def record(course, student, assignment, results, notebook):
         with open(stamp) as f:
             timestamp = nbgrader_utils.parse_utc(f.read().strip())
     items = grade.item_scores(results)
-    with Gradebook(course.db_url) as gb:
+    with warnings.catch_warnings(), Gradebook(course.db_url) as gb:
+        # nbgrader's own submission code trips SQLAlchemy's autoflush notices; they say nothing about our data
+        warnings.simplefilter("ignore", category=sqlalchemy.exc.SAWarning)
         gb.update_or_create_student(student)
         gb.update_or_create_submission(assignment, student, timestamp=timestamp)
         for cell in notebook.cells:

@@ -24,13 +24,17 @@ def table(course, assignment):
         return f"{assignment}: nothing graded yet"
     items = list(grade.item_scores(next(iter(results.values()))))
     width = max(len(s) for s in results) + 2
-    header = "student".ljust(width) + "".join(i[:14].rjust(15) for i in items) + "total".rjust(10)
+    header = "student".ljust(width) + "".join(i[:14].rjust(15) for i in items) + "total".rjust(14)
     lines = [f"{assignment}", header, "-" * len(header)]
     for student, res in results.items():
         scores = grade.item_scores(res)
-        cells = "".join(f"{scores.get(i, (0, 0))[0]:g}/{scores.get(i, (0, 0))[1]:g}".rjust(15) for i in items)
-        lines.append(student.ljust(width) + cells + f"{res['score']:g}/{res['max_score']:g}".rjust(10))
+        cells = "".join(_fraction(*scores.get(i, (0, 0))).rjust(15) for i in items)
+        lines.append(student.ljust(width) + cells + _fraction(res["score"], res["max_score"]).rjust(14))
     return "\n".join(lines)
+
+
+def _fraction(got, most):
+    return f"{round(got, 2):g}/{most:g}"
 
 
 def write_item_csv(course, assignment, path):
@@ -50,6 +54,7 @@ def write_item_csv(course, assignment, path):
 def plot_distribution(course, assignments, path):
     """A histogram of total scores (as a percentage) per assignment."""
     import matplotlib
+    import matplotlib.ticker
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(assignments), figsize=(4.5 * len(assignments), 3.2), squeeze=False)
@@ -60,6 +65,7 @@ def plot_distribution(course, assignments, path):
         ax.set_title(f"{assignment} ({len(percent)} submissions)")
         ax.set_xlabel("score (%)")
         ax.set_ylabel("students")
+        ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # no half students
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
