@@ -220,21 +220,10 @@ def main():
 
     generated, seconds_generated = generated_data_baselines()
     print("generated data:", generated, f"{seconds_generated:.1f} s", flush=True)
-    reference_ns = harness_namespace()
     seeds = [int(s) for s in np.random.default_rng(2024).integers(0, 2**31, args.seeds)]
-    reference = []
-    for seed in seeds:
-        reference.append(grading_run(seed, reference_ns))
-        print("reference", reference[-1], flush=True)
     names = list(VARIANTS) if args.variants == "all" else [] if args.variants == "none" else args.variants.split(",")
-    variants = {}
-    for name in names:
-        _, build, train = VARIANTS[name]
-        namespace = harness_namespace(build, train)
-        variants[name] = []
-        for seed in seeds[:args.variant_seeds]:
-            variants[name].append(grading_run(seed, namespace))
-            print(name, variants[name][-1], flush=True)
+    reference, variants = calibration.grading_runs(grading_run, harness_namespace, VARIANTS, names, seeds,
+                                                   args.variant_seeds)
     real = []
     if args.real_dir and os.path.isdir(args.real_dir):
         for seed in range(args.real_seeds):

@@ -434,21 +434,10 @@ def main():
     tf.config.threading.set_inter_op_parallelism_threads(2)
     tf.config.experimental.enable_op_determinism()
 
-    reference_ns = harness_namespace()
     seeds = [int(s) for s in np.random.default_rng(2025).integers(0, 2**31, args.seeds)]
-    reference = []
-    for seed in seeds:
-        reference.append(grading_run(seed, reference_ns))
-        print("reference", reference[-1], flush=True)
     names = list(VARIANTS) if args.variants == "all" else [] if args.variants == "none" else args.variants.split(",")
-    variants = {}
-    for name in names:
-        _, model_class, train = VARIANTS[name]
-        namespace = harness_namespace(model_class, train)
-        variants[name] = []
-        for seed in seeds[:args.variant_seeds]:
-            variants[name].append(grading_run(seed, namespace))
-            print(name, variants[name][-1], flush=True)
+    reference, variants = calibration.grading_runs(grading_run, harness_namespace, VARIANTS, names, seeds,
+                                                   args.variant_seeds)
     null, power = sampling_simulation(args.sampling_seeds)
     print("sampling: failures", {t: sum(not suite.Z_RANGE[0] <= z <= suite.Z_RANGE[1] for z in zs) for t, zs in null.items()},
           "power", {k: sum(not suite.Z_RANGE[0] <= z <= suite.Z_RANGE[1] for z in zs) for k, zs in power.items()}, flush=True)

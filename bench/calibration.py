@@ -60,3 +60,22 @@ def write_report(path, lines):
             kept = old[old.index(NOTES_MARKER) + len(NOTES_MARKER):].strip("\n")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(list(lines) + ["", NOTES_MARKER, kept]).rstrip("\n") + "\n")
+
+
+def grading_runs(grading_run, harness_namespace, variants, names, seeds, variant_seeds):
+    """The reference over every seed, then each named variant (a realistic way of getting the assignment wrong,
+    or right differently) over the first ``variant_seeds`` seeds. ``variants[name]`` is
+    ``(correct?, *replacements for harness_namespace)``. Returns (reference runs, {name: runs})."""
+    reference_ns = harness_namespace()
+    reference = []
+    for seed in seeds:
+        reference.append(grading_run(seed, reference_ns))
+        print("reference", reference[-1], flush=True)
+    runs = {}
+    for name in names:
+        namespace = harness_namespace(*variants[name][1:])
+        runs[name] = []
+        for seed in seeds[:variant_seeds]:
+            runs[name].append(grading_run(seed, namespace))
+            print(name, runs[name][-1], flush=True)
+    return reference, runs
