@@ -14,20 +14,15 @@ import ast
 import glob
 import os
 import shutil
-import subprocess
-import sys
 
 import jupytext
 import nbformat
 
-from autograder import notebooks, paths
+from autograder import notebooks, project
+from autograder.errors import RnnkitError
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 DIRECTIVE = "# rnnkit: solution "
-
-
-class BuildError(ValueError):
-    """The authored notebook and the solution module do not fit together."""
 
 
 def _has_docstring(func):
@@ -43,7 +38,7 @@ def _with_markers(node, lines, where):
         [n for n in node.body if isinstance(n, ast.FunctionDef)]
     for func in sorted(functions, key=lambda f: f.lineno, reverse=True):  # bottom up: indices stay valid
         if not _has_docstring(func) or len(func.body) < 2:
-            raise BuildError(f"{where}: {func.name} needs a docstring (students read it) and a body")
+            raise RnnkitError(f"{where}: {func.name} needs a docstring (students read it) and a body")
         start, stop = func.body[0].end_lineno - base, func.end_lineno - base
         first = lines[func.body[1].lineno - 1]
         indent = first[:len(first) - len(first.lstrip())]
@@ -57,7 +52,7 @@ def solution_cell(names, solution_source, where):
     top = {n.name: n for n in ast.parse(solution_source).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
     missing = [name for name in names if name not in top]
     if missing:
-        raise BuildError(f"{where}: no {', '.join(missing)} in {os.path.relpath(paths.solution_file(where))}")
+        raise RnnkitError(f"{where}: no {', '.join(missing)} in {os.path.relpath(project.solution_file(where))}")
     return "\n\n\n".join(_with_markers(top[name], lines, where) for name in names)
 
 
@@ -70,20 +65,20 @@ def _directive_names(source):
 
 def source_notebook(assignment):
     """The nbgrader source notebook of ``assignment``: the authored notebook with the solutions inlined."""
-    authored = os.path.join(paths.ASSIGNMENTS, assignment, f"{assignment}.py")
+    authored = os.path.join(project.ASSIGNMENTS, assignment, f"{assignment}.py")
     notebook = jupytext.read(authored)
-    with open(paths.solution_file(assignment), encoding="utf-8") as f:
+    with open(project.solution_file(assignment), encoding="utf-8") as f:
         solution_source = f.read()
     for cell in notebook.cells:
         meta = notebooks.nbgrader_meta(cell)
         names = _directive_names(cell.source) if cell.cell_type == "code" else None
         if names:
             if not meta.get("solution"):
-                raise BuildError(f"{assignment}: cell '{meta.get('grade_id')}' names a solution but is not an "
+                raise RnnkitError(f"{assignment}: cell '{meta.get('grade_id')}' names a solution but is not an "
                                  "answer cell (nbgrader solution: true)")
             cell.source = solution_cell(names, solution_source, assignment)
         elif meta.get("solution") and cell.cell_type == "code":
-            raise BuildError(f"{assignment}: answer cell '{meta.get('grade_id')}' must be a line "
+            raise RnnkitError(f"{assignment}: answer cell '{meta.get('grade_id')}' must be a line "
                              f"'{DIRECTIVE}NAME' (the code and its docstring live in solutions/)")
     notebook.metadata.pop("jupytext", None)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -92,12 +87,12 @@ def source_notebook(assignment):
 
 def _public_files(assignment):
     """(source path, path relative to the assignment folder) of every file released beside the notebook."""
-    files = [(p, os.path.basename(p)) for p in glob.glob(os.path.join(paths.ASSIGNMENTS, "common", "*.py"))
+    files = [(p, os.path.basename(p)) for p in glob.glob(os.path.join(project.ASSIGNMENTS, "common", "*.py"))
              if not p.endswith("__init__.py")]
-    folder = os.path.join(paths.ASSIGNMENTS, assignment)
+    folder = os.path.join(project.ASSIGNMENTS, assignment)
     files += [(p, os.path.basename(p)) for p in glob.glob(os.path.join(folder, "*"))
               if os.path.isfile(p) and os.path.basename(p) != f"{assignment}.py"]
-    data = os.path.join(paths.DATA, assignment)
+    data = os.path.join(project.DATA, assignment)
     for dirpath, _, filenames in os.walk(data):
         files += [(os.path.join(dirpath, n), os.path.join("data", os.path.relpath(os.path.join(dirpath, n), data)))
                   for n in filenames]
@@ -117,18 +112,6 @@ c.GenerateFeedback.preprocessors = [
 '''
 
 
-def nbgrader(course, *args, check=True):
-    """Runs one of nbgrader's own commands on ``course`` (with this venv's bin first on PATH: it needs alembic)."""
-    env = dict(os.environ)
-    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    command = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course.root}"]
-    proc = subprocess.run(command, cwd=course.root, env=env, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        tail = [l for l in (proc.stderr + proc.stdout).splitlines() if l.strip()][-5:]
-        raise BuildError(f"nbgrader {args[0]} failed: " + " | ".join(tail))
-    return proc
-
-
 def build(course, assignments=None, log=print):
     """Builds ``course/source/<a>/`` and ``course/release/<a>/`` for every (or the given) assignment."""
     os.makedirs(course.root, exist_ok=True)
@@ -136,14 +119,14 @@ def build(course, assignments=None, log=print):
     if not os.path.exists(config):
         with open(config, "w") as f:
             f.write(NBGRADER_CONFIG)
-    for assignment in assignments or paths.assignments():
-        if assignment not in paths.assignments():
-            raise BuildError(f"no assignment '{assignment}' (have: {', '.join(paths.assignments())})")
+    for assignment in assignments or project.assignments():
+        if assignment not in project.assignments():
+            raise RnnkitError(f"no assignment '{assignment}' (have: {', '.join(project.assignments())})")
         notebook = source_notebook(assignment)
         layout = notebooks.layout(notebook)
         errors = layout.check(suite_items(assignment))
         if errors:
-            raise BuildError(f"{assignment}: " + "; ".join(errors))
+            raise RnnkitError(f"{assignment}: " + "; ".join(errors))
         target = course.source_dir(assignment)
         shutil.rmtree(target, ignore_errors=True)
         os.makedirs(target)
@@ -151,14 +134,14 @@ def build(course, assignments=None, log=print):
         for source, relative in _public_files(assignment):
             os.makedirs(os.path.dirname(os.path.join(target, relative)), exist_ok=True)
             shutil.copy(source, os.path.join(target, relative))
-        nbgrader(course, "generate_assignment", assignment, "--force")
+        course.nbgrader("generate_assignment", assignment, "--force")
         log(f"built {assignment}: {len(layout.answers)} graded items, "
             f"{sum(layout.points.values()) + sum(layout.manual.values()):g} points -> {course.release_dir(assignment)}")
 
 
 def suite_items(assignment):
     """The grade_ids the hidden suite's tests are tied to (read without importing the suite)."""
-    path = paths.suite(assignment)
+    path = project.suite(assignment)
     if not os.path.exists(path):
         return set()
     items = set()

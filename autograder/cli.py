@@ -1,102 +1,57 @@
 """``rnnkit``: the instructor's command line. Subcommands follow nbgrader's workflow and wrap its own commands where
-they exist; every one takes ``--course-dir`` (default ``./course``) and fails with one line on bad input."""
+they exist; every one takes ``--course-dir`` (default ``./course``). A problem you can fix is one line on stderr
+(exit 2); anything else is a bug and shows its traceback (``--debug`` shows it always)."""
 import argparse
 import os
 import sys
 
-
 EXIT_USAGE = 2
 
 
-class UsageError(Exception):
-    pass
-
-
-def _assignments(course, names):
-    built = course.built_assignments()
-    if not built:
-        raise UsageError(f"nothing is built in {course.root}: run `rnnkit build --course-dir {course.root}` first")
-    for name in names:
-        if name not in built:
-            raise UsageError(f"assignment '{name}' is not built in {course.root} (built: {', '.join(built)})")
-    return names or built
-
-
 def cmd_build(args, course):
-    from autograder import build
-    build.build(course, args.assignment or None)
+    from autograder import workflow
+    workflow.build(course, args.assignment)
 
 
 def cmd_release(args, course):
-    from autograder.build import nbgrader
-    _assignments(course, [args.assignment])
-    nbgrader(course, "release_assignment", args.assignment, f"--Exchange.root={_exchange(args)}", "--force")
-    print(f"released {args.assignment} to {_exchange(args)}; students run: nbgrader fetch_assignment "
-          f"{args.assignment} --course rnnkit --Exchange.root={_exchange(args)}")
+    from autograder import workflow
+    workflow.release(course, args.assignment, os.path.abspath(args.exchange))
 
 
 def cmd_collect(args, course):
-    from autograder.build import nbgrader
-    _assignments(course, [args.assignment])
-    nbgrader(course, "collect", args.assignment, f"--Exchange.root={_exchange(args)}", "--update")
-    print(f"collected {args.assignment}: {len(course.students(args.assignment))} submission(s) in "
-          f"{course.path('submitted')}")
+    from autograder import workflow
+    workflow.collect(course, args.assignment, os.path.abspath(args.exchange))
 
 
 def cmd_autograde(args, course):
-    from autograder import autograde, isolation
-    assignments = _assignments(course, [args.assignment] if args.assignment else [])
-    level = isolation.best_level(args.sandbox)
-    if level != "bubblewrap":
-        print(f"warning: sandbox level '{level}': "
-              + ("no network, but student code can read the file system (install bubblewrap for full isolation)"
-                 if level == "unshare" else "student code runs as a plain subprocess with resource limits only; "
-                 "install bubblewrap (sudo apt-get install bubblewrap) for file-system and network isolation"),
-              file=sys.stderr)
-    _, failures = autograde.autograde(course, assignments, [args.student] if args.student else None, level,
-                                      force=args.force, jobs=args.jobs)
+    from autograder import workflow
+    _, failures, _ = workflow.autograde(course, _names(args), [args.student] if args.student else None,
+                                        sandbox=args.sandbox, force=args.force, jobs=args.jobs)
     return 1 if failures else 0
 
 
 def cmd_feedback(args, course):
-    from autograder.build import nbgrader
-    for assignment in _assignments(course, [args.assignment] if args.assignment else []):
-        extra = [f"--student={args.student}"] if args.student else []
-        nbgrader(course, "generate_feedback", assignment, "--force", *extra)
-        if args.release:
-            nbgrader(course, "release_feedback", assignment, f"--Exchange.root={_exchange(args)}", *extra)
-    print(f"feedback in {course.path('feedback')}")
+    from autograder import workflow
+    workflow.feedback(course, _names(args), args.student, os.path.abspath(args.exchange) if args.release else None)
 
 
 def cmd_export(args, course):
-    from autograder import report
-    from autograder.build import nbgrader
-    out = os.path.abspath(args.to or course.path("exports"))
-    os.makedirs(out, exist_ok=True)
-    nbgrader(course, "export", f"--to={os.path.join(out, 'grades.csv')}")
-    written = [os.path.join(out, "grades.csv")]
-    for assignment in _assignments(course, []):
-        written.append(report.write_item_csv(course, assignment, os.path.join(out, f"items_{assignment}.csv")))
-    print("wrote " + ", ".join(written))
+    from autograder import workflow
+    workflow.export(course, args.to)
 
 
 def cmd_report(args, course):
-    from autograder import report
-    assignments = _assignments(course, [args.assignment] if args.assignment else [])
-    for assignment in assignments:
-        print(report.table(course, assignment) + "\n")
-    out = course.path("exports")
-    os.makedirs(out, exist_ok=True)
-    print("plot: " + report.plot_distribution(course, assignments, os.path.join(out, "score_distribution.png")))
+    from autograder import workflow
+    workflow.report(course, _names(args))
 
 
 def cmd_demo(args, course):
-    from autograder import demo
+    from autograder.simulation import demo
     return demo.run(course, jobs=args.jobs)
 
 
-def _exchange(args):
-    return os.path.abspath(args.exchange)
+def _names(args):
+    return [args.assignment] if args.assignment else []
 
 
 def parser():
@@ -106,6 +61,7 @@ def parser():
     def command(name, func, help_text):
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--course-dir", default="course", help="the nbgrader course directory (default: ./course)")
+        p.add_argument("--debug", action="store_true", help="show the full traceback of any error")
         p.set_defaults(func=func)
         return p
 
@@ -122,7 +78,7 @@ def parser():
     p.add_argument("--force", action="store_true", help="regrade submissions that are graded and unchanged")
     p.add_argument("--jobs", "-j", type=int, default=1, help="submissions graded in parallel (default: 1)")
     p.add_argument("--sandbox", choices=["bubblewrap", "unshare", "none"],
-                   help="require this isolation level (default: the strongest available)")
+                   help="require this isolation level (default: the strongest available, or RNNKIT_REQUIRE_SANDBOX)")
     p = command("feedback", cmd_feedback, "render feedback HTML (nbgrader generate_feedback), optionally release it")
     p.add_argument("assignment", nargs="?")
     p.add_argument("--student")
@@ -139,11 +95,13 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    from autograder.build import BuildError
-    from autograder.paths import Course
+    from autograder.course import Course
+    from autograder.errors import RnnkitError
     try:
         return args.func(args, Course(args.course_dir)) or 0
-    except (UsageError, BuildError, ValueError, RuntimeError, OSError) as err:
+    except RnnkitError as err:
+        if args.debug:
+            raise
         print(f"rnnkit {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

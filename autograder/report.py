@@ -1,58 +1,80 @@
 """The class at a glance: a students x items table, a per-item CSV (nbgrader's export has totals only) and a
-plot of the score distribution. Everything is read from ``autograded/*/*/results.json``."""
+plot of the score distribution. Everything is read from ``autograded/*/<assignment>/results.json``."""
 import csv
 import glob
-import json
 import os
 
-from autograder import grade
+from autograder.results import ItemScore, SubmissionResults
 
 
 def collect(course, assignment):
-    """student -> results of ``assignment``, for every graded submission."""
+    """student -> :class:`SubmissionResults` of ``assignment``, for every graded submission."""
     found = {}
     for path in sorted(glob.glob(os.path.join(course.path("autograded"), "*", assignment, "results.json"))):
-        with open(path) as f:
-            found[path.split(os.sep)[-3]] = json.load(f)
+        try:
+            found[path.split(os.sep)[-3]] = SubmissionResults.load(path)
+        except (OSError, ValueError, KeyError):
+            continue  # a results file someone broke by hand: that student shows as not graded
     return found
 
 
+def _items(results):
+    """The graded items, in notebook order, over every submission (a partial one may lack some)."""
+    items = {}
+    for res in results.values():
+        items.update(dict.fromkeys(res.items()))
+    return list(items)
+
+
 def table(course, assignment):
-    """A plain-text table of students x items with the totals."""
+    """A plain-text table of students x items with the totals; items are named in full."""
     results = collect(course, assignment)
     if not results:
         return f"{assignment}: nothing graded yet"
-    items = list(grade.item_scores(next(iter(results.values()))))
-    width = max(len(s) for s in results) + 2
-    header = "student".ljust(width) + "".join(i[:14].rjust(15) for i in items) + "total".rjust(14)
-    lines = [f"{assignment}", header, "-" * len(header)]
+    items = _items(results)
+    width = max(len(s) for s in [*results, "student"]) + 2
+    columns = [max(len(item), 9) + 2 for item in items]
+    header = "student".ljust(width) + "".join(i.rjust(c) for i, c in zip(items, columns)) + "total".rjust(14)
+    lines = [assignment, header, "-" * len(header)]
     for student, res in results.items():
-        scores = grade.item_scores(res)
-        cells = "".join(_fraction(*scores.get(i, (0, 0))).rjust(15) for i in items)
-        lines.append(student.ljust(width) + cells + _fraction(res["score"], res["max_score"]).rjust(14))
+        scores = res.items()
+        cells = "".join(_fraction(scores.get(i, ItemScore(0, 0))).rjust(c) for i, c in zip(items, columns))
+        lines.append(student.ljust(width) + cells + _fraction(ItemScore(res.score, res.max_score)).rjust(14))
     return "\n".join(lines)
 
 
-def _fraction(got, most):
-    return f"{round(got, 2):g}/{most:g}"
+def _fraction(item):
+    return f"{item.score:g}/{item.max_score:g}"
+
+
+def csv_safe(value):
+    """A cell a spreadsheet will not run as a formula (a student id such as ``=HYPERLINK(...)``)."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def write_csv(path, header, rows):
+    """Every CSV the project writes goes through here, so that no cell can be a formula."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([csv_safe(v) for v in header])
+        writer.writerows([csv_safe(v) for v in row] for row in rows)
+    return path
 
 
 def write_item_csv(course, assignment, path):
     results = collect(course, assignment)
-    items = list(grade.item_scores(next(iter(results.values())))) if results else []
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["student", "assignment", *items, "score", "max_score", "sandbox", "suite_version"])
-        for student, res in results.items():
-            scores = grade.item_scores(res)
-            writer.writerow([student, assignment, *(round(scores.get(i, (0, 0))[0], 4) for i in items),
-                             res["score"], res["max_score"], res["provenance"]["sandbox"],
-                             res["provenance"]["suite_version"]])
-    return path
+    items = _items(results)
+    rows = []
+    for student, res in results.items():
+        scores = res.items()
+        rows.append([student, assignment, *(scores.get(i, ItemScore(0, 0)).score for i in items),
+                     res.score, res.max_score, res.provenance.get("sandbox"), res.provenance.get("suite_version")])
+    return write_csv(path, ["student", "assignment", *items, "score", "max_score", "sandbox", "suite_version"], rows)
 
 
 def plot_distribution(course, assignments, path):
-    """A histogram of total scores (as a percentage) per assignment."""
+    """A histogram of total scores (as a percentage of the autograded points) per assignment."""
     import matplotlib
     import matplotlib.ticker
     matplotlib.use("Agg")
@@ -60,10 +82,10 @@ def plot_distribution(course, assignments, path):
     fig, axes = plt.subplots(1, len(assignments), figsize=(4.5 * len(assignments), 3.2), squeeze=False)
     for ax, assignment in zip(axes[0], assignments):
         results = collect(course, assignment)
-        percent = [100 * r["score"] / r["max_score"] for r in results.values() if r["max_score"]]
+        percent = [100 * r.score / r.max_score for r in results.values() if r.max_score]
         ax.hist(percent, bins=[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100.01], color="#4477aa", edgecolor="white")
         ax.set_title(f"{assignment} ({len(percent)} submissions)")
-        ax.set_xlabel("score (%)")
+        ax.set_xlabel("score (% of autograded points)")
         ax.set_ylabel("students")
         ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # no half students
     fig.tight_layout()

@@ -22,8 +22,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
-from autograder import paths  # noqa: E402
-from autograder.suites import test_02_sentiment as suite  # noqa: E402
+from autograder import project  # noqa: E402
+suite = __import__("importlib").import_module("autograder.hidden.02_sentiment.test_02_sentiment")  # noqa: E402
 from solutions import sentiment as ref  # noqa: E402
 
 DATA = suite.DATA
@@ -127,7 +127,7 @@ def real_run(directory, seed):
 # ---------------------------------------------------------------------------------------------------- report
 def generated_data_baselines():
     """Bag of words and the reference (notebook settings) on the committed data/02_sentiment files."""
-    folder = os.path.join(paths.DATA, "02_sentiment")
+    folder = os.path.join(project.DATA, "02_sentiment")
     (train_s, train_y), (test_s, test_y) = (DATA.load_tsv(os.path.join(folder, f"{n}.tsv")) for n in ("train", "test"))
     train_tokens, test_tokens = [DATA.tokenize(s) for s in train_s], [DATA.tokenize(s) for s in test_s]
     kinds = np.array([DATA.sentence_kind(s) for s in test_s])

@@ -31,8 +31,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
-from autograder import paths  # noqa: E402
-from autograder.suites import test_03_char_lm as suite  # noqa: E402
+from autograder import project  # noqa: E402
+suite = __import__("importlib").import_module("autograder.hidden.03_char_lm.test_03_char_lm")  # noqa: E402
 from solutions import char_lm as ref  # noqa: E402
 
 CORPORA = suite.CORPORA
@@ -233,7 +233,7 @@ class InProcessStudent:
 def bugged_namespace(bug):
     """The reference namespace with one catalogued bug applied to its function (top-level functions only)."""
     import ast
-    with open(paths.solution_file("03_char_lm"), encoding="utf-8") as f:
+    with open(project.solution_file("03_char_lm"), encoding="utf-8") as f:
         source = f.read()
     node = next(n for n in ast.parse(source).body if getattr(n, "name", None) == bug.cell)
     text = ast.get_source_segment(source, node)
@@ -247,7 +247,7 @@ def generate_tests(seeds):
     """Passes of the suite's two generate tests over many grading seeds: the reference, then each catalogued bug
     of ``generate`` (which must fail)."""
     from assignments.common.checklib import CheckFailed
-    from autograder.bugs import catalogue
+    from autograder.simulation import catalogue
     tests = (suite.test_greedy_generation, suite.test_sampling_follows_temperature)
     rows = []
     variants = [("reference", harness_namespace(), seeds)]

@@ -12,8 +12,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
-from autograder import paths  # noqa: E402
-from autograder.sandbox import channel  # noqa: E402
+from autograder import project  # noqa: E402
+from autograder.sandbox.inside import channel  # noqa: E402
 
 NOTES_MARKER = "<!-- notes below this line are written by hand and kept when the script rewrites the file -->"
 
@@ -24,7 +24,7 @@ def harness_namespace(assignment, reference, **replacements):
     namespace = {"np": np, "tf": tf, "keras": keras}
     namespace.update({name: value for name, value in vars(reference).items() if not name.startswith("__")})
     namespace.update(replacements)
-    with open(paths.harness(assignment), encoding="utf-8") as f:
+    with open(project.harness(assignment), encoding="utf-8") as f:
         exec(compile(f.read(), f"harness_{assignment}.py", "exec"), namespace)
     return namespace
 

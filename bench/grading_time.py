@@ -14,8 +14,10 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from autograder import build, isolation, paths, simulate  # noqa: E402
-from autograder.paths import Course  # noqa: E402
+from autograder import build, project
+from autograder.sandbox import launch  # noqa: E402
+from autograder.simulation import submissions  # noqa: E402
+from autograder.course import Course  # noqa: E402
 
 
 def main():
@@ -23,8 +25,8 @@ def main():
     parser.add_argument("assignment", nargs="*")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    assignments = args.assignment or paths.assignments()
-    level = isolation.best_level()
+    assignments = args.assignment or project.assignments()
+    level = launch.best_level()
     rnnkit = os.path.join(os.path.dirname(sys.executable), "rnnkit")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -33,7 +35,7 @@ def main():
         build.build(course, assignments, log=lambda *_: None)
         build_seconds = time.perf_counter() - started
         for assignment in assignments:
-            simulate.submit(course, "reference", assignment, simulate.reference_answers(course, assignment))
+            submissions.submit(course, "reference", assignment, submissions.reference_answers(course, assignment))
             times = []
             for _ in range(args.repeat):
                 started = time.perf_counter()

@@ -3,8 +3,11 @@ import os
 
 import pytest
 
-from autograder import autograde, build, isolation, paths, simulate
-from autograder.paths import Course
+from autograder import build, project
+from autograder.grading import batch
+from autograder.sandbox import launch
+from autograder.simulation import submissions
+from autograder.course import Course
 
 # Isolate nbgrader and Jupyter from whatever the machine has configured (no stray nbgrader_config.py).
 _HOME = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"rnnkit-test-home-{os.getpid()}")
@@ -17,12 +20,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 def assignments():
     """Every assignment, or those in RNNKIT_TEST_ASSIGNMENTS (comma-separated) while working on one of them."""
     chosen = os.environ.get("RNNKIT_TEST_ASSIGNMENTS")
-    return chosen.split(",") if chosen else paths.assignments()
+    return chosen.split(",") if chosen else project.assignments()
 
 
 def sandbox_level():
     """The strongest level here; CI sets RNNKIT_REQUIRE_SANDBOX=bubblewrap so a missing bwrap fails loudly."""
-    return isolation.best_level(os.environ.get("RNNKIT_REQUIRE_SANDBOX") or None)
+    return launch.best_level(os.environ.get("RNNKIT_REQUIRE_SANDBOX") or None)
 
 
 @pytest.fixture(scope="session")
@@ -35,19 +38,19 @@ def built(tmp_path_factory):
     """A course with every assignment built: (Course, {assignment: reference answers})."""
     course = Course(str(tmp_path_factory.mktemp("course")))
     build.build(course, assignments(), log=lambda *_: None)
-    answers = {a: simulate.reference_answers(course, a) for a in course.built_assignments()}
+    answers = {a: submissions.reference_answers(course, a) for a in course.built_assignments()}
     return course, answers
 
 
-def grade_class(course, assignment, submissions, level, jobs=2, items=None):
+def grade_class(course, assignment, class_, level, jobs=2, items=None):
     """Submits ``{student: answers or (answers, edit)}`` and grades them; returns {student: results}.
 
     ``items``: ``{student: graded items to check}`` to grade some submissions only in part.
     """
-    for student, spec in submissions.items():
+    for student, spec in class_.items():
         answers, edit = spec if isinstance(spec, tuple) else (spec, None)
-        simulate.submit(course, student, assignment, answers, edit)
-    graded, failures = autograde.autograde(course, [assignment], list(submissions), level, force=True, jobs=jobs,
+        submissions.submit(course, student, assignment, answers, edit)
+    graded, failures = batch.autograde(course, [assignment], list(class_), level, force=True, jobs=jobs,
                                            echo=lambda *_: None, items=items)
     assert failures == 0
-    return {student: graded[(student, assignment)] for student in submissions}
+    return {student: graded[(student, assignment)] for student in class_}

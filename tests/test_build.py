@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from autograder import build, notebooks, paths
+from autograder.errors import RnnkitError
+from autograder import build, notebooks, project
 from tests.conftest import assignments
 
 CANARY = "rnnkit-canary: solution-only"
@@ -41,18 +42,18 @@ def test_a_directive_becomes_signature_docstring_and_marked_body():
 
 
 def test_unknown_name_is_an_error():
-    with pytest.raises(build.BuildError, match="no g in"):
+    with pytest.raises(RnnkitError, match="no g in"):
         build.solution_cell(["g"], SOLUTION, "01_x")
 
 
 def test_a_solution_without_docstring_is_an_error():
-    with pytest.raises(build.BuildError, match="needs a docstring"):
+    with pytest.raises(RnnkitError, match="needs a docstring"):
         build.solution_cell(["h"], "def h(x):\n    return x\n", "01_x")
 
 
 def test_every_solution_file_carries_the_canary():
     for assignment in assignments():
-        with open(paths.solution_file(assignment)) as f:
+        with open(project.solution_file(assignment)) as f:
             assert CANARY in f.read(), f"solutions for {assignment} lack the canary the release test relies on"
 
 
@@ -61,7 +62,7 @@ def test_release_has_no_solution_and_no_hidden_code(built):
     for assignment in course.built_assignments():
         source = open(course.source_notebook(assignment)).read()
         assert CANARY in source, "the canary should reach the instructor's source notebook"
-        hidden = [open(paths.suite(assignment)).read()]  # (the harness is not secret: it only wires up Keras)
+        hidden = [open(project.suite(assignment)).read()]  # (the harness is not secret: it only wires up Keras)
         for path in glob.glob(os.path.join(course.release_dir(assignment), "**", "*"), recursive=True):
             if os.path.isdir(path):
                 continue

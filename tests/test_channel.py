@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from autograder.sandbox import channel
+from autograder.sandbox.inside import channel
 
 
 def roundtrip(value, **kwargs):

@@ -10,9 +10,9 @@ import threading
 import numpy as np
 import pytest
 
-from autograder import paths
+from autograder import project
 
-corpora = paths.public_module("03_char_lm", "corpora")
+corpora = project.public_module("03_char_lm", "corpora")
 
 
 # ---------------------------------------------------------------------------------------------------- generated text

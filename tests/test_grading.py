@@ -2,7 +2,9 @@
 bug loses points on exactly the items it breaks while every other item keeps its points."""
 import pytest
 
-from autograder import bugs, grade, notebooks, simulate
+from autograder import notebooks
+from autograder.simulation import catalogue
+from autograder.simulation import submissions
 from tests.conftest import assignments, grade_class
 
 ASSIGNMENTS = assignments()
@@ -13,11 +15,11 @@ ASSIGNMENTS = assignments()
 TRAINING_ITEMS = {"train_sentiment", "train_char_lm"}
 
 
-def pack(catalogue):
+def pack(bugs):
     """Groups bugs into as few submissions as possible: bugs in one submission touch different cells and break
     disjoint sets of items, so each item's verdict still speaks of one bug alone."""
     groups = []
-    for bug in catalogue:
+    for bug in bugs:
         for group in groups:
             if all(bug.cell != other.cell and not (bug.breaks & other.breaks) and bug.cell not in other.breaks
                    and other.cell not in bug.breaks for other in group):
@@ -29,7 +31,7 @@ def pack(catalogue):
 
 
 def lost_items(results):
-    return {item for item, (got, most) in grade.item_scores(results).items() if got < most - 1e-9}
+    return {item for item, s in results.items().items() if s.lost}
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -37,30 +39,30 @@ def test_reference_full_marks_and_stubs_zero(built, level, assignment):
     course, answers = built
     results = grade_class(course, assignment, {"reference": answers[assignment], "stubs": None}, level)
     reference, stubs = results["reference"], results["stubs"]
-    failing = [f"{t['name']}: {t['output']}" for t in reference["tests"] if t["score"] < t["max_score"]]
+    failing = [f"{t.name}: {t.message}" for t in reference.tests if not t.passed]
     assert not failing, "the reference lost points:\n" + "\n".join(failing)
-    assert reference["score"] == reference["max_score"] > 0
-    assert stubs["score"] == 0
-    assert all(got == 0 for got, _ in grade.item_scores(stubs).values())
-    for test in stubs["tests"]:
-        assert "NotImplementedError" in test["output"], test
+    assert reference.score == reference.max_score > 0
+    assert stubs.score == 0
+    assert all(s.score == 0 for s in stubs.items().values())
+    for test in stubs.tests:
+        assert "NotImplementedError" in test.message, test
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_every_catalogued_bug_loses_points_where_it_should(built, level, assignment):
     course, answers = built
-    catalogue = bugs.catalogue(assignment)
-    assert len(catalogue) >= 12
-    groups = pack(catalogue)
+    bugs = catalogue.catalogue(assignment)
+    assert len(bugs) >= 12
+    groups = pack(bugs)
     every_item = set(notebooks.layout(notebooks.read(course.source_notebook(assignment))).answers)
-    submissions, items = {}, {}
+    mutants, items = {}, {}
     for number, group in enumerate(groups):
         mutated = answers[assignment]
         for bug in group:
-            mutated = simulate.with_bug(mutated, bug)
-        submissions[f"bugs{number:02d}"] = mutated
+            mutated = submissions.with_bug(mutated, bug)
+        mutants[f"bugs{number:02d}"] = mutated
         items[f"bugs{number:02d}"] = sorted((every_item - TRAINING_ITEMS) | {bug.cell for bug in group})
-    results = grade_class(course, assignment, submissions, level, items=items)
+    results = grade_class(course, assignment, mutants, level, items=items)
     problems = []
     for number, group in enumerate(groups):
         res = results[f"bugs{number:02d}"]
@@ -74,7 +76,6 @@ def test_every_catalogued_bug_loses_points_where_it_should(built, level, assignm
                 problems.append(f"{bug.name}: should also lose points on {sorted(missed)}")
         wrongly = lost - expected
         if wrongly:
-            detail = [f"{t['name']}: {t['output']}" for t in res["tests"] if t["tags"][0] in wrongly
-                      and t["score"] < t["max_score"]]
+            detail = [f"{t.name}: {t.message}" for t in res.tests if t.item in wrongly and not t.passed]
             problems.append(f"{[b.name for b in group]} also cost points on {sorted(wrongly)}: {detail}")
     assert not problems, "\n".join(problems)

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from autograder import grade, paths
+from autograder import project
 from tests.conftest import grade_class
 
 A1 = "01_rnn_cell"
@@ -26,7 +26,7 @@ def output_layer(H, W_hq, b_q):
     return Always()
 '''
 READ_SOLUTIONS = f'''
-exec(open({os.path.join(paths.SOLUTIONS, "rnn_cell.py")!r}).read())   # would define the reference RNNCell
+exec(open({os.path.join(project.SOLUTIONS, "rnn_cell.py")!r}).read())   # would define the reference RNNCell
 '''
 EXIT_IN_CELL = '''
 import sys
@@ -49,7 +49,7 @@ np.allclose = lambda *args, **kwargs: True
 
 
 def items(results):
-    return {item: got for item, (got, _) in grade.item_scores(results).items()}
+    return {item: s.score for item, s in results.items().items()}
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +63,14 @@ def hostile_results(built, level):
                 cell.source += "\n" + SETUP_TAMPERING
         return notebook
 
-    submissions = {
+    class_ = {
         "liar": ({**reference, "rnn_cell_forward": WRONG_FORWARD, "output_layer": LIAR}, tamper_setup),
         "reader": {**reference, "RNNCell": READ_SOLUTIONS},
         "quitter": {**reference, "rnn_cell_forward": HANG, "rnn_cell_backward": DIE, "output_layer": EXIT_IN_CELL},
     }
     os.environ["RNNKIT_CALL_TIMEOUT"] = "8"   # keep the hang short; read when the job is written
     try:
-        return grade_class(course, A1, submissions, level), level
+        return grade_class(course, A1, class_, level), level
     finally:
         del os.environ["RNNKIT_CALL_TIMEOUT"]
 
@@ -90,7 +90,7 @@ def test_reading_the_reference_from_disk_fails_in_the_sandbox(hostile_results):
     if level != "bubblewrap":
         pytest.skip(f"needs bubblewrap (this machine offers '{level}'); CI requires it")
     assert items(results["reader"])["RNNCell"] == 0
-    outputs = [t["output"] for t in results["reader"]["tests"] if t["tags"][0] == "RNNCell"]
+    outputs = [t.message for t in results["reader"].item_tests("RNNCell")]
     assert any("No such file or directory" in o for o in outputs), outputs
 
 
@@ -101,7 +101,7 @@ def test_exit_hang_and_crash_cost_only_their_items(hostile_results):
     assert scores["rnn_cell_backward"] == 0 and scores["rnn_backward"] == 0     # the crash
     assert scores["output_layer"] == 0                                          # sys.exit in the cell
     assert scores["RNNCell"] == 3                                               # the grader went on
-    messages = " ".join(t["output"] for t in results["quitter"]["tests"])
+    messages = " ".join(t.message for t in results["quitter"].tests)
     assert "did not finish within 8 s" in messages
     assert "died while running your rnn_cell_backward" in messages
     assert "SystemExit" in messages

@@ -5,8 +5,9 @@ import time
 
 import pytest
 
-from autograder import isolation, paths
-from autograder.student import StudentError, StudentProcess
+from autograder import project
+from autograder.sandbox import launch
+from autograder.trusted.student import StudentError, StudentProcess
 
 
 def process(level, source, **kwargs):
@@ -24,7 +25,7 @@ def test_the_sandbox_hides_the_course_and_the_network(level):
     source = f'''
 import os, socket
 def probe():
-    seen = {{p: os.path.exists(p) for p in {[paths.SOLUTIONS, paths.SUITES, os.path.expanduser("~")]!r}}}
+    seen = {{p: os.path.exists(p) for p in {[project.SOLUTIONS, project.SUITES, os.path.expanduser("~")]!r}}}
     try:
         socket.create_connection(("127.0.0.1", {port}), timeout=3).close()
         network = "reached the grader's loopback"
@@ -63,7 +64,7 @@ def spawn():
 
 def test_memory_limit_turns_a_bomb_into_a_failed_check():
     student = process("none", "def bomb():\n    return len(bytearray(8 * 2**30))\n",
-                      limits=isolation.Limits(memory_gb=3))
+                      limits=launch.Limits(memory_gb=3))
     try:
         with pytest.raises(StudentError, match="MemoryError"):
             student.call("bomb")
@@ -75,4 +76,5 @@ def test_fallback_is_announced(built, capsys):
     from autograder import cli
     course, _ = built
     cli.main(["autograde", "--course-dir", course.root, "--sandbox", "none", "--student", "nobody"])
-    assert "plain subprocess with resource limits only" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "plain subprocess with resource limits only" in captured.out + captured.err

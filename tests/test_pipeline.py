@@ -8,8 +8,9 @@ import sys
 import nbformat
 import pytest
 
-from autograder import cli, notebooks, paths, simulate
-from autograder.paths import Course
+from autograder import cli, notebooks, project
+from autograder.simulation import submissions
+from autograder.course import Course
 
 A1 = "01_rnn_cell"
 
@@ -31,7 +32,7 @@ def pipeline(tmp_path_factory, level):
     common = ["--course-dir", course.root]
     assert cli.main(["build", A1, *common]) == 0
     assert cli.main(["release", A1, *common, "--exchange", str(exchange)]) == 0
-    reference = simulate.reference_answers(course, A1)
+    reference = submissions.reference_answers(course, A1)
     for student, answers in (("alice", reference), ("bob", None)):
         home = root / student
         home.mkdir()
@@ -67,7 +68,7 @@ def test_feedback_reports_scores_without_hidden_code(pipeline):
     for student in ("alice", "bob"):
         html = open(pipeline.path("feedback", student, A1, f"{A1}.html")).read()
         assert "Hidden tests for rnn_backward" in html
-        with open(paths.suite(A1)) as f:
+        with open(project.suite(A1)) as f:
             for line in f:
                 if len(line.strip()) > 40 and not line.strip().startswith(("import", "from", "#", '"""')):
                     assert line.strip() not in html, f"hidden suite line in feedback: {line.strip()}"

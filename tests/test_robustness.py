@@ -5,14 +5,15 @@ import os
 
 import pytest
 
-from autograder import autograde, grade, simulate
+from autograder.grading import batch
+from autograder.simulation import submissions
 from tests.conftest import grade_class
 
 A1 = "01_rnn_cell"
 
 
 def scores(results):
-    return {item: got for item, (got, _) in grade.item_scores(results).items()}
+    return {item: s.score for item, s in results.items().items()}
 
 
 def delete_cell(grade_id):
@@ -37,20 +38,20 @@ def corrupt(notebook):
 def broken_class(built, level):
     course, answers = built
     reference = answers[A1]
-    submissions = {
+    class_ = {
         "corrupt": (reference, corrupt),
         "deleted": (reference, delete_cell("rnn_forward")),
         "renamed": (reference, rename_cell("output_layer")),
         "importerror": {**reference, "RNNCell": "import a_module_that_does_not_exist\n" + reference["RNNCell"]},
         "fine": reference,
     }
-    return course, grade_class(course, A1, submissions, level)
+    return course, grade_class(course, A1, class_, level)
 
 
 def test_invalid_json_scores_zero_with_a_message(broken_class):
     _, results = broken_class
-    assert results["corrupt"]["score"] == 0
-    assert "not valid JSON" in results["corrupt"]["output"]
+    assert results["corrupt"].score == 0
+    assert "not valid JSON" in results["corrupt"].note
 
 
 def test_deleted_or_renamed_cell_loses_only_its_item(broken_class):
@@ -58,29 +59,29 @@ def test_deleted_or_renamed_cell_loses_only_its_item(broken_class):
     deleted, renamed = scores(results["deleted"]), scores(results["renamed"])
     assert deleted["rnn_forward"] == 0 and deleted["rnn_cell_forward"] == 2 and deleted["RNNCell"] == 3
     assert renamed["output_layer"] == 0 and renamed["rnn_backward"] == 4
-    assert any("missing from your notebook" in t["output"] for t in results["deleted"]["tests"])
+    assert any("missing from your notebook" in t.message for t in results["deleted"].tests)
 
 
 def test_import_error_loses_only_its_item(broken_class):
     _, results = broken_class
     got = scores(results["importerror"])
     assert got["RNNCell"] == 0 and got["rnn_backward"] == 4
-    assert any("ModuleNotFoundError" in t["output"] for t in results["importerror"]["tests"])
+    assert any("ModuleNotFoundError" in t.message for t in results["importerror"].tests)
 
 
 def test_others_are_graded_in_the_same_run(broken_class):
     _, results = broken_class
-    assert results["fine"]["score"] == results["fine"]["max_score"]
+    assert results["fine"].score == results["fine"].max_score
 
 
 def test_a_second_run_keeps_what_is_graded_and_regrades_what_changed(broken_class, level):
     course, results = broken_class
     before = os.path.getmtime(course.results_file("fine", A1))
     lines = []
-    autograde.autograde(course, [A1], ["fine", "deleted"], level, echo=lines.append)
+    batch.autograde(course, [A1], ["fine", "deleted"], level, echo=lines.append)
     assert all("unchanged, kept" in line for line in lines), lines
     assert os.path.getmtime(course.results_file("fine", A1)) == before
-    simulate.submit(course, "deleted", A1, simulate.reference_answers(course, A1))  # resubmitted, now complete
+    submissions.submit(course, "deleted", A1, submissions.reference_answers(course, A1))  # resubmitted, now complete
     lines = []
-    graded, _ = autograde.autograde(course, [A1], ["deleted"], level, echo=lines.append)
-    assert "kept" not in lines[0] and graded[("deleted", A1)]["score"] == graded[("deleted", A1)]["max_score"]
+    graded, _ = batch.autograde(course, [A1], ["deleted"], level, echo=lines.append)
+    assert "kept" not in lines[0] and graded[("deleted", A1)].score == graded[("deleted", A1)].max_score

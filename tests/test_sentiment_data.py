@@ -11,9 +11,9 @@ import threading
 import numpy as np
 import pytest
 
-from autograder import paths
+from autograder import project
 
-data = paths.public_module("02_sentiment", "sentiment_data")
+data = project.public_module("02_sentiment", "sentiment_data")
 
 
 # ---------------------------------------------------------------------------------------------------- generator
@@ -109,7 +109,7 @@ def test_bag_of_words_baseline_is_at_or_below_chance_on_hard_sentences():
 
 def test_committed_data_is_the_generators_output(tmp_path):
     data.main([str(tmp_path)])
-    committed = os.path.join(paths.DATA, "02_sentiment")
+    committed = os.path.join(project.DATA, "02_sentiment")
     for name in ("train", "validation", "test"):
         with open(tmp_path / f"{name}.tsv", "rb") as a, open(os.path.join(committed, f"{name}.tsv"), "rb") as b:
             assert a.read() == b.read(), f"data/02_sentiment/{name}.tsv differs from `sentiment_data.py` output"

@@ -14,20 +14,17 @@ import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader import utils as nbgrader_utils
 
-from autograder import grade, notebooks
+from autograder import notebooks
+from autograder.results import ItemScore, points
 
 
 def _report(grade_id, results):
     lines = []
-    for test in results["tests"]:
-        if test["tags"][0] != grade_id:
-            continue
-        mark = "✓" if test["output"] == "passed" else "✗"
-        lines.append(f"{mark} {test['name']} [{test['score']:g}/{test['max_score']:g}]")
-        if test["output"] != "passed":
-            lines += ["    " + line for line in test["output"].splitlines()]
-    got, most = grade.item_scores(results).get(grade_id, (0.0, 0.0))
-    return f"Hidden tests for {grade_id}: {got:g} / {most:g} points\n" + "\n".join(lines) + "\n"
+    for test in results.item_tests(grade_id):
+        lines.append(f"{'✓' if test.passed else '✗'} {test.name} [{points(test.score):g}/{points(test.max_score):g}]")
+        lines += ["    " + line for line in test.message.splitlines()] if not test.passed else []
+    item = results.items().get(grade_id, ItemScore(0.0, 0.0))
+    return f"Hidden tests for {grade_id}: {item.score:g} / {item.max_score:g} points\n" + "\n".join(lines) + "\n"
 
 
 def autograded_notebook(course, student, assignment, results):
@@ -69,7 +66,7 @@ def record(course, student, assignment, results, notebook):
     if os.path.exists(stamp):
         with open(stamp) as f:
             timestamp = nbgrader_utils.parse_utc(f.read().strip())
-    items = grade.item_scores(results)
+    items = results.items()
     with warnings.catch_warnings(), Gradebook(course.db_url) as gb:
         # nbgrader's own submission code trips SQLAlchemy's autoflush notices; they say nothing about our data
         warnings.simplefilter("ignore", category=sqlalchemy.exc.SAWarning)
@@ -86,6 +83,6 @@ def record(course, student, assignment, results, notebook):
             if meta.get("solution"):  # a written answer: 0 if untouched, else waiting for a human
                 entry.auto_score, _ = nbgrader_utils.determine_grade(cell)
             else:
-                entry.auto_score = items.get(meta["grade_id"][len("test_"):], (0.0, 0.0))[0]
+                entry.auto_score = items.get(meta["grade_id"][len("test_"):], ItemScore(0.0, 0.0)).score
             entry.needs_manual_grade = entry.manual_score is not None or entry.auto_score is None
         gb.db.commit()

@@ -1,6 +1,6 @@
-"""The pytest plugin that runs a hidden suite against one submission (loaded with ``-p autograder.plugin``).
+"""The pytest plugin that runs a hidden suite against one submission (loaded with ``-p autograder.trusted.plugin``).
 
-It reads a job file written by :mod:`autograder.grade` (the cells to run, the seed, the sandbox level), gives the
+It reads a job file written by :mod:`autograder.grading.submission` (the cells to run, the seed, the sandbox level), gives the
 tests their fixtures, and writes one record per test: passed or not, and the message for the student. Only
 :class:`CheckFailed` messages reach the student; any other exception is the grader's fault, reported as such, and
 its traceback goes to the instructor's log alone (a traceback would show hidden test code).
@@ -14,14 +14,15 @@ import numpy as np
 import pytest
 
 from assignments.common.checklib import CheckFailed
-from autograder import isolation
-from autograder.student import StudentProcess
+from autograder.results import FAILED, GRADER_ERROR, PASSED
+from autograder.sandbox import launch
+from autograder.trusted.student import StudentProcess
 
 _records = []
 
 
 def pytest_addoption(parser):
-    parser.addoption("--rnnkit-job", help="job file written by autograder.grade")
+    parser.addoption("--rnnkit-job", help="job file written by autograder.grading.submission")
 
 
 def pytest_configure(config):
@@ -30,9 +31,9 @@ def pytest_configure(config):
     config._rnnkit_job = job = json.load(open(path)) if path else None
     if job:
         # Start the student's process now, so that it loads TensorFlow while this one collects the suite.
-        isolation.become_subreaper()
+        launch.become_subreaper()
         config._rnnkit_student = StudentProcess(
-            job["cells"], job["assignment_dir"], job["level"], limits=isolation.Limits(**job.get("limits", {})),
+            job["cells"], job["assignment_dir"], job["level"], limits=launch.Limits(**job.get("limits", {})),
             missing=job["missing"], threads=job.get("threads", 2), **job.get("timeouts", {}))
         config._rnnkit_student.start()
 
@@ -86,21 +87,23 @@ def pytest_runtest_makereport(item, call):
         record = {"test": item.name, "doc": (item.function.__doc__ or "").strip().split("\n")[0],
                   "item": marker.args[0] if marker else None,
                   "weight": marker.kwargs.get("weight", 1.0) if marker else 0.0,
-                  "passed": report.passed, "seconds": round(call.duration, 3)}
+                  "status": PASSED, "seconds": round(call.duration, 3)}
         if report.failed:
             error = call.excinfo.value if call.excinfo else None
             if isinstance(error, CheckFailed):
-                record["message"] = str(error)
+                record.update(status=FAILED, message=str(error))
             else:
-                record["message"] = ("the grader could not complete this check (an error in the grader, not in "
-                                     "your code); your instructor has the details")
-                record["internal_error"] = report.longreprtext[-8000:]
+                record.update(status=GRADER_ERROR, traceback=report.longreprtext[-8000:],
+                              message="the grader could not complete this check (an error in the grader, not in "
+                                      "your code); your instructor has the details")
         _records.append(record)
 
 
 def pytest_sessionfinish(session, exitstatus):
-    isolation.kill_tree(os.getpid(), include_root=False)  # no student process outlives its grading
+    launch.kill_tree(os.getpid(), include_root=False)  # no student process outlives its grading
     job = session.config._rnnkit_job
     if job and job.get("results"):
+        student = getattr(session.config, "_rnnkit_student", None)
         with open(job["results"], "w") as f:
-            json.dump({"tests": _records, "finished": time.time()}, f)
+            json.dump({"tests": _records, "finished": time.time(),
+                       "student_output": student.student_output() if student else ""}, f)

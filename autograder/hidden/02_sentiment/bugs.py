@@ -11,7 +11,7 @@ Several bugs only show with rows of different lengths (including empty and full 
 sentence, tied counts, non-symmetric W_hh, float64 parameters, or a second training run with another seed; the
 hidden suite uses all of them.
 """
-from autograder.bugs import Bug
+from autograder.simulation.catalogue import Bug
 
 TRAINING = {"build_sentiment_model", "train_sentiment"}
 

@@ -11,7 +11,7 @@ alone when it does not (an offset that is always 0, a model that fails only in f
 model, whose updates are still those of its own gradients). ``generate`` is checked against the student's own
 model, so model bugs that still run leave it whole, while a model that cannot run at all breaks it too.
 """
-from autograder.bugs import Bug
+from autograder.simulation.catalogue import Bug
 
 MODEL_USERS = {"CharRNNLM", "train_char_lm", "generate"}
 

@@ -20,7 +20,9 @@ import subprocess
 import sys
 import tempfile
 
-WORKER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox")
+from autograder.errors import RnnkitError
+
+WORKER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inside")  # the only project folder the sandbox sees
 LEVELS = ("bubblewrap", "unshare", "none")
 
 
@@ -88,9 +90,9 @@ def best_level(required=None):
     """The strongest isolation this machine provides, or ``required`` (an error if it is not available)."""
     if required:
         if required not in LEVELS:
-            raise ValueError(f"unknown sandbox level {required!r}; choose one of {', '.join(LEVELS)}")
+            raise RnnkitError(f"unknown sandbox level {required!r}; choose one of {', '.join(LEVELS)}")
         if not _works(required):
-            raise RuntimeError(f"sandbox level {required!r} is not available on this machine "
+            raise RnnkitError(f"sandbox level {required!r} is not available on this machine "
                                "(for bubblewrap: sudo apt-get install bubblewrap)")
         return required
     return next(level for level in LEVELS if _works(level))

@@ -14,12 +14,12 @@ import tensorflow as tf
 
 from assignments.common.checklib import (CheckFailed, check_close, check_dtype, check_finite, check_gradient,
                                          check_shape, numeric_gradient, to_array)
-from autograder import paths
-from autograder.sandbox.channel import numpy_arg, rng_arg
-from autograder.testing import forbid_names, item
+from autograder import project
+from autograder.sandbox.inside.channel import numpy_arg, rng_arg
+from autograder.trusted.suite import forbid_names, item
 from solutions import char_lm as ref
 
-CORPORA = paths.public_module("03_char_lm", "corpora")
+CORPORA = project.public_module("03_char_lm", "corpora")
 
 # The training check: the student's CharRNNLM, trained by the student's train_char_lm on text from a hidden random
 # automaton (a new one per grading seed), then scored on held-out text of the same source.

@@ -23,4 +23,4 @@ class Bug:
 
 def catalogue(assignment):
     """The list of :class:`Bug` for an assignment such as ``"01_rnn_cell"``."""
-    return importlib.import_module(f"autograder.bugs.bugs_{assignment}").BUGS
+    return importlib.import_module(f"autograder.hidden.{assignment}.bugs").BUGS

@@ -5,7 +5,7 @@
 Several bugs only show with non-square shapes (n, d, h, T all different), a non-symmetric ``W_hh``, a non-zero
 bias, float64 inputs, or a check of ``RNNCell``'s initial weights and config; the hidden suite must use them.
 """
-from autograder.bugs import Bug
+from autograder.simulation.catalogue import Bug
 
 FORWARD = {"rnn_cell_forward", "rnn_forward"}
 BACKWARD = {"rnn_cell_backward", "rnn_backward"}

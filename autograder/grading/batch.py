@@ -1,4 +1,4 @@
-"""``rnnkit autograde``: grades every submission of nbgrader's ``submitted/<student>/<assignment>/`` layout.
+"""Grading many submissions: every submission of nbgrader's ``submitted/<student>/<assignment>/`` layout.
 
 Each submission is graded on its own (its own trusted pytest process and sandbox), so a broken one costs only its
 own points. Results are written as each submission finishes; an interrupted run loses nothing already graded,
@@ -6,26 +6,27 @@ and the next run skips what is graded and unchanged (``--force`` regrades).
 """
 from concurrent.futures import ThreadPoolExecutor
 import hashlib
-import json
 import os
 import time
 
-from autograder import grade, gradebook
+from autograder.grading import gradebook, submission
+from autograder.errors import RnnkitError
+from autograder.results import SubmissionResults
 
 
 def _already_graded(course, student, assignment):
     """The kept results if this very submission was fully graded by this very suite, else None."""
     try:
-        with open(course.results_file(student, assignment)) as f:
-            results = json.load(f)
+        results = SubmissionResults.load(course.results_file(student, assignment))
         with open(course.submitted_notebook(student, assignment), "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()
-        provenance = results["provenance"]
     except (OSError, ValueError, KeyError):
         return None
-    if "only_items" in provenance:  # a partial grading is never kept as a grade
+    if results.partial:  # a partial grading is never kept as a grade
         return None
-    if provenance.get("submission_sha256") == digest and provenance.get("suite_version") == grade.suite_version(assignment):
+    provenance = results.provenance
+    if provenance.get("submission_sha256") == digest and \
+            provenance.get("suite_version") == submission.suite_version(assignment):
         return results
     return None
 
@@ -40,20 +41,20 @@ def _grade_one(course, assignment, student, level, force, items):
         def log(text):
             with open(log_path, "a") as f:
                 f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {student} {assignment}\n{text}\n")
-        results = grade.grade_submission(course, assignment, student, level, log=log, items=items)
+        results = submission.grade_submission(course, assignment, student, level, log=log, items=items)
     return results, skipped
 
 
 def autograde(course, assignments, students=None, level="bubblewrap", force=False, jobs=1, echo=print,
               items=None):
-    """Grades the submissions; returns ``{(student, assignment): results}``. Never stops on one bad submission.
+    """Grades the submissions; returns ``({(student, assignment): SubmissionResults}, failures)``. Never stops on one bad submission.
 
-    ``items`` (``{student: [grade_id, ...]}``) grades some submissions in part; see :func:`grade.grade_submission`.
+    ``items`` (``{student: [grade_id, ...]}``) grades some submissions in part; see :func:`submission.grade_submission`.
     """
     todo = []
     for assignment in assignments:
         if not os.path.exists(course.source_notebook(assignment)):
-            raise ValueError(f"assignment '{assignment}' is not built in {course.root}: run `rnnkit build` first")
+            raise RnnkitError(f"assignment '{assignment}' is not built in {course.root}: run `rnnkit build` first")
         found = course.students(assignment)
         for student in students or found:
             if student not in found:
@@ -73,7 +74,9 @@ def autograde(course, assignments, students=None, level="bubblewrap", force=Fals
                 echo(f"{student}/{assignment}: NOT GRADED: {type(err).__name__}: {err}")
                 continue
             graded[(student, assignment)] = results
-            note = "unchanged, kept" if skipped else f"{results.get('execution_time', 0):.1f} s"
-            echo(f"{student}/{assignment}: {results['score']:g} / {results['max_score']:g} ({note})"
-                 + (f" - {results['output']}" if results.get("output") else ""))
+            note = "unchanged, kept" if skipped else f"{results.execution_time:.1f} s"
+            if results.internal_errors:
+                note += f"; {results.internal_errors} grader error(s), see {course.log_file(student, assignment)}"
+            echo(f"{student}/{assignment}: {results.score:g} / {results.max_score:g} ({note})"
+                 + (f" - {results.note}" if results.note else ""))
     return graded, failures

@@ -12,8 +12,8 @@ import tempfile
 import threading
 
 from assignments.common.checklib import CheckFailed
-from autograder import isolation
-from autograder.sandbox import channel
+from autograder.sandbox import launch
+from autograder.sandbox.inside import channel
 
 MAX_REPLY_BYTES = 64 * 2**20
 OUTPUT_TAIL_CHARS = 4000
@@ -39,7 +39,7 @@ class StudentProcess:
         level: isolation level (see :mod:`autograder.isolation`).
     """
 
-    def __init__(self, cells, assignment_dir, level, limits=isolation.Limits(), missing=(),
+    def __init__(self, cells, assignment_dir, level, limits=launch.Limits(), missing=(),
                  load_timeout=180, call_timeout=60, threads=2):
         self.cells = list(cells)
         self.missing = set(missing)
@@ -88,7 +88,7 @@ class StudentProcess:
 
     def close(self):
         if self.proc is not None:
-            isolation.kill_tree(self.proc.pid)
+            launch.kill_tree(self.proc.pid)
             try:
                 self.proc.wait(timeout=10)
             except Exception:
@@ -123,7 +123,7 @@ class StudentProcess:
         if self.assignment_dir:
             shutil.copytree(self.assignment_dir, self.workdir, dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__"))
-        self.proc = isolation.start(self.level, self.workdir, self.limits)
+        self.proc = launch.start(self.level, self.workdir, self.limits)
         self.replies = queue.Queue()
         threading.Thread(target=self._read_replies, args=(self.proc, self.replies), daemon=True).start()
         threading.Thread(target=self._drain_output, args=(self.proc,), daemon=True).start()

@@ -6,7 +6,7 @@ import keras
 
 from assignments.common.checklib import (CheckFailed, check_close, check_dtype, check_gradient, check_shape,
                                          numeric_gradient, to_array)
-from autograder.testing import forbid_names, item
+from autograder.trusted.suite import forbid_names, item
 from solutions import rnn_cell as ref
 
 AUTODIFF = {"GradientTape", "gradients", "jacobian", "batch_jacobian", "gradient", "grad", "vjp"}

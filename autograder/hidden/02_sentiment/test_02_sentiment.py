@@ -14,11 +14,11 @@ import tensorflow as tf
 
 from assignments.common.checklib import (CheckFailed, check_close, check_dtype, check_finite, check_gradient,
                                          check_shape, numeric_gradient, to_array)
-from autograder import paths
-from autograder.testing import forbid_names, item
+from autograder import project
+from autograder.trusted.suite import forbid_names, item
 from solutions import sentiment as ref
 
-DATA = paths.public_module("02_sentiment", "sentiment_data")
+DATA = project.public_module("02_sentiment", "sentiment_data")
 
 AUTODIFF = {"GradientTape", "gradients", "jacobian", "batch_jacobian", "gradient", "grad", "vjp"}
 NO_AUTODIFF = "many_to_one_grads must be derived by hand (no automatic differentiation)"

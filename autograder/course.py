@@ -1,0 +1,67 @@
+"""A course directory in nbgrader's layout, and running nbgrader's own commands on it."""
+import glob
+import os
+import subprocess
+import sys
+
+from autograder.errors import RnnkitError
+
+
+class Course:
+    """A course directory in nbgrader's layout (``source/``, ``release/``, ``submitted/``, ``autograded/``, ...)."""
+
+    def __init__(self, root):
+        self.root = os.path.abspath(root)
+
+    def path(self, *parts):
+        return os.path.join(self.root, *parts)
+
+    @property
+    def db_url(self):
+        return "sqlite:///" + self.path("gradebook.db")
+
+    def source_dir(self, assignment):
+        return self.path("source", assignment)
+
+    def source_notebook(self, assignment):
+        return self.path("source", assignment, f"{assignment}.ipynb")
+
+    def release_dir(self, assignment):
+        return self.path("release", assignment)
+
+    def submitted_notebook(self, student, assignment):
+        return self.path("submitted", student, assignment, f"{assignment}.ipynb")
+
+    def autograded_dir(self, student, assignment):
+        return self.path("autograded", student, assignment)
+
+    def results_file(self, student, assignment):
+        return os.path.join(self.autograded_dir(student, assignment), "results.json")
+
+    def log_file(self, student, assignment):
+        # Outside autograded/: nbgrader copies every file there into the student's feedback.
+        return self.path("grader_logs", assignment, f"{student}.log")
+
+    def built_assignments(self):
+        return sorted(os.path.basename(os.path.dirname(p)) for p in glob.glob(self.path("source", "*", "*.ipynb"))
+                      if os.path.basename(p) == os.path.basename(os.path.dirname(p)) + ".ipynb")
+
+    def students(self, assignment):
+        """Students with a submission of ``assignment``, in order."""
+        return sorted(os.path.basename(os.path.dirname(p)) for p in glob.glob(self.path("submitted", "*", assignment)))
+
+    def nbgrader(self, *args, check=True):
+        """Runs one of nbgrader's own commands on this course; returns its log (stdout + stderr).
+
+        Raises :class:`RnnkitError` naming the command and the last lines of its log when it fails. The venv's
+        ``bin`` goes first on ``PATH``: nbgrader shells out to ``alembic`` when it creates a gradebook.
+        """
+        env = dict(os.environ)
+        env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+        command = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={self.root}"]
+        proc = subprocess.run(command, cwd=self.root, env=env, capture_output=True, text=True)
+        log = proc.stdout + proc.stderr
+        if check and proc.returncode != 0:
+            tail = [line for line in log.splitlines() if line.strip()][-3:]
+            raise RnnkitError(f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}): " + " | ".join(tail))
+        return log

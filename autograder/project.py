@@ -1,0 +1,53 @@
+"""Where the project's own things are: authored assignments, reference solutions, hidden folders, data."""
+import glob
+import importlib.util
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ASSIGNMENTS = os.path.join(ROOT, "assignments")
+SOLUTIONS = os.path.join(ROOT, "solutions")
+HIDDEN = os.path.join(ROOT, "autograder", "hidden")
+DATA = os.path.join(ROOT, "data")
+
+
+def assignments():
+    """Names of the authored assignments, e.g. ``["01_rnn_cell", ...]``, in order."""
+    return sorted(name for name in os.listdir(ASSIGNMENTS)
+                  if os.path.isfile(os.path.join(ASSIGNMENTS, name, f"{name}.py")))
+
+
+def topic(assignment):
+    """``01_rnn_cell`` -> ``rnn_cell``: the name of its solution module and of its public pieces."""
+    return assignment.split("_", 1)[1]
+
+
+def solution_file(assignment):
+    return os.path.join(SOLUTIONS, f"{topic(assignment)}.py")
+
+
+def hidden_dir(assignment):
+    """``autograder/hidden/<assignment>/``: the hidden suite, its sandbox harness, bug catalogue and variants."""
+    return os.path.join(HIDDEN, assignment)
+
+
+def suite(assignment):
+    return os.path.join(hidden_dir(assignment), f"test_{assignment}.py")
+
+
+def harness(assignment):
+    return os.path.join(hidden_dir(assignment), "harness.py")
+
+
+def grading_files(assignment):
+    """The files that decide a grade, for the provenance digest."""
+    return [p for p in (suite(assignment), harness(assignment), solution_file(assignment),
+                        os.path.join(ASSIGNMENTS, "common", "checklib.py")) if os.path.exists(p)]
+
+
+def public_module(assignment, name):
+    """Imports ``assignments/<assignment>/<name>.py`` (a released helper such as a data loader) by path."""
+    path = os.path.join(ASSIGNMENTS, assignment, f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"rnnkit_public_{assignment}_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

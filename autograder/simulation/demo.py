@@ -1,0 +1,83 @@
+"""``rnnkit demo``: the whole instructor workflow on a simulated class, end to end.
+
+The class is the same six students across the three assignments, as a class is: one who gets everything right,
+some with one realistic bug (from each assignment's bug catalogue), one who handed in the untouched notebook, one
+who submitted nothing for the last assignment. The demo builds, submits, grades in the sandbox, renders feedback,
+exports and reports, through the same :mod:`autograder.workflow` steps as the command line.
+"""
+import os
+import shutil
+import time
+
+from autograder import project, workflow
+from autograder.errors import RnnkitError
+from autograder.simulation import catalogue, submissions
+
+MARKER = ".rnnkit-demo"
+# student -> what they hand in for each assignment, by position: "ref" (correct), "stubs" (untouched), None
+# (no submission), or an integer k: the k-th catalogued bug of a distinct answer cell.
+CLASS = {
+    "ada":    ["ref", "ref", "ref"],
+    "ben":    [0, 0, 0],
+    "chidi":  ["ref", 1, None],
+    "dana":   ["stubs", "ref", 1],
+    "emeka":  [2, 2, "ref"],
+    "farah":  ["ref", "ref", 2],
+}
+
+
+def _fresh(course):
+    if os.path.isdir(course.root) and os.listdir(course.root) and not os.path.exists(course.path(MARKER)):
+        raise RnnkitError(f"{course.root} exists and is not a demo course; refusing to overwrite it "
+                          "(use another --course-dir)")
+    shutil.rmtree(course.root, ignore_errors=True)
+    os.makedirs(course.root)
+    open(course.path(MARKER), "w").close()
+
+
+def distinct_bugs(assignment):
+    """One catalogued bug per answer cell, in catalogue order: so that the demo's bugs fail different items."""
+    chosen, seen = [], set()
+    for bug in catalogue.catalogue(assignment):
+        if bug.cell not in seen:
+            chosen.append(bug)
+            seen.add(bug.cell)
+    return chosen
+
+
+def submit_class(course, assignments):
+    """Writes the simulated class into ``submitted/``; returns the number of submissions."""
+    count = 0
+    for index, assignment in enumerate(assignments):
+        reference = submissions.reference_answers(course, assignment)
+        bugs = distinct_bugs(assignment)
+        for student, plan in CLASS.items():
+            choice = plan[index % len(plan)]
+            if choice is None:
+                continue
+            answers = {"ref": reference, "stubs": None}.get(choice) if isinstance(choice, str) else \
+                submissions.with_bug(reference, bugs[choice % len(bugs)])
+            submissions.submit(course, student, assignment, answers)
+            count += 1
+    return count
+
+
+def run(course, jobs=2, echo=print):
+    started = time.time()
+    _fresh(course)
+    workflow.build(course, echo=echo)
+    assignments = project.assignments()
+    count = submit_class(course, assignments)
+    echo(f"\ngrading {count} submissions of {len(CLASS)} students ({jobs} at a time)")
+    _, failures, level = workflow.autograde(course, assignments, jobs=jobs, echo=echo)
+    workflow.feedback(course, echo=echo)
+    workflow.export(course, echo=echo)
+    echo("")
+    plot = workflow.report(course, echo=echo)
+    echo(f"feedback HTML: {course.path('feedback', '<student>', '<assignment>', '<assignment>.html')}")
+    echo(f"score plot:    {plot}")
+    echo(f"demo finished in {time.time() - started:.0f} s")
+    warning = workflow.sandbox_warning(level)
+    if warning:
+        echo(warning)
+    return 1 if failures else 0
