@@ -25,7 +25,7 @@ def test_the_sandbox_hides_the_course_and_the_network(level):
     source = f'''
 import os, socket
 def probe():
-    seen = {{p: os.path.exists(p) for p in {[project.SOLUTIONS, project.SUITES, os.path.expanduser("~")]!r}}}
+    seen = {{p: os.path.exists(p) for p in {[project.SOLUTIONS, project.HIDDEN, os.path.expanduser("~")]!r}}}
     try:
         socket.create_connection(("127.0.0.1", {port}), timeout=3).close()
         network = "reached the grader's loopback"
