@@ -1,8 +1,10 @@
 """A course directory in nbgrader's layout, and running nbgrader's own commands on it."""
 import glob
 import os
+import secrets
 import subprocess
 import sys
+import tempfile
 
 from autograder.errors import RnnkitError
 
@@ -41,6 +43,24 @@ class Course:
     def log_file(self, student, assignment):
         # Outside autograded/: nbgrader copies every file there into the student's feedback.
         return self.path("grader_logs", assignment, f"{student}.log")
+
+    def secret(self):
+        """This course's grading secret (created on first use, readable by the grader alone): every hidden input is
+        derived from it, so nothing a student sees (their notebook, the public generators, the seeds their code is
+        given) can rebuild the held-out data."""
+        path = self.path(".rnnkit-secret")
+        if not os.path.exists(path):
+            os.makedirs(self.root, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".rnnkit-secret-")
+            with os.fdopen(fd, "w") as f:  # mkstemp makes it 0600
+                f.write(secrets.token_hex(32))
+            try:
+                os.link(tmp, path)  # atomic, and never replaces a secret another grader just wrote
+            except FileExistsError:
+                pass
+            os.unlink(tmp)
+        with open(path) as f:
+            return bytes.fromhex(f.read().strip())
 
     def built_assignments(self):
         return sorted(os.path.basename(os.path.dirname(p)) for p in glob.glob(self.path("source", "*", "*.ipynb"))

@@ -5,6 +5,7 @@ Nothing here trusts the submission: its notebook is parsed as data, only its ans
 the set-up cells come from the instructor's source notebook.
 """
 import hashlib
+import hmac
 import json
 import os
 import platform
@@ -34,12 +35,19 @@ def timeouts():
             "load_timeout": float(os.environ.get("RNNKIT_LOAD_TIMEOUT", 180))}
 
 
-def submission_seed(submission_hash, assignment):
-    """The seed of every grader-chosen input: fixed for a given submission, so a regrade reproduces it."""
-    return int(hashlib.sha256(f"{assignment}:{submission_hash}".encode()).hexdigest()[:8], 16)
+def grading_seeds(secret, assignment, submission_hash, salt=""):
+    """``(seed, hidden_seed)`` of one grading: fixed for a given course and submission, so a regrade reproduces it.
+
+    ``seed`` drives inputs the student's code may see (it can cross into the sandbox); ``hidden_seed`` drives
+    held-out data, never leaves the trusted side and is not written into results. Both are keyed with the
+    course's secret. ``salt`` gives other grader seeds to the validation (``rnnkit validate``)."""
+    def derive(purpose):
+        message = f"{assignment}:{submission_hash}:{purpose}:{salt}".encode()
+        return int(hmac.new(secret, message, hashlib.sha256).hexdigest()[:8], 16)
+    return derive("public"), derive("hidden")
 
 
-def grade_submission(course, assignment, student, level, log=None, items=None):
+def grade_submission(course, assignment, student, level, log=None, items=None, salt=""):
     """Grades ``course.submitted/<student>/<assignment>``; returns the :class:`SubmissionResults` (also written).
 
     ``items`` restricts grading to some graded items (the bug-catalogue tests use it to skip training checks a
@@ -50,7 +58,7 @@ def grade_submission(course, assignment, student, level, log=None, items=None):
     submitted = course.submitted_notebook(student, assignment)
     with open(submitted, "rb") as f:
         submission_hash = hashlib.sha256(f.read()).hexdigest()
-    seed = submission_seed(submission_hash, assignment)
+    seed, hidden_seed = grading_seeds(course.secret(), assignment, submission_hash, salt)
     provenance = {"submission_sha256": submission_hash, "assignment": assignment, "student": student,
                   "suite_version": suite_version(assignment), "seed": seed, "sandbox": level,
                   "python": platform.python_version(), "tensorflow": _tensorflow_version()}
@@ -61,26 +69,26 @@ def grade_submission(course, assignment, student, level, log=None, items=None):
     except notebooks.NotebookError as err:
         records, note = [], f"Your notebook could not be graded: {err}"
     else:
-        records, note = _run_suite(course, assignment, layout, answers, level, seed, log, items)
+        records, note = _run_suite(course, assignment, layout, answers, level, (seed, hidden_seed), log, items)
     results = SubmissionResults.from_records(layout.points, records, note, items, provenance=provenance)
     results.execution_time = time.time() - started
     results.save(course.results_file(student, assignment))
     return results
 
 
-def _run_suite(course, assignment, layout, answers, level, seed, log, items):
+def _run_suite(course, assignment, layout, answers, level, seeds, log, items):
     cells = [{"grade_id": g, "source": s, "kind": "setup"} for g, s in layout.setup]
     cells += [{"grade_id": g, "source": answers[g], "kind": "answer"} for g in layout.answers if g in answers]
     if os.path.exists(project.harness(assignment)):
         with open(project.harness(assignment), encoding="utf-8") as f:
             cells.append({"grade_id": "harness", "source": f.read(), "kind": "harness"})
     with tempfile.TemporaryDirectory(prefix="rnnkit-grade-") as tmp:
-        job = {"cells": cells, "missing": [g for g in layout.answers if g not in answers],
-               "assignment_dir": course.release_dir(assignment), "level": level, "seed": seed,
+        job = {"assignment": assignment, "cells": cells, "missing": [g for g in layout.answers if g not in answers],
+               "assignment_dir": course.release_dir(assignment), "level": level, "seed": seeds[0], "hidden_seed": seeds[1],
                "results": os.path.join(tmp, "records.json"), "threads": min(os.cpu_count() or 1, 4),
                "timeouts": timeouts(), "items": sorted(items) if items is not None else None}
         job_file = os.path.join(tmp, "job.json")
-        with open(job_file, "w") as f:
+        with open(os.open(job_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:  # the grader's eyes only
             json.dump(job, f)
         command = [sys.executable, "-m", "pytest", project.suite(assignment), "-p", "autograder.trusted.plugin",
                    f"--rnnkit-job={job_file}", "-q", "-p", "no:cacheprovider", "--no-header", "--durations=8",

@@ -1,26 +1,52 @@
-"""Catalogues of realistic student bugs, one module per assignment (``bugs_NN_name.py``).
+"""What proves a hidden suite: realistic student bugs and correct variants, per assignment.
 
-Each bug is a text substitution inside the reference body of one answer cell. The tests inject every bug into a
-submission and prove that it loses points on the items in ``breaks`` and keeps every other item whole; the demo
-uses a few of them as its simulated class.
+Both are text substitutions inside the reference body of one answer cell (``autograder/hidden/<a>/bugs.py`` and
+``variants.py``). A bug must lose points on its own item and keep every other item whole (the suites grade items
+that build on earlier ones with the earlier reference, see ``item(..., uses=...)``); a variant is another correct
+solution and must score full marks everywhere. The tests, ``rnnkit validate`` and the demo use them.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 import importlib
 
 
 @dataclass(frozen=True)
 class Bug:
-    name: str                 # short id, used as the simulated student's name
-    cell: str                 # grade_id of the answer cell to patch
-    old: str                  # exact text of the reference body to replace (must occur once in that cell)
-    new: str                  # what a student wrote instead
-    breaks: frozenset = field(default_factory=frozenset)  # items that must lose points
-    why: str = ""             # what the student got wrong, in one sentence
+    name: str       # short id, used as the simulated student's name
+    cell: str       # grade_id of the answer cell to patch: the one item that must lose points
+    old: str        # exact text of the reference body to replace (must occur once in that cell)
+    new: str        # what a student wrote instead
+    why: str = ""   # what the student got wrong, in one sentence
 
-    def __post_init__(self):
-        object.__setattr__(self, "breaks", frozenset(self.breaks))
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    cell: str
+    old: str
+    new: str
+    why: str = ""   # the other valid choice it makes
+
+
+def _hidden(assignment, module):
+    return importlib.import_module(f"autograder.hidden.{assignment}.{module}")
 
 
 def catalogue(assignment):
     """The list of :class:`Bug` for an assignment such as ``"01_rnn_cell"``."""
-    return importlib.import_module(f"autograder.hidden.{assignment}.bugs").BUGS
+    return list(_hidden(assignment, "bugs").BUGS)
+
+
+def variants(assignment):
+    """The list of :class:`Variant` (correct solutions other than the reference), or [] if none are written."""
+    try:
+        return list(_hidden(assignment, "variants").VARIANTS)
+    except ModuleNotFoundError:
+        return []
+
+
+def apply(answers, change):
+    """The answers with one :class:`Bug` or :class:`Variant` applied; fails loudly if it no longer fits."""
+    source = answers[change.cell]
+    if source.count(change.old) != 1:
+        raise ValueError(f"{change.name}: its text occurs {source.count(change.old)} times in cell {change.cell}")
+    return {**answers, change.cell: source.replace(change.old, change.new)}

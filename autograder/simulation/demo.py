@@ -56,7 +56,7 @@ def submit_class(course, assignments):
             if choice is None:
                 continue
             answers = {"ref": reference, "stubs": None}.get(choice) if isinstance(choice, str) else \
-                submissions.with_bug(reference, bugs[choice % len(bugs)])
+                catalogue.apply(reference, bugs[choice % len(bugs)])
             submissions.submit(course, student, assignment, answers)
             count += 1
     return count

@@ -1,4 +1,4 @@
-"""Simulated submissions in nbgrader's layout: the reference, the untouched stubs, and catalogued bugs.
+"""Simulated submissions in nbgrader's layout: the reference, the untouched stubs, bugs and variants.
 
 Used by ``rnnkit demo`` and by the tests; a real class arrives through ``nbgrader collect`` instead.
 """
@@ -13,14 +13,6 @@ from autograder import notebooks
 def reference_answers(course, assignment):
     """grade_id -> source of the answer cells with the reference inlined (from the source notebook)."""
     return notebooks.answer_cells(notebooks.read(course.source_notebook(assignment)))
-
-
-def with_bug(answers, bug):
-    """The answers with ``bug`` injected; fails loudly if the catalogue no longer fits the reference."""
-    source = answers[bug.cell]
-    if source.count(bug.old) != 1:
-        raise ValueError(f"bug {bug.name}: its text occurs {source.count(bug.old)} times in cell {bug.cell}")
-    return {**answers, bug.cell: source.replace(bug.old, bug.new)}
 
 
 def submit(course, student, assignment, answers=None, edit=None):

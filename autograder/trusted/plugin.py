@@ -5,6 +5,7 @@ tests their fixtures, and writes one record per test: passed or not, and the mes
 :class:`CheckFailed` messages reach the student; any other exception is the grader's fault, reported as such, and
 its traceback goes to the instructor's log alone (a traceback would show hidden test code).
 """
+import functools
 import json
 import os
 import time
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 from assignments.common.checklib import CheckFailed
+from autograder import project
 from autograder.results import FAILED, GRADER_ERROR, PASSED
 from autograder.sandbox import launch
 from autograder.trusted.student import StudentProcess
@@ -26,7 +28,7 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "item(grade_id, weight): the graded item a hidden test belongs to")
+    config.addinivalue_line("markers", "item(grade_id, weight, uses): the graded item a hidden test belongs to")
     path = config.getoption("--rnnkit-job")
     config._rnnkit_job = job = json.load(open(path)) if path else None
     if job:
@@ -34,7 +36,8 @@ def pytest_configure(config):
         launch.become_subreaper()
         config._rnnkit_student = StudentProcess(
             job["cells"], job["assignment_dir"], job["level"], limits=launch.Limits(**job.get("limits", {})),
-            missing=job["missing"], threads=job.get("threads", 2), **job.get("timeouts", {}))
+            missing=job["missing"], threads=job.get("threads", 2), **job.get("timeouts", {}),
+            reference_source=functools.partial(project.reference_source, job["assignment"]))
         config._rnnkit_student.start()
 
 
@@ -65,12 +68,19 @@ def _current_item(request):
     """Tells the student process which item is being checked, so a failed answer cell is named in messages."""
     marker = request.node.get_closest_marker("item")
     if marker and "student" in request.fixturenames:
-        request.getfixturevalue("student").current_item = marker.args[0]
+        student = request.getfixturevalue("student")
+        student.current_item, student.uses = marker.args[0], tuple(marker.kwargs.get("uses", ()))
 
 
 @pytest.fixture(scope="session")
 def seed(job):
     return int(job["seed"])
+
+
+@pytest.fixture(scope="session")
+def hidden_seed(job):
+    """Seeds held-out data (labels, texts): it must never be sent to the student's process, not even as a seed."""
+    return int(job["hidden_seed"])
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ class StudentProcess:
     """
 
     def __init__(self, cells, assignment_dir, level, limits=launch.Limits(), missing=(),
-                 load_timeout=180, call_timeout=60, threads=2):
+                 load_timeout=180, call_timeout=60, threads=2, reference_source=None):
         self.cells = list(cells)
         self.missing = set(missing)
         self.assignment_dir = assignment_dir
@@ -55,6 +55,10 @@ class StudentProcess:
         self.current_item = None
         self.loading = False
         self.timed_out = {}  # fn -> message: a function that hung once is not run again (each run costs a restart)
+        # Earlier items that the item being checked builds on: their reference replaces the student's in each call
+        # (``item(..., uses=...)``), so that one bug costs points on one item only.
+        self.uses = ()
+        self.reference_source = reference_source
 
     # -- what the suites use -------------------------------------------------------------------------------
     def source(self, grade_id):
@@ -72,6 +76,8 @@ class StudentProcess:
         self._explain_if_undefined(fn)
         request = {"op": "call", "fn": fn, "args": channel.encode(list(args)),
                    "kwargs": channel.encode(kwargs) if kwargs else {}}
+        if self.uses and self.reference_source:
+            request["reference"] = {name: self.reference_source(name) for name in self.uses}
         # harness functions (named _...) exercise an item through Keras: name the item, not the harness
         what = f"your {fn}" if not fn.startswith("_") else f"your {self.current_item or 'code'}"
         try:
@@ -127,7 +133,7 @@ class StudentProcess:
         self.replies = queue.Queue()
         threading.Thread(target=self._read_replies, args=(self.proc, self.replies), daemon=True).start()
         threading.Thread(target=self._drain_output, args=(self.proc,), daemon=True).start()
-        cells = [{"grade_id": c["grade_id"], "source": c["source"]} for c in self.cells]
+        cells = [{"grade_id": c["grade_id"], "source": c["source"], "kind": c["kind"]} for c in self.cells]
         self._send({"op": "load", "cells": cells, "threads": self.threads})
         self.loading = True
 

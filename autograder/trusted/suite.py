@@ -12,9 +12,14 @@ import pytest
 from assignments.common.checklib import CheckFailed
 
 
-def item(grade_id, weight=1.0):
-    """Ties a test to the graded item ``grade_id``; the item's points are shared among its tests by weight."""
-    return pytest.mark.item(grade_id, weight=float(weight))
+def item(grade_id, weight=1.0, uses=()):
+    """Ties a test to the graded item ``grade_id``; the item's points are shared among its tests by weight.
+
+    ``uses`` names earlier graded items (functions or classes) that this item's code calls: during this test the
+    sandbox runs their reference implementation instead of the student's, so that a bug there costs points only
+    on its own item.
+    """
+    return pytest.mark.item(grade_id, weight=float(weight), uses=tuple(uses))
 
 
 def names_used(source):

@@ -75,7 +75,7 @@ def test_cell_forward_float32_values(student, rng):
     check_close(got, ref.rnn_cell_forward(*cell_args(p)), "H_t (float32)", rtol=1e-4, atol=1e-5)
 
 
-@item("rnn_forward", weight=1)
+@item("rnn_forward", weight=1, uses=["rnn_cell_forward"])
 def test_forward_shape_and_dtype(student, rng):
     """returns (n, T, h) in the inputs' dtype"""
     for dtype in (np.float64, np.float32):
@@ -85,7 +85,7 @@ def test_forward_shape_and_dtype(student, rng):
         check_dtype(got, dtype, f"rnn_forward output ({np.dtype(dtype).name} inputs)")
 
 
-@item("rnn_forward", weight=3)
+@item("rnn_forward", weight=3, uses=["rnn_cell_forward"])
 def test_forward_values(student, rng):
     """H[:, t-1] is H_t for t = 1..T, starting from the given H0"""
     p = problem(rng, n=3, T=7, d=4, h=5)
@@ -173,7 +173,7 @@ def seq_forward_of(p):
     return lambda X, H0, W_xh, W_hh, b_h: ref.rnn_forward(X, H0, W_xh, W_hh, b_h)
 
 
-@item("rnn_backward", weight=3)
+@item("rnn_backward", weight=3, uses=["rnn_cell_backward"])
 def test_backward_matches_autodiff(student, rng):
     """BPTT gradients match tf.GradientTape through the whole sequence (float64)"""
     p, H = seq_problem(rng)
@@ -183,7 +183,7 @@ def test_backward_matches_autodiff(student, rng):
     check_all_gradients(got, expected, SEQ_GRAD_NAMES, 1e-7, "rnn_backward")
 
 
-@item("rnn_backward", weight=1)
+@item("rnn_backward", weight=1, uses=["rnn_cell_backward"])
 def test_backward_last_step_only(student, rng):
     """a loss on H_T alone still reaches every step, H0 and the weights"""
     p, H = seq_problem(rng, T=6)
@@ -194,7 +194,7 @@ def test_backward_last_step_only(student, rng):
     check_all_gradients(got, expected, SEQ_GRAD_NAMES, 1e-7, "rnn_backward (loss on the last step only)")
 
 
-@item("rnn_backward", weight=1)
+@item("rnn_backward", weight=1, uses=["rnn_cell_backward"])
 def test_backward_matches_finite_differences(student, rng):
     """gradients of W_hh, H0 and X match centred finite differences"""
     p, H = seq_problem(rng, n=2, T=4, d=2, h=3)
@@ -210,7 +210,7 @@ def test_backward_matches_finite_differences(student, rng):
         check_gradient(got[index], numeric_gradient(f, p[key].copy(), dH), f"rnn_backward: d{name}", tol=1e-6)
 
 
-@item("rnn_backward", weight=1)
+@item("rnn_backward", weight=1, uses=["rnn_cell_backward"])
 def test_backward_uses_cache_and_no_autodiff(student, rng):
     """uses the cached hidden states and is written by hand"""
     forbid_names(student.source("rnn_backward"), AUTODIFF, NO_AUTODIFF)

@@ -5,10 +5,17 @@ per line on stdin and writes one JSON reply per line on the channel (the origina
 to stderr). It computes no verdict: it only runs student code on inputs the grader chose and sends back values.
 
 Requests:
-    {"op": "load", "cells": [{"grade_id", "source"}...], "threads": 2}   -> {"ok", "cells": [{"grade_id", "error"}]}
-    {"op": "call", "fn": name, "args": [...], "kwargs": {...}}           -> {"ok": true, "value": ...}
-                                                                            | {"ok": false, "error": "..."}
+    {"op": "load", "cells": [{"grade_id", "source", "kind"}...], "threads": 2}
+        -> {"ok", "cells": [{"grade_id", "error"}]}
+    {"op": "call", "fn": name, "args": [...], "kwargs": {...}, "reference": {name: source}}
+        -> {"ok": true, "value": ...} | {"ok": false, "error": "..."}
+
+Two namespaces: the student's (set-up and answer cells) and the harness's (the grader's wiring functions, named
+``_...``), a copy of the student's taken after the answer cells ran, so that student code cannot replace a harness
+function by assigning a global. ``reference`` puts the reference implementation of earlier items in place of the
+student's for the length of one call, so that a bug in an earlier item costs points only there.
 """
+import contextlib
 import linecache
 import os
 import sys
@@ -33,6 +40,7 @@ class Worker:
     def __init__(self, channel_out):
         self.out = channel_out
         self.namespace = {"__name__": "__main__"}
+        self.harness = {}
         self.objects = {}
 
     def keep(self, obj):
@@ -59,30 +67,60 @@ class Worker:
         tf.config.threading.set_inter_op_parallelism_threads(threads)
         results = []
         for cell in cells:
-            error = None
-            filename = f"<cell {cell['grade_id']}>"
-            # so that tracebacks can quote the student's line
-            linecache.cache[filename] = (len(cell["source"]), None, cell["source"].splitlines(True), filename)
-            try:
-                code = compile(cell["source"], filename, "exec")
-                exec(code, self.namespace)
-            except BaseException as err:  # SystemExit and KeyboardInterrupt too: a cell never stops the worker
-                error = _student_traceback(err)
-            results.append({"grade_id": cell["grade_id"], "error": error})
+            if cell.get("kind") == "harness":
+                self.harness = dict(self.namespace)
+                self.harness["__name__"] = "harness"
+            namespace = self.harness if cell.get("kind") == "harness" else self.namespace
+            results.append({"grade_id": cell["grade_id"], "error": self.run_cell(cell, namespace)})
         return {"ok": True, "cells": results}
 
-    def call(self, name, args, kwargs):
+    @staticmethod
+    def run_cell(cell, namespace):
+        """Runs one cell; returns the student-facing traceback of what it raised, or None."""
+        filename = f"<cell {cell['grade_id']}>"
+        # so that tracebacks can quote the student's line
+        linecache.cache[filename] = (len(cell["source"]), None, cell["source"].splitlines(True), filename)
+        try:
+            exec(compile(cell["source"], filename, "exec"), namespace)
+        except BaseException as err:  # SystemExit and KeyboardInterrupt too: a cell never stops the worker
+            return _student_traceback(err)
+        return None
+
+    def call(self, name, args, kwargs, reference=None):
         import tensorflow as tf
-        fn = self.namespace.get(name)
+        fn = (self.harness if name.startswith("_") else self.namespace).get(name)
         if fn is None:
             return {"ok": False, "error": f"NameError: '{name}' is not defined"}
         try:
             args = channel.decode(args, tf.constant, self.lookup)
             kwargs = channel.decode(kwargs, tf.constant, self.lookup) if kwargs else {}
-            value = fn(*args, **kwargs)
+            with self.references(reference or {}):
+                value = fn(*args, **kwargs)
             return {"ok": True, "value": channel.encode(value, keep=self.keep)}
         except BaseException as err:
             return {"ok": False, "error": _student_traceback(err)}
+
+    @contextlib.contextmanager
+    def references(self, sources):
+        """For one call, the reference definitions of ``sources`` (name -> source) replace the student's, in both
+        namespaces; the student's come back afterwards."""
+        if not sources:
+            yield
+            return
+        defined = dict(self.namespace)
+        for name, source in sources.items():
+            exec(compile(source, f"<reference {name}>", "exec"), defined)
+        saved = [(ns, name, ns.get(name)) for ns in (self.namespace, self.harness) for name in sources]
+        for ns, name, _ in saved:
+            ns[name] = defined[name]
+        try:
+            yield
+        finally:
+            for ns, name, old in saved:
+                if old is None:
+                    ns.pop(name, None)
+                else:
+                    ns[name] = old
 
     def serve(self, requests):
         for line in requests:
@@ -94,7 +132,8 @@ class Worker:
             if request.get("op") == "load":
                 self.reply(self.load(request["cells"], int(request.get("threads", 1))))
             elif request.get("op") == "call":
-                self.reply(self.call(request["fn"], request.get("args", []), request.get("kwargs", {})))
+                self.reply(self.call(request["fn"], request.get("args", []), request.get("kwargs", {}),
+                                     request.get("reference")))
             else:
                 self.reply({"ok": False, "error": f"unknown op {request.get('op')!r}"})
 
