@@ -70,14 +70,14 @@ def source_notebook(assignment):
     with open(project.solution_file(assignment), encoding="utf-8") as f:
         solution_source = f.read()
     for cell in notebook.cells:
-        meta = notebooks.nbgrader_meta(cell)
+        meta, kind = notebooks.nbgrader_meta(cell), notebooks.cell_kind(cell)
         names = _directive_names(cell.source) if cell.cell_type == "code" else None
         if names:
-            if not meta.get("solution"):
+            if kind != notebooks.ANSWER:
                 raise RnnkitError(f"{assignment}: cell '{meta.get('grade_id')}' names a solution but is not an "
                                  "answer cell (nbgrader solution: true)")
             cell.source = solution_cell(names, solution_source, assignment)
-        elif meta.get("solution") and cell.cell_type == "code":
+        elif kind == notebooks.ANSWER:
             raise RnnkitError(f"{assignment}: answer cell '{meta.get('grade_id')}' must be a line "
                              f"'{DIRECTIVE}NAME' (the code and its docstring live in solutions/)")
     notebook.metadata.pop("jupytext", None)

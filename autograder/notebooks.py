@@ -1,6 +1,8 @@
 """Reading notebooks the nbgrader way: which cell is set-up, answer, public check or written answer."""
 from dataclasses import dataclass, field
 import json
+import os
+import stat
 
 import nbformat
 
@@ -18,23 +20,52 @@ def cell_source(cell):
     return "".join(source) if isinstance(source, list) else str(source)
 
 
-def read(path):
-    """Reads a notebook leniently (a student's JSON may be hand-edited); raises NotebookError with one line."""
+# What the trusted side will parse of a submission: a real notebook of this course is well under 1 MB.
+MAX_NOTEBOOK_BYTES = 20 * 2**20
+MAX_CELLS = 2000
+
+
+def read_bytes(path, limit=MAX_NOTEBOOK_BYTES):
+    """The bytes of a notebook file that is a regular file (not a symbolic link, device or folder) of at most
+    ``limit`` bytes; raises NotebookError with one line otherwise."""
+    name = os.path.basename(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        data = json.loads(text)
-    except (OSError, UnicodeDecodeError) as err:
-        raise NotebookError(f"cannot read {path}: {err}") from None
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):
+            raise NotebookError(f"{name} is a symbolic link, not a notebook: submit the notebook file itself")
+        if not stat.S_ISREG(info.st_mode):
+            raise NotebookError(f"{name} is not a regular file")
+        if info.st_size > limit:
+            raise NotebookError(f"{name} is {info.st_size / 2**20:.0f} MB, over the grader's limit of "
+                                f"{limit / 2**20:.0f} MB: clear the outputs (Kernel > Restart & Clear Output)")
+        with open(path, "rb") as f:
+            return f.read(limit + 1)
+    except OSError as err:
+        raise NotebookError(f"cannot read {name}: {err.strerror or err}") from None
+
+
+def read(path, data=None):
+    """Reads a notebook leniently (a student's JSON may be hand-edited); raises NotebookError with one line.
+    ``data``: its bytes, if already read with :func:`read_bytes`."""
+    name = os.path.basename(path)
+    try:
+        text = (read_bytes(path) if data is None else data).decode("utf-8")
+        parsed = json.loads(text)
+    except UnicodeDecodeError:
+        raise NotebookError(f"{name} is not UTF-8 text") from None
     except json.JSONDecodeError as err:
-        raise NotebookError(f"{path} is not valid JSON (line {err.lineno}, column {err.colno}): "
+        raise NotebookError(f"{name} is not valid JSON (line {err.lineno}, column {err.colno}): "
                             "was it edited outside Jupyter?") from None
-    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
-        raise NotebookError(f"{path} is not a Jupyter notebook (no list of cells)")
+    except RecursionError:
+        raise NotebookError(f"{name} is nested too deeply to be a notebook") from None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("cells"), list):
+        raise NotebookError(f"{name} is not a Jupyter notebook (no list of cells)")
+    if len(parsed["cells"]) > MAX_CELLS:
+        raise NotebookError(f"{name} has {len(parsed['cells'])} cells, over the grader's limit of {MAX_CELLS}")
     try:
         return nbformat.reads(text, as_version=4)  # joins multi-line sources, upgrades old formats
     except Exception as err:
-        raise NotebookError(f"{path} is not a readable notebook: {type(err).__name__}: {err}") from None
+        raise NotebookError(f"{name} is not a readable notebook: {type(err).__name__}: {err}") from None
 
 
 @dataclass
@@ -55,30 +86,59 @@ class Layout:
         return errors
 
 
+SETUP, ANSWER, CHECK, WRITTEN, OTHER = "setup", "answer", "check", "written", "other"
+
+
+def cell_kind(cell):
+    """What a cell is to the grader, from its nbgrader metadata (the one place these rules are written):
+
+    * ``setup``: locked code whose grade_id starts with ``setup``; the grader runs the instructor's copy.
+    * ``answer``: code, solution and not grade: one graded function or class, named by its grade_id.
+    * ``check``: grade and not solution, grade_id ``test_<item>``: carries the item's points; public checks.
+    * ``written``: grade and solution: a written answer, graded by hand.
+    * ``other``: anything else (prose, demos, plots).
+    """
+    meta = nbgrader_meta(cell)
+    grade_id = str(meta.get("grade_id") or "")
+    if not grade_id:
+        return OTHER
+    code = cell.get("cell_type") == "code"
+    if code and meta.get("locked") and not meta.get("grade") and grade_id.startswith("setup"):
+        return SETUP
+    if code and meta.get("solution") and not meta.get("grade"):
+        return ANSWER
+    if meta.get("grade") and not meta.get("solution") and grade_id.startswith("test_"):
+        return CHECK
+    if meta.get("grade") and meta.get("solution"):
+        return WRITTEN
+    return OTHER
+
+
+def checked_item(cell):
+    """The item a ``check`` cell carries the points of (``test_rnn_forward`` -> ``rnn_forward``)."""
+    return nbgrader_meta(cell)["grade_id"][len("test_"):]
+
+
 def layout(notebook):
     """The :class:`Layout` of a source (or released) notebook."""
     result = Layout()
     for cell in notebook.cells:
-        meta = nbgrader_meta(cell)
-        grade_id = meta.get("grade_id")
-        if not grade_id:
-            continue
-        if cell.cell_type == "code" and meta.get("locked") and not meta.get("grade") and grade_id.startswith("setup"):
-            result.setup.append((grade_id, cell_source(cell)))
-        elif cell.cell_type == "code" and meta.get("solution") and not meta.get("grade"):
-            result.answers.append(grade_id)
-        elif meta.get("grade") and not meta.get("solution") and grade_id.startswith("test_"):
-            result.points[grade_id[len("test_"):]] = float(meta.get("points", 0))
-        elif meta.get("grade") and meta.get("solution"):
-            result.manual[grade_id] = float(meta.get("points", 0))
+        kind, meta = cell_kind(cell), nbgrader_meta(cell)
+        if kind == SETUP:
+            result.setup.append((meta["grade_id"], cell_source(cell)))
+        elif kind == ANSWER:
+            result.answers.append(meta["grade_id"])
+        elif kind == CHECK:
+            result.points[checked_item(cell)] = float(meta.get("points", 0))
+        elif kind == WRITTEN:
+            result.manual[meta["grade_id"]] = float(meta.get("points", 0))
     return result
 
 
 def answer_cells(notebook):
-    """grade_id -> source of every answer cell (solution, not grade) in a submitted notebook."""
+    """grade_id -> source of every answer cell in a submitted notebook (the first, if a grade_id repeats)."""
     found = {}
     for cell in notebook.cells:
-        meta = nbgrader_meta(cell)
-        if cell.get("cell_type") == "code" and meta.get("solution") and not meta.get("grade") and meta.get("grade_id"):
-            found.setdefault(meta["grade_id"], cell_source(cell))
+        if cell_kind(cell) == ANSWER:
+            found.setdefault(nbgrader_meta(cell)["grade_id"], cell_source(cell))
     return found

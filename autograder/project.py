@@ -40,9 +40,20 @@ def harness(assignment):
 
 
 def grading_files(assignment):
-    """The files that decide a grade, for the provenance digest."""
-    return [p for p in (suite(assignment), harness(assignment), solution_file(assignment),
-                        os.path.join(ASSIGNMENTS, "common", "checklib.py")) if os.path.exists(p)]
+    """Every file that can change a grade, for the suite version: the hidden folder (suite, harness), the
+    reference, the public files released beside the notebook (set-up cells import them in the sandbox), and the
+    grader's own code on both sides of the boundary (plugin, student handle, worker, channel, launcher, scoring)."""
+    grader = os.path.join(ROOT, "autograder")
+    files = [suite(assignment), harness(assignment), solution_file(assignment)]
+    files += [os.path.join(grader, *parts) for parts in (
+        ("trusted", "plugin.py"), ("trusted", "student.py"), ("trusted", "suite.py"), ("results.py",),
+        ("grading", "submission.py"), ("notebooks.py",))]
+    for folder in (os.path.join(grader, "sandbox"), os.path.join(ASSIGNMENTS, "common"),
+                   os.path.join(ASSIGNMENTS, assignment), os.path.join(DATA, assignment)):
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            files += [os.path.join(dirpath, n) for n in sorted(filenames) if not n.endswith(".pyc")]
+    return [p for p in files if os.path.isfile(p)]
 
 
 def public_module(assignment, name):

@@ -78,9 +78,10 @@ def hostile_results(built, level):
 def test_monkeypatching_and_fake_output_gain_nothing(hostile_results):
     results, _ = hostile_results
     scores = items(results["liar"])
-    # zeros of the right shape and dtype earn the shape check (0.5 of 2 points) and nothing else
+    # zeros of the right shape and dtype earn the shape check (0.5 of 2 points) and nothing else; rnn_forward,
+    # graded with the reference cell, keeps its points (one bug, one item)
     assert scores["rnn_cell_forward"] == 0.5
-    assert scores["rnn_forward"] == 0.5
+    assert scores["rnn_forward"] == 2
     assert scores["output_layer"] == 0
     assert scores["rnn_cell_backward"] == 3 and scores["rnn_backward"] == 4  # untouched items keep their points
 
@@ -97,10 +98,10 @@ def test_reading_the_reference_from_disk_fails_in_the_sandbox(hostile_results):
 def test_exit_hang_and_crash_cost_only_their_items(hostile_results):
     results, _ = hostile_results
     scores = items(results["quitter"])
-    assert scores["rnn_cell_forward"] == 0 and scores["rnn_forward"] == 0       # the hang
-    assert scores["rnn_cell_backward"] == 0 and scores["rnn_backward"] == 0     # the crash
-    assert scores["output_layer"] == 0                                          # sys.exit in the cell
-    assert scores["RNNCell"] == 3                                               # the grader went on
+    assert scores["rnn_cell_forward"] == 0 and scores["rnn_cell_backward"] == 0  # the hang, the crash
+    assert scores["output_layer"] == 0                                            # sys.exit in the cell
+    # the grader went on: items built on the broken ones run with their reference and keep their points
+    assert scores["rnn_forward"] == 2 and scores["rnn_backward"] == 4 and scores["RNNCell"] == 3
     messages = " ".join(t.message for t in results["quitter"].tests)
     assert "did not finish within 8 s" in messages
     assert "died while running your rnn_cell_backward" in messages

@@ -9,30 +9,39 @@ import hashlib
 import os
 import time
 
+from autograder import notebooks
 from autograder.grading import gradebook, submission
 from autograder.errors import RnnkitError
 from autograder.results import SubmissionResults
+from autograder.sandbox import launch
 
 
-def _already_graded(course, student, assignment):
-    """The kept results if this very submission was fully graded by this very suite, else None."""
+def _already_graded(course, student, assignment, level):
+    """The kept results if this very submission was fully graded by this very grader in a sandbox at least as
+    strong as ``level``, else None."""
     try:
         results = SubmissionResults.load(course.results_file(student, assignment))
-        with open(course.submitted_notebook(student, assignment), "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
-    except (OSError, ValueError, KeyError):
+        digest = hashlib.sha256(notebooks.read_bytes(course.submitted_notebook(student, assignment))).hexdigest()
+    except (OSError, ValueError, KeyError):  # NotebookError is a ValueError
         return None
     if results.partial:  # a partial grading is never kept as a grade
         return None
     provenance = results.provenance
-    if provenance.get("submission_sha256") == digest and \
-            provenance.get("suite_version") == submission.suite_version(assignment):
-        return results
-    return None
+    if provenance.get("submission_sha256") != digest or \
+            provenance.get("suite_version") != submission.suite_version(assignment):
+        return None
+    if _strength(provenance.get("sandbox")) < _strength(level):
+        return None  # graded in a weaker sandbox than the one now available: regrade
+    return results
+
+
+def _strength(level):
+    """bubblewrap > unshare > none; anything unknown is weakest."""
+    return len(launch.LEVELS) - launch.LEVELS.index(level) if level in launch.LEVELS else -1
 
 
 def _grade_one(course, assignment, student, level, force, items):
-    results = None if force else _already_graded(course, student, assignment)
+    results = None if force else _already_graded(course, student, assignment, level)
     skipped = results is not None
     if results is None:
         log_path = course.log_file(student, assignment)

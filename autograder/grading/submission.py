@@ -21,11 +21,12 @@ SUITE_TIMEOUT = 60 * 60   # a whole suite; per-call limits are far shorter
 
 
 def suite_version(assignment):
-    """A digest of everything that decides a grade: the hidden suite, its harness, the reference."""
+    """A digest of everything that decides a grade (:func:`project.grading_files`): a change to any of them
+    regrades every submission on the next run."""
     digest = hashlib.sha256()
     for path in project.grading_files(assignment):
         with open(path, "rb") as f:
-            digest.update(os.path.basename(path).encode() + b"\0" + f.read())
+            digest.update(os.path.relpath(path, project.ROOT).encode() + b"\0" + f.read() + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -33,6 +34,19 @@ def timeouts():
     """Seconds a single call and the loading of the cells may take (RNNKIT_CALL_TIMEOUT, RNNKIT_LOAD_TIMEOUT)."""
     return {"call_timeout": float(os.environ.get("RNNKIT_CALL_TIMEOUT", 120)),
             "load_timeout": float(os.environ.get("RNNKIT_LOAD_TIMEOUT", 180))}
+
+
+# Wall-clock seconds the reference's code takes inside the sandbox over a whole grading (loading included), as
+# measured by bench/grading_time.py on 2 cores; a submission gets BUDGET_FACTOR times that, at least BUDGET_FLOOR.
+REFERENCE_SECONDS = {"01_rnn_cell": 12, "02_sentiment": 40, "03_char_lm": 40}
+BUDGET_FACTOR, BUDGET_FLOOR = 5, 120
+
+
+def budget(assignment):
+    """Seconds of wall clock the student's code may use over one grading (RNNKIT_BUDGET overrides)."""
+    if os.environ.get("RNNKIT_BUDGET"):
+        return float(os.environ["RNNKIT_BUDGET"])
+    return float(max(BUDGET_FLOOR, BUDGET_FACTOR * REFERENCE_SECONDS.get(assignment, 60)))
 
 
 def grading_seeds(secret, assignment, submission_hash, salt=""):
@@ -56,20 +70,27 @@ def grade_submission(course, assignment, student, level, log=None, items=None, s
     started = time.time()
     layout = notebooks.layout(notebooks.read(course.source_notebook(assignment)))
     submitted = course.submitted_notebook(student, assignment)
-    with open(submitted, "rb") as f:
-        submission_hash = hashlib.sha256(f.read()).hexdigest()
+    try:
+        data, problem = notebooks.read_bytes(submitted), None
+    except notebooks.NotebookError as err:
+        data, problem = b"", err
+    submission_hash = hashlib.sha256(data).hexdigest()
     seed, hidden_seed = grading_seeds(course.secret(), assignment, submission_hash, salt)
     provenance = {"submission_sha256": submission_hash, "assignment": assignment, "student": student,
                   "suite_version": suite_version(assignment), "seed": seed, "sandbox": level,
+                  "budget": budget(assignment),
                   "python": platform.python_version(), "tensorflow": _tensorflow_version()}
     if items is not None:
         provenance["only_items"] = sorted(items)
     try:
-        answers = notebooks.answer_cells(notebooks.read(submitted))
+        if problem:
+            raise problem
+        answers = notebooks.answer_cells(notebooks.read(submitted, data))
     except notebooks.NotebookError as err:
         records, note = [], f"Your notebook could not be graded: {err}"
     else:
-        records, note = _run_suite(course, assignment, layout, answers, level, (seed, hidden_seed), log, items)
+        records, note, provenance["student_seconds"] = _run_suite(course, assignment, layout, answers, level,
+                                                                  (seed, hidden_seed), log, items)
     results = SubmissionResults.from_records(layout.points, records, note, items, provenance=provenance)
     results.execution_time = time.time() - started
     results.save(course.results_file(student, assignment))
@@ -86,7 +107,9 @@ def _run_suite(course, assignment, layout, answers, level, seeds, log, items):
         job = {"assignment": assignment, "cells": cells, "missing": [g for g in layout.answers if g not in answers],
                "assignment_dir": course.release_dir(assignment), "level": level, "seed": seeds[0], "hidden_seed": seeds[1],
                "results": os.path.join(tmp, "records.json"), "threads": min(os.cpu_count() or 1, 4),
-               "timeouts": timeouts(), "items": sorted(items) if items is not None else None}
+               "timeouts": timeouts(), "items": sorted(items) if items is not None else None,
+               "budget": budget(assignment)}
+        job["limits"] = {"cpu_seconds": int(job["budget"] * job["threads"]) + 60}  # CPU backstop of the budget
         job_file = os.path.join(tmp, "job.json")
         with open(os.open(job_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:  # the grader's eyes only
             json.dump(job, f)
@@ -111,8 +134,8 @@ def _run_suite(course, assignment, layout, answers, level, seeds, log, items):
                                  if r.get("traceback"))
                 + f"\n[student output, last lines]\n{finished.get('student_output', '')}")
     if records is None:
-        return [], "The grader failed before it could check your work (your instructor has the log)."
-    return records, None
+        return [], "The grader failed before it could check your work (your instructor has the log).", None
+    return records, None, finished.get("student_seconds")
 
 
 def _tensorflow_version():

@@ -37,7 +37,8 @@ def pytest_configure(config):
         config._rnnkit_student = StudentProcess(
             job["cells"], job["assignment_dir"], job["level"], limits=launch.Limits(**job.get("limits", {})),
             missing=job["missing"], threads=job.get("threads", 2), **job.get("timeouts", {}),
-            reference_source=functools.partial(project.reference_source, job["assignment"]))
+            reference_source=functools.partial(project.reference_source, job["assignment"]),
+            budget=job.get("budget"))
         config._rnnkit_student.start()
 
 
@@ -116,4 +117,5 @@ def pytest_sessionfinish(session, exitstatus):
         student = getattr(session.config, "_rnnkit_student", None)
         with open(job["results"], "w") as f:
             json.dump({"tests": _records, "finished": time.time(),
-                       "student_output": student.student_output() if student else ""}, f)
+                       "student_output": student.student_output() if student else "",
+                       "student_seconds": round(student.spent, 2) if student else 0.0}, f)

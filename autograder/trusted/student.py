@@ -10,6 +10,7 @@ import queue
 import shutil
 import tempfile
 import threading
+import time
 
 from assignments.common.checklib import CheckFailed
 from autograder.sandbox import launch
@@ -40,12 +41,15 @@ class StudentProcess:
     """
 
     def __init__(self, cells, assignment_dir, level, limits=launch.Limits(), missing=(),
-                 load_timeout=180, call_timeout=60, threads=2, reference_source=None):
+                 load_timeout=180, call_timeout=60, threads=2, reference_source=None, budget=None):
         self.cells = list(cells)
         self.missing = set(missing)
         self.assignment_dir = assignment_dir
         self.level, self.limits = level, limits
         self.load_timeout, self.call_timeout, self.threads = load_timeout, call_timeout, threads
+        # Wall-clock seconds the student's code may take over the whole grading (loading and every call
+        # together); None: no budget. ``spent`` counts them, restarts included.
+        self.budget, self.spent = budget, 0.0
         self.cell_errors = {}
         self.broken = None   # set when the cells themselves cannot be loaded: no point in retrying
         self.proc = None
@@ -72,6 +76,7 @@ class StudentProcess:
         """Runs the student's ``fn(*args, **kwargs)`` in the sandbox and returns the decoded result."""
         if fn in self.timed_out:
             raise StudentError(self.timed_out[fn] + " earlier in this grading run, so it was not run again")
+        self._check_budget()
         self._ensure_started()
         self._explain_if_undefined(fn)
         request = {"op": "call", "fn": fn, "args": channel.encode(list(args)),
@@ -169,13 +174,28 @@ class StudentProcess:
         self._send(request)
         return self._receive(timeout, what)
 
+    def _check_budget(self):
+        if self.budget is not None and self.spent >= self.budget:
+            raise StudentTimeout(f"your code used up the time budget of the whole submission ({self.budget:g} s, "
+                                 "several times what the reference needs), so this check was not run; look for "
+                                 "slow or sleeping code in the items that took long")
+
     def _receive(self, timeout, what):
+        left = None if self.budget is None else max(self.budget - self.spent, 0.0)
+        wait = timeout if left is None else min(timeout, left)
+        started = time.monotonic()
         try:
-            line = self.replies.get(timeout=timeout)
+            line = self.replies.get(timeout=wait)
         except queue.Empty:
             self.close()
+            if wait < timeout:
+                self.spent = self.budget
+                raise StudentTimeout(f"{what} was stopped: the time budget of the whole submission "
+                                     f"({self.budget:g} s) ran out while it ran") from None
             raise StudentTimeout(f"{what} did not finish within {timeout:g} s (an infinite loop, or far too slow); "
-                               "the grader stopped it") from None
+                                 "the grader stopped it") from None
+        finally:
+            self.spent += time.monotonic() - started
         if line is None:
             code = self.proc.wait() if self.proc else None
             self.close()
@@ -184,10 +204,13 @@ class StudentProcess:
             self.close()
             raise StudentError(f"{what} sent back more than {MAX_REPLY_BYTES // 2**20} MB")
         try:
-            return channel.loads(line)
+            reply = channel.loads(line)
         except ValueError:
+            reply = None
+        if not isinstance(reply, dict):
             self.close()
-            raise StudentError(f"{what} sent back something unreadable") from None
+            raise StudentError(f"{what} sent back something unreadable")
+        return reply
 
     @staticmethod
     def _read_replies(proc, replies):

@@ -81,11 +81,16 @@ def encode(value, keep=None):
     raise TypeError(f"cannot send a {type(value).__name__} over the channel")
 
 
-def decode(data, tensor=None, lookup=None):
+MAX_DEPTH = 32   # nesting of lists and dicts in one value: deeper is refused, never a RecursionError
+
+
+def decode(data, tensor=None, lookup=None, depth=0):
     """Inverse of :func:`encode`. On the student side ``tensor`` turns arrays into tensors and ``lookup`` resolves
     refs; on the trusted side both are None, so arrays stay NumPy and refs stay :class:`Ref`."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"a value nested more than {MAX_DEPTH} levels deep")
     if isinstance(data, list):
-        return [decode(v, tensor, lookup) for v in data]
+        return [decode(v, tensor, lookup, depth + 1) for v in data]
     if not isinstance(data, dict):
         return data
     if "__nd__" in data:
@@ -98,7 +103,8 @@ def decode(data, tensor=None, lookup=None):
     if "__ref__" in data:
         return lookup(int(data["__ref__"])) if lookup is not None else Ref(data["__ref__"], data.get("type", "object"))
     if "__map__" in data:
-        return {_hashable(decode(k, None, lookup)): decode(v, tensor, lookup) for k, v in data["__map__"]}
+        return {_hashable(decode(k, None, lookup, depth + 1)): decode(v, tensor, lookup, depth + 1)
+                for k, v in data["__map__"]}
     raise ValueError(f"unknown tagged value with keys {sorted(data)[:3]}")
 
 
@@ -111,4 +117,8 @@ def dumps(message):
 
 
 def loads(line):
-    return json.loads(line.decode("utf-8"))
+    """One message; ValueError for anything that is not one (bad UTF-8 or JSON, or nesting too deep to parse)."""
+    try:
+        return json.loads(line.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("a message nested too deeply") from None
