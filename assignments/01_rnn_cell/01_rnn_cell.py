@@ -26,20 +26,28 @@
 #
 # **How this notebook is graded.** Each answer cell holds the signature and docstring of one function or class;
 # write the body where it says `raise NotImplementedError()`. The cell after it runs *public checks*: they
-# print a line starting with ✓ when your code passes and otherwise stop with a message that says what to look
-# at. Your score comes from a hidden test suite that runs your functions on other random inputs, so passing the
-# public checks is a good sign, not a guarantee. Do not rename the functions or change their signatures, and keep
+# print a line starting with ✓ when your code passes, and otherwise a line starting with ✗ and one sentence that
+# says what to look at (which call failed, with which shapes, or which value or gradient is wrong). Cells that
+# need a part whose checks have not passed yet say so and skip. Your score comes from a hidden test suite that
+# runs your functions on other random inputs, so passing the public checks is a good sign, not a guarantee. Do not rename the functions or change their signatures, and keep
 # everything in TensorFlow operations (`tf.tanh`, `tf.matmul` or `@`, `tf.transpose`, `tf.reduce_sum`,
 # `tf.stack`, `tf.zeros_like`, ...): no NumPy inside your functions and no `tf.GradientTape` in your backward
 # passes. Every function must return tensors of its inputs' dtype, so that it works in `float32` and in `float64`.
+#
+# **Time.** Run top to bottom with a correct solution, the whole notebook takes about RUNTIME_A1 on a 2-core
+# laptop CPU (no GPU needed).
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+from quiet import quiet_tensorflow
+quiet_tensorflow()   # before TensorFlow is imported: hides its start-up log lines, which are not errors
+
 import numpy as np
 import tensorflow as tf
 import keras
 import matplotlib.pyplot as plt
 
 from checklib import CheckFailed, check_close, check_dtype, check_gradient, check_shape, numeric_gradient, rel_error
+from publiccheck import call, call_tf, public_check, ready
 from rnn_checks import check_rnn_backward
 
 keras.utils.set_random_seed(0)
@@ -93,25 +101,26 @@ print(f"largest difference from X_t W_xh + H_prev W_hh: {np.max(np.abs(one_produ
 # rnnkit: solution rnn_cell_forward
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_cell_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# A tiny example you can check by hand: X_t W_xh = [1, 2], H_prev W_hh = [0, 0.5], so the pre-activation
-# X_t W_xh + H_prev W_hh + b_h is [0, 1] and H_t = [tanh(0), tanh(1)].
-tiny = rnn_cell_forward(tf.constant([[1.0, 2.0]]), tf.constant([[0.5, -1.0]]), tf.eye(2),
-                        tf.constant([[0.0, 1.0], [0.0, 0.0]]), tf.constant([-1.0, -1.5]))
-check_close(tiny, [[0.0, np.tanh(1.0)]], "H_t of the tiny example")
+with public_check("rnn_cell_forward"):
+    # A tiny example you can check by hand: X_t W_xh = [1, 2], H_prev W_hh = [0, 0.5], so the pre-activation
+    # X_t W_xh + H_prev W_hh + b_h is [0, 1] and H_t = [tanh(0), tanh(1)].
+    tiny = call(rnn_cell_forward, tf.constant([[1.0, 2.0]]), tf.constant([[0.5, -1.0]]), tf.eye(2),
+                tf.constant([[0.0, 1.0], [0.0, 0.0]]), tf.constant([-1.0, -1.5]))
+    check_close(tiny, [[0.0, np.tanh(1.0)]], "H_t of the tiny example")
 
-# Random, non-square inputs (n, d, h all different) in float32 and float64, against the equation in NumPy.
-check_rng = np.random.default_rng(10)
-n, d, h = 4, 3, 5
-X_t, H_prev = check_rng.standard_normal((n, d)), check_rng.standard_normal((n, h))
-W_xh, W_hh = 0.5 * check_rng.standard_normal((d, h)), 0.5 * check_rng.standard_normal((h, h))
-b_h = check_rng.standard_normal(h)
-expected = np.tanh(X_t @ W_xh + H_prev @ W_hh + b_h)
-for dtype in (np.float32, np.float64):
-    got = rnn_cell_forward(*(tf.constant(a, dtype) for a in (X_t, H_prev, W_xh, W_hh, b_h)))
-    check_shape(got, (n, h), "H_t")
-    check_dtype(got, dtype, "H_t")
-    check_close(got, expected, f"H_t ({np.dtype(dtype).name})")
-print("✓ rnn_cell_forward looks right")
+    # Random, non-square inputs (n, d, h all different) in float32 and float64, against the equation in NumPy;
+    # call_tf also checks that the result is a tensor that gradients can flow back through.
+    check_rng = np.random.default_rng(10)
+    n, d, h = 4, 3, 5
+    X_t, H_prev = check_rng.standard_normal((n, d)), check_rng.standard_normal((n, h))
+    W_xh, W_hh = 0.5 * check_rng.standard_normal((d, h)), 0.5 * check_rng.standard_normal((h, h))
+    b_h = check_rng.standard_normal(h)
+    expected = np.tanh(X_t @ W_xh + H_prev @ W_hh + b_h)
+    for dtype in (np.float32, np.float64):
+        got = call_tf(rnn_cell_forward, *(tf.constant(a, dtype) for a in (X_t, H_prev, W_xh, W_hh, b_h)))
+        check_shape(got, (n, h), "H_t")
+        check_dtype(got, dtype, "H_t")
+        check_close(got, expected, f"H_t ({np.dtype(dtype).name})")
 
 # %% [markdown]
 # ## Part 2 — The whole sequence (2 points)
@@ -126,25 +135,26 @@ print("✓ rnn_cell_forward looks right")
 # rnnkit: solution rnn_forward
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Random, non-square inputs in float32 and float64, against the recurrence written out in NumPy.
-check_rng = np.random.default_rng(20)
-n, T, d, h = 2, 4, 3, 5
-X, H0 = check_rng.standard_normal((n, T, d)), check_rng.standard_normal((n, h))
-W_xh, W_hh = 0.5 * check_rng.standard_normal((d, h)), 0.5 * check_rng.standard_normal((h, h))
-b_h = check_rng.standard_normal(h)
-H_t, expected = H0, []
-for t in range(T):
-    H_t = np.tanh(X[:, t] @ W_xh + H_t @ W_hh + b_h)
-    expected.append(H_t)
-expected = np.stack(expected, axis=1)
-for dtype in (np.float32, np.float64):
-    got = rnn_forward(*(tf.constant(a, dtype) for a in (X, H0, W_xh, W_hh, b_h)))
-    got_array = check_shape(got, (n, T, h), "H")
-    check_dtype(got, dtype, "H")
-    if np.allclose(got_array[:, 0], H0):
-        raise CheckFailed("H[:, 0] equals H0: H must hold the states after each step, H_1..H_T, not H_0..H_{T-1}")
-    check_close(got, expected, f"H ({np.dtype(dtype).name})")
-print("✓ rnn_forward looks right")
+with public_check("rnn_forward"):
+    # Random, non-square inputs in float32 and float64, against the recurrence written out in NumPy.
+    check_rng = np.random.default_rng(20)
+    n, T, d, h = 2, 4, 3, 5
+    X, H0 = check_rng.standard_normal((n, T, d)), check_rng.standard_normal((n, h))
+    W_xh, W_hh = 0.5 * check_rng.standard_normal((d, h)), 0.5 * check_rng.standard_normal((h, h))
+    b_h = check_rng.standard_normal(h)
+    H_t, expected = H0, []
+    for t in range(T):
+        H_t = np.tanh(X[:, t] @ W_xh + H_t @ W_hh + b_h)
+        expected.append(H_t)
+    expected = np.stack(expected, axis=1)
+    for dtype in (np.float32, np.float64):
+        got = call_tf(rnn_forward, *(tf.constant(a, dtype) for a in (X, H0, W_xh, W_hh, b_h)))
+        got_array = check_shape(got, (n, T, h), "H")
+        check_dtype(got, dtype, "H")
+        if np.allclose(got_array[:, 0], H0):
+            raise CheckFailed("H[:, 0] equals H0: H must hold the states after each step, H_1..H_T, not "
+                              "H_0..H_{T-1}")
+        check_close(got, expected, f"H ({np.dtype(dtype).name})")
 
 # %% [markdown]
 # ## Part 3 — The output layer (1 point)
@@ -157,18 +167,19 @@ print("✓ rnn_forward looks right")
 # rnnkit: solution output_layer
 
 # %% nbgrader={"grade": true, "grade_id": "test_output_layer", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-# One step (n, h) and a whole sequence (n, T, h), in float32 and float64, against NumPy.
-check_rng = np.random.default_rng(30)
-n, T, h, q = 2, 3, 4, 5
-H, W_hq, b_q = check_rng.standard_normal((n, T, h)), check_rng.standard_normal((h, q)), check_rng.standard_normal(q)
-for dtype in (np.float32, np.float64):
-    W, b = tf.constant(W_hq, dtype), tf.constant(b_q, dtype)
-    for states, shape in ((H[:, 0], (n, q)), (H, (n, T, q))):
-        got = output_layer(tf.constant(states, dtype), W, b)
-        check_shape(got, shape, f"O for H of shape {states.shape}")
-        check_dtype(got, dtype, "O")
-        check_close(got, states @ W_hq + b_q, f"O for H of shape {states.shape} ({np.dtype(dtype).name})")
-print("✓ output_layer looks right")
+with public_check("output_layer"):
+    # One step (n, h) and a whole sequence (n, T, h), in float32 and float64, against NumPy.
+    check_rng = np.random.default_rng(30)
+    n, T, h, q = 2, 3, 4, 5
+    H = check_rng.standard_normal((n, T, h))
+    W_hq, b_q = check_rng.standard_normal((h, q)), check_rng.standard_normal(q)
+    for dtype in (np.float32, np.float64):
+        W, b = tf.constant(W_hq, dtype), tf.constant(b_q, dtype)
+        for states, shape in ((H[:, 0], (n, q)), (H, (n, T, q))):
+            got = call_tf(output_layer, tf.constant(states, dtype), W, b)
+            check_shape(got, shape, f"O for H of shape {states.shape}")
+            check_dtype(got, dtype, "O")
+            check_close(got, states @ W_hq + b_q, f"O for H of shape {states.shape} ({np.dtype(dtype).name})")
 
 # %% [markdown]
 # ## Part 4 — The backward pass of one step (3 points)
@@ -206,7 +217,9 @@ names = ["dX_t", "dH_prev", "dW_xh", "dW_hh", "db_h"]
 def numpy_step(X_t, H_prev, W_xh, W_hh, b_h):
     return np.tanh(X_t @ W_xh + H_prev @ W_hh + b_h)
 
-check_rnn_backward(rnn_cell_backward, rnn_cell_forward, numpy_step, inputs, dH_t, names)
+
+with public_check("rnn_cell_backward"):
+    check_rnn_backward(rnn_cell_backward, rnn_cell_forward, numpy_step, inputs, dH_t, names)
 
 # %% [markdown]
 # ## Part 5 — Backpropagation through time (4 points)
@@ -221,6 +234,61 @@ check_rnn_backward(rnn_cell_backward, rnn_cell_forward, numpy_step, inputs, dH_t
 #   it produced;
 # * `W_xh`, `W_hh` and `b_h` are shared by all steps: their gradients are **sums** over the steps;
 # * `dX` has a slice per step, in the same time order as `X`; `dH0` is what flows back out of the first step.
+#
+# The picture shows the computation unrolled over four steps, with a loss $\ell_t$ read off every output (as in
+# Assignment 3; in Assignment 2 only the last step has one). Black arrows are the forward pass, red dashed arrows
+# the way the gradient travels back: into each $\mathbf{H}_t$ from its own loss, and from $\mathbf{H}_{t+1}$
+# through $\mathbf{W}_{hh}^\top$ and $\tanh'$. Each black $\mathbf{W}_{hh}$ arrow is the *same* matrix, which
+# is why its gradient adds up one term per step.
+
+# %% nbgrader={"grade": false, "grade_id": "demo_unrolled_graph", "locked": true, "schema_version": 3, "solution": false, "task": false}
+def draw_unrolled(T=4):
+    """The RNN unrolled over T steps: forward edges in black, the gradient's way back in red."""
+    fig, ax = plt.subplots(figsize=(11, 4.6))
+    rows = {"X": 0.0, "H": 1.6, "O": 3.2, "L": 4.5}
+    colors = {"X": "#dbe9f6", "H": "#fde0c5", "O": "#d9f0d3", "L": "#eeeeee"}
+
+    def node(x, row, label):
+        ax.add_patch(plt.Circle((x, rows[row]), 0.36, facecolor=colors[row], edgecolor="black", zorder=3))
+        ax.text(x, rows[row], label, ha="center", va="center", fontsize=11, zorder=4)
+
+    def edge(x0, r0, x1, r1, label="", color="black", rad=0.0, dx=0.0, dy=0.0, style="-"):
+        ax.annotate("", xy=(x1, rows[r1]), xytext=(x0, rows[r0]),
+                    arrowprops=dict(arrowstyle="-|>", color=color, lw=1.4, ls=style, shrinkA=15, shrinkB=15,
+                                    connectionstyle=f"arc3,rad={rad}"), zorder=2)
+        if label:
+            ax.text((x0 + x1) / 2 + dx, (rows[r0] + rows[r1]) / 2 + dy, label, color=color, fontsize=9, ha="center",
+                    va="center", zorder=5)
+
+    node(0, "H", r"$\mathbf{H}_0$")
+    for t in range(1, T + 1):
+        x = 2.2 * t
+        node(x, "X", rf"$\mathbf{{X}}_{t}$")
+        node(x, "H", rf"$\mathbf{{H}}_{t}$")
+        node(x, "O", rf"$\mathbf{{O}}_{t}$")
+        node(x, "L", rf"$\ell_{t}$")
+        edge(x, "X", x, "H", r"$\mathbf{W}_{xh}$" if t == 1 else "", dx=-0.45)
+        edge(x - 2.2, "H", x, "H", r"$\mathbf{W}_{hh}$", dy=0.22)
+        edge(x, "H", x, "O", r"$\mathbf{W}_{hq}$" if t == 1 else "", dx=-0.45)
+        edge(x, "O", x, "L", rf"$\mathbf{{Y}}_{t}$" if t == 1 else "", dx=-0.4)
+        # the way back: from each loss to its output and state, and from each state to the one before
+        edge(x + 0.25, "L", x + 0.25, "H", color="tab:red", style="--")
+        edge(x, "H", x - 2.2, "H", r"$\cdot\,\mathbf{W}_{hh}^\top$" if t == T else "", color="tab:red",
+             rad=0.45, dy=0.62, style="--")
+    ax.text(2.2 * T + 0.7, rows["H"] + 0.9,
+            "total gradient on $\\mathbf{H}_t$ =\n  its own part (from $\\ell_t$)\n"
+            "+ what comes back from $\\mathbf{H}_{t+1}$", color="tab:red", fontsize=9, va="center")
+    ax.text(0.0, -0.9, "forward: the same $\\mathbf{W}_{xh}, \\mathbf{W}_{hh}, \\mathbf{b}_h, \\mathbf{W}_{hq}, "
+            "\\mathbf{b}_q$ at every step (black)      backward: BPTT walks the red arrows from step $T$ down to 1;\n"
+            "a shared weight collects one term per step, so its gradient is a sum over $t$", fontsize=9)
+    ax.set_xlim(-0.7, 2.2 * T + 3.4)
+    ax.set_ylim(-1.3, 5.1)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title("The RNN unrolled over time, and the way back of backpropagation through time")
+    return fig
+draw_unrolled()
+plt.show()
 
 # %% nbgrader={"grade": false, "grade_id": "rnn_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 # rnnkit: solution rnn_backward
@@ -243,7 +311,9 @@ def numpy_sequence(X, H0, W_xh, W_hh, b_h):
         states.append(H_t)
     return np.stack(states, axis=1)
 
-check_rnn_backward(rnn_backward, rnn_forward, numpy_sequence, inputs, dH, names)
+
+with public_check("rnn_backward"):
+    check_rnn_backward(rnn_backward, rnn_forward, numpy_sequence, inputs, dH, names)
 
 # %% [markdown]
 # ### Checking a gradient numerically
@@ -270,12 +340,13 @@ def forward_with(name, value):
     """rnn_forward with one parameter replaced by ``value``."""
     return rnn_forward(*(tf.constant(value if key == name else p) for key, p in params.items()))
 
-H = forward_with("X", params["X"])
-analytic = rnn_backward(tf.constant(dH), tf.constant(params["X"]), tf.constant(params["H0"]), H,
-                        tf.constant(params["W_xh"]), tf.constant(params["W_hh"]))
-for (name, value), grad in zip(params.items(), analytic):
-    numeric = numeric_gradient(lambda x: forward_with(name, x), value.copy(), dH)
-    print(f"d{name:<5} relative error {rel_error(grad, numeric):.1e}")
+if ready("rnn_forward", "rnn_backward"):
+    H = forward_with("X", params["X"])
+    analytic = rnn_backward(tf.constant(dH), tf.constant(params["X"]), tf.constant(params["H0"]), H,
+                            tf.constant(params["W_xh"]), tf.constant(params["W_hh"]))
+    for (name, value), grad in zip(params.items(), analytic):
+        numeric = numeric_gradient(lambda x: forward_with(name, x), value.copy(), dH)
+        print(f"d{name:<5} relative error (norm-wise) {rel_error(grad, numeric):.1e}")
 
 # %% [markdown]
 # ## Part 6 — The cell as a Keras layer (3 points)
@@ -295,51 +366,51 @@ for (name, value), grad in zip(params.items(), analytic):
 # rnnkit: solution RNNCell
 
 # %% nbgrader={"grade": true, "grade_id": "test_RNNCell", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-# The cell's attributes, config and initial weights, then keras.layers.RNN(RNNCell) against keras.layers.SimpleRNN
-# with the same random weights (a non-zero bias too), in float32 and float64.
-check_rng = np.random.default_rng(70)
-n, T, d, units = 3, 6, 4, 5
-cell = RNNCell(units)
-if isinstance(cell, (keras.layers.SimpleRNNCell, keras.layers.SimpleRNN)):
-    raise CheckFailed("RNNCell must be written from scratch, not derived from SimpleRNNCell or SimpleRNN")
-for attribute in ("state_size", "output_size"):
-    if getattr(cell, attribute, None) != units:
-        raise CheckFailed(f"RNNCell({units}).{attribute} should be {units}, got {getattr(cell, attribute, None)!r}")
-if cell.get_config().get("units") != units:
-    raise CheckFailed(f"RNNCell({units}).get_config() should contain 'units': {units}, got {cell.get_config()}")
-if RNNCell.from_config(cell.get_config()).units != units:
-    raise CheckFailed("RNNCell.from_config(cell.get_config()) does not give back a cell of the same size")
-cell.build((n, d))   # fresh weights: glorot_uniform kernel, orthogonal recurrent_kernel, zero bias
-fresh = {w.name: np.asarray(w) for w in cell.weights}
-K, R, b = (fresh.get(name, np.zeros(0)) for name in ("kernel", "recurrent_kernel", "bias"))
-if K.shape != (d, units) or not np.any(K) or np.max(np.abs(K)) > np.sqrt(6 / (d + units)):
-    raise CheckFailed(f"kernel should be ({d}, {units}) with glorot_uniform values in ±{np.sqrt(6 / (d + units)):.3f}")
-if R.shape != (units, units) or not np.allclose(R @ R.T, np.eye(units), atol=1e-5):
-    raise CheckFailed(f"recurrent_kernel should be ({units}, {units}) and orthogonal (initializer='orthogonal')")
-if b.shape != (units,) or np.any(b):
-    raise CheckFailed(f"bias should be ({units},) and start at zeros")
+with public_check("RNNCell"):
+    # The cell's attributes, config and initial weights, then keras.layers.RNN(RNNCell) against keras.layers.SimpleRNN
+    # with the same random weights (a non-zero bias too), in float32 and float64.
+    check_rng = np.random.default_rng(70)
+    n, T, d, units = 3, 6, 4, 5
+    cell = call(RNNCell, units)
+    if isinstance(cell, (keras.layers.SimpleRNNCell, keras.layers.SimpleRNN)):
+        raise CheckFailed("RNNCell must be written from scratch, not derived from SimpleRNNCell or SimpleRNN")
+    for attribute in ("state_size", "output_size"):
+        if getattr(cell, attribute, None) != units:
+            raise CheckFailed(f"RNNCell({units}).{attribute} should be {units}, got {getattr(cell, attribute, None)!r}")
+    if cell.get_config().get("units") != units:
+        raise CheckFailed(f"RNNCell({units}).get_config() should contain 'units': {units}, got {cell.get_config()}")
+    if RNNCell.from_config(cell.get_config()).units != units:
+        raise CheckFailed("RNNCell.from_config(cell.get_config()) does not give back a cell of the same size")
+    cell.build((n, d))   # fresh weights: glorot_uniform kernel, orthogonal recurrent_kernel, zero bias
+    fresh = {w.name: np.asarray(w) for w in cell.weights}
+    K, R, b = (fresh.get(name, np.zeros(0)) for name in ("kernel", "recurrent_kernel", "bias"))
+    if K.shape != (d, units) or not np.any(K) or np.max(np.abs(K)) > np.sqrt(6 / (d + units)):
+        raise CheckFailed(f"kernel should be ({d}, {units}) with glorot_uniform values in ±{np.sqrt(6 / (d + units)):.3f}")
+    if R.shape != (units, units) or not np.allclose(R @ R.T, np.eye(units), atol=1e-5):
+        raise CheckFailed(f"recurrent_kernel should be ({units}, {units}) and orthogonal (initializer='orthogonal')")
+    if b.shape != (units,) or np.any(b):
+        raise CheckFailed(f"bias should be ({units},) and start at zeros")
 
-for dtype in ("float32", "float64"):
-    x = check_rng.standard_normal((n, T, d)).astype(dtype)
-    ours = keras.layers.RNN(RNNCell(units, dtype=dtype), return_sequences=True, dtype=dtype)
-    reference = keras.layers.SimpleRNN(units, return_sequences=True, dtype=dtype)
-    ours(x), reference(x)   # builds both layers
-    expected_weights = {"kernel": (d, units), "recurrent_kernel": (units, units), "bias": (units,)}
-    got_weights = {w.name: tuple(w.shape) for w in ours.cell.weights}
-    if got_weights != expected_weights:
-        raise CheckFailed(f"RNNCell's weights should be {expected_weights} (name: shape), got {got_weights}")
-    weights = [check_rng.standard_normal(shape).astype(dtype) for shape in expected_weights.values()]
-    ours.cell.set_weights(weights)
-    reference.cell.set_weights(weights)
-    if any(w.dtype != dtype for w in ours.cell.weights):
-        made = [w.dtype for w in ours.cell.weights]
-        raise CheckFailed(f"RNNCell(units, dtype='{dtype}') made weights of dtype {made}: "
-                          "pass **kwargs on to keras.layers.Layer.__init__")
-    got = ours(x)
-    check_dtype(got, dtype, "RNN(RNNCell) output")
-    tolerance = {"rtol": 1e-5, "atol": 1e-6} if dtype == "float32" else {"rtol": 1e-10, "atol": 1e-12}
-    check_close(got, reference(x), f"RNN(RNNCell) output vs SimpleRNN ({dtype})", **tolerance)
-print("✓ RNNCell looks right")
+    for dtype in ("float32", "float64"):
+        x = check_rng.standard_normal((n, T, d)).astype(dtype)
+        ours = keras.layers.RNN(call(RNNCell, units, dtype=dtype), return_sequences=True, dtype=dtype)
+        reference = keras.layers.SimpleRNN(units, return_sequences=True, dtype=dtype)
+        call(ours, x), reference(x)   # builds both layers
+        expected_weights = {"kernel": (d, units), "recurrent_kernel": (units, units), "bias": (units,)}
+        got_weights = {w.name: tuple(w.shape) for w in ours.cell.weights}
+        if got_weights != expected_weights:
+            raise CheckFailed(f"RNNCell's weights should be {expected_weights} (name: shape), got {got_weights}")
+        weights = [check_rng.standard_normal(shape).astype(dtype) for shape in expected_weights.values()]
+        ours.cell.set_weights(weights)
+        reference.cell.set_weights(weights)
+        if any(w.dtype != dtype for w in ours.cell.weights):
+            made = [w.dtype for w in ours.cell.weights]
+            raise CheckFailed(f"RNNCell(units, dtype='{dtype}') made weights of dtype {made}: "
+                              "pass **kwargs on to keras.layers.Layer.__init__")
+        got = call(ours, x)
+        check_dtype(got, dtype, "RNN(RNNCell) output")
+        tolerance = {"rtol": 1e-5, "atol": 1e-6} if dtype == "float32" else {"rtol": 1e-10, "atol": 1e-12}
+        check_close(got, reference(x), f"RNN(RNNCell) output vs SimpleRNN ({dtype})", **tolerance)
 
 # %% [markdown]
 # ## Part 7 — Gradients through many steps
@@ -376,17 +447,18 @@ def jacobian_norms(scale, T=40, h=16, d=4, seed=0):
     return np.array([float(tf.norm(g)) for g in grads])
 
 
-T, h = 40, 16
-distance = T - np.arange(T)   # T - t for t = 0..T-1
-fig, ax = plt.subplots(figsize=(6, 4))
-for scale, color in ((0.7, "tab:blue"), (1.3, "tab:red")):
-    ax.semilogy(distance, jacobian_norms(scale, T, h), "o-", color=color, markersize=3, label=f"scale {scale}")
-    ax.semilogy(distance, np.sqrt(h) * scale ** distance.astype(float), "--", color=color, alpha=0.5)
-ax.set_xlabel("distance T − t (steps)")
-ax.set_ylabel("‖∂H_T / ∂H_t‖")
-ax.set_title("Gradients through time vanish or explode geometrically")
-ax.legend()
-plt.show()
+if ready("rnn_cell_forward"):
+    T, h = 40, 16
+    distance = T - np.arange(T)   # T - t for t = 0..T-1
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for scale, color in ((0.7, "tab:blue"), (1.3, "tab:red")):
+        ax.semilogy(distance, jacobian_norms(scale, T, h), "o-", color=color, markersize=3, label=f"scale {scale}")
+        ax.semilogy(distance, np.sqrt(h) * scale ** distance.astype(float), "--", color=color, alpha=0.5)
+    ax.set_xlabel("distance T − t (steps)")
+    ax.set_ylabel("‖∂H_T / ∂H_t‖")
+    ax.set_title("Gradients through time vanish or explode geometrically")
+    ax.legend()
+    plt.show()
 
 # %% [markdown]
 # **Written answer (2 points).** Using the plot and the product formula above, explain in a few sentences why the

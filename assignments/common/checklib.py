@@ -12,7 +12,14 @@ class CheckFailed(AssertionError):
 
 
 def to_array(value, name="the result", dtype=None):
-    """Converts ``value`` to a NumPy array (of ``dtype`` if given) or fails with a one-line message."""
+    """Converts ``value`` to a NumPy array (of ``dtype`` if given) or fails with a one-line message.
+
+    A ``tf.IndexedSlices`` (the tape's gradient of a ``tf.gather`` or an embedding lookup) is made dense first: it
+    is a legitimate gradient, just stored as the rows that are not zero.
+    """
+    if type(value).__name__ == "IndexedSlices" and hasattr(value, "dense_shape"):
+        import tensorflow as tf   # only TensorFlow makes IndexedSlices, so it is already imported
+        value = tf.convert_to_tensor(value)
     if hasattr(value, "numpy") and callable(value.numpy):
         try:
             value = value.numpy()
@@ -83,7 +90,8 @@ def check_close(got, expected, name="the result", rtol=1e-5, atol=1e-6):
         raise CheckFailed(
             f"{name}: {int(bad.sum())} of {bad.size} values differ; first at index {index}: "
             f"expected {expected[index]:.6g}, got {array[index]:.6g} "
-            f"(max relative error {rel_error(array, expected):.2e}, tolerance rtol={rtol:g}, atol={atol:g})")
+            f"(norm-wise relative error {rel_error(array, expected):.2e}; elementwise tolerance rtol={rtol:g}, "
+            f"atol={atol:g})")
     return array
 
 
@@ -103,6 +111,42 @@ def check_gradient(got, expected, name="the gradient", tol=1e-7):
             f"{name}: relative error {error:.2e} exceeds the tolerance {tol:.0e}; largest difference at index "
             f"{worst}: expected {expected[worst]:.6g}, got {array[worst]:.6g}")
     return error
+
+
+def check_gradients(got, expected, tol=1e-7, against="the expected gradients", what="the backward pass"):
+    """Checks several gradients at once and reports all of them in one message, so that the pattern shows.
+
+    Args:
+        got: dict name -> gradient computed by the student (tensor or array), in the order to report.
+        expected: dict name -> the true gradient, with the same names.
+        tol: largest norm-wise relative error (see :func:`rel_error`) that passes.
+        against: what the true gradients are, for the message ("numeric gradients", "tf.GradientTape", ...).
+        what: what computed ``got``, for the message.
+
+    Returns:
+        dict name -> relative error, when every gradient passes. Otherwise raises :class:`CheckFailed` naming, for
+        every gradient, its relative error or what is wrong with it (shape, NaN, all zeros).
+    """
+    errors, problems = {}, {}
+    for name, value in got.items():
+        truth = to_array(expected[name], f"expected {name}", np.float64)
+        try:
+            array = check_shape(value, truth.shape, name).astype(np.float64)
+            check_finite(array, name)
+        except CheckFailed as failure:
+            problems[name] = str(failure).split(": ", 1)[-1]
+            continue
+        if not np.any(array) and np.any(truth):
+            problems[name] = "all zeros, but the true gradient is not"
+            continue
+        errors[name] = rel_error(array, truth)
+        if errors[name] > tol:
+            problems[name] = f"relative error {errors[name]:.1e}"
+    if not problems:
+        return errors
+    parts = [f"{name} {'✗ ' + problems[name] if name in problems else f'✓ {errors[name]:.0e}'}" for name in got]
+    raise CheckFailed(f"{len(problems)} of {len(got)} gradients of {what} are wrong (norm-wise relative error vs "
+                      f"{against}, tolerance {tol:.0e}): " + "; ".join(parts))
 
 
 def numeric_gradient(f, x, upstream, h=1e-5):
