@@ -47,7 +47,8 @@ def encode(token_lists, vocab, max_len):
         max_len: int, the number of columns T.
 
     Returns:
-        np.ndarray of dtype int32 and shape (n, max_len).
+        np.ndarray of dtype int32 and shape (n, max_len), whatever the sentences' lengths (all shorter than
+        ``max_len`` or not): shorter rows end in padding, longer sentences lose their last tokens.
     """
     ids = np.zeros((len(token_lists), max_len), dtype=np.int32)
     for i, tokens in enumerate(token_lists):
@@ -62,18 +63,19 @@ def many_to_one_forward(ids, params):
     With one-hot inputs X_t (the row of the identity for ids[:, t]) and H_0 = 0:
 
         H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)           t = 1..T
-        logits = H_L W_hy + b_y                             L = number of non-padding ids of the row
+        logits = H_L W_hq + b_q                             L = number of non-padding ids of the row
 
     Padding (id 0) comes only at the end of a row, so H_L is the state after its last real token; a row of
-    padding only has L = 0 and uses H_0 = 0, so its logits are b_y.
+    padding only has L = 0 and uses H_0 = 0, so its logits are b_q.
 
     Args:
         ids: int tensor (n, T).
-        params: dict of float tensors ``W_xh`` (V, h), ``W_hh`` (h, h), ``b_h`` (h,), ``W_hy`` (h, C),
-            ``b_y`` (C,), all of one dtype.
+        params: dict of float tensors ``W_xh`` (V, h), ``W_hh`` (h, h), ``b_h`` (h,), ``W_hq`` (h, C),
+            ``b_q`` (C,), all of one dtype.
 
     Returns:
-        logits: tensor (n, C) of the params' dtype.
+        logits: tensor (n, C) of the params' dtype (float32 or float64). Looking the rows of W_xh up with
+        ``tf.gather(W_xh, ids)`` instead of multiplying one-hot rows gives the same values.
     """
     ids = tf.convert_to_tensor(ids)
     W_xh, W_hh, b_h = params["W_xh"], params["W_hh"], params["b_h"]
@@ -88,7 +90,7 @@ def many_to_one_forward(ids, params):
     # one_hot(L - 1) picks H_L; for L = 0 it is all zeros, which gives H_0 = 0
     pick = tf.one_hot(lengths - 1, T, dtype=dtype)                       # (n, T)
     H_last = tf.einsum("nt,nth->nh", pick, tf.stack(states, axis=1))     # (n, h)
-    return H_last @ params["W_hy"] + params["b_y"]
+    return H_last @ params["W_hq"] + params["b_q"]
 
 
 def many_to_one_grads(ids, labels, params):
@@ -98,7 +100,7 @@ def many_to_one_grads(ids, labels, params):
 
         loss = -(1/n) sum_i log p[i, labels_i]
         dlogits = (p - Y) / n
-        dW_hy = H_L^T dlogits,  db_y = sum_i dlogits,  dH_L = dlogits W_hy^T
+        dW_hq = H_L^T dlogits,  db_q = sum_i dlogits,  dH_L = dlogits W_hq^T
         going back from t = T to 1, with dH_t the gradient reaching H_t (from the output if t = L, and from
         H_{t+1}):  dA_t = dH_t * (1 - H_t^2),  dW_xh += X_t^T dA_t,  dW_hh += H_{t-1}^T dA_t,
         db_h += sum_i dA_t,  dH_{t-1} = dA_t W_hh^T
@@ -108,12 +110,16 @@ def many_to_one_grads(ids, labels, params):
         labels: int tensor (n,) of classes 0..C-1.
         params: dict of float tensors as in ``many_to_one_forward``.
 
+    Derive them by hand: no automatic differentiation (``tf.GradientTape``, ``tf.gradients``, ...) may run while
+    this function computes them; the grader watches for it when it calls the function (what you name your
+    variables does not matter). Calling your ``many_to_one_forward`` is allowed.
+
     Returns:
-        ``(loss, grads)``: a scalar tensor and a dict with the keys of ``params``, each gradient of the shape
-        and dtype of its parameter.
+        ``(loss, grads)``: a scalar tensor (the mean over the n rows) and a dict with the keys of ``params``, each
+        gradient a dense tensor of the shape and dtype of its parameter.
     """
     ids = tf.convert_to_tensor(ids)
-    W_xh, W_hh, b_h, W_hy = params["W_xh"], params["W_hh"], params["b_h"], params["W_hy"]
+    W_xh, W_hh, b_h, W_hq = params["W_xh"], params["W_hh"], params["b_h"], params["W_hq"]
     dtype, T = W_xh.dtype, ids.shape[1]
     n = tf.cast(tf.shape(ids)[0], dtype)
     X = tf.one_hot(ids, tf.shape(W_xh)[0], dtype=dtype)
@@ -125,17 +131,17 @@ def many_to_one_grads(ids, labels, params):
     lengths = tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)
     pick = tf.one_hot(lengths - 1, T, dtype=dtype)                       # (n, T)
     H_last = tf.einsum("nt,nth->nh", pick, tf.stack(states[1:], axis=1))
-    logits = H_last @ W_hy + params["b_y"]
+    logits = H_last @ W_hq + params["b_q"]
 
     # softmax cross-entropy, shifted by the row maximum so exp never overflows
     shifted = logits - tf.reduce_max(logits, axis=1, keepdims=True)
     log_p = shifted - tf.math.log(tf.reduce_sum(tf.exp(shifted), axis=1, keepdims=True))
-    Y = tf.one_hot(labels, tf.shape(W_hy)[1], dtype=dtype)
+    Y = tf.one_hot(labels, tf.shape(W_hq)[1], dtype=dtype)
     loss = -tf.reduce_sum(Y * log_p) / n
     dlogits = (tf.exp(log_p) - Y) / n                                     # (n, C)
 
-    grads = {"W_hy": tf.transpose(H_last) @ dlogits, "b_y": tf.reduce_sum(dlogits, axis=0)}
-    dH_last = dlogits @ tf.transpose(W_hy)                                # (n, h)
+    grads = {"W_hq": tf.transpose(H_last) @ dlogits, "b_q": tf.reduce_sum(dlogits, axis=0)}
+    dH_last = dlogits @ tf.transpose(W_hq)                                # (n, h)
     dW_xh, dW_hh, db_h = tf.zeros_like(W_xh), tf.zeros_like(W_hh), tf.zeros_like(b_h)
     dH_next = tf.zeros_like(H)                                            # gradient from H_{t+1} into H_t
     for t in reversed(range(T)):
@@ -150,10 +156,13 @@ def many_to_one_grads(ids, labels, params):
 
 
 def build_sentiment_model(vocab_size, embed_dim, units, num_classes=2):
-    """A Keras many-to-one classifier: embedding, a SimpleRNN, a dense output layer.
+    """A Keras many-to-one classifier: embedding, a recurrent layer, a dense output layer.
 
+    The embedding matrix is (vocab_size, embed_dim); the recurrent layer (a SimpleRNN; a GRU or an LSTM also
+    fits) has ``units`` units and returns its last state only; a Dense layer maps it to ``num_classes`` logits.
     ``Embedding(mask_zero=True)`` marks id 0 as padding, and the recurrent layer then carries its state over
-    masked steps, so trailing padding never changes a prediction.
+    masked steps, so trailing padding never changes a prediction. The model reads the words in order: the same
+    words in another order may be classified differently.
 
     Args:
         vocab_size: int V, ids are 0..V-1.
@@ -173,20 +182,25 @@ def build_sentiment_model(vocab_size, embed_dim, units, num_classes=2):
 
 
 def train_sentiment(model, X, y, *, epochs, batch_size, learning_rate, seed):
-    """Trains ``model`` with Adam on the mean softmax cross-entropy of its logits.
+    """Trains ``model`` with Adam on the mean softmax cross-entropy of its logits (model.compile + model.fit).
+
+    An epoch is one pass over the n rows in an order shuffled anew (from ``seed``); each step calls the model
+    with ``training=True`` on ``batch_size`` rows (the last batch of an epoch may be smaller) and takes one
+    optimizer step whose size scales with ``learning_rate`` (with ``learning_rate=0`` no weight changes).
 
     Args:
-        model: a keras.Model from ``build_sentiment_model``.
+        model: a keras.Model from ``build_sentiment_model`` (or any Keras model mapping ids to logits).
         X: int ids (n, T).
         y: int labels (n,).
         epochs: int, passes over the data.
-        batch_size: int.
+        batch_size: int, rows per step.
         learning_rate: float, Adam's step size.
-        seed: int, seeds the shuffling (and anything else random) so a run can be repeated exactly.
+        seed: int; ``keras.utils.set_random_seed(seed)`` first, so the shuffling (and anything else random) of
+            a run can be repeated exactly with the same seed, and differs with another seed.
 
     Returns:
-        dict with ``'loss'`` and ``'accuracy'``: lists of ``epochs`` floats, the training loss and accuracy of
-        each epoch.
+        dict with ``'loss'`` and ``'accuracy'``: lists of ``epochs`` floats, the mean training loss and the
+        training accuracy (a fraction in [0, 1]) of each epoch.
     """
     keras.utils.set_random_seed(seed)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=1.0),

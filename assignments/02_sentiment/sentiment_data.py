@@ -5,6 +5,10 @@
   Sentences are labelled by their composition: a negation ("not", "never", "hardly") flips the adjective after
   it, and in "A, but B" the second clause decides. The negated and contrasted sentences are built so that their
   bag of words says nothing about their label: only a model that reads the words in order can beat chance on them.
+  The *long* sentences put an aside of 6 to 13 words between the negation (or its absence) and the adjective, so
+  that a model must carry one word across many steps: a plain SimpleRNN does worse there than a GRU or an LSTM.
+  A negation never takes an intensifier: "not very weak" is a hedge, not a compliment, so the grammar never
+  makes it (see data/02_sentiment/DATASET.md).
 - :class:`BagOfWords` is the order-blind baseline (logistic regression on word presence, NumPy only).
 - :func:`load_tsv` reads any ``sentence<TAB>label`` file, so a course can use a corpus of its own.
 - :func:`load_imdb` returns the IMDB reviews of ``keras.datasets.imdb`` as text, from the Keras cache or a download.
@@ -46,12 +50,25 @@ NEGATIVE = ("bad", "awful", "terrible", "boring", "dull", "poor", "weak", "clums
             "dreadful", "messy")
 INTENSIFIERS = ("very", "really", "truly", "extremely", "quite")
 NEGATIONS = ("not", "never", "hardly")
+# Asides of the long sentences: no adjective, negation, intensifier, "and" or "but"; 2 to 5 words each.
+ASIDES = ("as i told my friends", "after the late show", "on the way home", "to be honest", "if you ask me",
+          "in my humble opinion", "all things considered", "for most of its running time", "as far as i can tell",
+          "from where i was sitting", "according to my sister", "at least for me", "looking back on it",
+          "in the second half", "on a rainy sunday")
 
-KINDS = ("plain", "negated", "contrast")
-KIND_SHARES = {"plain": 0.3, "negated": 0.35, "contrast": 0.35}
+# The words that only asides use: one of them marks a long sentence (see sentence_kind).
+ASIDE_WORDS = frozenset(word for aside in ASIDES for word in aside.split()) - frozenset(
+    " ".join(SUBJECTS + VERBS + POSITIVE + NEGATIVE + INTENSIFIERS + NEGATIONS + ("at all", "and", "but")).split())
+
+KINDS = ("plain", "negated", "contrast", "long")
+KIND_SHARES = {"plain": 0.25, "negated": 0.3, "contrast": 0.3, "long": 0.15}
+# The kinds of the hidden grading split (the grader's budget is calibrated on them; "long" is for the notebook's
+# comparison of recurrent layers).
+SHORT_KIND_SHARES = {"plain": 0.3, "negated": 0.35, "contrast": 0.35}
 SPLIT_SIZES = {"train": 3000, "validation": 500, "test": 1000}
 
-P_INTENSIFIER = 0.3   # an intensifier before the adjective; never changes the label
+LONG_ASIDE_WORDS = 9  # a long sentence's asides add up to at least this many words (at most 14: <= 19 tokens)
+P_INTENSIFIER = 0.3   # an intensifier before the adjective of a clause without negation; never changes the label
 P_AT_ALL = 0.4        # "... not good at all"; only after a negation, so it carries no label information
 P_SECOND_PLAIN = 0.5  # a plain sentence has a second clause of the same polarity ("... and ...")
 P_NEGATED_PAIR = 0.6  # a negated sentence has a plain clause too
@@ -86,7 +103,7 @@ def _clause(rng, polarity, negated):
     negation = rng.pick(NEGATIONS) if negated else None
     if negation:
         words.append(negation)
-    if negation != "hardly" and rng.coin(P_INTENSIFIER):  # "hardly very good" is not English
+    if not negated and rng.coin(P_INTENSIFIER):  # "not very weak" is a hedge, not "strong": never negated
         words.append(rng.pick(INTENSIFIERS))
     words.append(rng.pick(adjectives))
     if negated and rng.coin(P_AT_ALL):
@@ -116,6 +133,20 @@ def _sentence(rng, kind, label):
         first = _clause(rng, -polarity, rng.coin(0.5))
         second = _clause(rng, polarity, rng.coin(0.5))
         text = f"{first}, but {second}"
+    elif kind == "long":
+        # "the plot was not, as i told my friends after the late show, good": the negation (present half of the
+        # time, whatever the label) and the adjective are 6 to 13 words apart, and the bag of words says nothing.
+        negated = rng.coin(0.5)
+        adjectives = POSITIVE if (polarity > 0) != negated else NEGATIVE
+        head = [rng.pick(SUBJECTS), rng.pick(VERBS[:2])]
+        if negated:
+            head.append(rng.pick(NEGATIONS))
+        asides = [rng.pick(ASIDES)]
+        while len(" ".join(asides).split()) < LONG_ASIDE_WORDS:
+            aside = rng.pick(ASIDES)
+            if aside not in asides:
+                asides.append(aside)
+        text = f"{' '.join(head)}, {', '.join(asides)}, {rng.pick(adjectives)}"
     else:
         raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
     return text[0].upper() + text[1:] + "."
@@ -164,12 +195,13 @@ def _apportion(n, shares):
     return counts
 
 
-def make_splits(seed=0, sizes=None):
+def make_splits(seed=0, sizes=None, shares=None):
     """Disjoint splits (no sentence is in two of them), each balanced by kind and label.
 
     Args:
         seed: int; split ``i`` (in the order of ``sizes``) is generated with seed ``1000 * seed + i``.
         sizes: dict split name -> number of sentences (default :data:`SPLIT_SIZES`).
+        shares: dict kind -> fraction of the sentences (default :data:`KIND_SHARES`).
 
     Returns:
         dict split name -> :class:`Examples`.
@@ -177,14 +209,17 @@ def make_splits(seed=0, sizes=None):
     sizes = dict(SPLIT_SIZES if sizes is None else sizes)
     splits, seen = {}, set()
     for i, (name, size) in enumerate(sizes.items()):
-        splits[name] = generate(size, 1000 * seed + i, exclude=seen)
+        splits[name] = generate(size, 1000 * seed + i, shares=shares, exclude=seen)
         seen.update(splits[name].sentences)
     return splits
 
 
 def sentence_kind(text):
-    """The kind of a generated sentence, read from its words: ``'contrast'``, ``'negated'`` or ``'plain'``."""
+    """The kind of a generated sentence, read from its words: ``'long'``, ``'contrast'``, ``'negated'`` or
+    ``'plain'``."""
     tokens = tokenize(text)
+    if ASIDE_WORDS.intersection(tokens):
+        return "long"
     if "but" in tokens:
         return "contrast"
     if any(word in tokens for word in NEGATIONS):

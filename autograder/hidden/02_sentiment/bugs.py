@@ -1,12 +1,10 @@
 """Realistic student bugs for assignment 2 (many-to-one sentiment classifier), as substitutions in
 solutions/sentiment.py.
 
-No answer function calls another, and the hidden suite builds the vocabulary and ids of its training check on the
-trusted side, so most bugs break only their own item. The exception is the Keras model: one training check trains
-the student's own model with the student's own train_sentiment, so a model that cannot learn the task (padding
-read as words, word order ignored) also loses points of train_sentiment. (train_sentiment is also checked alone,
-on a model the harness builds, so a train bug is caught whatever the student's model does: a softmax output and a
-loss with from_logits=False would otherwise cancel out.)
+Every bug costs points on its own item only: the hidden suite builds the vocabulary and ids of its training check
+on the trusted side, trains the student's model with the reference train_sentiment (``uses``), checks
+train_sentiment on a model the harness builds (so a softmax output and a loss with from_logits=False cannot cancel
+out), and lets many_to_one_grads call the reference forward pass.
 Several bugs only show with rows of different lengths (including empty and full ones), repeated tokens within a
 sentence, tied counts, non-symmetric W_hh, float64 parameters, or a second training run with another seed; the
 hidden suite uses all of them.
@@ -58,8 +56,8 @@ BUGS = [
     Bug("fwd_transposed_W_hh", "many_to_one_forward",
         "H @ W_hh", "H @ tf.transpose(W_hh)", "Multiplies the previous state by W_hh transposed; only a symmetric W_hh hides it."),
     Bug("fwd_softmax_output", "many_to_one_forward",
-        'return H_last @ params["W_hy"] + params["b_y"]',
-        'return tf.nn.softmax(H_last @ params["W_hy"] + params["b_y"])', "Returns probabilities instead of logits."),
+        'return H_last @ params["W_hq"] + params["b_q"]',
+        'return tf.nn.softmax(H_last @ params["W_hq"] + params["b_q"])', "Returns probabilities instead of logits."),
     Bug("fwd_hardcoded_float32", "many_to_one_forward",
         "dtype, T = W_xh.dtype, ids.shape[1]", "dtype, T = tf.float32, ids.shape[1]", "Builds the one-hot inputs and H_0 in float32 whatever the params' dtype, so float64 fails."),
 
@@ -81,8 +79,8 @@ BUGS = [
         "dH = dH_next + pick[:, t:t + 1] * dH_last", "dH = pick[:, t:t + 1] * dH_last", "Drops the gradient coming back from H_{t+1}: backpropagates through one step only."),
     Bug("grads_from_last_column", "many_to_one_grads",
         "pick[:, t:t + 1] * dH_last", "(dH_last if t == T - 1 else 0)", "Sends the output's gradient into H_T for every row, although the output read H_L."),
-    Bug("grads_db_y_wrong_axis", "many_to_one_grads",
-        "tf.reduce_sum(dlogits, axis=0)", "tf.reduce_sum(dlogits, axis=1)", "Sums db_y over the classes instead of over the batch."),
+    Bug("grads_db_q_wrong_axis", "many_to_one_grads",
+        "tf.reduce_sum(dlogits, axis=0)", "tf.reduce_sum(dlogits, axis=1)", "Sums db_q over the classes instead of over the batch."),
     Bug("grads_autodiff", "many_to_one_grads",
         "    return loss, grads",
         "    variables = {k: tf.Variable(v) for k, v in params.items()}\n"
@@ -106,4 +104,58 @@ BUGS = [
         "    keras.utils.set_random_seed(seed)\n    model.compile(", "    model.compile(", "Never uses the seed, so a run cannot be repeated."),
     Bug("train_one_epoch", "train_sentiment",
         "epochs=epochs", "epochs=1", "Ignores the epochs argument and trains for one epoch."),
+
+    # --- added in round 2: every sentence of every docstring
+    Bug("vocab_min_freq_ignored", "build_vocab",
+        "if counts[token] >= min_freq and token not in vocab:", "if token not in vocab:",
+        "Ignores min_freq and keeps every token."),
+    Bug("vocab_ids_skip_one", "build_vocab",
+        "vocab[token] = len(vocab)", "vocab[token] = len(vocab) + 1", "Numbers the words from 3, leaving a gap after '<unk>'."),
+    Bug("vocab_ties_reverse_alphabetical", "build_vocab",
+        "key=lambda token: (-counts[token], token)", "key=lambda token: (-counts[token], [-ord(c) for c in token])",
+        "Breaks ties in reverse alphabetical order."),
+    Bug("encode_width_of_longest", "encode",
+        "np.zeros((len(token_lists), max_len), dtype=np.int32)",
+        "np.zeros((len(token_lists), min(max_len, max(map(len, token_lists), default=0))), dtype=np.int32)",
+        "Pads only up to the longest sentence, so the width is below max_len when every sentence is shorter."),
+    Bug("encode_keeps_last_tokens", "encode",
+        "tokens[:max_len]", "tokens[-max_len:]", "Cuts long sentences from the front, keeping their last max_len tokens."),
+    Bug("fwd_no_hidden_bias", "many_to_one_forward",
+        "H = tf.tanh(X[:, t] @ W_xh + H @ W_hh + b_h)", "H = tf.tanh(X[:, t] @ W_xh + H @ W_hh)", "Forgets b_h in the recurrence."),
+    Bug("fwd_relu", "many_to_one_forward",
+        "H = tf.tanh(", "H = tf.nn.relu(", "Uses ReLU instead of tanh in the recurrence."),
+    Bug("fwd_H0_ones", "many_to_one_forward",
+        "H = tf.zeros((tf.shape(ids)[0], tf.shape(W_hh)[0]), dtype=dtype)",
+        "H = tf.ones((tf.shape(ids)[0], tf.shape(W_hh)[0]), dtype=dtype)", "Starts the recurrence from H_0 = 1 instead of 0."),
+    Bug("grads_db_h_mean", "many_to_one_grads",
+        "db_h += tf.reduce_sum(dA, axis=0)", "db_h += tf.reduce_mean(dA, axis=0)", "Averages db_h over the batch (the 1/n is already in dlogits)."),
+    Bug("grads_input_off_by_one", "many_to_one_grads",
+        "dW_xh += tf.transpose(X[:, t]) @ dA", "dW_xh += tf.transpose(X[:, t - 1]) @ dA", "Pairs dA_t with the input of the step before."),
+    Bug("grads_missing_b_h", "many_to_one_grads",
+        "grads.update(W_xh=dW_xh, W_hh=dW_hh, b_h=db_h)", "grads.update(W_xh=dW_xh, W_hh=dW_hh)", "Forgets to return the gradient of b_h."),
+    Bug("grads_hardcoded_float32", "many_to_one_grads",
+        "dtype, T = W_xh.dtype, ids.shape[1]", "dtype, T = tf.float32, ids.shape[1]", "Builds everything in float32, so float64 parameters fail."),
+    Bug("grads_autodiff_via_forward_alias", "many_to_one_grads",
+        "    return loss, grads",
+        "    tape_cls = getattr(tf, 'Gradient' + 'Tape')\n"
+        "    variables = {k: tf.Variable(v) for k, v in params.items()}\n"
+        "    with tape_cls() as t:\n"
+        "        out = many_to_one_forward(ids, variables)\n"
+        "        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, out))\n"
+        "    return loss, t.gradient(loss, variables)",
+        "Hides tf.GradientTape behind getattr: still automatic differentiation."),
+    Bug("model_units_from_embed_dim", "build_sentiment_model",
+        "keras.layers.SimpleRNN(units)", "keras.layers.SimpleRNN(embed_dim)", "Gives the recurrent layer embed_dim units instead of units."),
+    Bug("model_embedding_width_units", "build_sentiment_model",
+        "keras.layers.Embedding(vocab_size, embed_dim, mask_zero=True)",
+        "keras.layers.Embedding(vocab_size, units, mask_zero=True)", "Makes the embeddings units wide instead of embed_dim."),
+    Bug("model_two_classes_always", "build_sentiment_model",
+        "keras.layers.Dense(num_classes)", "keras.layers.Dense(2)", "Ignores num_classes and always returns 2 logits."),
+    Bug("train_lr_ignored", "train_sentiment",
+        "keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=1.0)",
+        "keras.optimizers.Adam(global_clipnorm=1.0)", "Never passes learning_rate, so Adam keeps its default 0.001."),
+    Bug("train_batch_size_ignored", "train_sentiment",
+        "batch_size=batch_size, ", "", "Never passes batch_size, so fit uses its default of 32."),
+    Bug("train_no_shuffle", "train_sentiment",
+        "shuffle=True", "shuffle=False", "Trains on the rows in the same order every epoch, so the seed changes nothing."),
 ]

@@ -1,13 +1,83 @@
 """Runs inside the student's sandbox after their answer cells (Assignment 2). No verdicts and no labels of the data
 a verdict is computed from: it builds a model (the student's, or a fixed one to check train_sentiment alone), trains
 it with the student's train function on data the grader chose, and sends back logits for inputs whose labels stay
-on the trusted side."""
+on the trusted side, and what it observed (weight shapes, optimizer steps, weight changes, autodiff calls)."""
+
+
+def _dense(value):
+    """A tape's gradient of a gather is IndexedSlices: every legitimate TensorFlow form becomes a dense tensor."""
+    if isinstance(value, tf.IndexedSlices):
+        return tf.convert_to_tensor(value)
+    return value
+
+
+def _grads_traced(ids, labels, params):
+    """The student's many_to_one_grads, with every automatic differentiation API that runs during the call noted
+    (GradientTape is patched on its class, so every alias of it counts; names in the student's code do not)."""
+    import tensorflow.python.eager.backprop as backprop
+    used = []
+    patched = []
+
+    def note(owner, attribute, what):
+        original = getattr(owner, attribute)
+
+        def wrapper(*args, **kwargs):
+            used.append(what)
+            return original(*args, **kwargs)
+        patched.append((owner, attribute, original))
+        setattr(owner, attribute, wrapper)
+
+    for attribute in ("__init__", "gradient", "jacobian", "batch_jacobian"):
+        note(backprop.GradientTape, attribute, f"tf.GradientTape.{attribute.strip('_')}")
+    note(tf.autodiff.ForwardAccumulator, "__init__", "tf.autodiff.ForwardAccumulator")
+    note(tf, "gradients", "tf.gradients")
+    try:
+        result = many_to_one_grads(ids, labels, params)
+    finally:
+        for owner, attribute, original in reversed(patched):
+            setattr(owner, attribute, original)
+    if isinstance(result, (list, tuple)) and len(result) == 2 and isinstance(result[1], dict):
+        result = (result[0], {k: _dense(v) for k, v in result[1].items()})
+    return {"result": result, "autodiff": sorted(set(used))}
 
 
 def _sentiment_build(vocab_size, embed_dim, units, num_classes, init_seed):
-    """The student's model, built with seeded initial weights (a Ref on the trusted side)."""
+    """The student's model, built with seeded initial weights (a Ref on the trusted side). ``num_classes`` None:
+    the default of build_sentiment_model."""
     keras.utils.set_random_seed(int(init_seed))
+    if num_classes is None:
+        return build_sentiment_model(int(vocab_size), int(embed_dim), int(units))
     return build_sentiment_model(int(vocab_size), int(embed_dim), int(units), int(num_classes))
+
+
+def _sentiment_describe(model, ids):
+    """The shapes of the model's weights (after a call on ``ids``, so that it is built) and of its outputs."""
+    out = model(tf.cast(ids, tf.int32), training=False)
+    return {"weights": [list(w.shape) for w in model.weights], "output": list(out.shape)}
+
+
+class _StepCounter(keras.layers.Layer):
+    """Passes its input (and mask) through; counts the calls made with training=True, the rows they held and
+    the largest batch: what the trusted side reads to check batch_size and epochs."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+        self.steps = self.add_weight(shape=(), initializer="zeros", dtype="int64", trainable=False, name="steps")
+        self.rows = self.add_weight(shape=(), initializer="zeros", dtype="int64", trainable=False, name="rows")
+        self.largest = self.add_weight(shape=(), initializer="zeros", dtype="int64", trainable=False,
+                                       name="largest")
+
+    def call(self, inputs, training=None, mask=None):
+        if training:
+            n = tf.cast(tf.shape(inputs)[0], "int64")
+            self.steps.assign_add(tf.constant(1, "int64"))
+            self.rows.assign_add(n)
+            self.largest.assign(tf.maximum(self.largest, n))
+        return inputs
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
 
 
 def _sentiment_known_model(vocab_size, embed_dim, units, init_seed):
@@ -16,6 +86,7 @@ def _sentiment_known_model(vocab_size, embed_dim, units, init_seed):
     keras.utils.set_random_seed(int(init_seed))
     return keras.Sequential([keras.Input(shape=(None,), dtype="int32"),
                              keras.layers.Embedding(int(vocab_size), int(embed_dim), mask_zero=True),
+                             _StepCounter(name="rnnkit_counter"),
                              keras.layers.SimpleRNN(int(units)), keras.layers.Dense(2)])
 
 
@@ -24,26 +95,38 @@ def _sentiment_logits(model, ids):
     return np.asarray(model(tf.cast(ids, tf.int32), training=False), dtype=np.float64)
 
 
+def _sentiment_batched_logits(model, ids):
+    return np.concatenate([_sentiment_logits(model, ids[i:i + 500]) for i in range(0, len(ids), 500)])
+
+
 def _sentiment_train_and_predict(train_ids, train_labels, test_ids, vocab_size, embed_dim, units, epochs,
                                  batch_size, learning_rate, seed, students_model=True):
-    """Builds the student's model (or the fixed one), trains it with the student's train_sentiment, returns the
-    history and the logits of ``test_ids`` (whose labels the grader keeps)."""
+    """Builds the student's model (or the fixed one), sends back its logits of ``test_ids`` before any training
+    (a model that needs no training is flagged), trains it with train_sentiment, and sends back the history and
+    the logits of ``test_ids`` again (whose labels the grader keeps)."""
     tf.config.experimental.enable_op_determinism()  # a regrade reproduces the run
     model = (_sentiment_build(vocab_size, embed_dim, units, 2, seed) if students_model
              else _sentiment_known_model(vocab_size, embed_dim, units, seed))
+    untrained = _sentiment_batched_logits(model, test_ids)
     history = train_sentiment(model, train_ids, train_labels, epochs=int(epochs), batch_size=int(batch_size),
                               learning_rate=float(learning_rate), seed=int(seed))
-    logits = np.concatenate([_sentiment_logits(model, test_ids[i:i + 500]) for i in range(0, len(test_ids), 500)])
-    return {"history": history, "logits": logits}
+    return {"history": history, "logits": _sentiment_batched_logits(model, test_ids), "untrained_logits": untrained}
 
 
-def _sentiment_short_run(train_ids, train_labels, vocab_size, epochs, seed, noise_seed=0):
-    """A short run of the fixed model from fixed initial weights: its history, for train_sentiment's contract.
+def _sentiment_probe(train_ids, train_labels, vocab_size, epochs, batch_size, learning_rate, seed, noise_seed=0):
+    """A short run of train_sentiment on the fixed model from fixed initial weights: its history, the optimizer
+    steps and rows the model saw in training mode, and how far each trainable weight moved.
 
     ``noise_seed`` reseeds every generator between building and training, so that two runs agree only if
     train_sentiment seeds them itself."""
     tf.config.experimental.enable_op_determinism()
     model = _sentiment_known_model(vocab_size, 8, 16, 1)
+    before = [np.array(w.numpy()) for w in model.trainable_weights]
     keras.utils.set_random_seed(int(noise_seed))
-    return train_sentiment(model, train_ids, train_labels, epochs=int(epochs), batch_size=32, learning_rate=0.01,
-                           seed=int(seed))
+    history = train_sentiment(model, train_ids, train_labels, epochs=int(epochs), batch_size=int(batch_size),
+                              learning_rate=float(learning_rate), seed=int(seed))
+    after = [np.array(w.numpy()) for w in model.trainable_weights]
+    counter = model.get_layer("rnnkit_counter")
+    return {"history": history, "steps": int(counter.steps.numpy()), "rows": int(counter.rows.numpy()),
+            "largest": int(counter.largest.numpy()),
+            "moved": [float(np.max(np.abs(a - b))) if a.size else 0.0 for a, b in zip(after, before)]}

@@ -2,12 +2,19 @@
 expected value comes from solutions/sentiment.py, autodiff or finite differences computed here, and every accuracy
 is computed here from logits the student's model returned for sentences whose labels never left this process.
 
-Training: the student's model trained by the student's train_sentiment must beat the thresholds and a bag of words
-on the negated/contrasted sentences; train_sentiment is also run alone on a fixed model the harness builds, so that
-its bugs show whatever the student's model does (and do not cancel out against a model bug).
+Held-out data: the sentences, their labels and the ids that stand for the words come from ``hidden_seed`` alone
+(never sent to the sandbox); the public generator cannot rebuild them from anything the student's code is given.
+A model that classifies the held-out sentences before any training is flagged (0 on that check).
+
+One bug, one item: train_sentiment is checked on a fixed model the harness builds (its steps, batches, learning
+rate, seed and the accuracy it reaches); the student's model is trained by the reference train_sentiment
+(``uses``) for the checks of build_sentiment_model; many_to_one_grads may call the reference forward pass.
 
 The budget and thresholds of the training checks come from bench/calibrate_02_sentiment.py (results in
 bench/results/02_sentiment.md)."""
+import hashlib
+import math
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -15,14 +22,12 @@ import tensorflow as tf
 from assignments.common.checklib import (CheckFailed, check_close, check_dtype, check_finite, check_gradient,
                                          check_shape, numeric_gradient, to_array)
 from autograder import project
-from autograder.trusted.suite import forbid_names, item
+from autograder.trusted.suite import item
 from solutions import sentiment as ref
 
 DATA = project.public_module("02_sentiment", "sentiment_data")
 
-AUTODIFF = {"GradientTape", "gradients", "jacobian", "batch_jacobian", "gradient", "grad", "vjp"}
-NO_AUTODIFF = "many_to_one_grads must be derived by hand (no automatic differentiation)"
-PARAM_NAMES = ("W_xh", "W_hh", "b_h", "W_hy", "b_y")
+PARAM_NAMES = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
 
 # The training check: the student's model, trained by the student's train_sentiment on a hidden generated split.
 BUDGET = {"train": 2000, "test": 1000, "max_len": 20, "test_max_len": 40, "embed_dim": 16, "units": 32,
@@ -31,6 +36,9 @@ BUDGET = {"train": 2000, "test": 1000, "max_len": 20, "test_max_len": 40, "embed
 MIN_ACCURACY = 0.95          # on all test sentences (the reference: 1.000 on every seed)
 MIN_HARD_ACCURACY = 0.93     # on the negated and contrasted ones, where a bag of words is at or below chance
 MIN_MARGIN_OVER_BOW = 0.25   # and at least this much above the bag of words on those same sentences
+# An untrained model is near chance (0.5) on the balanced held-out sentences; one at or above this, before
+# train_sentiment ran, did not learn from the training call (bench/results/02_sentiment.md: untrained reference).
+MAX_UNTRAINED_ACCURACY = 0.75
 TRAIN_TIMEOUT = 300          # seconds; the reference needs 7-20 s on 2 cores
 
 
@@ -85,8 +93,8 @@ def draw_params(rng, V, h, C, dtype=np.float64):
     return {"W_xh": (0.8 * rng.standard_normal((V, h))).astype(dtype),
             "W_hh": (0.5 * rng.standard_normal((h, h))).astype(dtype),
             "b_h": (0.3 * rng.standard_normal(h)).astype(dtype),
-            "W_hy": rng.standard_normal((h, C)).astype(dtype),
-            "b_y": (0.5 * rng.standard_normal(C)).astype(dtype)}
+            "W_hq": rng.standard_normal((h, C)).astype(dtype),
+            "b_q": (0.5 * rng.standard_normal(C)).astype(dtype)}
 
 
 def tensors(params):
@@ -99,8 +107,15 @@ def reference_loss(ids, labels, params):
 
 
 def student_grads(student, ids, labels, params):
-    forbid_names(student.source("many_to_one_grads"), AUTODIFF, NO_AUTODIFF)
-    result = student.call("many_to_one_grads", ids, labels, params)
+    """The student's (loss, grads), called through the harness that notes any automatic differentiation run
+    during the call (behaviour, not the names in the code) and makes IndexedSlices dense."""
+    traced = student.call("_grads_traced", ids, labels, params)
+    if not isinstance(traced, dict) or "result" not in traced:
+        raise CheckFailed("many_to_one_grads returned nothing the grader can read")
+    if traced.get("autodiff"):
+        raise CheckFailed(f"many_to_one_grads ran automatic differentiation ({', '.join(traced['autodiff'])}) "
+                          "while it computed the gradients: derive them by hand (backpropagation through time)")
+    result = traced["result"]
     if not (isinstance(result, (list, tuple)) and len(result) == 2 and isinstance(result[1], dict)):
         raise CheckFailed("many_to_one_grads must return a pair (loss, grads) with grads a dict")
     loss, grads = result
@@ -173,6 +188,22 @@ def test_encode_lengths_around_max_len(student, rng):
                               f"got {np.asarray(got[i]).tolist()}")
 
 
+@item("encode", weight=1)
+def test_encode_width_is_max_len(student, rng):
+    """the width is max_len even when every sentence is shorter (and when there is no token at all)"""
+    words = word_pool(rng, 10)
+    vocab = ref.build_vocab([words])
+    token_lists = [[str(w) for w in rng.choice(words, size=k)] for k in (1, 3, 2, 0)]
+    max_len = 7
+    got = check_shape(student.call("encode", token_lists, vocab, max_len), (4, max_len),
+                      "encode of sentences of at most 3 tokens with max_len=7 (the width is always max_len)")
+    expected = ref.encode(token_lists, vocab, max_len)
+    if not np.array_equal(got, expected):
+        i = int(np.argwhere(got != expected)[0][0])
+        raise CheckFailed(f"encode(..., max_len=7): row {i} should be {expected[i].tolist()}, got {got[i].tolist()}")
+    check_shape(student.call("encode", [[], []], vocab, 4), (2, 4), "encode of two empty sentences, max_len=4")
+
+
 # ---------------------------------------------------------------------------------------------------- forward
 @item("many_to_one_forward", weight=2)
 def test_forward_values(student, rng):
@@ -182,8 +213,8 @@ def test_forward_values(student, rng):
     got = student.call("many_to_one_forward", ids, params)
     expected = ref.many_to_one_forward(tf.constant(ids), tensors(params))
     array = check_shape(got, (n, C), "logits")
-    if not np.allclose(array[-1], params["b_y"], rtol=1e-6, atol=1e-8):
-        raise CheckFailed(f"a row of padding only must give logits = b_y (H_0 = 0): expected {params['b_y']}, "
+    if not np.allclose(array[-1], params["b_q"], rtol=1e-6, atol=1e-8):
+        raise CheckFailed(f"a row of padding only must give logits = b_q (H_0 = 0): expected {params['b_q']}, "
                           f"got {array[-1]}")
     check_close(array, expected, "logits", rtol=1e-6, atol=1e-8)
 
@@ -218,7 +249,7 @@ def grads_problem(rng, n=6, T=7, V=9, h=5, C=3, dtype=np.float64):
     return ids, labels, draw_params(rng, V, h, C, dtype)
 
 
-@item("many_to_one_grads", weight=1)
+@item("many_to_one_grads", uses=["many_to_one_forward"], weight=1)
 def test_loss_value(student, rng):
     """the loss is the MEAN softmax cross-entropy over the batch"""
     ids, labels, params = grads_problem(rng)
@@ -226,7 +257,7 @@ def test_loss_value(student, rng):
     check_close(loss, reference_loss(ids, labels, tensors(params)), "loss", rtol=1e-8, atol=1e-10)
 
 
-@item("many_to_one_grads", weight=3)
+@item("many_to_one_grads", uses=["many_to_one_forward"], weight=3)
 def test_grads_match_autodiff(student, rng):
     """every gradient matches tf.GradientTape on the reference forward pass (float64)"""
     ids, labels, params = grads_problem(rng)
@@ -239,7 +270,7 @@ def test_grads_match_autodiff(student, rng):
         check_gradient(grads[name], expected[name].numpy(), f"grads['{name}']", tol=1e-7)
 
 
-@item("many_to_one_grads", weight=1)
+@item("many_to_one_grads", uses=["many_to_one_forward"], weight=1)
 def test_grads_match_finite_differences(student, rng):
     """every gradient matches centred finite differences of the loss (float64)"""
     ids, labels, params = grads_problem(rng, n=4, T=5, V=6, h=3, C=2)
@@ -251,7 +282,7 @@ def test_grads_match_finite_differences(student, rng):
         check_gradient(grads[name], numeric, f"grads['{name}'] (vs finite differences)", tol=1e-6)
 
 
-@item("many_to_one_grads", weight=1)
+@item("many_to_one_grads", uses=["many_to_one_forward"], weight=1)
 def test_grads_float32(student, rng):
     """float32 parameters give float32 gradients of the same values"""
     ids, labels, params = grads_problem(rng, dtype=np.float32)
@@ -281,6 +312,33 @@ def test_model_returns_logits(student, rng):
 
 
 @item("build_sentiment_model", weight=1)
+def test_model_sizes(student, rng):
+    """the embedding is (vocab_size, embed_dim), the recurrent layer has `units` units, num_classes logits (2 by
+    default)"""
+    V, d, u, C = 37, 7, 11, 3
+    ids = random_ids(rng, 4, 6, V)
+    ids[0, 0] = V - 1  # the largest id must be accepted
+    model = student.call("_sentiment_build", V, d, u, C, 0)
+    described = student.call("_sentiment_describe", model, ids)
+    shapes = [tuple(int(k) for k in shape) for shape in described["weights"]]
+    if (V, d) not in shapes:
+        raise CheckFailed(f"build_sentiment_model({V}, {d}, {u}, {C}) has no embedding matrix of shape ({V}, {d}); "
+                          f"its weights have shapes {shapes}")
+    recurrent = [(u, g * u) for g in (1, 3, 4)]  # SimpleRNN, GRU, LSTM recurrent kernels
+    if not any(shape in recurrent for shape in shapes):
+        raise CheckFailed(f"build_sentiment_model({V}, {d}, {u}, {C}) has no recurrent layer of {u} units (no "
+                          f"recurrent kernel of shape ({u}, {u}), ({u}, {3 * u}) or ({u}, {4 * u})); its weights "
+                          f"have shapes {shapes}")
+    if tuple(described["output"]) != (4, C):
+        raise CheckFailed(f"with num_classes={C} the model maps 4 sentences to logits of shape {tuple(described['output'])}"
+                          f", expected (4, {C})")
+    default = student.call("_sentiment_describe", student.call("_sentiment_build", V, d, u, None, 0), ids)
+    if tuple(default["output"]) != (4, 2):
+        raise CheckFailed(f"without num_classes the model should give 2 logits per sentence (num_classes=2 by "
+                          f"default), got shape {tuple(default['output'])}")
+
+
+@item("build_sentiment_model", weight=1)
 def test_model_ignores_trailing_padding(student, rng):
     """extra trailing padding never changes the logits (the padding is masked)"""
     model = built_model(student, V=30, C=2)
@@ -306,27 +364,39 @@ def test_model_reads_word_order(student, rng):
 
 
 # ---------------------------------------------------------------------------------------------------- training
-def hidden_problem(seed):
-    """The hidden split of a grading run: ids of the training and test sentences, and what only we keep."""
-    splits = DATA.make_splits(seed, {"train": BUDGET["train"], "test": BUDGET["test"]})
+HELD_OUT_SIZES = {"train": BUDGET["train"], "test": BUDGET["test"]}
+
+
+def held_out_key(hidden_seed):
+    """The generator's seed for a grading run's held-out split: derived from hidden_seed alone (a secret of the
+    trusted side), so no seed the student's code is given, nor any small number, regenerates it."""
+    digest = hashlib.sha256(f"rnnkit:02_sentiment:held-out:{int(hidden_seed)}".encode()).digest()
+    return int.from_bytes(digest[:16], "big")
+
+
+def hidden_problem(hidden_seed):
+    """The held-out split of a grading run: ids of the training and test sentences, and what only we keep."""
+    key = held_out_key(hidden_seed)
+    splits = DATA.make_splits(key, HELD_OUT_SIZES, shares=DATA.SHORT_KIND_SHARES)
     train, test = splits["train"], splits["test"]
     train_tokens = [DATA.tokenize(s) for s in train.sentences]
     test_tokens = [DATA.tokenize(s) for s in test.sentences]
     vocab = ref.build_vocab(train_tokens)
     # Shuffle which id stands for which word, so that no id means the same word in two grading runs.
-    relabel = np.concatenate([[0, 1], np.random.default_rng(seed).permutation(len(vocab) - 2) + 2]).astype(np.int32)
+    relabel = np.concatenate([[0, 1], np.random.default_rng([key % 2**63, 1]).permutation(len(vocab) - 2) + 2])
     bow = DATA.BagOfWords().fit(train_tokens, train.labels)
-    return {"train_ids": relabel[ref.encode(train_tokens, vocab, BUDGET["max_len"])],
+    return {"train_ids": relabel.astype(np.int32)[ref.encode(train_tokens, vocab, BUDGET["max_len"])],
             "train_labels": train.labels.astype(np.int32),
             # more trailing padding than in training: a masked model does not care, an unmasked one does
-            "test_ids": relabel[ref.encode(test_tokens, vocab, BUDGET["test_max_len"])],
+            "test_ids": relabel.astype(np.int32)[ref.encode(test_tokens, vocab, BUDGET["test_max_len"])],
             "test_labels": test.labels, "hard": np.array([k != "plain" for k in test.kinds]),
             "vocab_size": len(vocab), "bow_predictions": bow.predict(test_tokens)}
 
 
 def train_and_predict(call, problem, seed, students_model=True):
     """Runs the harness (``call`` is student.call, or a stand-in in the calibration) and returns its result:
-    the student's train_sentiment on the student's model, or on a fixed model built by the harness."""
+    train_sentiment (the student's, or the reference through ``uses``) on the student's model, or the student's
+    train_sentiment on a fixed model built by the harness."""
     result = call("_sentiment_train_and_predict", problem["train_ids"], problem["train_labels"],
                   problem["test_ids"], problem["vocab_size"], BUDGET["embed_dim"], BUDGET["units"],
                   BUDGET["epochs"], BUDGET["batch_size"], BUDGET["learning_rate"], int(seed) % 2**31,
@@ -346,83 +416,162 @@ def accuracies(problem, logits):
     return float(right.mean()), float(right[hard].mean()), float(bow_right[hard].mean())
 
 
-@pytest.fixture(scope="module")
-def hidden(seed):
-    return hidden_problem(seed)
+def untrained_accuracy(problem, result):
+    logits = np.asarray(to_array(result.get("untrained_logits"), "the untrained model's logits"), dtype=np.float64)
+    if logits.shape != (len(problem["test_labels"]), 2) or not np.isfinite(logits).all():
+        return 0.0
+    return float(np.mean(np.argmax(logits, axis=1) == problem["test_labels"]))
+
+
+def check_trained_without_help(problem, result, whose):
+    """A model that already classifies the held-out sentences before train_sentiment ran learnt nothing from the
+    training call: the check scores 0, and the message (also in the instructor's results) says why."""
+    before = untrained_accuracy(problem, result)
+    if before >= MAX_UNTRAINED_ACCURACY:
+        raise CheckFailed(f"FLAGGED FOR THE INSTRUCTOR: {whose} classified {before:.3f} of the held-out sentences "
+                          f"right before any training (an untrained model is near 0.5; at most "
+                          f"{MAX_UNTRAINED_ACCURACY:.2f} is accepted). A model can only learn from the training "
+                          "call; this check scores 0")
 
 
 @pytest.fixture(scope="module")
-def trained(student, hidden, seed):
-    """The student's model trained by the student's train_sentiment."""
-    return train_and_predict(student.call, hidden, seed)
+def hidden(hidden_seed):
+    return hidden_problem(hidden_seed)
 
 
 @pytest.fixture(scope="module")
-def trained_fixed_model(student, hidden, seed):
-    """A fixed model (built by the harness) trained by the student's train_sentiment: train_sentiment alone."""
-    return train_and_predict(student.call, hidden, seed, students_model=False)
+def probe_data(hidden):
+    """A small slice of the held-out training split for the short runs of train_sentiment's contract."""
+    return hidden["train_ids"][:300], hidden["train_labels"][:300], hidden["vocab_size"]
+
+
+def probe(student, probe_data, *, rows=300, epochs=2, batch_size=32, learning_rate=0.01, seed=5, noise_seed=0):
+    ids, labels, vocab_size = probe_data
+    result = student.call("_sentiment_probe", ids[:rows], labels[:rows], vocab_size, epochs, batch_size,
+                          learning_rate, seed, noise_seed, timeout=TRAIN_TIMEOUT)
+    if not isinstance(result, dict) or not isinstance(result.get("history"), dict):
+        history = result.get("history") if isinstance(result, dict) else result
+        raise CheckFailed(f"train_sentiment must return a dict with keys 'loss' and 'accuracy', got "
+                          f"{type(history).__name__}")
+    return result
+
+
+def history_values(history, key, epochs):
+    if key not in history:
+        raise CheckFailed(f"train_sentiment must return a dict with keys 'loss' and 'accuracy', got keys "
+                          f"{sorted(map(str, history))}")
+    values = np.asarray(to_array(history[key], f"history['{key}']"), dtype=np.float64).reshape(-1)
+    if values.shape != (epochs,):
+        raise CheckFailed(f"history['{key}'] after epochs={epochs} should hold {epochs} values (one per epoch), "
+                          f"got {values.size}")
+    check_finite(values, f"history['{key}']")
+    return values
+
+
+_runs = {}
+
+
+def training_run(student, hidden, seed, students_model):
+    """One training run per grading, shared by the checks that read it. Called inside a test (not as a module
+    fixture), so that the sandbox already runs the references of that test's ``uses``: the student's model is
+    trained by the reference train_sentiment, the grader's model by the student's."""
+    if students_model not in _runs:
+        try:
+            _runs[students_model] = train_and_predict(student.call, hidden, seed, students_model)
+        except CheckFailed as err:
+            _runs[students_model] = err
+    if isinstance(_runs[students_model], CheckFailed):
+        raise _runs[students_model]
+    return _runs[students_model]
 
 
 @item("train_sentiment", weight=1)
-def test_history_contract(student, hidden):
-    """returns {'loss': [...], 'accuracy': [...]} with one finite value per epoch, and the loss goes down"""
-    history = student.call("_sentiment_short_run", hidden["train_ids"][:300], hidden["train_labels"][:300],
-                           hidden["vocab_size"], 3, 5, timeout=TRAIN_TIMEOUT)
-    if not (isinstance(history, dict) and {"loss", "accuracy"} <= set(history)):
-        raise CheckFailed(f"train_sentiment must return a dict with keys 'loss' and 'accuracy', got "
-                          f"{sorted(history) if isinstance(history, dict) else type(history).__name__}")
-    for key in ("loss", "accuracy"):
-        values = check_shape(np.asarray(to_array(history[key]), dtype=np.float64), (3,),
-                             f"history['{key}'] after epochs=3")
-        check_finite(values, f"history['{key}']")
-    accuracy = np.asarray(history["accuracy"], dtype=np.float64)
+def test_history_contract(student, probe_data):
+    """returns {'loss': [...], 'accuracy': [...]}: one finite value per epoch, accuracies in [0, 1], loss going down"""
+    history = probe(student, probe_data, epochs=3)["history"]
+    loss = history_values(history, "loss", 3)
+    accuracy = history_values(history, "accuracy", 3)
     if accuracy.min() < 0 or accuracy.max() > 1:
         raise CheckFailed(f"history['accuracy'] should be fractions in [0, 1], got {accuracy.tolist()}")
-    loss = np.asarray(history["loss"], dtype=np.float64)
     if not loss[-1] < loss[0]:
         raise CheckFailed(f"the training loss did not go down in 3 epochs: {loss.tolist()}")
 
 
 @item("train_sentiment", weight=1)
-def test_seed_decides_the_run(student, hidden):
+def test_batches_and_epochs(student, probe_data):
+    """every epoch passes over all n rows once, in steps of batch_size rows (the last one smaller)"""
+    rows, epochs, batch_size = 100, 2, 24
+    result = probe(student, probe_data, rows=rows, epochs=epochs, batch_size=batch_size)
+    steps = epochs * math.ceil(rows / batch_size)
+    if result["largest"] != batch_size:
+        raise CheckFailed(f"with batch_size={batch_size} the model was trained on batches of up to "
+                          f"{result['largest']} rows: is batch_size passed on to fit?")
+    if result["rows"] != epochs * rows or result["steps"] != steps:
+        raise CheckFailed(f"epochs={epochs} over {rows} rows with batch_size={batch_size} should take {steps} "
+                          f"steps over {epochs * rows} rows; the model was trained in {result['steps']} steps over "
+                          f"{result['rows']} rows (are epochs and batch_size passed on, and is the model called with "
+                          "training=True?)")
+
+
+@item("train_sentiment", weight=1)
+def test_learning_rate_honoured(student, probe_data):
+    """learning_rate=0 leaves every weight unchanged, and ten times the learning rate moves the weights further"""
+    still = probe(student, probe_data, rows=96, epochs=1, learning_rate=0.0)
+    if max(still["moved"], default=0.0) > 1e-7:
+        raise CheckFailed(f"with learning_rate=0 a weight moved by {max(still['moved']):.2e}: is learning_rate "
+                          "passed to the optimizer?")
+    small = max(probe(student, probe_data, rows=96, epochs=1, learning_rate=0.001)["moved"], default=0.0)
+    large = max(probe(student, probe_data, rows=96, epochs=1, learning_rate=0.01)["moved"], default=0.0)
+    if not (small > 0 and 4 < large / small < 25):
+        raise CheckFailed(f"over the same 3 steps, learning_rate=0.001 moved the weights by at most {small:.2e} and "
+                          f"learning_rate=0.01 by {large:.2e}; about ten times further was expected (is "
+                          "learning_rate passed to the optimizer?)")
+
+
+@item("train_sentiment", weight=1)
+def test_seed_decides_the_run(student, probe_data):
     """from the same initial weights, the same seed repeats a run and another seed changes it"""
     def run(seed, noise_seed):
-        history = student.call("_sentiment_short_run", hidden["train_ids"][:300], hidden["train_labels"][:300],
-                               hidden["vocab_size"], 2, seed, noise_seed, timeout=TRAIN_TIMEOUT)
-        if not isinstance(history, dict) or "loss" not in history:
-            raise CheckFailed("train_sentiment must return a dict with a 'loss' list")
-        return to_array(history["loss"], "history['loss']", np.float64)
+        return history_values(probe(student, probe_data, seed=seed, noise_seed=noise_seed)["history"], "loss", 2)
     first = run(11, 1)
     check_close(run(11, 2), first, "the losses of a second run with the same seed (call "
                 "keras.utils.set_random_seed(seed) before training)", rtol=1e-4, atol=1e-6)
     if np.allclose(run(12, 1), first, rtol=1e-7, atol=0):
-        raise CheckFailed("a run with another seed gives exactly the same losses: is the seed argument used?")
+        raise CheckFailed("a run with another seed gives exactly the same losses: is the seed argument used, and "
+                          "are the rows shuffled?")
 
 
 def check_accuracy(result, hidden, whose):
     overall, _, _ = accuracies(hidden, result["logits"])
     if overall < MIN_ACCURACY:
-        raise CheckFailed(f"{whose}, trained by your train_sentiment with the grader's budget ({BUDGET['epochs']} "
-                          f"epochs of {BUDGET['train']} sentences, batch {BUDGET['batch_size']}, learning rate "
-                          f"{BUDGET['learning_rate']}), reaches a test accuracy of {overall:.3f}; at least "
-                          f"{MIN_ACCURACY:.2f} is expected (a correct solution reaches 0.99 or more)")
+        raise CheckFailed(f"{whose} reaches a test accuracy of {overall:.3f} with the grader's budget "
+                          f"({BUDGET['epochs']} epochs of {BUDGET['train']} sentences, batch {BUDGET['batch_size']}, "
+                          f"learning rate {BUDGET['learning_rate']}); at least {MIN_ACCURACY:.2f} is expected (a "
+                          "correct solution reaches 0.99 or more)")
 
 
 @item("train_sentiment", weight=2)
-def test_trains_a_given_model(trained_fixed_model, hidden):
+def test_trains_a_given_model(student, hidden, seed):
     """trains a given embedding + SimpleRNN model (built by the grader) to classify unseen sentences"""
-    check_accuracy(trained_fixed_model, hidden, "an embedding + SimpleRNN + dense model built by the grader")
+    trained_fixed_model = training_run(student, hidden, seed, students_model=False)
+    check_trained_without_help(hidden, trained_fixed_model, "the grader's model")
+    check_accuracy(trained_fixed_model, hidden, "an embedding + SimpleRNN + dense model built by the grader, "
+                   "trained by your train_sentiment,")
 
 
-@item("train_sentiment", weight=1)
-def test_trained_accuracy(trained, hidden):
-    """your model, trained by your train_sentiment on hidden sentences, classifies unseen ones"""
-    check_accuracy(trained, hidden, "your model")
+@item("build_sentiment_model", uses=["train_sentiment"], weight=1)
+def test_trained_accuracy(student, hidden, seed):
+    """your model, trained on hidden sentences (by the reference train_sentiment), classifies unseen ones"""
+    trained = training_run(student, hidden, seed, students_model=True)
+    check_trained_without_help(hidden, trained, "your model")
+    check_accuracy(trained, hidden, "your model, trained by the reference train_sentiment,")
 
 
-@item("train_sentiment", weight=2)
-def test_beats_bag_of_words(trained, hidden):
+@item("build_sentiment_model", uses=["train_sentiment"], weight=2)
+def test_beats_bag_of_words(student, hidden, seed):
     """on negated and contrasted sentences it beats a bag-of-words classifier by a wide margin"""
+    trained = training_run(student, hidden, seed, students_model=True)
+    check_trained_without_help(hidden, trained, "your model")
     overall, hard, bow = accuracies(hidden, trained["logits"])
     needed = max(MIN_HARD_ACCURACY, bow + MIN_MARGIN_OVER_BOW)
     if hard < needed:

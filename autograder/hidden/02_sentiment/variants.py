@@ -1,0 +1,53 @@
+"""Correct solutions of assignment 2 other than the reference, as substitutions in solutions/sentiment.py: each must
+score full marks on every item (tests/test_grading.py)."""
+from autograder.simulation.catalogue import Variant
+
+VARIANTS = [
+    Variant("vocab_counter_and_sorted_items", "build_vocab",
+            "    counts = {}\n    for tokens in token_lists:\n        for token in tokens:\n"
+            "            counts[token] = counts.get(token, 0) + 1\n",
+            "    import collections\n    counts = collections.Counter(t for tokens in token_lists for t in tokens)\n",
+            "collections.Counter instead of a dict of counts."),
+    Variant("encode_pad_sequences", "encode",
+            "    ids = np.zeros((len(token_lists), max_len), dtype=np.int32)\n"
+            "    for i, tokens in enumerate(token_lists):\n"
+            "        row = [vocab.get(token, 1) for token in tokens[:max_len]]\n"
+            "        ids[i, :len(row)] = row\n    return ids",
+            "    rows = [[vocab.get(token, 1) for token in tokens] for tokens in token_lists]\n"
+            "    return keras.utils.pad_sequences(rows, maxlen=max_len, dtype='int32', padding='post', "
+            "truncating='post', value=0)",
+            "keras.utils.pad_sequences (post padding and truncation) instead of a loop."),
+    Variant("fwd_gather_and_last_state_gather", "many_to_one_forward",
+            "    X = tf.one_hot(ids, tf.shape(W_xh)[0], dtype=dtype)                  # (n, T, V)\n"
+            "    H = tf.zeros((tf.shape(ids)[0], tf.shape(W_hh)[0]), dtype=dtype)     # H_0\n"
+            "    states = []\n"
+            "    for t in range(T):\n"
+            "        H = tf.tanh(X[:, t] @ W_xh + H @ W_hh + b_h)\n"
+            "        states.append(H)\n"
+            "    lengths = tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)         # (n,) real tokens per row\n"
+            "    # one_hot(L - 1) picks H_L; for L = 0 it is all zeros, which gives H_0 = 0\n"
+            "    pick = tf.one_hot(lengths - 1, T, dtype=dtype)                       # (n, T)\n"
+            "    H_last = tf.einsum(\"nt,nth->nh\", pick, tf.stack(states, axis=1))     # (n, h)\n",
+            "    XW = tf.gather(W_xh, ids)                                 # (n, T, h): the rows of W_xh\n"
+            "    H = tf.zeros((tf.shape(ids)[0], tf.shape(W_hh)[0]), dtype=dtype)\n"
+            "    states = [H]                                              # H_0, H_1, ..., H_T\n"
+            "    for t in range(T):\n"
+            "        H = tf.tanh(XW[:, t] + tf.matmul(H, W_hh) + b_h)\n"
+            "        states.append(H)\n"
+            "    lengths = tf.math.count_nonzero(ids, axis=1, dtype=tf.int32)\n"
+            "    H_last = tf.gather(tf.stack(states, axis=1), lengths, batch_dims=1)   # H_L, H_0 for L = 0\n",
+            "tf.gather of the rows of W_xh instead of one-hot products, and of H_L by its length."),
+    Variant("grads_named_gradients_grad", "many_to_one_grads",
+            "    grads.update(W_xh=dW_xh, W_hh=dW_hh, b_h=db_h)\n    return loss, grads",
+            "    gradients = dict(grads, W_xh=dW_xh, W_hh=dW_hh, b_h=db_h)\n"
+            "    for name, grad in list(gradients.items()):  # names that say 'gradient' are not autodiff\n"
+            "        gradients[name] = tf.cast(grad, dtype)\n    return loss, gradients",
+            "Hand-written gradients in a dict named gradients, with a loop variable grad."),
+    Variant("model_gru", "build_sentiment_model",
+            "keras.layers.SimpleRNN(units)", "keras.layers.GRU(units)", "A GRU instead of a SimpleRNN."),
+    Variant("model_lstm", "build_sentiment_model",
+            "keras.layers.SimpleRNN(units)", "keras.layers.LSTM(units)", "An LSTM instead of a SimpleRNN."),
+    Variant("train_rmsprop", "train_sentiment",
+            "keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=1.0)",
+            "keras.optimizers.RMSprop(learning_rate=learning_rate)", "RMSprop without clipping instead of Adam."),
+]
