@@ -1,17 +1,55 @@
 """How a student process is started: the sandbox command, its resource limits, and cleaning up after it.
 
-Three levels; the strongest available is used and named in every result:
+Three levels; the strongest available is used and named in every result. What each one covers (each line is
+checked from inside the sandbox by ``tests/test_sandbox_hostile.py``):
 
-* ``bubblewrap``: Debian's ``bwrap``. A fresh mount namespace that shows only the system's libraries, the Python
-  installation, the worker's own code and a scratch copy of the released assignment folder; no network, its own
-  PIDs, a private /tmp. ``solutions/``, the hidden suites, the gradebook and other students' work do not exist in it.
-* ``unshare``: util-linux's ``unshare`` with a user and a network namespace: no network, but the file system is
-  visible (an honest student gains nothing; a dishonest one could read the reference).
-* ``none``: a plain subprocess; only the resource limits and the trusted-side verdicts protect the grade.
+``bubblewrap`` (Debian's ``bwrap``, >= 0.8 for the tmpfs sizes)
+  * the student runs as uid/gid 65534 in a user namespace of its own, with no capabilities (``CapEff`` 0,
+    ``--cap-drop ALL``, no ``setuid``), ``no_new_privs``, no nested user namespaces, and the seccomp filter of
+    :mod:`autograder.sandbox.inside.seccomp` (no ``mount``, ``ptrace``, ``unshare``, ``setns``, ``bpf``, ``keyctl``
+    ...). A grader running as root starts ``bwrap`` itself as an unprivileged uid of its own (``SANDBOX_UID_BASE`` +
+    a per-process offset), so the student is nobody outside the namespace too and RLIMIT_NPROC holds.
+  * a file system that shows only ``/usr``, ``/lib*``, ``/bin``, ``/sbin``, ``/etc``, the Python installation
+    (interpreter prefix and the virtualenv), read-only; the project's ``solutions``, ``autograder`` and
+    ``assignments`` packages are masked wherever they sit under a bound folder (a non-editable install), and so are
+    the project folder and a course folder under it. The worker's own code is at ``/sandbox`` (read-only).
+  * ``/work/assignment``: a tmpfs of ``Limits.scratch_mb`` (256 MB) with the released files bound read-only in it;
+    ``/tmp`` a private tmpfs of ``Limits.tmp_mb`` (256 MB), ``/dev/shm`` one of ``SHM_MB``. Filling them fails
+    with ``ENOSPC`` inside.
+  * no network (own network namespace), own PID, IPC and UTS namespaces: it cannot see or signal any process of the
+    grader or of another submission, nor read their ``/proc/<pid>/environ``; a minimal environment.
+``unshare`` (util-linux's ``unshare``)
+  * own network, PID (with its own ``/proc``), mount, IPC and UTS namespaces; the same seccomp filter; the same
+    minimal environment, size-limited private ``/tmp``, ``/dev/shm`` and scratch folder (released files read-only).
+  * every mount is read-only, so the real release folder, the course, the virtualenv and the rest of the system
+    cannot be written; the project folder is hidden (empty tmpfs) except the interpreter and the worker's code.
+  * the student runs without capabilities: a root grader's worker is dropped to an unprivileged uid of its own
+    (no user namespace needed); a non-root grader's worker runs as uid 65534 in a nested user namespace (locked
+    mounts) that maps to the grader's own user.
+  * NOT covered: the rest of the file system stays readable with the permissions of that user (a course folder
+    outside the project, world-readable files elsewhere). For a non-root grader, RLIMIT_NPROC counts the
+    grader's own processes too.
+``none`` (a plain subprocess)
+  * resource limits (address space, CPU time, file size, processes, no core files), a minimal environment, its own
+    session; for a root grader an unprivileged uid of its own (only what "others" may read or write) and the
+    seccomp filter.
+  * NOT covered: no network isolation; the whole file system is visible (``solutions/``, the hidden suites,
+    the course and its gradebook, the grader's job file unless the grader runs as root), and writable wherever
+    that user may write (for a non-root grader: the course, the release folder, the virtualenv, the project);
+    other processes of the same user can be seen, read (``/proc/<pid>/environ``) and signalled (for a non-root
+    grader: the grader itself and the workers of other submissions); ``/tmp`` and the scratch folder are the
+    machine's, limited only by RLIMIT_FSIZE per file; RLIMIT_NPROC does not hold for a non-root grader's other
+    processes. Only the trusted-side verdicts protect the grade.
+
+Public API, for the grader and for a future pre-forked worker: :func:`start`, :func:`command` (the same sandbox
+around any argv, e.g. another entry point than ``worker.py``), :func:`inside_path`, :func:`best_level`,
+:class:`Limits`, :data:`LEVELS`, :func:`kill_tree`, :func:`become_subreaper`, :func:`worker_env`.
 """
 from dataclasses import dataclass
 import functools
 import glob
+import itertools
+import json
 import os
 import resource
 import shutil
@@ -20,10 +58,21 @@ import subprocess
 import sys
 import tempfile
 
+from autograder import project
 from autograder.errors import RnnkitError
+from autograder.sandbox.inside import confine, seccomp
 
 WORKER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inside")  # the only project folder the sandbox sees
 LEVELS = ("bubblewrap", "unshare", "none")
+SANDBOX_DIR = "/sandbox"                  # WORKER_DIR, as bubblewrap shows it
+SANDBOX_WORKDIR = "/work/assignment"      # the scratch folder, as bubblewrap shows it
+INSIDE_UID = INSIDE_GID = 65534           # who the student is, seen from inside a user namespace
+SANDBOX_UID_BASE = 0x10000000             # a root grader's sandboxes run as BASE + 64 * (grader pid) + n outside
+TMP_MB = 256                              # private /tmp (tmpfs) of the bubblewrap and unshare levels
+SCRATCH_MB = 256                          # scratch folder (tmpfs) of the bubblewrap and unshare levels
+SHM_MB = 64                               # private /dev/shm
+MASKED_PACKAGES = ("solutions", "autograder", "assignments")  # never visible under a bound folder
+_starts = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -32,9 +81,149 @@ class Limits:
     cpu_seconds: int = 1800       # a backstop; wall-clock timeouts per call are the real limit
     file_mb: int = 64             # largest file the student process may write (in its scratch folder)
     processes: int = 4096         # threads count here too, and TensorFlow starts many
+    tmp_mb: int = TMP_MB          # size of the private /tmp (bubblewrap, unshare)
+    scratch_mb: int = SCRATCH_MB  # size of the scratch folder (bubblewrap, unshare)
 
 
-def _set_limits(limits):
+@dataclass
+class Command:
+    """What :func:`start` runs: ``argv`` with ``pass_fds`` kept open, ``preexec`` run in the child before ``exec``
+    (resource limits, dropping root). Call :meth:`close` once the process has started."""
+    argv: list
+    pass_fds: tuple
+    preexec: object
+    uid: int = None
+
+    def close(self):
+        for fd in self.pass_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _is_root():
+    return os.geteuid() == 0
+
+
+def _sandbox_uid():
+    """A root grader's sandboxes each get an unprivileged uid of their own (per grader process and start), so that
+    RLIMIT_NPROC counts one sandbox only and two sandboxes cannot signal or write each other at any level."""
+    return SANDBOX_UID_BASE + (os.getpid() % 4194304) * 64 + next(_starts) % 64
+
+
+def _prefixes():
+    """The Python installation the worker runs: interpreter prefix, virtualenv, and where their links lead."""
+    found = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    found |= {os.path.realpath(p) for p in found}
+    found.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
+    return sorted(p for p in found if os.path.isdir(p))
+
+
+def _under(path, folder):
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _masks(bound):
+    """Folders to hide because they lie under a bound folder: the project's packages in any site-packages (a
+    non-editable install) and the project's own secret folders. A folder that holds the worker's own code is not
+    hidden whole: its other sub-folders are."""
+    candidates = set()
+    for entry in sys.path:
+        if entry and os.path.isdir(entry):
+            candidates |= {os.path.join(entry, name) for name in MASKED_PACKAGES}
+    for path in (project.SOLUTIONS, project.HIDDEN, project.ASSIGNMENTS, os.path.dirname(project.HIDDEN),
+                 os.path.join(project.ROOT, "course")):
+        candidates |= {path, os.path.realpath(path)}
+    masks = set()
+    for folder in candidates:
+        if not os.path.isdir(folder) or not any(_under(folder, b) for b in bound):
+            continue
+        if not _under(WORKER_DIR, folder):
+            masks.add(folder)
+            continue
+        for top, dirs, _ in os.walk(folder):
+            for name in list(dirs):
+                full = os.path.join(top, name)
+                if full == WORKER_DIR or not _under(WORKER_DIR, full):
+                    dirs.remove(name)
+                    if full != WORKER_DIR:
+                        masks.add(full)
+    return sorted(masks)
+
+
+@functools.lru_cache(maxsize=None)
+def _bwrap_options():
+    try:
+        text = subprocess.run(["bwrap", "--help"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return frozenset()
+    return frozenset(word for word in text.split() if word.startswith("--"))
+
+
+def _seccomp_fd():
+    code = seccomp.program()
+    if code is None:
+        return None
+    read, write = os.pipe()
+    os.write(write, code)
+    os.close(write)
+    return read
+
+
+def _bwrap_argv(workdir, argv, limits, seccomp_fd, nested=False):
+    options = _bwrap_options()
+    size = lambda mb: ["--size", str(int(mb * 2**20))] if "--size" in options else []  # noqa: E731
+    args = ["bwrap", "--unshare-all", "--unshare-user", "--uid", str(INSIDE_UID), "--gid", str(INSIDE_GID),
+            "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    if "--disable-userns" in options and not nested:
+        args.append("--disable-userns")
+    # Mounts apply in order: the private /tmp first, so that a Python installed under /tmp stays visible.
+    args += [*size(limits.tmp_mb), "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
+    bound = ["/usr"]
+    for path in ("/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc"):
+        if os.path.lexists(path):
+            args += ["--ro-bind-try", path, path]
+            bound.append(path)
+    for prefix in _prefixes():
+        args += ["--ro-bind", prefix, prefix]
+        bound.append(prefix)
+    for mask in _masks(bound):
+        args += ["--size", "4096"] * ("--size" in options) + ["--tmpfs", mask, "--remount-ro", mask]
+    for device in glob.glob("/dev/nvidia*"):  # a GPU grader keeps its GPU
+        args += ["--dev-bind", device, device]
+    args += ["--proc", "/proc", "--dev", "/dev", *size(SHM_MB), "--tmpfs", "/dev/shm",
+             "--ro-bind", WORKER_DIR, SANDBOX_DIR]
+    # the scratch folder: a size-limited tmpfs, the released files read-only inside it
+    args += [*size(limits.scratch_mb), "--perms", "0755", "--tmpfs", SANDBOX_WORKDIR]
+    for name in sorted(os.listdir(workdir)):
+        args += ["--ro-bind", os.path.join(workdir, name), os.path.join(SANDBOX_WORKDIR, name)]
+    args += ["--chdir", SANDBOX_WORKDIR]
+    if seccomp_fd is not None:
+        args += ["--add-seccomp-fd", str(seccomp_fd)]
+    return args + ["--", *argv]
+
+
+def _unshare_argv(workdir, argv, limits, uid):
+    root = _is_root()
+    spec = {"workdir": workdir, "uid": uid if root else INSIDE_UID, "gid": uid if root else INSIDE_GID,
+            "userns": not root, "keep": _prefixes() + [WORKER_DIR], "mask": [project.ROOT],
+            "tmp_mb": limits.tmp_mb, "shm_mb": SHM_MB, "scratch_mb": limits.scratch_mb}
+    user = [] if root else ["--user", "--map-root-user"]
+    return ["unshare", *user, "--net", "--pid", "--mount", "--ipc", "--uts", "--fork", "--kill-child", "--mount-proc",
+            sys.executable, "-I", os.path.join(WORKER_DIR, "confine.py"), json.dumps(spec), *argv]
+
+
+def inside_path(level, name):
+    """Where the file ``name`` of the worker's folder (``autograder/sandbox/inside/``) is, seen from inside."""
+    return os.path.join(SANDBOX_DIR if level == "bubblewrap" else WORKER_DIR, name)
+
+
+def worker_argv(level):
+    return [sys.executable, "-I", inside_path(level, "worker.py")]
+
+
+def _preexec(limits, level, uid, reveal):
     def apply():
         memory = int(limits.memory_gb * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
@@ -42,34 +231,49 @@ def _set_limits(limits):
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * 2**20, limits.file_mb * 2**20))
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if uid is not None and level != "unshare":
+            # a private mount namespace in which what the unprivileged uid must reach (a Python under /root) is
+            # shown alone, then drop root for good
+            confine._check(confine._libc.unshare(confine.CLONE_NEWNS), "unshare")
+            confine.mount(None, "/", None, confine.MS_REC | confine.MS_PRIVATE)
+            confine.reveal(reveal, uid)
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+        if level == "none":
+            seccomp.install()
     return apply
 
 
-def _bwrap_command(workdir):
-    # Mounts apply in order: the private /tmp first, so that a Python installed under /tmp stays visible.
-    binds = ["--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
-    for path in ("/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc"):
-        binds += ["--ro-bind-try", path, path]
-    for prefix in sorted({os.path.realpath(sys.base_prefix), sys.base_prefix, sys.prefix}):
-        binds += ["--ro-bind", prefix, prefix]
-    for device in glob.glob("/dev/nvidia*"):  # a GPU grader keeps its GPU
-        binds += ["--dev-bind", device, device]
-    return ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", *binds,
-            "--ro-bind", WORKER_DIR, "/sandbox", "--bind", workdir, "/work/assignment",
-            "--proc", "/proc", "--dev", "/dev", "--chdir", "/work/assignment",
-            sys.executable, "-I", "/sandbox/worker.py"]
+def _chown_tree(path, uid):
+    for top, dirs, files in os.walk(path):
+        for name in [top] + [os.path.join(top, n) for n in dirs + files]:
+            os.lchown(name, uid, uid)
 
 
-def _unshare_command(workdir):
-    return ["unshare", "--user", "--map-root-user", "--net", "--kill-child", "--fork",
-            sys.executable, "-I", os.path.join(WORKER_DIR, "worker.py")]
+def command(level, workdir, argv, limits=Limits(), nested=False):
+    """The :class:`Command` that runs ``argv`` (paths as seen inside: see :func:`inside_path`) at ``level`` with the
+    scratch folder ``workdir`` (the grader's copy of the released folder).
 
-
-def _plain_command(workdir):
-    return [sys.executable, "-I", os.path.join(WORKER_DIR, "worker.py")]
-
-
-_COMMANDS = {"bubblewrap": _bwrap_command, "unshare": _unshare_command, "none": _plain_command}
+    ``nested`` (bubblewrap only) is for a zygote (:mod:`autograder.sandbox.warm`): its children enter namespaces
+    of their own, so bubblewrap must allow a nested user namespace and leave the seccomp filter to each child,
+    which installs it on itself before any student code runs."""
+    uid = _sandbox_uid() if _is_root() else None
+    if uid is not None:
+        _chown_tree(workdir, uid)
+    fds = ()
+    if level == "bubblewrap":
+        fd = None if nested else _seccomp_fd()
+        fds = (fd,) if fd is not None else ()
+        full = _bwrap_argv(workdir, argv, limits, fd, nested)
+    elif level == "unshare":
+        full = _unshare_argv(workdir, argv, limits, uid)
+    elif level == "none":
+        full = list(argv)
+    else:
+        raise RnnkitError(f"unknown sandbox level {level!r}; choose one of {', '.join(LEVELS)}")
+    reveal = _prefixes() + [WORKER_DIR, workdir, os.path.dirname(shutil.which("bwrap") or "/usr/bin/bwrap")]
+    return Command(full, fds, _preexec(limits, level, uid, reveal), uid)
 
 
 @functools.lru_cache(maxsize=None)
@@ -78,12 +282,18 @@ def _works(level):
         return True
     if shutil.which({"bubblewrap": "bwrap", "unshare": "unshare"}[level]) is None:
         return False
-    with tempfile.TemporaryDirectory() as workdir:
-        command = _COMMANDS[level](workdir)[:-2] + ["-c", "pass"]
+    workdir = tempfile.mkdtemp(prefix="rnnkit-probe-")
+    try:
+        cmd = command(level, workdir, [sys.executable, "-I", "-c", "pass"])
         try:
-            return subprocess.run(command, capture_output=True, timeout=60).returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            return False
+            return subprocess.run(cmd.argv, capture_output=True, timeout=60, preexec_fn=cmd.preexec,
+                                  pass_fds=cmd.pass_fds, env=worker_env()).returncode == 0
+        finally:
+            cmd.close()
+    except (OSError, subprocess.TimeoutExpired, subprocess.SubprocessError):
+        return False
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def best_level(required=None):
@@ -109,12 +319,16 @@ def worker_env():
     return env
 
 
-def start(level, workdir, limits=Limits()):
-    """Starts the worker at ``level`` with its scratch folder ``workdir``; returns the Popen."""
-    command = _COMMANDS[level](workdir)
-    return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            cwd=workdir, env=worker_env(), preexec_fn=_set_limits(limits),
-                            start_new_session=True)
+def start(level, workdir, limits=Limits(), argv=None):
+    """Starts the worker (or ``argv``) at ``level`` with its scratch folder ``workdir``; returns the Popen, with
+    pipes on stdin, stdout and stderr."""
+    cmd = command(level, workdir, argv or worker_argv(level), limits)
+    try:
+        return subprocess.Popen(cmd.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                cwd=workdir, env=worker_env(), preexec_fn=cmd.preexec, pass_fds=cmd.pass_fds,
+                                start_new_session=True)
+    finally:
+        cmd.close()
 
 
 def become_subreaper():
