@@ -26,21 +26,33 @@
 #
 # **How this notebook is graded.** Each answer cell holds the signature and docstring of one function; write the
 # body where it says `raise NotImplementedError()`. The cell after it runs *public checks*: they print a line
-# starting with ✓ when your code passes and otherwise stop with a message that says what to look at. Your score
-# comes from a hidden test suite that runs your functions on other inputs (and trains your model on sentences it
+# starting with ✓ when your code passes, and otherwise a line starting with ✗ and one sentence that says what to
+# look at; cells that need a part whose checks have not passed yet say so and skip. Your score comes from a hidden test suite that runs your functions on other inputs (and trains your model on sentences it
 # has never shown you), so passing the public checks is a good sign, not a guarantee. Do not rename the functions
 # or change their signatures. The from-scratch RNN functions use TensorFlow operations only and must return
 # tensors of their parameters' dtype (`float32` or `float64`); no `tf.GradientTape` in `many_to_one_grads`.
 #
 # Labels: **1 is positive, 0 is negative**.
+#
+# **Symbols**, as in Assignment 1 and in *Dive into Deep Learning*: $\mathbf{W}_{xh}, \mathbf{W}_{hh},
+# \mathbf{b}_h$ for the hidden state, $\mathbf{W}_{hq}, \mathbf{b}_q$ for the output layer, $\mathbf{O}$ for the
+# logits and $\mathbf{Y}$ for the labels.
+#
+# **Time.** Run top to bottom with a correct solution, the whole notebook takes about RUNTIME_A2 on a 2-core
+# laptop CPU (no GPU needed).
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+from quiet import quiet_tensorflow
+quiet_tensorflow()   # before TensorFlow is imported: hides its start-up log lines, which are not errors
+
 import numpy as np
 import tensorflow as tf
 import keras
 import matplotlib.pyplot as plt
 
-from checklib import CheckFailed, check_close, check_dtype, check_gradient, check_shape, numeric_gradient, rel_error
+from checklib import (CheckFailed, check_close, check_dtype, check_gradient, check_gradients, check_shape,
+                      numeric_gradient, rel_error)
+from publiccheck import call, call_tf, passed, public_check, ready
 from sentiment_data import BagOfWords, DatasetUnavailable, load_imdb, load_tsv, sentence_kind, tokenize
 
 keras.utils.set_random_seed(0)
@@ -64,10 +76,10 @@ test_sentences, test_labels = load_tsv("data/test.tsv")
 # Many-to-one runs the recurrence of Assignment 1 over the whole input and uses only the **last** hidden state:
 #
 # $$\mathbf{H}_t = \tanh(\mathbf{X}_t \mathbf{W}_{xh} + \mathbf{H}_{t-1} \mathbf{W}_{hh} + \mathbf{b}_h),
-# \quad t = 1, \dots, L, \qquad \mathbf{y} = \mathbf{H}_L \mathbf{W}_{hy} + \mathbf{b}_y,$$
+# \quad t = 1, \dots, L, \qquad \mathbf{O} = \mathbf{H}_L \mathbf{W}_{hq} + \mathbf{b}_q,$$
 #
-# where $L$ is the sentence's length and $\mathbf{y}$ holds the *logits*, one score per class; the softmax
-# $p_c = e^{y_c} / \sum_k e^{y_k}$ turns them into probabilities. Whatever the network needs to remember about
+# where $L$ is the sentence's length and $\mathbf{O}$ holds the *logits*, one score per class; the softmax
+# $p_c = e^{o_c} / \sum_k e^{o_k}$ turns them into probabilities. Whatever the network needs to remember about
 # the beginning of the sentence has to survive, step after step, in $\mathbf{H}_t$.
 #
 # ## The data: sentences whose meaning depends on word order
@@ -114,22 +126,22 @@ print("\ntokenize:", tokenize(train_sentences[0]))
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_build_vocab", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-tiny = [["the", "film", "was", "good"], ["the", "plot", "was", "bad"], ["good", "good"]]
-# counts: good 3, the 2, was 2, then bad, film, plot once each (ties alphabetical)
-expected = {"<pad>": 0, "<unk>": 1, "good": 2, "the": 3, "was": 4, "bad": 5, "film": 6, "plot": 7}
-got = build_vocab(tiny)
-if not isinstance(got, dict):
-    raise CheckFailed(f"build_vocab must return a dict, got {type(got).__name__}")
-if got != expected:
-    raise CheckFailed(f"build_vocab(tiny):\n  expected {expected}\n  got      {got}")
-if build_vocab(tiny[::-1]) != expected:
-    raise CheckFailed("the vocabulary changes with the order of the sentences: sort ties alphabetically")
-got = build_vocab(tiny, min_freq=2)
-if got != {"<pad>": 0, "<unk>": 1, "good": 2, "the": 3, "was": 4}:
-    raise CheckFailed(f"build_vocab(tiny, min_freq=2) should keep the tokens seen at least twice, got {got}")
-if build_vocab([]) != {"<pad>": 0, "<unk>": 1}:
-    raise CheckFailed("build_vocab([]) should hold just '<pad>' and '<unk>'")
-print("✓ build_vocab looks right")
+with public_check("build_vocab"):
+    tiny = [["the", "film", "was", "good"], ["the", "plot", "was", "bad"], ["good", "good"]]
+    # counts: good 3, the 2, was 2, then bad, film, plot once each (ties alphabetical)
+    expected = {"<pad>": 0, "<unk>": 1, "good": 2, "the": 3, "was": 4, "bad": 5, "film": 6, "plot": 7}
+    got = call(build_vocab, tiny)
+    if not isinstance(got, dict):
+        raise CheckFailed(f"build_vocab must return a dict, got {type(got).__name__}")
+    if got != expected:
+        raise CheckFailed(f"build_vocab(tiny):\n  expected {expected}\n  got      {got}")
+    if build_vocab(tiny[::-1]) != expected:
+        raise CheckFailed("the vocabulary changes with the order of the sentences: sort ties alphabetically")
+    got = build_vocab(tiny, min_freq=2)
+    if got != {"<pad>": 0, "<unk>": 1, "good": 2, "the": 3, "was": 4}:
+        raise CheckFailed(f"build_vocab(tiny, min_freq=2) should keep the tokens seen at least twice, got {got}")
+    if build_vocab([]) != {"<pad>": 0, "<unk>": 1}:
+        raise CheckFailed("build_vocab([]) should hold just '<pad>' and '<unk>'")
 
 # %% [markdown]
 # `encode` makes the rectangle: one row per sentence, `max_len` columns, ids first, then padding. A sentence
@@ -140,21 +152,21 @@ print("✓ build_vocab looks right")
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_encode", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-vocab_tiny = {"<pad>": 0, "<unk>": 1, "good": 2, "the": 3, "was": 4, "bad": 5, "film": 6, "plot": 7}
-got = encode([["the", "film", "was", "great"], ["good"], [], ["the", "plot", "was", "bad"]], vocab_tiny, 4)
-got = check_shape(got, (4, 4), "encode(...)")
-if got.dtype != np.int32:
-    raise CheckFailed(f"encode must return int32 ids, got dtype {got.dtype}")
-expected = np.array([[3, 6, 4, 1],    # 'great' is unknown: 1
-                     [2, 0, 0, 0],    # padding goes at the end
-                     [0, 0, 0, 0],    # an empty sentence is all padding
-                     [3, 7, 4, 5]])   # exactly max_len tokens: no padding
-if not np.array_equal(got, expected):
-    raise CheckFailed(f"encode(...) with max_len=4:\n  expected\n{expected}\n  got\n{got}")
-got = encode([["the", "film", "was", "good", "the", "end"]], vocab_tiny, 3)
-if not np.array_equal(got, [[3, 6, 4]]):
-    raise CheckFailed(f"a sentence longer than max_len keeps its first max_len tokens: expected [[3 6 4]], got {got}")
-print("✓ encode looks right")
+with public_check("encode"):
+    vocab_tiny = {"<pad>": 0, "<unk>": 1, "good": 2, "the": 3, "was": 4, "bad": 5, "film": 6, "plot": 7}
+    got = call(encode, [["the", "film", "was", "great"], ["good"], [], ["the", "plot", "was", "bad"]], vocab_tiny, 4)
+    got = check_shape(got, (4, 4), "encode(...)")
+    if got.dtype != np.int32:
+        raise CheckFailed(f"encode must return int32 ids, got dtype {got.dtype}")
+    expected = np.array([[3, 6, 4, 1],    # 'great' is unknown: 1
+                         [2, 0, 0, 0],    # padding goes at the end
+                         [0, 0, 0, 0],    # an empty sentence is all padding
+                         [3, 7, 4, 5]])   # exactly max_len tokens: no padding
+    if not np.array_equal(got, expected):
+        raise CheckFailed(f"encode(...) with max_len=4:\n  expected\n{expected}\n  got\n{got}")
+    got = encode([["the", "film", "was", "good", "the", "end"]], vocab_tiny, 3)
+    if not np.array_equal(got, [[3, 6, 4]]):
+        raise CheckFailed(f"a sentence longer than max_len keeps its first max_len tokens: expected [[3 6 4]], got {got}")
 
 # %% [markdown]
 # With both functions in place, the whole dataset becomes three matrices of ids. The vocabulary is built from the
@@ -165,14 +177,15 @@ print("✓ encode looks right")
 train_tokens = [tokenize(s) for s in train_sentences]
 valid_tokens = [tokenize(s) for s in valid_sentences]
 test_tokens = [tokenize(s) for s in test_sentences]
-vocab = build_vocab(train_tokens)
-X_train = encode(train_tokens, vocab, MAX_LEN)
-X_valid = encode(valid_tokens, vocab, MAX_LEN)
-X_test = encode(test_tokens, vocab, MAX_LEN)
-words = {i: w for w, i in vocab.items()}
-print(f"vocabulary: {len(vocab)} ids; X_train {X_train.shape}, X_test {X_test.shape}")
-print(train_sentences[0])
-print(X_train[0], "->", " ".join(words[i] for i in X_train[0]))
+if ready("build_vocab", "encode"):
+    vocab = build_vocab(train_tokens)
+    X_train = encode(train_tokens, vocab, MAX_LEN)
+    X_valid = encode(valid_tokens, vocab, MAX_LEN)
+    X_test = encode(test_tokens, vocab, MAX_LEN)
+    words = {i: w for w, i in vocab.items()}
+    print(f"vocabulary: {len(vocab)} ids; X_train {X_train.shape}, X_test {X_test.shape}")
+    print(train_sentences[0])
+    print(X_train[0], "->", " ".join(words[i] for i in X_train[0]))
 
 # %% [markdown]
 # ## Part 2 — The many-to-one forward pass from scratch (3 points)
@@ -192,7 +205,7 @@ print(X_train[0], "->", " ".join(words[i] for i in X_train[0]))
 # padding ids. The prediction must come from $\mathbf{H}_3$, the state after the last real word, not from
 # $\mathbf{H}_6$: otherwise the padding changes the answer, and the same sentence would be classified differently
 # depending on how long the other sentences of its batch are. A row of padding only ($L = 0$) uses
-# $\mathbf{H}_0 = \mathbf{0}$, so its logits are $\mathbf{b}_y$.
+# $\mathbf{H}_0 = \mathbf{0}$, so its logits are $\mathbf{b}_q$.
 #
 # Hints: `tf.one_hot(ids, V, dtype=...)` makes the inputs; run the recurrence over all $T$ columns as in
 # Assignment 1, keep every state, and pick each row's $\mathbf{H}_L$ (for instance with a one-hot mask over time,
@@ -207,41 +220,42 @@ print(X_train[0], "->", " ".join(words[i] for i in X_train[0]))
 def random_params(rng, V, h, C, dtype=np.float64):
     """Random, non-square, non-symmetric parameters: a transposed W_hh or swapped argument shows."""
     return {"W_xh": 0.8 * rng.standard_normal((V, h)), "W_hh": 0.5 * rng.standard_normal((h, h)),
-            "b_h": 0.3 * rng.standard_normal(h), "W_hy": rng.standard_normal((h, C)),
-            "b_y": rng.standard_normal(C)}
+            "b_h": 0.3 * rng.standard_normal(h), "W_hq": rng.standard_normal((h, C)),
+            "b_q": rng.standard_normal(C)}
 
 
 def as_tensors(params, dtype):
     return {k: tf.constant(v, dtype) for k, v in params.items()}
 
 
-check_rng = np.random.default_rng(2)
-V, h, C = 9, 5, 3
-P = random_params(check_rng, V, h, C)
-ids = np.array([[4, 2, 7, 0, 0],     # three words, then padding
-                [8, 0, 0, 0, 0],     # one word
-                [0, 0, 0, 0, 0],     # padding only
-                [3, 1, 5, 6, 2]])    # no padding
-expected = []
-for row in ids:                      # the recurrence in NumPy, up to the last real word of each row
-    H_t = np.zeros(h)
-    for w in row[row != 0]:
-        H_t = np.tanh(P["W_xh"][w] + H_t @ P["W_hh"] + P["b_h"])
-    expected.append(H_t @ P["W_hy"] + P["b_y"])
-expected = np.array(expected)
-for dtype in (np.float64, np.float32):
-    got = many_to_one_forward(tf.constant(ids), as_tensors(P, dtype))
-    got_array = check_shape(got, (4, C), f"logits ({np.dtype(dtype).name})")
-    check_dtype(got, dtype, "logits")
-    if not np.allclose(got_array[2], P["b_y"], rtol=1e-4, atol=1e-5):
-        raise CheckFailed(f"a row of padding only must give logits = b_y = {P['b_y']} (H_0 = 0), got {got_array[2]}")
-    check_close(got_array[1], expected[1], "logits of the one-word row [8, 0, 0, 0, 0] (the state after its "
-                "last real word is H_1)", rtol=1e-4, atol=1e-5)
-    check_close(got, expected, f"logits ({np.dtype(dtype).name})", rtol=1e-4, atol=1e-5)
-longer = np.concatenate([ids, np.zeros((4, 3), dtype=ids.dtype)], axis=1)
-check_close(many_to_one_forward(tf.constant(longer), as_tensors(P, np.float64)), expected,
-            "logits with 3 more padding columns (padding must not change them)")
-print("✓ many_to_one_forward looks right")
+with public_check("many_to_one_forward"):
+    check_rng = np.random.default_rng(2)
+    V, h, C = 9, 5, 3
+    P = random_params(check_rng, V, h, C)
+    ids = np.array([[4, 2, 7, 0, 0],     # three words, then padding
+                    [8, 0, 0, 0, 0],     # one word
+                    [0, 0, 0, 0, 0],     # padding only
+                    [3, 1, 5, 6, 2]])    # no padding
+    expected = []
+    for row in ids:                      # the recurrence in NumPy, up to the last real word of each row
+        H_t = np.zeros(h)
+        for w in row[row != 0]:
+            H_t = np.tanh(P["W_xh"][w] + H_t @ P["W_hh"] + P["b_h"])
+        expected.append(H_t @ P["W_hq"] + P["b_q"])
+    expected = np.array(expected)
+    for dtype in (np.float64, np.float32):
+        got = call_tf(many_to_one_forward, tf.constant(ids), as_tensors(P, dtype))   # a tensor, with gradients
+        got_array = check_shape(got, (4, C), f"logits ({np.dtype(dtype).name})")
+        check_dtype(got, dtype, "logits")
+        if not np.allclose(got_array[2], P["b_q"], rtol=1e-4, atol=1e-5):
+            raise CheckFailed(f"a row of padding only must give logits = b_q = {P['b_q']} (H_0 = 0), "
+                              f"got {got_array[2]}")
+        check_close(got_array[1], expected[1], "logits of the one-word row [8, 0, 0, 0, 0] (the state after its "
+                    "last real word is H_1)", rtol=1e-4, atol=1e-5)
+        check_close(got, expected, f"logits ({np.dtype(dtype).name})", rtol=1e-4, atol=1e-5)
+    longer = np.concatenate([ids, np.zeros((4, 3), dtype=ids.dtype)], axis=1)
+    check_close(call(many_to_one_forward, tf.constant(longer), as_tensors(P, np.float64)), expected,
+                "logits with 3 more padding columns (padding must not change them)")
 
 # %% [markdown]
 # ## Part 3 — Backpropagation through time for many-to-one (5 points)
@@ -249,15 +263,15 @@ print("✓ many_to_one_forward looks right")
 # Train with the mean cross-entropy over the $n$ sentences of a batch, where $c_i$ is the label of sentence $i$:
 #
 # $$\mathcal{L} = -\frac{1}{n} \sum_{i=1}^{n} \log p_{i, c_i}, \qquad
-# \mathbf{P} = \operatorname{softmax}(\mathbf{Y}) \text{ row by row}.$$
+# \mathbf{P} = \operatorname{softmax}(\mathbf{O}) \text{ row by row}.$$
 #
-# **The output layer.** For one sentence, $\partial(-\log p_c)/\partial y_k = p_k - [k = c]$: the gradient of the
-# logits is "predicted minus true". For the batch, with $\mathbf{Y}_{\text{true}}$ the one-hot labels,
+# **The output layer.** For one sentence, $\partial(-\log p_c)/\partial o_k = p_k - [k = c]$: the gradient of the
+# logits is "predicted minus true". For the batch, with $\mathbf{Y}$ the one-hot labels ($n \times C$),
 #
-# $$\frac{\partial \mathcal{L}}{\partial \mathbf{Y}} = \frac{1}{n}(\mathbf{P} - \mathbf{Y}_{\text{true}}),\qquad
-# \frac{\partial \mathcal{L}}{\partial \mathbf{W}_{hy}} = \mathbf{H}_L^\top \frac{\partial \mathcal{L}}{\partial \mathbf{Y}},\qquad
-# \frac{\partial \mathcal{L}}{\partial \mathbf{b}_y} = \sum_{i} \Big(\frac{\partial \mathcal{L}}{\partial \mathbf{Y}}\Big)_{i},\qquad
-# \frac{\partial \mathcal{L}}{\partial \mathbf{H}_L} = \frac{\partial \mathcal{L}}{\partial \mathbf{Y}} \mathbf{W}_{hy}^\top.$$
+# $$\frac{\partial \mathcal{L}}{\partial \mathbf{O}} = \frac{1}{n}(\mathbf{P} - \mathbf{Y}),\qquad
+# \frac{\partial \mathcal{L}}{\partial \mathbf{W}_{hq}} = \mathbf{H}_L^\top \frac{\partial \mathcal{L}}{\partial \mathbf{O}},\qquad
+# \frac{\partial \mathcal{L}}{\partial \mathbf{b}_q} = \sum_{i} \Big(\frac{\partial \mathcal{L}}{\partial \mathbf{O}}\Big)_{i},\qquad
+# \frac{\partial \mathcal{L}}{\partial \mathbf{H}_L} = \frac{\partial \mathcal{L}}{\partial \mathbf{O}} \mathbf{W}_{hq}^\top.$$
 #
 # (Subtract the row maximum from the logits before `exp`: the softmax does not change, and nothing overflows.)
 #
@@ -291,39 +305,47 @@ ids = np.array([[5, 2, 7, 1, 0, 0], [3, 0, 0, 0, 0, 0], [6, 6, 2, 4, 3, 1], [2, 
 labels = np.array([2, 0, 1, 1, 2], dtype=np.int32)
 
 
-def mean_cross_entropy(params):
-    """The loss through your many_to_one_forward, for tf.GradientTape and finite differences."""
-    logits = many_to_one_forward(tf.constant(ids), params)
-    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+def numpy_loss(params):
+    """The mean cross-entropy written in NumPy (the truth for finite differences; it never calls your code)."""
+    total = 0.0
+    for row, label in zip(ids, labels):
+        H_t = np.zeros(h)
+        for w in row[row != 0]:
+            H_t = np.tanh(params["W_xh"][w] + H_t @ params["W_hh"] + params["b_h"])
+        O = H_t @ params["W_hq"] + params["b_q"]
+        total += np.log(np.sum(np.exp(O - O.max()))) + O.max() - O[label]
+    return total / len(ids)
 
 
-result = many_to_one_grads(tf.constant(ids), tf.constant(labels), as_tensors(P, np.float64))
-if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
-    raise CheckFailed("many_to_one_grads must return (loss, grads) with grads a dict")
-loss, grads = result
-if set(grads) != set(P):
-    raise CheckFailed(f"grads must have the keys {sorted(P)}, got {sorted(grads)}")
-expected_loss = mean_cross_entropy(as_tensors(P, np.float64))
-check_close(loss, expected_loss, "loss (the MEAN cross-entropy over the batch)", rtol=1e-8)
+with public_check("many_to_one_grads"):
+    result = call(many_to_one_grads, tf.constant(ids), tf.constant(labels), as_tensors(P, np.float64))
+    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+        raise CheckFailed("many_to_one_grads must return (loss, grads) with grads a dict")
+    loss, grads = result
+    if set(grads) != set(P):
+        raise CheckFailed(f"grads must have the keys {sorted(P)}, got {sorted(grads)}")
+    check_close(loss, numpy_loss(P), "loss (the MEAN cross-entropy over the batch)", rtol=1e-8)
+    not_tensors = [name for name in P if not tf.is_tensor(grads[name])]
+    if not_tensors:
+        raise CheckFailed(f"grads {not_tensors} are not TensorFlow tensors: keep every step in TensorFlow operations")
+    wrong_dtype = [f"{name} is {grads[name].dtype.name}" for name in P if grads[name].dtype != tf.float64]
+    if wrong_dtype:
+        raise CheckFailed(f"with float64 params every gradient must be float64, but {', '.join(wrong_dtype)}")
 
-variables = {k: tf.Variable(v) for k, v in P.items()}
-with tf.GradientTape() as tape:
-    tape_loss = mean_cross_entropy(variables)
-tape_grads = tape.gradient(tape_loss, variables)
-for name in P:
-    check_dtype(grads[name], np.float64, f"grads['{name}']")
-    error = check_gradient(grads[name], tape_grads[name], f"grads['{name}'] (vs tf.GradientTape on your forward)",
-                           tol=1e-7)
-    print(f"  {name:5s} relative error vs GradientTape: {error:.1e}")
-for name in ("W_hh", "b_h"):
-    def loss_of(x, name=name):
-        return mean_cross_entropy({**as_tensors(P, np.float64), name: tf.constant(x)})
-    numeric = numeric_gradient(loss_of, P[name].copy(), 1.0)
-    check_gradient(grads[name], numeric, f"grads['{name}'] (vs centred finite differences)", tol=1e-6)
-loss32, grads32 = many_to_one_grads(tf.constant(ids), tf.constant(labels), as_tensors(P, np.float32))
-for name in P:
-    check_dtype(grads32[name], np.float32, f"grads['{name}'] for float32 params")
-print("✓ many_to_one_grads looks right")
+    # every gradient against centred finite differences of the loss written in NumPy, all reported at once
+    numeric = {name: numeric_gradient(lambda x, name=name: numpy_loss({**P, name: x}), P[name].copy(), 1.0)
+               for name in P}
+    errors = check_gradients({name: grads[name] for name in P}, numeric, tol=1e-6, what="many_to_one_grads",
+                             against="centred finite differences")
+    print("  norm-wise relative error vs finite differences: "
+          + ", ".join(f"{name} {error:.0e}" for name, error in errors.items()))
+
+    # float32 params: float32 gradients
+    _, grads32 = call(many_to_one_grads, tf.constant(ids), tf.constant(labels), as_tensors(P, np.float32))
+    wrong_dtype = [f"{name} is {getattr(grads32[name], 'dtype', type(grads32[name]).__name__)}" for name in P
+                   if getattr(grads32[name], "dtype", None) != tf.float32]
+    if wrong_dtype:
+        raise CheckFailed(f"with float32 params every gradient must be float32, but {', '.join(wrong_dtype)}")
 
 # %% [markdown]
 # ### Your gradients can train a classifier
@@ -332,31 +354,32 @@ print("✓ many_to_one_grads looks right")
 # minibatches of 64 sentences (about half a minute on a laptop) and reports the accuracy on the validation set.
 
 # %% nbgrader={"grade": false, "grade_id": "demo_scratch_training", "locked": true, "schema_version": 3, "solution": false, "task": false}
-demo_rng = np.random.default_rng(0)
-h_scratch = 24
-scratch = {"W_xh": tf.Variable(demo_rng.normal(0, 0.3, (len(vocab), h_scratch)).astype("float32")),
-           "W_hh": tf.Variable(np.linalg.qr(demo_rng.normal(size=(h_scratch, h_scratch)))[0].astype("float32")),
-           "b_h": tf.Variable(np.zeros(h_scratch, "float32")),
-           "W_hy": tf.Variable(demo_rng.normal(0, 0.3, (h_scratch, 2)).astype("float32")),
-           "b_y": tf.Variable(np.zeros(2, "float32"))}
-optimizer = keras.optimizers.Adam(learning_rate=0.01)
-scratch_losses = []
-for step in range(250):
-    batch = demo_rng.integers(0, len(X_train), 64)
-    X_batch = X_train[batch]
-    X_batch = X_batch[:, :max(1, int(np.count_nonzero(X_batch, axis=1).max()))]  # drop all-padding columns
-    loss, grads = many_to_one_grads(tf.constant(X_batch), tf.constant(train_labels[batch]),
-                                    {k: tf.convert_to_tensor(v) for k, v in scratch.items()})
-    optimizer.apply_gradients([(grads[k], scratch[k]) for k in scratch])
-    scratch_losses.append(float(loss))
-valid_logits = many_to_one_forward(tf.constant(X_valid), {k: tf.convert_to_tensor(v) for k, v in scratch.items()})
-print(f"from-scratch RNN: validation accuracy {np.mean(np.argmax(valid_logits, axis=1) == valid_labels):.3f}")
-plt.figure(figsize=(5, 3))
-plt.plot(scratch_losses)
-plt.xlabel("minibatch")
-plt.ylabel("training loss")
-plt.title("The from-scratch RNN, trained with your gradients")
-plt.show()
+if ready("build_vocab", "encode", "many_to_one_forward", "many_to_one_grads"):
+    demo_rng = np.random.default_rng(0)
+    h_scratch = 24
+    scratch = {"W_xh": tf.Variable(demo_rng.normal(0, 0.3, (len(vocab), h_scratch)).astype("float32")),
+               "W_hh": tf.Variable(np.linalg.qr(demo_rng.normal(size=(h_scratch, h_scratch)))[0].astype("float32")),
+               "b_h": tf.Variable(np.zeros(h_scratch, "float32")),
+               "W_hq": tf.Variable(demo_rng.normal(0, 0.3, (h_scratch, 2)).astype("float32")),
+               "b_q": tf.Variable(np.zeros(2, "float32"))}
+    optimizer = keras.optimizers.Adam(learning_rate=0.01)
+    scratch_losses = []
+    for step in range(250):
+        batch = demo_rng.integers(0, len(X_train), 64)
+        X_batch = X_train[batch]
+        X_batch = X_batch[:, :max(1, int(np.count_nonzero(X_batch, axis=1).max()))]  # drop all-padding columns
+        loss, grads = many_to_one_grads(tf.constant(X_batch), tf.constant(train_labels[batch]),
+                                        {k: tf.convert_to_tensor(v) for k, v in scratch.items()})
+        optimizer.apply_gradients([(grads[k], scratch[k]) for k in scratch])
+        scratch_losses.append(float(loss))
+    valid_logits = many_to_one_forward(tf.constant(X_valid), {k: tf.convert_to_tensor(v) for k, v in scratch.items()})
+    print(f"from-scratch RNN: validation accuracy {np.mean(np.argmax(valid_logits, axis=1) == valid_labels):.3f}")
+    plt.figure(figsize=(5, 3))
+    plt.plot(scratch_losses)
+    plt.xlabel("minibatch")
+    plt.ylabel("training loss")
+    plt.title("The from-scratch RNN, trained with your gradients")
+    plt.show()
 
 # %% [markdown]
 # ## Part 4 — The same classifier in Keras (8 points)
@@ -377,24 +400,25 @@ plt.show()
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_build_sentiment_model", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-keras.utils.set_random_seed(4)
-model = build_sentiment_model(30, 8, 16, num_classes=3)
-if not isinstance(model, keras.Model):
-    raise CheckFailed(f"build_sentiment_model must return a keras.Model, got {type(model).__name__}")
-ids = np.array([[5, 9, 2, 0, 0, 0], [7, 0, 0, 0, 0, 0], [29, 28, 3, 4, 11, 2]], dtype=np.int32)
-logits = check_shape(model(ids), (3, 3), "model(ids) for 3 sentences and num_classes=3")
-if np.allclose(logits.sum(axis=1), 1.0, atol=1e-4) and (logits >= 0).all():
-    raise CheckFailed("the model's outputs are probabilities (rows sum to 1): return logits, without a softmax")
-longer = np.concatenate([ids, np.zeros((3, 5), np.int32)], axis=1)
-check_close(model(longer), logits, "logits after adding 5 padding columns (is the padding masked?)",
-            rtol=1e-4, atol=1e-5)
-swapped = ids.copy()
-swapped[0, :3] = swapped[0, 2::-1]
-if np.allclose(check_shape(model(swapped), (3, 3), "model(ids)")[0], logits[0], atol=1e-6):
-    raise CheckFailed("reversing a sentence does not change its logits: the model ignores word order")
-if not model.trainable_weights:
-    raise CheckFailed("the model has no trainable weights")
-print(f"✓ build_sentiment_model looks right ({model.count_params()} parameters)")
+with public_check("build_sentiment_model") as check:
+    keras.utils.set_random_seed(4)
+    model = call(build_sentiment_model, 30, 8, 16, num_classes=3)
+    if not isinstance(model, keras.Model):
+        raise CheckFailed(f"build_sentiment_model must return a keras.Model, got {type(model).__name__}")
+    ids = np.array([[5, 9, 2, 0, 0, 0], [7, 0, 0, 0, 0, 0], [29, 28, 3, 4, 11, 2]], dtype=np.int32)
+    logits = check_shape(call(model, ids), (3, 3), "model(ids) for 3 sentences and num_classes=3")
+    if np.allclose(logits.sum(axis=1), 1.0, atol=1e-4) and (logits >= 0).all():
+        raise CheckFailed("the model's outputs are probabilities (rows sum to 1): return logits, without a softmax")
+    longer = np.concatenate([ids, np.zeros((3, 5), np.int32)], axis=1)
+    check_close(call(model, longer), logits, "logits after adding 5 padding columns (is the padding masked?)",
+                rtol=1e-4, atol=1e-5)
+    swapped = ids.copy()
+    swapped[0, :3] = swapped[0, 2::-1]
+    if np.allclose(check_shape(call(model, swapped), (3, 3), "model(ids)")[0], logits[0], atol=1e-6):
+        raise CheckFailed("reversing a sentence does not change its logits: the model ignores word order")
+    if not model.trainable_weights:
+        raise CheckFailed("the model has no trainable weights")
+    check.note = f" ({model.count_params()} parameters)"
 
 # %% [markdown]
 # `train_sentiment` compiles the model (Adam with the given learning rate, the cross-entropy of logits, accuracy as
@@ -407,49 +431,84 @@ print(f"✓ build_sentiment_model looks right ({model.count_params()} parameters
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_train_sentiment", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+# 400 training sentences as ids, with a vocabulary made here (so that this check does not depend on Part 1)
+check_tokens = [tokenize(sentence) for sentence in train_sentences[:400]]
+check_vocab = {w: i for i, w in enumerate(sorted({w for tokens in check_tokens for w in tokens}), start=2)}
+check_ids = np.zeros((400, MAX_LEN), np.int32)
+for i, tokens in enumerate(check_tokens):
+    check_ids[i, :len(tokens[:MAX_LEN])] = [check_vocab[w] for w in tokens[:MAX_LEN]]
+
+
 def short_run(seed):
     keras.utils.set_random_seed(1)  # the same initial weights for both runs
-    small = build_sentiment_model(len(vocab), 8, 16)
-    return train_sentiment(small, X_train[:400], train_labels[:400], epochs=3, batch_size=32,
-                           learning_rate=0.01, seed=seed)
+    small = build_sentiment_model(len(check_vocab) + 2, 8, 16)
+    return call(train_sentiment, small, check_ids, train_labels[:400], epochs=3, batch_size=32, learning_rate=0.01,
+                seed=seed)
 
 
-history = short_run(seed=7)
-if not isinstance(history, dict) or not {"loss", "accuracy"} <= set(history):
-    raise CheckFailed(f"train_sentiment must return a dict with 'loss' and 'accuracy', got {history!r:.200}")
-for key in ("loss", "accuracy"):
-    values = check_shape(history[key], (3,), f"history['{key}'] after 3 epochs")
-    if not np.all(np.isfinite(values)):
-        raise CheckFailed(f"history['{key}'] has NaN or infinite values: {values}")
-if not history["loss"][-1] < history["loss"][0]:
-    raise CheckFailed(f"the training loss did not go down in 3 epochs: {history['loss']}")
-if not 0 <= min(history["accuracy"]) <= max(history["accuracy"]) <= 1:
-    raise CheckFailed(f"history['accuracy'] should be fractions between 0 and 1, got {history['accuracy']}")
-check_close(short_run(seed=7)["loss"], history["loss"], "the losses of a second run with the same seed",
-            rtol=1e-4, atol=1e-6)
-print(f"✓ train_sentiment looks right (losses {np.round(history['loss'], 3)})")
+with public_check("train_sentiment") as check:
+    if not passed("build_sentiment_model"):
+        raise CheckFailed("this check trains a model from your build_sentiment_model: make its checks pass first")
+    history = short_run(seed=7)
+    if not isinstance(history, dict) or not {"loss", "accuracy"} <= set(history):
+        raise CheckFailed(f"train_sentiment must return a dict with 'loss' and 'accuracy', got {history!r:.200}")
+    for key in ("loss", "accuracy"):
+        values = check_shape(history[key], (3,), f"history['{key}'] after 3 epochs")
+        if not np.all(np.isfinite(values)):
+            raise CheckFailed(f"history['{key}'] has NaN or infinite values: {values}")
+    if not history["loss"][-1] < history["loss"][0]:
+        raise CheckFailed(f"the training loss did not go down in 3 epochs: {history['loss']}")
+    if not 0 <= min(history["accuracy"]) <= max(history["accuracy"]) <= 1:
+        raise CheckFailed(f"history['accuracy'] should be fractions between 0 and 1, got {history['accuracy']}")
+    check_close(short_run(seed=7)["loss"], history["loss"], "the losses of a second run with the same seed",
+                rtol=1e-4, atol=1e-6)
+    check.note = f" (losses {np.round(history['loss'], 3)})"
 
 # %% [markdown]
 # ## Part 5 — What the trained network does
 #
-# Train on all 3,000 training sentences. On a laptop CPU this takes 10–30 seconds.
+# Train on all 3,000 training sentences (about RUNTIME_A2_TRAIN on a 2-core CPU). To see how the model does on
+# sentences it does not train on, the cell calls your `train_sentiment` one epoch at a time (a new seed each
+# epoch, so the shuffling changes) and measures the validation set after each epoch. Each call compiles the model
+# afresh, which restarts Adam's running averages; on this data that costs little.
+#
+# Read the two curves together. The training values are averages over an epoch, taken while the weights were still
+# moving; the validation values are measured once at the epoch's end. A validation loss that stops falling while
+# the training loss keeps going down is the sign of *overfitting*: the model starts to memorise its training
+# sentences instead of learning rules that carry over.
 
 # %% nbgrader={"grade": false, "grade_id": "demo_training", "locked": true, "schema_version": 3, "solution": false, "task": false}
-keras.utils.set_random_seed(0)
-model = build_sentiment_model(len(vocab), embed_dim=16, units=32)
-history = train_sentiment(model, X_train, train_labels, epochs=10, batch_size=32, learning_rate=0.01, seed=0)
-rnn_valid = np.argmax(model.predict(X_valid, verbose=0), axis=1)
-rnn_test = np.argmax(model.predict(X_test, verbose=0), axis=1)
-print(f"validation accuracy {np.mean(rnn_valid == valid_labels):.3f}, test accuracy {np.mean(rnn_test == test_labels):.3f}")
+EPOCHS = 8
+if ready("build_vocab", "encode", "build_sentiment_model", "train_sentiment"):
+    keras.utils.set_random_seed(0)
+    model = build_sentiment_model(len(vocab), embed_dim=16, units=32)
+    curves = {"training": {"loss": [], "accuracy": []}, "validation": {"loss": [], "accuracy": []}}
+    for epoch in range(EPOCHS):
+        one_epoch = train_sentiment(model, X_train, train_labels, epochs=1, batch_size=32, learning_rate=0.01,
+                                    seed=epoch)
+        for key in ("loss", "accuracy"):
+            curves["training"][key] += one_epoch[key]
+        valid_logits = model(X_valid, training=False)
+        curves["validation"]["loss"].append(float(tf.reduce_mean(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(valid_labels, valid_logits))))
+        curves["validation"]["accuracy"].append(float(np.mean(np.argmax(valid_logits, axis=1) == valid_labels)))
+        print(f"epoch {epoch + 1}: training loss {curves['training']['loss'][-1]:.3f}, "
+              f"validation loss {curves['validation']['loss'][-1]:.3f}")
+    rnn_valid = np.argmax(model.predict(X_valid, verbose=0), axis=1)
+    rnn_test = np.argmax(model.predict(X_test, verbose=0), axis=1)
+    print(f"validation accuracy {np.mean(rnn_valid == valid_labels):.3f}, "
+          f"test accuracy {np.mean(rnn_test == test_labels):.3f}")
 
-fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3))
-epochs = np.arange(1, len(history["loss"]) + 1)
-ax_loss.plot(epochs, history["loss"], marker="o")
-ax_loss.set(xlabel="epoch", ylabel="training loss", title="Loss")
-ax_acc.plot(epochs, history["accuracy"], marker="o")
-ax_acc.set(xlabel="epoch", ylabel="training accuracy", title="Accuracy", ylim=(0.4, 1.02))
-fig.tight_layout()
-plt.show()
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3))
+    epochs = np.arange(1, EPOCHS + 1)
+    for split, style in (("training", "o-"), ("validation", "s--")):
+        ax_loss.plot(epochs, curves[split]["loss"], style, label=split)
+        ax_acc.plot(epochs, curves[split]["accuracy"], style, label=split)
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="Accuracy", ylim=(0.4, 1.02))
+    ax_loss.legend()
+    fig.tight_layout()
+    plt.show()
 
 # %% [markdown]
 # ### Against a classifier that ignores order
@@ -458,30 +517,31 @@ plt.show()
 # plain sentences and at chance on the others; the RNN is not.
 
 # %% nbgrader={"grade": false, "grade_id": "demo_confusion", "locked": true, "schema_version": 3, "solution": false, "task": false}
-bow = BagOfWords().fit(train_tokens, train_labels)
-bow_test = bow.predict(test_tokens)
-test_kinds = np.array([sentence_kind(s) for s in test_sentences])
-print(f"{'kind':10s} {'count':>6s} {'bag of words':>13s} {'RNN':>6s}")
-for kind in ("plain", "negated", "contrast", "all"):
-    rows = test_kinds == kind if kind != "all" else np.ones(len(test_kinds), bool)
-    print(f"{kind:10s} {rows.sum():6d} {np.mean(bow_test[rows] == test_labels[rows]):13.3f} "
-          f"{np.mean(rnn_test[rows] == test_labels[rows]):6.3f}")
+if ready("build_vocab", "encode", "build_sentiment_model", "train_sentiment"):
+    bow = BagOfWords().fit(train_tokens, train_labels)
+    bow_test = bow.predict(test_tokens)
+    test_kinds = np.array([sentence_kind(s) for s in test_sentences])
+    print(f"{'kind':10s} {'count':>6s} {'bag of words':>13s} {'RNN':>6s}")
+    for kind in ("plain", "negated", "contrast", "all"):
+        rows = test_kinds == kind if kind != "all" else np.ones(len(test_kinds), bool)
+        print(f"{kind:10s} {rows.sum():6d} {np.mean(bow_test[rows] == test_labels[rows]):13.3f} "
+              f"{np.mean(rnn_test[rows] == test_labels[rows]):6.3f}")
 
-fig, axes = plt.subplots(1, 2, figsize=(8, 3.5))
-for ax, (name, predicted) in zip(axes, [("bag of words", bow_test), ("RNN", rnn_test)]):
-    confusion = np.zeros((2, 2), int)
-    np.add.at(confusion, (test_labels, predicted), 1)
-    ax.imshow(confusion, cmap="Blues", vmin=0, vmax=len(test_labels) / 2)
-    for (i, j), count in np.ndenumerate(confusion):
-        ax.text(j, i, count, ha="center", va="center", color="white" if count > len(test_labels) / 4 else "black")
-    ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["negative", "positive"], yticklabels=["negative", "positive"],
-           xlabel="predicted", ylabel="true", title=f"{name}: test confusion matrix")
-fig.tight_layout()
-plt.show()
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.5))
+    for ax, (name, predicted) in zip(axes, [("bag of words", bow_test), ("RNN", rnn_test)]):
+        confusion = np.zeros((2, 2), int)
+        np.add.at(confusion, (test_labels, predicted), 1)
+        ax.imshow(confusion, cmap="Blues", vmin=0, vmax=len(test_labels) / 2)
+        for (i, j), count in np.ndenumerate(confusion):
+            ax.text(j, i, count, ha="center", va="center", color="white" if count > len(test_labels) / 4 else "black")
+        ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["negative", "positive"], yticklabels=["negative", "positive"],
+               xlabel="predicted", ylabel="true", title=f"{name}: test confusion matrix")
+    fig.tight_layout()
+    plt.show()
 
-print("Sentences the bag of words gets wrong and the RNN gets right:")
-for i in np.flatnonzero((bow_test != test_labels) & (rnn_test == test_labels))[:8]:
-    print(f"  {'positive' if test_labels[i] else 'negative':8s}  {test_sentences[i]}")
+    print("Sentences the bag of words gets wrong and the RNN gets right:")
+    for i in np.flatnonzero((bow_test != test_labels) & (rnn_test == test_labels))[:8]:
+        print(f"  {'positive' if test_labels[i] else 'negative':8s}  {test_sentences[i]}")
 
 # %% [markdown]
 # ### The hidden state changes its mind
@@ -501,16 +561,18 @@ def layer_of(model, kind):
     return found[0] if found else None
 
 
-embedding, recurrent, dense = (layer_of(model, k) for k in
-                               (keras.layers.Embedding, keras.layers.SimpleRNN, keras.layers.Dense))
-if embedding is None or recurrent is None or dense is None:
+if not ready("build_vocab", "encode", "many_to_one_forward", "build_sentiment_model", "train_sentiment"):
+    pass
+elif None in [layer_of(model, k) for k in (keras.layers.Embedding, keras.layers.SimpleRNN, keras.layers.Dense)]:
     print("This demo expects Embedding + SimpleRNN + Dense layers; your model has:",
           [type(layer).__name__ for layer in model.layers])
 else:
+    embedding, recurrent, dense = (layer_of(model, k) for k in
+                                   (keras.layers.Embedding, keras.layers.SimpleRNN, keras.layers.Dense))
     E = embedding.embeddings.numpy()
     K, R, b = (w.numpy() for w in recurrent.cell.weights)
-    W_hy, b_y = (w.numpy() for w in dense.weights)
-    trained = {"W_xh": E @ K, "W_hh": R, "b_h": b, "W_hy": W_hy, "b_y": b_y}
+    W_hq, b_q = (w.numpy() for w in dense.weights)
+    trained = {"W_xh": E @ K, "W_hh": R, "b_h": b, "W_hq": W_hq, "b_q": b_q}
     from_scratch = many_to_one_forward(tf.constant(X_test[:200]), {k: tf.constant(v) for k, v in trained.items()})
     print("largest difference between your forward and the Keras model:",
           f"{np.max(np.abs(np.asarray(from_scratch) - model.predict(X_test[:200], verbose=0))):.1e}")
@@ -521,7 +583,7 @@ else:
         H_t, states, p_positive = np.zeros(R.shape[0]), [], []
         for w in encode([tokens], vocab, len(tokens))[0]:
             H_t = np.tanh(trained["W_xh"][w] + H_t @ R + b)
-            logits = H_t @ W_hy + b_y
+            logits = H_t @ W_hq + b_q
             states.append(H_t)
             p_positive.append(np.exp(logits[1]) / np.exp(logits).sum())
         return tokens, np.array(states), np.array(p_positive)
@@ -592,7 +654,7 @@ else:
 
 # %% nbgrader={"grade": false, "grade_id": "demo_real_data", "locked": true, "schema_version": 3, "solution": false, "task": false}
 TRY_IMDB = False
-if TRY_IMDB:
+if TRY_IMDB and ready("build_vocab", "encode", "build_sentiment_model", "train_sentiment"):
     try:
         (imdb_train, imdb_train_labels), (imdb_test, imdb_test_labels) = load_imdb(max_words=100, limit=5000)
     except DatasetUnavailable as err:
