@@ -2,7 +2,8 @@
 
 Forward and backward passes in TensorFlow, row-vector convention (``X @ W``), batch-major ``(n, T, d)``. The
 backward passes are derived by hand (no autodiff) and use the forward pass's hidden states as their cache.
-Every function keeps its inputs' dtype. ``rnnkit build`` inlines these bodies into the notebook, so they use
+Every function keeps its inputs' dtype and computes in it (float64 stays float64 throughout: gradients are
+checked in float64 to ~1e-9). ``rnnkit build`` inlines these bodies into the notebook, so they use
 only ``np``, ``tf``, ``keras`` and the other answer functions.
 """
 import tensorflow as tf
@@ -20,7 +21,7 @@ def rnn_cell_forward(X_t, H_prev, W_xh, W_hh, b_h):
         b_h: (h,) hidden bias.
 
     Returns:
-        H_t: (n, h) new hidden state, in the inputs' dtype.
+        H_t: (n, h) new hidden state, in the inputs' dtype (float32 or float64), computed in that dtype.
     """
     # rnnkit-canary: solution-only
     A = X_t @ W_xh + H_prev @ W_hh + b_h  # pre-activation, (n, h)
@@ -28,7 +29,7 @@ def rnn_cell_forward(X_t, H_prev, W_xh, W_hh, b_h):
 
 
 def rnn_forward(X, H0, W_xh, W_hh, b_h):
-    """Runs the cell over a whole sequence: H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h) for t = 1..T.
+    """Runs the cell over a whole sequence: H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h) for t = 1..T (any T >= 1).
 
     Args:
         X: (n, T, d) input sequences; X[:, t - 1] is X_t.
@@ -38,7 +39,7 @@ def rnn_forward(X, H0, W_xh, W_hh, b_h):
         b_h: (h,) hidden bias.
 
     Returns:
-        H: (n, T, h) hidden states H_1..H_T (H_0 not included): H[:, t - 1] is H_t.
+        H: (n, T, h) hidden states H_1..H_T (H_0 not included): H[:, t - 1] is H_t. In the inputs' dtype.
     """
     H_t = H0
     states = []
@@ -67,7 +68,9 @@ def rnn_cell_backward(dH_t, X_t, H_prev, H_t, W_xh, W_hh):
     """Backward pass of one step H_t = tanh(A), A = X_t W_xh + H_prev W_hh + b_h, derived by hand.
 
     Given the upstream gradient dL/dH_t, returns dL/dX_t, dL/dH_prev, dL/dW_xh, dL/dW_hh and dL/db_h. The
-    cached output gives the derivative of tanh without recomputing A: tanh'(A) = 1 - tanh(A)^2 = 1 - H_t^2.
+    cached output gives the derivative of tanh without recomputing A: tanh'(A) = 1 - tanh(A)^2 = 1 - H_t^2, with
+    the H_t given (whatever it is). Every gradient is a product of tensors written out by hand: no automatic
+    differentiation (tf.GradientTape, tf.gradients, ...) runs inside.
 
     Args:
         dH_t: (n, h) upstream gradient dL/dH_t.
@@ -78,7 +81,8 @@ def rnn_cell_backward(dH_t, X_t, H_prev, H_t, W_xh, W_hh):
         W_hh: (h, h) hidden-to-hidden weights.
 
     Returns:
-        Tuple (dX_t, dH_prev, dW_xh, dW_hh, db_h) of shapes (n, d), (n, h), (d, h), (h, h), (h,).
+        Tuple (dX_t, dH_prev, dW_xh, dW_hh, db_h) of shapes (n, d), (n, h), (d, h), (h, h), (h,), in the inputs'
+        dtype.
     """
     dA = dH_t * (1 - tf.square(H_t))  # back through tanh, using the cached output
     dX_t = dA @ tf.transpose(W_xh)
@@ -93,7 +97,9 @@ def rnn_backward(dH, X, H0, H, W_xh, W_hh):
     """Backpropagation through time for rnn_forward.
 
     The gradient reaching H_t is its own upstream dH[:, t - 1] plus dL/dH_t carried back from step t + 1; the
-    weights are shared by every step, so their gradients are summed over t.
+    weights are shared by every step, so their gradients are summed over t. Step t starts from H[:, t - 2] (H0
+    for the first step) and produced H[:, t - 1]: the given H and H0 are the cache, used as they are (the forward
+    pass is not recomputed). Derived by hand: no automatic differentiation runs inside.
 
     Args:
         dH: (n, T, h) upstream gradient dL/dH on every hidden state H_1..H_T.
@@ -104,7 +110,8 @@ def rnn_backward(dH, X, H0, H, W_xh, W_hh):
         W_hh: (h, h) hidden-to-hidden weights.
 
     Returns:
-        Tuple (dX, dH0, dW_xh, dW_hh, db_h) of shapes (n, T, d), (n, h), (d, h), (h, h), (h,).
+        Tuple (dX, dH0, dW_xh, dW_hh, db_h) of shapes (n, T, d), (n, h), (d, h), (h, h), (h,), in the inputs'
+        dtype: dX[:, t - 1] is dL/dX_t (the time order of X), dH0 is what flows back out of the first step.
     """
     T = X.shape[1]
     dW_xh = tf.zeros_like(W_xh)
@@ -128,7 +135,9 @@ class RNNCell(keras.layers.Layer):
     """A vanilla RNN cell for ``keras.layers.RNN``: h_t = tanh(x_t kernel + h_{t-1} recurrent_kernel + bias).
 
     Same weights and initialisers as ``keras.layers.SimpleRNNCell``: ``kernel`` (d, units) glorot_uniform,
-    ``recurrent_kernel`` (units, units) orthogonal, ``bias`` (units,) zeros.
+    ``recurrent_kernel`` (units, units) orthogonal, ``bias`` (units,) zeros, so ``keras.layers.RNN(RNNCell(u))``
+    computes what ``keras.layers.SimpleRNN(u)`` does with the same weights, in float32 or float64. The cell
+    computes the step itself with its own weights: no Keras recurrent cell or layer runs inside it.
 
     Args:
         units: size h of the hidden state (and of the output).
@@ -174,5 +183,6 @@ class RNNCell(keras.layers.Layer):
         return h, [h]
 
     def get_config(self):
-        """Returns the layer's config, including ``units``, so the cell can be re-created from it."""
+        """Returns the base layer's config (name, dtype, ...) plus ``units``, so that ``RNNCell.from_config`` re-creates
+        the same cell."""
         return {**super().get_config(), "units": self.units}

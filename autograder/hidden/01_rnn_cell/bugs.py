@@ -1,14 +1,47 @@
 """Realistic student bugs for assignment 1 (RNN cell from scratch), as substitutions in solutions/rnn_cell.py.
 
-``breaks`` lists the broken item and every graded item whose reference body calls it: ``rnn_forward`` calls
-``rnn_cell_forward`` and ``rnn_backward`` calls ``rnn_cell_backward``, so their bugs break both.
-Several bugs only show with non-square shapes (n, d, h, T all different), a non-symmetric ``W_hh``, a non-zero
-bias, float64 inputs, or a check of ``RNNCell``'s initial weights and config; the hidden suite must use them.
+Each bug must cost points on its own cell only: ``rnn_forward`` is graded with the reference ``rnn_cell_forward``,
+``rnn_backward`` with the reference ``rnn_cell_backward`` and ``RNNCell`` with the reference ``rnn_cell_forward``
+(``item(..., uses=...)``). Several bugs only show with non-square shapes (n, d, h, T all different), a
+non-symmetric ``W_hh``, a non-zero bias or H0, float64 inputs checked to ~1e-9, float32 inputs, a cache the
+forward pass did not produce, autodiff observed at run time, or a check of ``RNNCell``'s initial weights and
+config; the hidden suite uses all of them. Every sentence of every docstring has at least one bug here.
 """
 from autograder.simulation.catalogue import Bug
 
-FORWARD = {"rnn_cell_forward", "rnn_forward"}
-BACKWARD = {"rnn_cell_backward", "rnn_backward"}
+# The body of rnn_backward, replaced whole by the autodiff shortcut below.
+BPTT_BODY = """    T = X.shape[1]
+    dW_xh = tf.zeros_like(W_xh)
+    dW_hh = tf.zeros_like(W_hh)
+    db_h = tf.zeros_like(W_hh[0])  # (h,) in the weights' dtype
+    dXs = []
+    dH_next = tf.zeros_like(H0)  # nothing flows back from beyond the last step
+    for t in reversed(range(T)):
+        dH_t = dH[:, t] + dH_next
+        H_prev = H[:, t - 1] if t > 0 else H0
+        dX_t, dH_next, dW_xh_t, dW_hh_t, db_h_t = rnn_cell_backward(dH_t, X[:, t], H_prev, H[:, t], W_xh, W_hh)
+        dXs.append(dX_t)
+        dW_xh = dW_xh + dW_xh_t
+        dW_hh = dW_hh + dW_hh_t
+        db_h = db_h + db_h_t
+    dX = tf.stack(dXs[::-1], axis=1)  # collected from the last step to the first
+    return dX, dH_next, dW_xh, dW_hh, db_h
+"""
+# A tape through the forward pass, rebuilt from the cache: b_h is not an argument, so each step's bias is
+# recovered as atanh(H_t) - X_t W_xh - H_{t-1} W_hh. Its values are right (the cache checks pass); only the
+# run-time observation of autodiff catches it.
+BPTT_TAPE = """    T = X.shape[1]
+    biases = [tf.atanh(H[:, t]) - X[:, t] @ W_xh - (H[:, t - 1] if t > 0 else H0) @ W_hh for t in range(T)]
+    with tf.GradientTape() as tape:
+        tape.watch([X, H0, W_xh, W_hh] + biases)
+        H_t, states = H0, []
+        for t in range(T):
+            H_t = tf.tanh(X[:, t] @ W_xh + H_t @ W_hh + biases[t])
+            states.append(H_t)
+        loss = tf.reduce_sum(tf.stack(states, axis=1) * dH)
+    dX, dH0, dW_xh, dW_hh, *d_biases = tape.gradient(loss, [X, H0, W_xh, W_hh] + biases)
+    return dX, dH0, dW_xh, dW_hh, tf.reduce_sum(tf.add_n(d_biases), axis=0)
+"""
 
 BUGS = [
     # rnn_cell_forward (rnn_forward calls it)
@@ -92,4 +125,87 @@ BUGS = [
         'initializer="orthogonal"', 'initializer="glorot_uniform"', "Initialises recurrent_kernel with glorot_uniform instead of orthogonal, unlike SimpleRNNCell."),
     Bug("cell_kernel_shape_swapped", "RNNCell",
         "shape=(d, self.units)", "shape=(self.units, d)", "Creates the kernel as (units, d), the column-vector layout, so inputs @ kernel no longer fits."),
+
+    # ---- round 2: one bug per contract sentence not yet covered
+    # rnn_cell_forward
+    Bug("fwd_float32_detour", "rnn_cell_forward",
+        "return tf.tanh(A)", "return tf.cast(tf.tanh(tf.cast(A, tf.float32)), A.dtype)",
+        "Computes tanh in float32 and casts back: the dtype looks right but float64 inputs lose 9 digits."),
+    Bug("fwd_bias_outside_tanh", "rnn_cell_forward",
+        "A = X_t @ W_xh + H_prev @ W_hh + b_h", "A = X_t @ W_xh + H_prev @ W_hh",
+        "Adds the bias after the activation, tanh(X W_xh + H W_hh) + b_h."),
+    Bug("fwd_cast_float64", "rnn_cell_forward",
+        "return tf.tanh(A)", "return tf.cast(tf.tanh(A), tf.float64)",
+        "Casts the result to float64, so float32 inputs come back as float64."),
+
+    # rnn_forward
+    Bug("seq_reversed_time", "rnn_forward",
+        "for t in range(X.shape[1]):", "for t in reversed(range(X.shape[1])):",
+        "Runs the steps from the last input to the first."),
+    Bug("seq_T_from_batch", "rnn_forward",
+        "for t in range(X.shape[1]):", "for t in range(X.shape[0]):",
+        "Counts the steps along axis 0 (the batch) instead of axis 1 (time)."),
+    Bug("seq_includes_H0", "rnn_forward",
+        "    states = []\n", "    states = [H0]\n",
+        "Returns H_0..H_T, T + 1 states, instead of H_1..H_T."),
+    Bug("seq_zero_initial_state", "rnn_forward",
+        "    H_t = H0\n", "    H_t = tf.zeros_like(H0)\n",
+        "Starts from a zero state instead of the given H0."),
+
+    # output_layer
+    Bug("out_cast_float32", "output_layer",
+        "return H @ W_hq + b_q", "return tf.cast(H @ W_hq + b_q, tf.float32)",
+        "Casts the output to float32, so float64 hidden states come back as float32."),
+    Bug("out_last_step_only", "output_layer",
+        "    return H @ W_hq + b_q", "    if len(H.shape) == 3:\n        H = H[:, -1]\n    return H @ W_hq + b_q",
+        "Reads out only the last step of an (n, T, h) sequence, returning (n, q) instead of (n, T, q)."),
+    Bug("out_flattened", "output_layer",
+        "return H @ W_hq + b_q", "return tf.reshape(H, (-1, H.shape[-1])) @ W_hq + b_q",
+        "Flattens (n, T, h) to (n T, h) for the product and never restores the leading axes."),
+    Bug("out_bias_through_weights", "output_layer",
+        "return H @ W_hq + b_q", "return (H + tf.reduce_mean(b_q)) @ W_hq",
+        "Adds a scalar bias to the hidden states before the product instead of b_q after it."),
+
+    # rnn_cell_backward
+    Bug("bwd_db_float64", "rnn_cell_backward",
+        "tf.reduce_sum(dA, axis=0)", "tf.reduce_sum(tf.cast(dA, tf.float64), axis=0)",
+        "Sums db_h in float64 'for precision', so float32 inputs get a float64 bias gradient."),
+    Bug("bwd_gradient_tape", "rnn_cell_backward",
+        "    dA = dH_t * (1 - tf.square(H_t))  # back through tanh, using the cached output\n"
+        "    dX_t = dA @ tf.transpose(W_xh)\n    dH_prev = dA @ tf.transpose(W_hh)\n"
+        "    dW_xh = tf.transpose(X_t) @ dA\n    dW_hh = tf.transpose(H_prev) @ dA\n"
+        "    db_h = tf.reduce_sum(dA, axis=0)  # b_h was broadcast over the batch\n",
+        "    b = tf.atanh(H_t) - X_t @ W_xh - H_prev @ W_hh  # the bias, recovered from the cache\n"
+        "    with tf.GradientTape() as tape:\n        tape.watch([X_t, H_prev, W_xh, W_hh, b])\n"
+        "        loss = tf.reduce_sum(tf.tanh(X_t @ W_xh + H_prev @ W_hh + b) * dH_t)\n"
+        "    dX_t, dH_prev, dW_xh, dW_hh, db = tape.gradient(loss, [X_t, H_prev, W_xh, W_hh, b])\n"
+        "    db_h = tf.reduce_sum(db, axis=0)\n",
+        "Lets tf.GradientTape differentiate a forward pass rebuilt from the cache: right values, not by hand."),
+
+    # rnn_backward
+    Bug("bptt_no_carry", "rnn_backward",
+        "dH_t = dH[:, t] + dH_next", "dH_t = dH[:, t]",
+        "Forgets the gradient carried back from step t + 1: each step sees only its own upstream dH."),
+    Bug("bptt_db_float64", "rnn_backward",
+        "db_h = tf.zeros_like(W_hh[0])", "db_h = tf.zeros_like(W_hh[0], dtype=tf.float64)",
+        "Starts the bias gradient in float64, so float32 inputs fail or get a float64 db_h."),
+    Bug("bptt_gradient_tape", "rnn_backward", BPTT_BODY, BPTT_TAPE,
+        "Differentiates a forward pass rebuilt from the cache with tf.GradientTape instead of BPTT by hand."),
+
+    # RNNCell
+    Bug("cell_kernel_glorot_normal", "RNNCell",
+        'shape=(d, self.units), initializer="glorot_uniform"', 'shape=(d, self.units), initializer="glorot_normal"',
+        "Initialises the kernel with glorot_normal instead of glorot_uniform, unlike SimpleRNNCell."),
+    Bug("cell_config_units_only", "RNNCell",
+        'return {**super().get_config(), "units": self.units}', 'return {"units": self.units}',
+        "Returns only units from get_config, so from_config loses the name and dtype of the cell."),
+    Bug("cell_wraps_keras_cell", "RNNCell",
+        "        h_prev = states[0]\n"
+        "        h = tf.tanh(tf.matmul(inputs, self.kernel) + tf.matmul(h_prev, self.recurrent_kernel) + self.bias)\n"
+        "        return h, [h]",
+        "        inner = keras.layers.SimpleRNNCell(self.units, dtype=self.dtype_policy)\n"
+        "        inner.kernel, inner.recurrent_kernel, inner.bias = self.kernel, self.recurrent_kernel, self.bias\n"
+        "        inner.built = True\n"
+        "        return inner.call(inputs, states)",
+        "Delegates the step to a keras.layers.SimpleRNNCell holding its weights instead of computing it."),
 ]

@@ -1,22 +1,75 @@
-"""Runs inside the student's sandbox after their answer cells (Assignment 1). No verdicts here: it only wires the
-student's RNNCell into keras.layers.RNN with weights the grader chose and sends back what comes out."""
+"""Runs inside the student's sandbox after their answer cells (Assignment 1). No verdicts here: it only runs the
+student's code on values the grader chose and reports what it observed (values, weights, which TensorFlow or
+Keras entry points ran); every judgement is made on the trusted side."""
 
 
-def _rnncell_layer(units, input_dim):
-    cell = RNNCell(int(units))
-    layer = keras.layers.RNN(cell, return_sequences=True, return_state=True)
+def _spy(patches):
+    """Replaces ``owner.attr`` by a recording wrapper for each ``(owner, attr, label)``; returns (calls, undo)."""
+    calls, saved = [], []
+    for owner, attr, label in patches:
+        original = getattr(owner, attr)
+
+        def wrapper(*args, _original=original, _label=label, **kwargs):
+            calls.append(_label)
+            return _original(*args, **kwargs)
+        saved.append((owner, attr, original))
+        setattr(owner, attr, wrapper)
+
+    def undo():
+        for owner, attr, original in reversed(saved):
+            setattr(owner, attr, original)
+    return calls, undo
+
+
+def _autodiff_calls(name, *args):
+    """Runs ``name(*args)`` and lists TensorFlow's automatic-differentiation entry points that ran meanwhile: a
+    behavioural check (what runs), whatever the student's variables are called."""
+    from tensorflow.python.eager import forwardprop, imperative_grad
+    from tensorflow.python.ops import gradients_util
+    calls, undo = _spy([(imperative_grad, "imperative_grad", "tf.GradientTape (gradient, jacobian)"),
+                        (gradients_util, "_GradientsHelper", "tf.gradients"),
+                        (forwardprop.ForwardAccumulator, "__enter__", "tf.autodiff.ForwardAccumulator")])
+    try:
+        globals()[name](*args)
+    finally:
+        undo()
+    return sorted(set(calls))
+
+
+def _keras_cells_spy():
+    """Records every call of a Keras recurrent cell or layer (SimpleRNN, GRU, LSTM and their cells)."""
+    owners = []
+    for name in ("SimpleRNNCell", "GRUCell", "LSTMCell", "SimpleRNN", "GRU", "LSTM"):
+        owner = getattr(keras.layers, name, None)
+        if owner is not None:
+            owners.append((owner, "call", f"keras.layers.{name}"))
+    return _spy(owners)
+
+
+def _rnncell_layer(units, input_dim, **kwargs):
+    cell = RNNCell(int(units), **kwargs)
+    layer = keras.layers.RNN(cell, return_sequences=True, return_state=True, **kwargs)
     layer.build((None, None, int(input_dim)))
     return cell, layer
 
 
 def _rnncell_describe(units, input_dim):
-    cell, _ = _rnncell_layer(units, input_dim)
-    return {"state_size": cell.state_size, "output_size": cell.output_size,
-            "weights": [[w.name, [int(s) for s in w.shape]] for w in cell.weights]}
+    """The built cell's sizes and weights, and which Keras recurrent cells ran while it processed a sequence."""
+    calls, undo = _keras_cells_spy()
+    try:
+        cell, layer = _rnncell_layer(units, input_dim)
+        layer(tf.zeros((2, 3, int(input_dim))))
+    finally:
+        undo()
+    return {"state_size": cell.state_size, "output_size": getattr(cell, "output_size", "missing"),
+            "weights": [[w.name, [int(s) for s in w.shape]] for w in cell.weights],
+            "keras_cells_run": sorted(set(calls))}
 
 
 def _rnncell_run(X, kernel, recurrent_kernel, bias):
-    cell, layer = _rnncell_layer(kernel.shape[1], kernel.shape[0])
+    """keras.layers.RNN(RNNCell) on X with the given weights, in X's dtype: (sequence, final state)."""
+    dtype = X.dtype.name
+    cell, layer = _rnncell_layer(kernel.shape[1], kernel.shape[0], dtype=dtype)
     by_name = {w.name: w for w in cell.weights}
     for name, value in (("kernel", kernel), ("recurrent_kernel", recurrent_kernel), ("bias", bias)):
         if name not in by_name:
@@ -26,13 +79,34 @@ def _rnncell_run(X, kernel, recurrent_kernel, bias):
     return sequence, state
 
 
-def _rnncell_fresh(units, input_dim):
-    """What a freshly built RNNCell looks like: initial weights, config round trip, dtype handling."""
-    keras.utils.set_random_seed(0)
+def _rnncell_step(inputs, h_prev, kernel, recurrent_kernel, bias):
+    """One direct call of the cell, with the state given once as a list and once as a tuple."""
+    cell = RNNCell(int(kernel.shape[1]), dtype=inputs.dtype.name)
+    cell.build(tuple(inputs.shape))
+    by_name = {w.name: w for w in cell.weights}
+    for name, value in (("kernel", kernel), ("recurrent_kernel", recurrent_kernel), ("bias", bias)):
+        by_name[name].assign(value)
+    replies = {}
+    for kind, states in (("list", [h_prev]), ("tuple", (h_prev,))):
+        output, new_states = cell(inputs, states)
+        if isinstance(new_states, (list, tuple)):
+            replies[kind] = {"output": output, "states": list(new_states)}
+        else:  # a bare tensor: Keras accepts it for a single state
+            replies[kind] = {"output": output, "states": [new_states]}
+    return replies
+
+
+def _rnncell_fresh(units, input_dim, seed):
+    """What a freshly built RNNCell looks like: initial weights, config round trip, name and dtype handling."""
+    keras.utils.set_random_seed(int(seed) % 2**31)
     cell, _ = _rnncell_layer(units, input_dim)
     config = cell.get_config()
     clone = type(cell).from_config(config)
+    named = RNNCell(int(units), name="probe_cell")
     wide = RNNCell(int(units), dtype="float64")
     keras.layers.RNN(wide).build((None, None, int(input_dim)))
-    return {"weights": {w.name: w.numpy() for w in cell.weights}, "config_units": config.get("units"),
-            "clone_units": getattr(clone, "units", None), "float64_weights": [str(w.dtype) for w in wide.weights]}
+    return {"weights": {w.name: w.numpy() for w in cell.weights},
+            "config_units": config.get("units"), "config_name": config.get("name"),
+            "clone_units": getattr(clone, "units", None), "clone_name": clone.name, "name": cell.name,
+            "clone_dtype": str(getattr(clone, "dtype", None)), "dtype": str(cell.dtype),
+            "named": named.name, "float64_weights": [str(w.dtype) for w in wide.weights]}

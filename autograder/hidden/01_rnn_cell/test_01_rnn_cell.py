@@ -1,26 +1,39 @@
 """Hidden suite of Assignment 1 (RNN cell from scratch). Trusted: every input is chosen here, every expected value
-comes from solutions/rnn_cell.py or from autodiff / finite differences computed here."""
+comes from solutions/rnn_cell.py or from autodiff / finite differences computed here.
+
+Each graded item's docstring (solutions/rnn_cell.py) is its contract; each test's docstring names the sentence it
+checks. Tolerances and their measured distributions: bench/results/01_rnn_cell.md (``calibrate.py`` beside this
+file). Anti-shortcut checks judge behaviour (a cache the forward pass did not produce; TensorFlow's autodiff or a
+Keras recurrent cell observed running in the sandbox), never the names a student chose.
+"""
 import numpy as np
 import tensorflow as tf
 import keras
 
 from assignments.common.checklib import (CheckFailed, check_close, check_dtype, check_gradient, check_shape,
                                          numeric_gradient, to_array)
-from autograder.trusted.suite import forbid_names, item
+from autograder.trusted.suite import item
 from solutions import rnn_cell as ref
 
-AUTODIFF = {"GradientTape", "gradients", "jacobian", "batch_jacobian", "gradient", "grad", "vjp"}
-NO_AUTODIFF = "the backward pass must be derived by hand (no automatic differentiation)"
-GRAD_NAMES = ("dX", "dH_prev", "dW_xh", "dW_hh", "db_h")
+GRAD_NAMES = ("dX_t", "dH_prev", "dW_xh", "dW_hh", "db_h")
 SEQ_GRAD_NAMES = ("dX", "dH0", "dW_xh", "dW_hh", "db_h")
+DTYPES = (np.float64, np.float32)
+
+# Tolerances (measured: bench/results/01_rnn_cell.md). float64 values and gradients against the reference or the
+# tape agree to ~1e-15 for every correct variant; a computation that silently drops to float32 is off by ~1e-7.
+F64 = {"rtol": 1e-9, "atol": 1e-11}
+F32 = {"rtol": 1e-4, "atol": 1e-5}
+TAPE_TOL = 1e-9      # norm-wise relative error of a float64 gradient against the tape or the reference
+FD_TOL = 1e-6        # against centred differences (their own error is ~1e-10)
+F32_GRAD_TOL = 1e-4  # a float32 gradient against the float64 truth
 
 
-def problem(rng, n=4, T=6, d=3, h=5, dtype=np.float64):
-    """Random, non-square, non-symmetric inputs: transposes and swapped arguments show."""
-    def draw(*shape, scale=1.0):
-        return (scale * rng.standard_normal(shape)).astype(dtype)
-    return {"X": draw(n, T, d), "H0": draw(n, h, scale=0.5), "W_xh": draw(d, h, scale=0.6),
-            "W_hh": draw(h, h, scale=0.4), "b_h": draw(h, scale=0.3)}
+def problem(rng, n=4, T=6, d=3, h=5, dtype=np.float64, scale=1.0):
+    """Random, non-square, non-symmetric inputs with a non-zero H0 and bias: transposes and swapped arguments show."""
+    def draw(*shape, s=1.0):
+        return (scale * s * rng.standard_normal(shape)).astype(dtype)
+    return {"X": draw(n, T, d), "H0": draw(n, h, s=0.5), "W_xh": draw(d, h, s=0.6),
+            "W_hh": draw(h, h, s=0.4), "b_h": draw(h, s=0.3)}
 
 
 def cell_args(p, t=0):
@@ -29,6 +42,10 @@ def cell_args(p, t=0):
 
 def seq_args(p):
     return p["X"], p["H0"], p["W_xh"], p["W_hh"], p["b_h"]
+
+
+def as_dtype(arrays, dtype):
+    return [np.asarray(a).astype(dtype) for a in arrays]
 
 
 def tape_gradients(forward, inputs, upstream):
@@ -40,31 +57,45 @@ def tape_gradients(forward, inputs, upstream):
     return [g.numpy() for g in tape.gradient(loss, variables)]
 
 
-def check_all_gradients(got, expected, names, tol, fn):
+def five(got, names, fn):
     if not isinstance(got, (list, tuple)) or len(got) != len(names):
         raise CheckFailed(f"{fn} must return a tuple of {len(names)} gradients ({', '.join(names)}), "
                           f"got {type(got).__name__}" + (f" of length {len(got)}" if isinstance(got, list) else ""))
-    for name, g, e in zip(names, got, expected):
+    return got
+
+
+def check_all_gradients(got, expected, names, tol, fn):
+    for name, g, e in zip(names, five(got, names, fn), expected):
         check_gradient(g, e, name=f"{fn}: {name}", tol=tol)
+
+
+def check_no_autodiff(student, fn, *args):
+    used = student.call("_autodiff_calls", fn, *args)
+    if used:
+        raise CheckFailed(f"{fn} ran {', '.join(used)}: the backward pass must be derived by hand, without "
+                          "automatic differentiation (write each gradient as a product of tensors)")
 
 
 # ---------------------------------------------------------------------------------------------------- forward
 @item("rnn_cell_forward", weight=1)
 def test_cell_forward_shape_and_dtype(student, rng):
-    """returns (n, h) in the inputs' dtype (float64 and float32)"""
-    for dtype in (np.float64, np.float32):
-        p = problem(rng, n=4, d=3, h=5, dtype=dtype)
-        got = student.call("rnn_cell_forward", *cell_args(p))
-        check_shape(got, (4, 5), f"rnn_cell_forward output ({np.dtype(dtype).name} inputs)")
-        check_dtype(got, dtype, f"rnn_cell_forward output ({np.dtype(dtype).name} inputs)")
+    """returns H_t of shape (n, h) in the inputs' dtype (float64 and float32)"""
+    for dtype in DTYPES:
+        for n in (4, 1):
+            p = problem(rng, n=n, d=3, h=5, dtype=dtype)
+            got = student.call("rnn_cell_forward", *cell_args(p))
+            what = f"rnn_cell_forward output ({np.dtype(dtype).name} inputs, n={n})"
+            check_shape(got, (n, 5), what)
+            check_dtype(got, dtype, what)
 
 
 @item("rnn_cell_forward", weight=2)
 def test_cell_forward_values(student, rng):
-    """H_t matches tanh(X_t W_xh + H_prev W_hh + b_h) on random inputs"""
-    p = problem(rng, n=5, d=3, h=4)
-    got = student.call("rnn_cell_forward", *cell_args(p))
-    check_close(got, ref.rnn_cell_forward(*cell_args(p)), "H_t", rtol=1e-6, atol=1e-8)
+    """H_t = tanh(X_t W_xh + H_prev W_hh + b_h), computed in float64 when the inputs are float64"""
+    for scale, what in ((1.0, "H_t"), (3.0, "H_t with large pre-activations (tanh saturates)")):
+        p = problem(rng, n=5, d=3, h=4, scale=scale)
+        got = student.call("rnn_cell_forward", *cell_args(p))
+        check_close(got, ref.rnn_cell_forward(*cell_args(p)), what, **F64)
 
 
 @item("rnn_cell_forward", weight=1)
@@ -72,69 +103,92 @@ def test_cell_forward_float32_values(student, rng):
     """float32 inputs give float32 values of the same equation"""
     p = problem(rng, n=3, d=6, h=2, dtype=np.float32)
     got = student.call("rnn_cell_forward", *cell_args(p))
-    check_close(got, ref.rnn_cell_forward(*cell_args(p)), "H_t (float32)", rtol=1e-4, atol=1e-5)
+    check_close(got, ref.rnn_cell_forward(*cell_args(p)), "H_t (float32)", **F32)
 
 
 @item("rnn_forward", weight=1, uses=["rnn_cell_forward"])
 def test_forward_shape_and_dtype(student, rng):
-    """returns (n, T, h) in the inputs' dtype"""
-    for dtype in (np.float64, np.float32):
-        p = problem(rng, n=2, T=5, d=3, h=4, dtype=dtype)
-        got = student.call("rnn_forward", *seq_args(p))
-        check_shape(got, (2, 5, 4), f"rnn_forward output ({np.dtype(dtype).name} inputs)")
-        check_dtype(got, dtype, f"rnn_forward output ({np.dtype(dtype).name} inputs)")
+    """returns H of shape (n, T, h) (batch-major, H_0 not included) in the inputs' dtype, for any T"""
+    for dtype in DTYPES:
+        for n, T in ((2, 5), (3, 1)):
+            p = problem(rng, n=n, T=T, d=3, h=4, dtype=dtype)
+            got = student.call("rnn_forward", *seq_args(p))
+            what = f"rnn_forward output ({np.dtype(dtype).name} inputs, n={n}, T={T})"
+            check_shape(got, (n, T, 4), what)
+            check_dtype(got, dtype, what)
 
 
 @item("rnn_forward", weight=3, uses=["rnn_cell_forward"])
 def test_forward_values(student, rng):
-    """H[:, t-1] is H_t for t = 1..T, starting from the given H0"""
-    p = problem(rng, n=3, T=7, d=4, h=5)
-    got = to_array(student.call("rnn_forward", *seq_args(p)), "rnn_forward output")
-    expected = ref.rnn_forward(*seq_args(p)).numpy()
-    if got.shape == expected.shape and np.allclose(got[:, 1:], expected[:, :-1], atol=1e-6):
-        raise CheckFailed("rnn_forward: your H[:, t] is the reference's H[:, t-1]: return H_1..H_T, "
-                          "the states after each step, not H_0..H_{T-1}")
-    check_close(got, expected, "H", rtol=1e-6, atol=1e-8)
+    """H[:, t-1] is H_t for t = 1..T, from X[:, t-1] and the state of the step before, starting from the given H0"""
+    for dtype, T, tol in ((np.float64, 7, F64), (np.float32, 4, F32)):
+        p = problem(rng, n=3, T=T, d=4, h=5, dtype=dtype)
+        got = to_array(student.call("rnn_forward", *seq_args(p)), "rnn_forward output")
+        expected = ref.rnn_forward(*seq_args(p)).numpy()
+        if got.shape == expected.shape and np.allclose(got[:, 1:], expected[:, :-1], atol=1e-5):
+            raise CheckFailed("rnn_forward: your H[:, t] is the reference's H[:, t-1]: return H_1..H_T, "
+                              "the states after each step, not H_0..H_{T-1}")
+        check_close(got, expected, f"H ({np.dtype(dtype).name})", **tol)
 
 
 @item("output_layer", weight=1)
 def test_output_layer_2d(student, rng):
-    """O = H W_hq + b_q on (n, h)"""
-    H, W, b = rng.standard_normal((4, 5)), rng.standard_normal((5, 3)), rng.standard_normal(3)
-    check_close(student.call("output_layer", H, W, b), ref.output_layer(H, W, b), "O for (n, h) input")
+    """O = H W_hq + b_q on (n, h) gives (n, q) in H's dtype"""
+    for dtype, tol in ((np.float64, F64), (np.float32, F32)):
+        H, W, b = as_dtype((rng.standard_normal(s) for s in ((4, 5), (5, 3), (3,))), dtype)
+        got = student.call("output_layer", H, W, b)
+        check_shape(got, (4, 3), f"O for (n, h) input ({np.dtype(dtype).name})")
+        check_dtype(got, dtype, f"O for (n, h) input ({np.dtype(dtype).name})")
+        check_close(got, ref.output_layer(H, W, b), f"O for (n, h) input ({np.dtype(dtype).name})", **tol)
 
 
 @item("output_layer", weight=1)
 def test_output_layer_3d(student, rng):
-    """O = H W_hq + b_q on (n, T, h), keeping dtype"""
-    H, W, b = (rng.standard_normal(s).astype(np.float32) for s in ((2, 6, 5), (5, 3), (3,)))
-    got = student.call("output_layer", H, W, b)
-    check_dtype(got, np.float32, "O for float32 input")
-    check_close(got, ref.output_layer(H, W, b), "O for (n, T, h) input", rtol=1e-4, atol=1e-5)
+    """O = H W_hq + b_q on (n, T, h) gives (n, T, q), the same weights at every step, in H's dtype"""
+    for dtype, tol in ((np.float32, F32), (np.float64, F64)):
+        H, W, b = as_dtype((rng.standard_normal(s) for s in ((2, 6, 5), (5, 3), (3,))), dtype)
+        got = student.call("output_layer", H, W, b)
+        check_shape(got, (2, 6, 3), f"O for (n, T, h) input ({np.dtype(dtype).name})")
+        check_dtype(got, dtype, f"O for (n, T, h) input ({np.dtype(dtype).name})")
+        check_close(got, ref.output_layer(H, W, b), f"O for (n, T, h) input ({np.dtype(dtype).name})", **tol)
 
 
 # ---------------------------------------------------------------------------------------------------- backward
-def cell_problem(rng):
+def cell_problem(rng, dtype=np.float64):
     p = problem(rng, n=4, d=3, h=5)
     X_t, H_prev, W_xh, W_hh, b_h = cell_args(p)
     H_t = ref.rnn_cell_forward(X_t, H_prev, W_xh, W_hh, b_h).numpy()
     dH_t = rng.standard_normal(H_t.shape)
-    return p, dH_t, X_t, H_prev, H_t, W_xh, W_hh, b_h
+    return dH_t, X_t, H_prev, H_t, W_xh, W_hh, b_h
 
 
 @item("rnn_cell_backward", weight=3)
 def test_cell_backward_matches_autodiff(student, rng):
     """all five gradients match tf.GradientTape on the forward pass (float64)"""
-    _, dH_t, X_t, H_prev, H_t, W_xh, W_hh, b_h = cell_problem(rng)
+    dH_t, X_t, H_prev, H_t, W_xh, W_hh, b_h = cell_problem(rng)
     got = student.call("rnn_cell_backward", dH_t, X_t, H_prev, H_t, W_xh, W_hh)
     expected = tape_gradients(ref.rnn_cell_forward, (X_t, H_prev, W_xh, W_hh, b_h), dH_t)
-    check_all_gradients(got, expected, GRAD_NAMES, 1e-7, "rnn_cell_backward")
+    check_all_gradients(got, expected, GRAD_NAMES, TAPE_TOL, "rnn_cell_backward")
+
+
+@item("rnn_cell_backward", weight=1)
+def test_cell_backward_shapes_and_float32(student, rng):
+    """returns (dX_t, dH_prev, dW_xh, dW_hh, db_h) of shapes (n, d), (n, h), (d, h), (h, h), (h,), in the inputs'
+    dtype (float32 too)"""
+    dH_t, X_t, H_prev, H_t, W_xh, W_hh, _ = cell_problem(rng)
+    args = (dH_t, X_t, H_prev, H_t, W_xh, W_hh)
+    expected = [g.numpy() for g in ref.rnn_cell_backward(*args)]
+    got = five(student.call("rnn_cell_backward", *as_dtype(args, np.float32)), GRAD_NAMES, "rnn_cell_backward")
+    for name, g, e in zip(GRAD_NAMES, got, expected):
+        check_shape(g, e.shape, f"rnn_cell_backward: {name} (float32 inputs)")
+        check_dtype(g, np.float32, f"rnn_cell_backward: {name} (float32 inputs)")
+        check_gradient(g, e, f"rnn_cell_backward: {name} (float32 inputs)", tol=F32_GRAD_TOL)
 
 
 @item("rnn_cell_backward", weight=1)
 def test_cell_backward_matches_finite_differences(student, rng):
-    """gradients match centred finite differences (relative error < 1e-6)"""
-    _, dH_t, X_t, H_prev, H_t, W_xh, W_hh, b_h = cell_problem(rng)
+    """gradients match centred finite differences of the step"""
+    dH_t, X_t, H_prev, H_t, W_xh, W_hh, b_h = cell_problem(rng)
     got = student.call("rnn_cell_backward", dH_t, X_t, H_prev, H_t, W_xh, W_hh)
     inputs = [X_t.copy(), H_prev.copy(), W_xh.copy(), W_hh.copy(), b_h.copy()]
     expected = []
@@ -144,22 +198,28 @@ def test_cell_backward_matches_finite_differences(student, rng):
             args[i] = x
             return ref.rnn_cell_forward(*args)
         expected.append(numeric_gradient(f, inputs[i].copy(), dH_t))
-    check_all_gradients(got, expected, GRAD_NAMES, 1e-6, "rnn_cell_backward")
+    check_all_gradients(got, expected, GRAD_NAMES, FD_TOL, "rnn_cell_backward")
 
 
 @item("rnn_cell_backward", weight=1)
 def test_cell_backward_uses_cache(student, rng):
-    """uses the cached H_t for tanh' = 1 - H_t^2 and is written by hand"""
-    forbid_names(student.source("rnn_cell_backward"), AUTODIFF, NO_AUTODIFF)
-    _, dH_t, X_t, H_prev, H_t, W_xh, W_hh, _ = cell_problem(rng)
+    """takes tanh'(A) = 1 - H_t^2 from the given cache H_t, without recomputing the forward pass"""
+    dH_t, X_t, H_prev, H_t, W_xh, W_hh, _ = cell_problem(rng)
     H_t = np.tanh(rng.standard_normal(H_t.shape))  # a cache the forward pass did not produce
     got = student.call("rnn_cell_backward", dH_t, X_t, H_prev, H_t, W_xh, W_hh)
     expected = [g.numpy() for g in ref.rnn_cell_backward(dH_t, X_t, H_prev, H_t, W_xh, W_hh)]
     try:
-        check_all_gradients(got, expected, GRAD_NAMES, 1e-7, "rnn_cell_backward")
+        check_all_gradients(got, expected, GRAD_NAMES, TAPE_TOL, "rnn_cell_backward")
     except CheckFailed as err:
         raise CheckFailed(f"{err}\n(this check passes a cache H_t of its own: the backward pass must use the "
                           "given H_t for tanh' = 1 - H_t^2, not recompute the forward pass)") from None
+
+
+@item("rnn_cell_backward", weight=1)
+def test_cell_backward_by_hand(student, rng):
+    """is derived by hand: no automatic differentiation runs while it computes"""
+    dH_t, X_t, H_prev, H_t, W_xh, W_hh, _ = cell_problem(rng)
+    check_no_autodiff(student, "rnn_cell_backward", dH_t, X_t, H_prev, H_t, W_xh, W_hh)
 
 
 def seq_problem(rng, n=3, T=5, d=3, h=4):
@@ -168,70 +228,91 @@ def seq_problem(rng, n=3, T=5, d=3, h=4):
     return p, H
 
 
-def seq_forward_of(p):
-    """rnn_forward as a function of (X, H0, W_xh, W_hh, b_h)."""
-    return lambda X, H0, W_xh, W_hh, b_h: ref.rnn_forward(X, H0, W_xh, W_hh, b_h)
+def seq_forward(X, H0, W_xh, W_hh, b_h):
+    return ref.rnn_forward(X, H0, W_xh, W_hh, b_h)
+
+
+def backward_args(p, H, dH):
+    return dH, p["X"], p["H0"], H, p["W_xh"], p["W_hh"]
 
 
 @item("rnn_backward", weight=3, uses=["rnn_cell_backward"])
 def test_backward_matches_autodiff(student, rng):
-    """BPTT gradients match tf.GradientTape through the whole sequence (float64)"""
-    p, H = seq_problem(rng)
-    dH = rng.standard_normal(H.shape)
-    got = student.call("rnn_backward", dH, p["X"], p["H0"], H, p["W_xh"], p["W_hh"])
-    expected = tape_gradients(seq_forward_of(p), seq_args(p), dH)
-    check_all_gradients(got, expected, SEQ_GRAD_NAMES, 1e-7, "rnn_backward")
+    """BPTT gradients match tf.GradientTape through the whole sequence (float64), for T = 5 and T = 1"""
+    for T in (5, 1):
+        p, H = seq_problem(rng, T=T)
+        dH = rng.standard_normal(H.shape)
+        got = student.call("rnn_backward", *backward_args(p, H, dH))
+        expected = tape_gradients(seq_forward, seq_args(p), dH)
+        check_all_gradients(got, expected, SEQ_GRAD_NAMES, TAPE_TOL, f"rnn_backward (T={T})")
 
 
 @item("rnn_backward", weight=1, uses=["rnn_cell_backward"])
 def test_backward_last_step_only(student, rng):
-    """a loss on H_T alone still reaches every step, H0 and the weights"""
+    """the gradient reaching H_t includes what flows back from step t + 1: a loss on H_T alone still reaches every
+    step, H0 and the weights"""
     p, H = seq_problem(rng, T=6)
     dH = np.zeros_like(H)
     dH[:, -1] = rng.standard_normal(dH[:, -1].shape)
-    got = student.call("rnn_backward", dH, p["X"], p["H0"], H, p["W_xh"], p["W_hh"])
-    expected = tape_gradients(seq_forward_of(p), seq_args(p), dH)
-    check_all_gradients(got, expected, SEQ_GRAD_NAMES, 1e-7, "rnn_backward (loss on the last step only)")
+    got = student.call("rnn_backward", *backward_args(p, H, dH))
+    expected = tape_gradients(seq_forward, seq_args(p), dH)
+    check_all_gradients(got, expected, SEQ_GRAD_NAMES, TAPE_TOL, "rnn_backward (loss on the last step only)")
 
 
 @item("rnn_backward", weight=1, uses=["rnn_cell_backward"])
 def test_backward_matches_finite_differences(student, rng):
-    """gradients of W_hh, H0 and X match centred finite differences"""
+    """all five gradients match centred finite differences of the sequence"""
     p, H = seq_problem(rng, n=2, T=4, d=2, h=3)
     dH = rng.standard_normal(H.shape)
-    got = student.call("rnn_backward", dH, p["X"], p["H0"], H, p["W_xh"], p["W_hh"])
-    if not isinstance(got, list) or len(got) != 5:
-        raise CheckFailed("rnn_backward must return a tuple (dX, dH0, dW_xh, dW_hh, db_h)")
-    for index, name in ((3, "W_hh"), (1, "H0"), (0, "X")):
-        key = ("X", "H0", "W_xh", "W_hh", "b_h")[index]
-
+    got = five(student.call("rnn_backward", *backward_args(p, H, dH)), SEQ_GRAD_NAMES, "rnn_backward")
+    for index, key in enumerate(("X", "H0", "W_xh", "W_hh", "b_h")):
         def f(x, key=key):
             return ref.rnn_forward(*seq_args({**p, key: x}))
-        check_gradient(got[index], numeric_gradient(f, p[key].copy(), dH), f"rnn_backward: d{name}", tol=1e-6)
+        check_gradient(got[index], numeric_gradient(f, p[key].copy(), dH), f"rnn_backward: d{key}", tol=FD_TOL)
 
 
 @item("rnn_backward", weight=1, uses=["rnn_cell_backward"])
-def test_backward_uses_cache_and_no_autodiff(student, rng):
-    """uses the cached hidden states and is written by hand"""
-    forbid_names(student.source("rnn_backward"), AUTODIFF, NO_AUTODIFF)
+def test_backward_shapes_and_float32(student, rng):
+    """returns (dX, dH0, dW_xh, dW_hh, db_h) of shapes (n, T, d), (n, h), (d, h), (h, h), (h,), in the inputs'
+    dtype (float32 too)"""
+    p, H = seq_problem(rng, n=2, T=4, d=3, h=5)
+    args = backward_args(p, H, rng.standard_normal(H.shape))
+    expected = [g.numpy() for g in ref.rnn_backward(*args)]
+    got = five(student.call("rnn_backward", *as_dtype(args, np.float32)), SEQ_GRAD_NAMES, "rnn_backward")
+    for name, g, e in zip(SEQ_GRAD_NAMES, got, expected):
+        check_shape(g, e.shape, f"rnn_backward: {name} (float32 inputs)")
+        check_dtype(g, np.float32, f"rnn_backward: {name} (float32 inputs)")
+        check_gradient(g, e, f"rnn_backward: {name} (float32 inputs)", tol=F32_GRAD_TOL)
+
+
+@item("rnn_backward", weight=1, uses=["rnn_cell_backward"])
+def test_backward_uses_cache(student, rng):
+    """uses the given hidden states H (and H0 for the first step) as the cache, without recomputing the forward"""
     p, H = seq_problem(rng)
     H = np.tanh(rng.standard_normal(H.shape))  # a cache of its own
     dH = rng.standard_normal(H.shape)
-    got = student.call("rnn_backward", dH, p["X"], p["H0"], H, p["W_xh"], p["W_hh"])
-    expected = [g.numpy() for g in ref.rnn_backward(dH, p["X"], p["H0"], H, p["W_xh"], p["W_hh"])]
+    got = student.call("rnn_backward", *backward_args(p, H, dH))
+    expected = [g.numpy() for g in ref.rnn_backward(*backward_args(p, H, dH))]
     try:
-        check_all_gradients(got, expected, SEQ_GRAD_NAMES, 1e-7, "rnn_backward")
+        check_all_gradients(got, expected, SEQ_GRAD_NAMES, TAPE_TOL, "rnn_backward")
     except CheckFailed as err:
         raise CheckFailed(f"{err}\n(this check passes hidden states H of its own: BPTT must use the given "
                           "cache, not recompute the forward pass)") from None
 
 
+@item("rnn_backward", weight=1, uses=["rnn_cell_backward"])
+def test_backward_by_hand(student, rng):
+    """is derived by hand: no automatic differentiation runs while it computes"""
+    p, H = seq_problem(rng, T=3)
+    check_no_autodiff(student, "rnn_backward", *backward_args(p, H, rng.standard_normal(H.shape)))
+
+
 # ---------------------------------------------------------------------------------------------------- RNNCell
-@item("RNNCell", weight=1)
+# A student's RNNCell may call their rnn_cell_forward: its reference stands in, so a bug there costs that item only.
+@item("RNNCell", weight=1, uses=["rnn_cell_forward"])
 def test_rnncell_interface(student):
-    """state_size == output_size == units; weights kernel (d, u), recurrent_kernel (u, u), bias (u,)"""
-    forbid_names(student.source("RNNCell"), {"SimpleRNNCell", "SimpleRNN", "GRUCell", "LSTMCell"},
-                 "RNNCell must compute the step itself, not wrap a Keras cell")
+    """state_size == output_size == units; weights kernel (d, u), recurrent_kernel (u, u), bias (u,); the step is
+    computed by the cell itself, not by a Keras recurrent cell or layer"""
     info = student.call("_rnncell_describe", 7, 3)
     for key in ("state_size", "output_size"):
         if info[key] not in (7, [7]):
@@ -240,38 +321,88 @@ def test_rnncell_interface(student):
     wanted = {"kernel": (3, 7), "recurrent_kernel": (7, 7), "bias": (7,)}
     if shapes != wanted:
         raise CheckFailed(f"RNNCell(7) on 3 input features should have weights {wanted}, got {shapes}")
+    if info["keras_cells_run"]:
+        raise CheckFailed(f"RNNCell ran {', '.join(info['keras_cells_run'])}: it must compute the step itself "
+                          "with its own weights, not through a Keras recurrent cell or layer")
 
 
-@item("RNNCell", weight=2)
+@item("RNNCell", weight=2, uses=["rnn_cell_forward"])
 def test_rnncell_matches_simple_rnn(student, rng):
-    """keras.layers.RNN(RNNCell(u)) equals keras.layers.SimpleRNN(u) with the same weights"""
-    X = rng.standard_normal((3, 6, 4)).astype(np.float32)
-    kernel, recurrent, bias = (rng.standard_normal(s).astype(np.float32) * 0.5 for s in ((4, 5), (5, 5), (5,)))
-    got = student.call("_rnncell_run", X, kernel, recurrent, bias)
-    if not isinstance(got, list) or len(got) != 2:
-        raise CheckFailed("keras.layers.RNN(RNNCell(u), return_state=True) should return (sequence, state)")
-    simple = keras.layers.SimpleRNN(5, return_sequences=True, return_state=True)
-    simple.build(X.shape)
-    simple.set_weights([kernel, recurrent, bias])
-    sequence, state = simple(X)
-    check_close(got[0], sequence.numpy(), "outputs of keras.layers.RNN(RNNCell(5))", rtol=1e-4, atol=1e-5)
-    check_close(got[1], state.numpy(), "final state of keras.layers.RNN(RNNCell(5))", rtol=1e-4, atol=1e-5)
+    """keras.layers.RNN(RNNCell(u)) equals keras.layers.SimpleRNN(u) with the same weights, in float32 and float64"""
+    for dtype, tol in ((np.float32, F32), (np.float64, F64)):
+        name = np.dtype(dtype).name
+        X = rng.standard_normal((3, 6, 4)).astype(dtype)
+        kernel, recurrent, bias = (rng.standard_normal(s).astype(dtype) * 0.5 for s in ((4, 5), (5, 5), (5,)))
+        got = student.call("_rnncell_run", X, kernel, recurrent, bias)
+        if not isinstance(got, list) or len(got) != 2:
+            raise CheckFailed("keras.layers.RNN(RNNCell(u), return_state=True) should return (sequence, state)")
+        simple = keras.layers.SimpleRNN(5, return_sequences=True, return_state=True, dtype=name)
+        simple.build(X.shape)
+        simple.set_weights([kernel, recurrent, bias])
+        sequence, state = simple(X)
+        for value, expected, what in ((got[0], sequence, "outputs"), (got[1], state, "final state")):
+            label = f"{what} of keras.layers.RNN(RNNCell(5, dtype='{name}'))"
+            check_dtype(value, dtype, label)
+            check_close(value, expected.numpy(), label, **tol)
 
 
-@item("RNNCell", weight=1)
-def test_rnncell_initialised_and_configured_like_simple_rnn_cell(student):
-    """starts like SimpleRNNCell (orthogonal recurrent kernel, zero bias), keeps units in its config and honours dtype"""
-    info = student.call("_rnncell_fresh", 6, 4)
-    weights = info["weights"]
-    recurrent = to_array(weights.get("recurrent_kernel"), "initial recurrent_kernel")
-    if recurrent.shape != (6, 6) or not np.allclose(recurrent.T @ recurrent, np.eye(6), atol=1e-4):
-        raise CheckFailed("the initial recurrent_kernel should be orthogonal (initializer='orthogonal'), as in "
-                          "SimpleRNNCell: it keeps the state's norm steady at the start of training")
+@item("RNNCell", weight=1, uses=["rnn_cell_forward"])
+def test_rnncell_call(student, rng):
+    """call(inputs, states) takes states as a tuple or a list holding h_prev and returns (h, [h])"""
+    x = rng.standard_normal((3, 4))
+    h_prev = 0.5 * rng.standard_normal((3, 5))
+    kernel, recurrent, bias = (0.5 * rng.standard_normal(s) for s in ((4, 5), (5, 5), (5,)))
+    expected = np.tanh(x @ kernel + h_prev @ recurrent + bias)
+    replies = student.call("_rnncell_step", x, h_prev, kernel, recurrent, bias)
+    for kind in ("list", "tuple"):
+        reply = replies[kind]
+        check_close(reply["output"], expected, f"RNNCell.call output (states given as a {kind})", **F64)
+        if len(reply["states"]) != 1:
+            raise CheckFailed(f"RNNCell.call should return (h, [h]): the new states hold one tensor, got "
+                              f"{len(reply['states'])} (states given as a {kind})")
+        check_close(reply["states"][0], expected,
+                    f"RNNCell.call new state (states given as a {kind}; it must be [h])", **F64)
+
+
+@item("RNNCell", weight=1, uses=["rnn_cell_forward"])
+def test_rnncell_initial_weights(student, seed):
+    """starts like SimpleRNNCell: kernel glorot_uniform, recurrent_kernel orthogonal, bias zeros"""
+    units, d = 32, 24
+    weights = student.call("_rnncell_fresh", units, d, seed)["weights"]
+    kernel = to_array(weights.get("kernel"), "initial kernel", np.float64)
+    limit = np.sqrt(6 / (d + units))  # glorot_uniform: U(-limit, limit), std limit / sqrt(3)
+    if kernel.shape != (d, units):
+        raise CheckFailed(f"the initial kernel should have shape {(d, units)}, got {kernel.shape}")
+    spread = kernel.std() / (limit / np.sqrt(3))
+    if np.abs(kernel).max() > limit * (1 + 1e-5) or np.abs(kernel).max() < 0.9 * limit or not 0.85 < spread < 1.15:
+        raise CheckFailed(f"the initial kernel should be glorot_uniform, as in SimpleRNNCell: uniform in ±{limit:.3f}"
+                          f" for d={d}, units={units}; got values up to {np.abs(kernel).max():.3f} with standard "
+                          f"deviation {kernel.std():.3f} (expected {limit / np.sqrt(3):.3f})")
+    recurrent = to_array(weights.get("recurrent_kernel"), "initial recurrent_kernel", np.float64)
+    if recurrent.shape != (units, units) or not np.allclose(recurrent.T @ recurrent, np.eye(units), atol=1e-4) \
+            or np.linalg.norm(recurrent - np.eye(units)) < 1:
+        raise CheckFailed("the initial recurrent_kernel should be a random orthogonal matrix "
+                          "(initializer='orthogonal'), as in SimpleRNNCell: it keeps the state's norm steady at the "
+                          "start of training")
     if np.any(to_array(weights.get("bias"), "initial bias")):
         raise CheckFailed("the initial bias should be zeros (initializer='zeros'), as in SimpleRNNCell")
+
+
+@item("RNNCell", weight=1, uses=["rnn_cell_forward"])
+def test_rnncell_config_and_kwargs(student, seed):
+    """get_config includes units and the base layer's config, so from_config re-creates the cell; **kwargs (name,
+    dtype) reach keras.layers.Layer"""
+    info = student.call("_rnncell_fresh", 6, 4, seed)
     if info["config_units"] != 6 or info["clone_units"] != 6:
         raise CheckFailed(f"get_config() should include units=6 so that from_config re-creates the cell; "
                           f"got units={info['config_units']!r}, re-created units={info['clone_units']!r}")
+    if info["config_name"] != info["name"] or info["clone_name"] != info["name"] or info["clone_dtype"] != info["dtype"]:
+        raise CheckFailed(f"from_config(get_config()) should give back the same layer: name {info['name']!r} and "
+                          f"dtype {info['dtype']!r}, got {info['clone_name']!r} and {info['clone_dtype']!r} "
+                          "(start get_config from super().get_config())")
+    if info["named"] != "probe_cell":
+        raise CheckFailed(f"RNNCell(6, name='probe_cell') should be named 'probe_cell', got {info['named']!r}: "
+                          "pass **kwargs on to keras.layers.Layer.__init__")
     if any(dtype != "float64" for dtype in info["float64_weights"]):
         raise CheckFailed(f"RNNCell(6, dtype='float64') should create float64 weights, got {info['float64_weights']}:"
                           " pass **kwargs on to keras.layers.Layer.__init__")
