@@ -10,7 +10,7 @@ import os
 import time
 
 from autograder import notebooks
-from autograder.grading import gradebook, submission
+from autograder.grading import gradebook, pool, submission
 from autograder.errors import RnnkitError
 from autograder.results import SubmissionResults
 from autograder.sandbox import launch
@@ -40,7 +40,8 @@ def _strength(level):
     return len(launch.LEVELS) - launch.LEVELS.index(level) if level in launch.LEVELS else -1
 
 
-def _grade_one(course, assignment, student, level, force, items):
+def grade_one(course, assignment, student, level, force=False, items=None, runner=None, salt=""):
+    """Grades one submission unless it is graded and unchanged; returns ``(results, kept?)``."""
     results = None if force else _already_graded(course, student, assignment, level)
     skipped = results is not None
     if results is None:
@@ -50,8 +51,17 @@ def _grade_one(course, assignment, student, level, force, items):
         def log(text):
             with open(log_path, "a") as f:
                 f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {student} {assignment}\n{text}\n")
-        results = submission.grade_submission(course, assignment, student, level, log=log, items=items)
+        results = submission.grade_submission(course, assignment, student, level, log=log, items=items,
+                                              runner=runner, salt=salt)
     return results, skipped
+
+
+def _grade_pooled(graders, course, assignment, student, level, force, items):
+    run, give_back = graders.runner()
+    try:
+        return grade_one(course, assignment, student, level, force, items, runner=run)
+    finally:
+        give_back()
 
 
 def autograde(course, assignments, students=None, level="bubblewrap", force=False, jobs=1, echo=print,
@@ -71,8 +81,9 @@ def autograde(course, assignments, students=None, level="bubblewrap", force=Fals
                 continue
             todo.append((student, assignment))
     graded, failures = {}, 0
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [(s, a, pool.submit(_grade_one, course, a, s, level, force, (items or {}).get(s))) for s, a in todo]
+    with pool.Pool(min(max(1, jobs), len(todo))) as graders, ThreadPoolExecutor(max_workers=max(1, jobs)) as threads:
+        futures = [(s, a, threads.submit(_grade_pooled, graders, course, a, s, level, force, (items or {}).get(s)))
+                   for s, a in todo]
         for student, assignment, future in futures:
             try:
                 results, skipped = future.result()

@@ -9,16 +9,12 @@ import hmac
 import json
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import time
 
 from autograder import notebooks, project
+from autograder.grading import pool
 from autograder.results import SubmissionResults
-
-SUITE_TIMEOUT = 60 * 60   # a whole suite; per-call limits are far shorter
-
 
 def suite_version(assignment):
     """A digest of everything that decides a grade (:func:`project.grading_files`): a change to any of them
@@ -61,11 +57,12 @@ def grading_seeds(secret, assignment, submission_hash, salt=""):
     return derive("public"), derive("hidden")
 
 
-def grade_submission(course, assignment, student, level, log=None, items=None, salt=""):
+def grade_submission(course, assignment, student, level, log=None, items=None, salt="", runner=None):
     """Grades ``course.submitted/<student>/<assignment>``; returns the :class:`SubmissionResults` (also written).
 
     ``items`` restricts grading to some graded items (the bug-catalogue tests use it to skip training checks a
-    bug cannot reach); such partial results are marked in their provenance and never kept as a grade.
+    bug cannot reach); such partial results are marked in their provenance and never kept as a grade. ``runner``
+    runs the suite (a warm grader's, see :mod:`autograder.grading.pool`; default: a fresh pytest process).
     """
     started = time.time()
     layout = notebooks.layout(notebooks.read(course.source_notebook(assignment)))
@@ -90,14 +87,14 @@ def grade_submission(course, assignment, student, level, log=None, items=None, s
         records, note = [], f"Your notebook could not be graded: {err}"
     else:
         records, note, provenance["student_seconds"] = _run_suite(course, assignment, layout, answers, level,
-                                                                  (seed, hidden_seed), log, items)
+                                                                  (seed, hidden_seed), log, items, runner)
     results = SubmissionResults.from_records(layout.points, records, note, items, provenance=provenance)
     results.execution_time = time.time() - started
     results.save(course.results_file(student, assignment))
     return results
 
 
-def _run_suite(course, assignment, layout, answers, level, seeds, log, items):
+def _run_suite(course, assignment, layout, answers, level, seeds, log, items, runner):
     cells = [{"grade_id": g, "source": s, "kind": "setup"} for g, s in layout.setup]
     cells += [{"grade_id": g, "source": answers[g], "kind": "answer"} for g in layout.answers if g in answers]
     if os.path.exists(project.harness(assignment)):
@@ -113,16 +110,10 @@ def _run_suite(course, assignment, layout, answers, level, seeds, log, items):
         job_file = os.path.join(tmp, "job.json")
         with open(os.open(job_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:  # the grader's eyes only
             json.dump(job, f)
-        command = [sys.executable, "-m", "pytest", project.suite(assignment), "-p", "autograder.trusted.plugin",
-                   f"--rnnkit-job={job_file}", "-q", "-p", "no:cacheprovider", "--no-header", "--durations=8",
-                   "-o", "addopts=", f"--rootdir={os.path.dirname(project.suite(assignment))}"]
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONDONTWRITEBYTECODE="1")
-        try:
-            proc = subprocess.run(command, capture_output=True, text=True, timeout=SUITE_TIMEOUT, env=env,
-                                  cwd=tmp)
-            output = proc.stdout[-20000:] + proc.stderr[-20000:]
-        except subprocess.TimeoutExpired:
-            output = f"the hidden suite did not finish within {SUITE_TIMEOUT} s"
+        args = [project.suite(assignment), "-p", "autograder.trusted.plugin", f"--rnnkit-job={job_file}", "-q",
+                "-p", "no:cacheprovider", "--no-header", "--durations=8", "-o", "addopts=",
+                f"--rootdir={os.path.dirname(project.suite(assignment))}"]
+        _, output = (runner or pool.run_cold)(args, tmp, level=level, release=course.release_dir(assignment))
         try:
             with open(job["results"]) as f:
                 finished = json.load(f)

@@ -13,7 +13,7 @@ import threading
 import time
 
 from assignments.common.checklib import CheckFailed
-from autograder.sandbox import launch
+from autograder.sandbox import launch, warm
 from autograder.sandbox.inside import channel
 
 MAX_REPLY_BYTES = 64 * 2**20
@@ -98,13 +98,15 @@ class StudentProcess:
             raise StudentError(f"{fn} returned a value the grader cannot read ({type(err).__name__})") from None
 
     def close(self):
-        if self.proc is not None:
+        if isinstance(self.proc, warm.Child):
+            self.proc.kill()  # its PID namespace goes with it
+        elif self.proc is not None:
             launch.kill_tree(self.proc.pid)
             try:
                 self.proc.wait(timeout=10)
             except Exception:
                 pass
-            self.proc = None
+        self.proc = None
         self.loading = False
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -130,17 +132,30 @@ class StudentProcess:
         """Starts the process and sends it the cells without waiting: TensorFlow loads on both sides at once."""
         self.close()
         self.starts += 1
-        self.workdir = tempfile.mkdtemp(prefix="rnnkit-student-")
-        if self.assignment_dir:
-            shutil.copytree(self.assignment_dir, self.workdir, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__"))
-        self.proc = launch.start(self.level, self.workdir, self.limits)
+        self.proc = self._spawn_warm() or self._spawn_cold()
         self.replies = queue.Queue()
         threading.Thread(target=self._read_replies, args=(self.proc, self.replies), daemon=True).start()
         threading.Thread(target=self._drain_output, args=(self.proc,), daemon=True).start()
         cells = [{"grade_id": c["grade_id"], "source": c["source"], "kind": c["kind"]} for c in self.cells]
         self._send({"op": "load", "cells": cells, "threads": self.threads})
         self.loading = True
+
+    def _spawn_warm(self):
+        """A worker forked by this grading process's zygote, if it has one for this sandbox and release."""
+        zygote = warm.ZYGOTE
+        if zygote is None or zygote.level != self.level or zygote.release_dir != self.assignment_dir:
+            return None
+        try:
+            return zygote.spawn(self.limits, self.threads)
+        except warm.ZygoteError:
+            return None  # a cold start costs seconds, not a grade
+
+    def _spawn_cold(self):
+        self.workdir = tempfile.mkdtemp(prefix="rnnkit-student-")
+        if self.assignment_dir:
+            shutil.copytree(self.assignment_dir, self.workdir, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__"))
+        return launch.start(self.level, self.workdir, self.limits)
 
     def _ensure_started(self):
         if self.broken:

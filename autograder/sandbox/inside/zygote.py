@@ -1,0 +1,187 @@
+"""A warm start for student processes: imports TensorFlow once, then forks one fresh worker per request.
+
+Started inside the sandbox like the worker (``python -I zygote.py CONTROL_FD``). It runs no student code itself.
+Each request on the control socket carries three pipe ends (requests in, replies out, student output) and the
+limits; the zygote forks, and the child, before it runs a line of student code:
+
+* enters new user, mount, PID and IPC namespaces (so it is PID 1 of its own namespace: every process the student
+  starts dies with it, and no other worker is visible or signalable);
+* mounts a fresh size-limited tmpfs on ``/tmp``, ``/dev/shm`` and its scratch folder ``/work/assignment``, with
+  a copy of the released files the sandbox shows there;
+* sets its resource limits, cannot regain privileges (no_new_privs) and installs the seccomp filter if there is one;
+* then serves the grader exactly as a cold worker does (:mod:`worker`).
+
+Nothing of one student's worker survives into the next: the namespaces, the tmpfs mounts and every process in them
+go away when the worker ends, and the zygote's own memory is only ever copied. The zygote is not dumpable, so a
+worker (same uid) cannot read or trace it.
+
+Control messages (one JSON line each way; the pipes travel as SCM_RIGHTS with the ``spawn`` request):
+    {"op": "spawn", "limits": {...}, "threads": 2}  -> {"ok": true, "pid": P}
+    {"op": "poll", "pid": P}                        -> {"ok": true, "code": exit code, or null while it runs}
+    {"op": "kill", "pid": P}                        -> {"ok": true, "code": its exit code (-9 if killed here)}
+    {"op": "ping"}                                  -> {"ok": true}
+"""
+import ctypes
+import json
+import os
+import resource
+import signal
+import socket
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWIPC = 0x00020000, 0x10000000, 0x20000000, 0x08000000
+MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 16384, 1 << 18
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
+SCRATCH = "/work/assignment"
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result, what):
+    if result != 0:
+        raise OSError(ctypes.get_errno(), f"{what}: {os.strerror(ctypes.get_errno())}")
+
+
+def _mount_tmpfs(target, megabytes):
+    _check(_libc.mount(b"tmpfs", target.encode(), b"tmpfs", MS_NOSUID | MS_NODEV,
+                       f"size={int(megabytes)}m,mode=1777".encode()), f"tmpfs on {target}")
+
+
+def _read_tree(folder):
+    found = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if d not in ("__pycache__", ".ipynb_checkpoints")]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if not name.endswith(".ipynb") and os.path.isfile(path) and not os.path.islink(path):
+                with open(path, "rb") as f:
+                    found[os.path.relpath(path, folder)] = f.read()
+    return found
+
+
+def isolate(limits):
+    """In the forked child: new namespaces, fresh tmpfs mounts, the released files; returns in the new PID
+    namespace's first process (the caller's original process waits for it and exits with its code)."""
+    uid, gid = os.getuid(), os.getgid()
+    _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # its own /proc files (uid_map) writable; the zygote stays closed
+    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC), "unshare")
+    with open("/proc/self/setgroups", "w") as f:
+        f.write("deny")
+    with open("/proc/self/uid_map", "w") as f:
+        f.write(f"{uid} {uid} 1")    # the same unprivileged uid inside: never root, not even in here
+    with open("/proc/self/gid_map", "w") as f:
+        f.write(f"{gid} {gid} 1")
+    _check(_libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "private mounts")
+    released = _read_tree(SCRATCH)  # the released files the sandbox shows read-only, before a tmpfs covers them
+    _mount_tmpfs("/tmp", limits.get("tmp_mb", 256))
+    _mount_tmpfs(SCRATCH, limits.get("scratch_mb", 256))
+    if os.path.isdir("/dev/shm"):
+        _mount_tmpfs("/dev/shm", 64)
+    for relative, data in released.items():
+        path = os.path.join(SCRATCH, relative)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+    inner = os.fork()
+    if inner:  # the outer child: wait for the namespace's first process and pass its fate on
+        _, status = os.waitpid(inner, 0)
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the outer child killed: this namespace dies too
+    os.chdir(SCRATCH)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def drop_capabilities():
+    """Gives up every capability the new user namespace granted (needed only for the mounts above)."""
+    _check(_libc.capset(ctypes.byref(_CapHeader(0x20080522, 0)), (_CapData * 2)()), "capset")
+
+
+def apply_limits(limits):
+    def both(kind, value):
+        resource.setrlimit(kind, (int(value), int(value)))
+    both(resource.RLIMIT_AS, limits.get("memory_gb", 4.0) * 2**30)
+    both(resource.RLIMIT_CPU, limits.get("cpu_seconds", 1800))
+    both(resource.RLIMIT_FSIZE, limits.get("file_mb", 64) * 2**20)
+    both(resource.RLIMIT_NPROC, limits.get("processes", 4096))
+    both(resource.RLIMIT_CORE, 0)
+    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    try:
+        import seccomp  # beside this file, where the sandbox provides one
+    except ImportError:
+        return
+    seccomp.install()
+
+
+def serve_child(fds, request):
+    """The forked child: becomes an isolated worker on the three pipes and never returns."""
+    try:
+        requests, replies, output = fds
+        for fd, target in ((requests, 0), (replies, 1), (output, 2)):
+            os.dup2(fd, target)
+        for fd in fds:
+            os.close(fd)
+        isolate(request.get("limits", {}))
+        drop_capabilities()
+        apply_limits(request.get("limits", {}))
+        import worker
+        worker.main()
+        code = 0
+    except BaseException as err:  # nothing of the zygote's must run on: report and leave
+        try:
+            os.write(2, f"rnnkit zygote: the worker could not start: {type(err).__name__}: {err}\n".encode())
+        except OSError:
+            pass
+        code = 70
+    os._exit(code)
+
+
+def main():
+    control = socket.socket(fileno=int(sys.argv[1]))  # SOCK_SEQPACKET: one message per request
+    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    import numpy  # noqa: F401  (what every worker imports anyway: paid once, here)
+    import tensorflow  # noqa: F401
+    import keras  # noqa: F401
+    import worker  # noqa: F401
+    children = {}  # pid -> exit code once it ended (None while it runs)
+    while True:
+        message, fds, _, _ = socket.recv_fds(control, 1 << 16, 3)
+        if not message:
+            break  # the grader went away
+        request = json.loads(message)
+        for pid, code in list(children.items()):  # keep the exit codes of the ones that ended by themselves
+            if code is None:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    children[pid] = os.waitstatus_to_exitcode(status)
+        reply = {"ok": True}
+        if request["op"] == "spawn":
+            pid = os.fork()
+            if pid == 0:
+                control.close()
+                serve_child(fds, request)
+            children[pid] = None
+            reply["pid"] = pid
+        elif request["op"] == "poll":
+            reply["code"] = children.get(int(request["pid"]))
+        elif request["op"] == "kill":
+            pid = int(request["pid"])
+            if pid in children and children[pid] is None:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                children[pid] = -signal.SIGKILL
+            reply["code"] = children.pop(pid, None)
+        for fd in fds:
+            os.close(fd)
+        control.send(json.dumps(reply).encode())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""The trusted side's handle on a zygote (:mod:`autograder.sandbox.inside.zygote`): student processes that start
+in milliseconds, because TensorFlow was imported once, in a sandbox, before any student code existed.
+
+One zygote serves one grading slot and one assignment at a time; it runs in the same sandbox as a cold worker (at
+the ``bubblewrap`` level only: there the zygote's children can enter namespaces of their own), and each child it
+forks is a fresh worker isolated from every other (see the zygote's docstring). At the other levels, and whenever a
+zygote is not available, :class:`~autograder.trusted.student.StudentProcess` starts a cold worker as before.
+"""
+from dataclasses import asdict
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from autograder.sandbox import launch
+
+CONTROL_TIMEOUT = 60   # seconds the zygote may take to answer (a spawn is a fork: milliseconds)
+ZYGOTE = None          # the zygote of this grading process, set by the warm grader before a suite runs
+
+
+class ZygoteError(OSError):
+    """The zygote is gone or does not answer: start a cold worker instead."""
+
+
+class Zygote:
+    """A zygote in the sandbox at ``level`` whose children see the released folder ``release_dir``."""
+
+    def __init__(self, level, release_dir, limits=launch.Limits()):
+        self.level, self.release_dir, self.limits = level, release_dir, limits
+        self.workdir = tempfile.mkdtemp(prefix="rnnkit-zygote-")
+        if release_dir:
+            shutil.copytree(release_dir, self.workdir, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__"))
+        self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.control.settimeout(CONTROL_TIMEOUT)
+        argv = [sys.executable, "-I", launch.inside_path(level, "zygote.py"), str(theirs.fileno())]
+        cmd = launch.command(level, self.workdir, argv, limits, nested=True)
+        try:
+            self.proc = subprocess.Popen(cmd.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, cwd=self.workdir, env=launch.worker_env(),
+                                         preexec_fn=cmd.preexec, pass_fds=(*cmd.pass_fds, theirs.fileno()),
+                                         start_new_session=True)
+        finally:
+            cmd.close()
+            theirs.close()
+
+    def _ask(self, request, fds=()):
+        if self.proc.poll() is not None:
+            raise ZygoteError(f"the zygote exited ({self.proc.returncode})")
+        try:
+            socket.send_fds(self.control, [json.dumps(request).encode()], list(fds))
+            reply = self.control.recv(1 << 16)
+        except OSError as err:
+            raise ZygoteError(f"the zygote does not answer: {err}") from None
+        if not reply:
+            raise ZygoteError("the zygote closed its control socket")
+        return json.loads(reply)
+
+    def spawn(self, limits, threads=2):
+        """A fresh isolated worker: a Popen-like :class:`Child` with pipes on stdin, stdout and stderr."""
+        requests, replies, output = os.pipe(), os.pipe(), os.pipe()
+        theirs = (requests[0], replies[1], output[1])
+        try:
+            reply = self._ask({"op": "spawn", "limits": asdict(limits), "threads": threads}, theirs)
+        except ZygoteError:
+            for fd in (*requests, *replies, *output):
+                os.close(fd)
+            raise
+        finally:
+            for fd in theirs:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        return Child(self, reply["pid"], os.fdopen(requests[1], "wb"), os.fdopen(replies[0], "rb"),
+                     os.fdopen(output[0], "rb"))
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def close(self):
+        launch.kill_tree(self.proc.pid)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        self.control.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class Child:
+    """A worker forked by a zygote, with the parts of ``subprocess.Popen`` that the student handle uses."""
+
+    def __init__(self, zygote, pid, stdin, stdout, stderr):
+        self.zygote, self.pid = zygote, pid
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
+        self.returncode = None
+
+    def poll(self):
+        return self.returncode
+
+    def kill(self):
+        """Ends the worker (and with it its PID namespace: every process it started); returns its exit code."""
+        if self.returncode is None:
+            try:
+                code = self.zygote._ask({"op": "kill", "pid": self.pid}).get("code")
+            except ZygoteError:
+                code = None
+            self.returncode = -9 if code is None else code
+        for stream in (self.stdin, self.stdout, self.stderr):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        return self.returncode
+
+    def wait(self, timeout=None):
+        """After the worker closed its reply pipe: give it a moment to exit by itself, then end it."""
+        deadline = time.monotonic() + (2 if timeout is None else min(timeout, 2))
+        while time.monotonic() < deadline:
+            try:
+                code = self.zygote._ask({"op": "poll", "pid": self.pid}).get("code")
+            except ZygoteError:
+                break
+            if code is not None:
+                self.returncode = code
+                break
+            time.sleep(0.05)
+        return self.kill()
