@@ -208,6 +208,7 @@ def _unshare_argv(workdir, argv, limits, uid):
     root = _is_root()
     spec = {"workdir": workdir, "uid": uid if root else INSIDE_UID, "gid": uid if root else INSIDE_GID,
             "userns": not root, "keep": _prefixes() + [WORKER_DIR], "mask": [project.ROOT],
+            "hide": _masks(_prefixes()),
             "tmp_mb": limits.tmp_mb, "shm_mb": SHM_MB, "scratch_mb": limits.scratch_mb}
     user = [] if root else ["--user", "--map-root-user"]
     return ["unshare", *user, "--net", "--pid", "--mount", "--ipc", "--uts", "--fork", "--kill-child", "--mount-proc",

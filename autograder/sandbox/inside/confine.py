@@ -156,6 +156,10 @@ def confine(spec):
     for path, fd in keep.items():
         if any(_under(path, c) for c in covers + ["/tmp"]) or not os.path.exists(path):
             bind_fd(fd, path)
+    for folder in spec.get("hide", ()):  # inside what was bound back: the project's packages in site-packages
+        if os.path.isdir(folder):
+            tmpfs(folder, 1)
+            covers.append(folder)
     # the scratch folder: a size-limited tmpfs that the student owns, the released files read-only inside it
     os.makedirs(workdir, exist_ok=True)
     tmpfs(workdir, spec["scratch_mb"], 0o755, *((uid, gid) if not spec["userns"] else (0, 0)))
