@@ -81,6 +81,39 @@ def test_labels_follow_the_composition_rules():
         assert data.sentence_kind(sentence) == kind, sentence
 
 
+def test_a_negation_never_takes_an_intensifier():
+    """'not very weak' is a hedge, not a compliment: the grammar never makes it, so every label is right."""
+    examples = data.generate(5000, seed=12)
+    for sentence in examples.sentences:
+        words = data.tokenize(sentence)
+        for i, word in enumerate(words[:-1]):
+            if word in data.NEGATIONS:
+                assert words[i + 1] not in data.INTENSIFIERS, sentence
+
+
+def test_long_sentences_put_many_words_between_negation_and_adjective():
+    examples = data.generate(4000, seed=13)
+    rows = [(data.tokenize(s), y) for s, y, k in zip(*examples) if k == "long"]
+    assert len(rows) == round(4000 * data.KIND_SHARES["long"])
+    negated = 0
+    for words, label in rows:
+        assert len(words) <= 20, words  # fits the notebook's max_len: the adjective is never cut
+        adjective = [i for i, w in enumerate(words) if w in data.POSITIVE or w in data.NEGATIVE]
+        assert adjective == [len(words) - 1], words
+        verb = next(i for i, w in enumerate(words) if w in data.VERBS)
+        assert len(words) - 1 - verb >= data.LONG_ASIDE_WORDS + 1, words  # verb [negation] asides adjective
+        negated += any(w in data.NEGATIONS for w in words)
+    assert abs(negated / len(rows) - 0.5) < 0.06
+    # the negation is as frequent in positive as in negative long sentences: only the order tells
+    with_negation = [y for words, y in rows if any(w in data.NEGATIONS for w in words)]
+    assert abs(np.mean(with_negation) - 0.5) < 0.08
+
+
+def test_grading_shares_leave_out_the_long_slice():
+    examples = data.generate(400, seed=3, shares=data.SHORT_KIND_SHARES)
+    assert "long" not in examples.kinds and set(examples.kinds) == {"plain", "negated", "contrast"}
+
+
 def test_bag_of_words_carries_no_label_information_in_hard_pairs():
     """In contrasted sentences and negated pairs, every word is as frequent in positive as in negative ones."""
     examples = data.generate(12000, seed=11)
@@ -100,9 +133,10 @@ def test_bag_of_words_baseline_is_at_or_below_chance_on_hard_sentences():
     bow = data.BagOfWords().fit([data.tokenize(s) for s in train.sentences], train.labels)
     right = bow.predict([data.tokenize(s) for s in test.sentences]) == test.labels
     kinds = np.array(test.kinds)
-    assert right[kinds == "plain"].mean() > 0.95
+    assert right[kinds == "plain"].mean() > 0.85
     assert right[kinds == "negated"].mean() < 0.5
     assert 0.4 < right[kinds == "contrast"].mean() < 0.6
+    assert 0.4 < right[kinds == "long"].mean() < 0.6
     again = data.BagOfWords().fit([data.tokenize(s) for s in train.sentences], train.labels)
     assert np.array_equal(again.W, bow.W)  # deterministic
 
