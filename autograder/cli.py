@@ -26,7 +26,7 @@ def cmd_collect(args, course):
 def cmd_autograde(args, course):
     from autograder import workflow
     _, failures, _ = workflow.autograde(course, _names(args), [args.student] if args.student else None,
-                                        sandbox=args.sandbox, force=args.force, jobs=args.jobs)
+                                        sandbox=args.sandbox, force=args.force, jobs=args.jobs, dask=args.dask)
     return 1 if failures else 0
 
 
@@ -77,6 +77,8 @@ def parser():
     p.add_argument("--student", help="grade only this student")
     p.add_argument("--force", action="store_true", help="regrade submissions that are graded and unchanged")
     p.add_argument("--jobs", "-j", type=int, default=1, help="submissions graded in parallel (default: 1)")
+    p.add_argument("--dask", metavar="ADDRESS", help="grade on a Dask cluster (a scheduler address, or 'local' "
+                   "for a LocalCluster of --jobs workers on this machine)")
     p.add_argument("--sandbox", choices=["bubblewrap", "unshare", "none"],
                    help="require this isolation level (default: the strongest available, or RNNKIT_REQUIRE_SANDBOX)")
     p = command("feedback", cmd_feedback, "render feedback HTML (nbgrader generate_feedback), optionally release it")

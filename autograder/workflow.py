@@ -50,7 +50,8 @@ def sandbox_warning(level):
             "sudo apt-get install bubblewrap")
 
 
-def autograde(course, assignments=(), students=None, sandbox=None, force=False, jobs=1, echo=print, items=None):
+def autograde(course, assignments=(), students=None, sandbox=None, force=False, jobs=1, echo=print, items=None,
+              dask=None):
     """Grades every (or the given) submission; returns ``(graded, failures, level)``."""
     assignments = built(course, assignments)
     level = launch.best_level(sandbox or os.environ.get("RNNKIT_REQUIRE_SANDBOX") or None)
@@ -58,7 +59,7 @@ def autograde(course, assignments=(), students=None, sandbox=None, force=False, 
     if warning:
         echo(warning)
     graded, failures = batch.autograde(course, assignments, students, level, force=force, jobs=jobs, echo=echo,
-                                       items=items)
+                                       items=items, dask=dask)
     total = len(graded) + failures
     echo(f"autograded {len(graded)} of {total} submission(s) at sandbox level '{level}'"
          + (f"; {failures} NOT GRADED (see above and {course.path('grader_logs')})" if failures else ""))

@@ -1,16 +1,17 @@
 """Grading many submissions: every submission of nbgrader's ``submitted/<student>/<assignment>/`` layout.
 
-Each submission is graded on its own (its own trusted pytest process and sandbox), so a broken one costs only its
-own points. Results are written as each submission finishes; an interrupted run loses nothing already graded,
+Each submission is graded on its own (its own trusted pytest process and sandbox, forked by a warm grader or on a
+Dask worker), so a broken one costs only its own points. Results are written as each submission finishes; an interrupted run loses nothing already graded,
 and the next run skips what is graded and unchanged (``--force`` regrades).
 """
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 import hashlib
 import os
 import time
 
 from autograder import notebooks
-from autograder.grading import gradebook, pool, submission
+from autograder.grading import distributed, gradebook, pool, submission
+from autograder.progress import Progress
 from autograder.errors import RnnkitError
 from autograder.results import SubmissionResults
 from autograder.sandbox import launch
@@ -64,11 +65,26 @@ def _grade_pooled(graders, course, assignment, student, level, force, items):
         give_back()
 
 
-def autograde(course, assignments, students=None, level="bubblewrap", force=False, jobs=1, echo=print,
-              items=None):
-    """Grades the submissions; returns ``({(student, assignment): SubmissionResults}, failures)``. Never stops on one bad submission.
+def _local_results(course, todo, level, force, jobs, items):
+    """Yields ``(student, assignment, (results, kept) or the exception)`` as local warm graders finish."""
+    with pool.Pool(min(max(1, jobs), len(todo))) as graders, ThreadPoolExecutor(max_workers=max(1, jobs)) as threads:
+        futures = {threads.submit(_grade_pooled, graders, course, a, s, level, force, (items or {}).get(s)): (s, a)
+                   for s, a in todo}
+        for future in as_completed(futures):
+            student, assignment = futures[future]
+            try:
+                yield student, assignment, future.result()
+            except Exception as err:
+                yield student, assignment, err
 
-    ``items`` (``{student: [grade_id, ...]}``) grades some submissions in part; see :func:`submission.grade_submission`.
+
+def autograde(course, assignments, students=None, level="bubblewrap", force=False, jobs=1, echo=print,
+              items=None, dask=None):
+    """Grades the submissions; returns ``({(student, assignment): SubmissionResults}, failures)``.
+
+    Never stops on one bad submission; each result is written as soon as it is ready. ``jobs`` local warm graders
+    grade at once, or ``dask`` (a scheduler address, or ``local``) sends one task per submission to a Dask cluster
+    (``jobs`` workers for ``local``). ``items`` (``{student: [grade_id, ...]}``) grades some submissions in part.
     """
     todo = []
     for assignment in assignments:
@@ -80,23 +96,26 @@ def autograde(course, assignments, students=None, level="bubblewrap", force=Fals
                 echo(f"{student}/{assignment}: no submission in {course.path('submitted')}")
                 continue
             todo.append((student, assignment))
-    graded, failures = {}, 0
-    with pool.Pool(min(max(1, jobs), len(todo))) as graders, ThreadPoolExecutor(max_workers=max(1, jobs)) as threads:
-        futures = [(s, a, threads.submit(_grade_pooled, graders, course, a, s, level, force, (items or {}).get(s)))
-                   for s, a in todo]
-        for student, assignment, future in futures:
+    if dask:
+        outcomes = distributed.results(course, todo, level, force, dask, workers=max(1, jobs), items=items)
+    else:
+        outcomes = _local_results(course, todo, level, force, jobs, items)
+    graded = {}
+    with Progress(len(todo), "autograde", echo) as progress:
+        for student, assignment, outcome in outcomes:
             try:
-                results, skipped = future.result()
+                if isinstance(outcome, Exception):
+                    raise outcome
+                results, skipped = outcome
                 notebook = gradebook.autograded_notebook(course, student, assignment, results)
                 gradebook.record(course, student, assignment, results, notebook)
             except Exception as err:  # the grader's own failure: say it, keep going with the others
-                failures += 1
-                echo(f"{student}/{assignment}: NOT GRADED: {type(err).__name__}: {err}")
+                progress.done(f"{student}/{assignment}: NOT GRADED: {type(err).__name__}: {err}", failed=True)
                 continue
             graded[(student, assignment)] = results
             note = "unchanged, kept" if skipped else f"{results.execution_time:.1f} s"
             if results.internal_errors:
                 note += f"; {results.internal_errors} grader error(s), see {course.log_file(student, assignment)}"
-            echo(f"{student}/{assignment}: {results.score:g} / {results.max_score:g} ({note})"
-                 + (f" - {results.note}" if results.note else ""))
-    return graded, failures
+            progress.done(f"{student}/{assignment}: {results.score:g} / {results.max_score:g} ({note})"
+                          + (f" - {results.note}" if results.note else ""))
+    return graded, progress.failures
