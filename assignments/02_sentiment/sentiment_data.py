@@ -67,7 +67,7 @@ KIND_SHARES = {"plain": 0.25, "negated": 0.3, "contrast": 0.3, "long": 0.15}
 SHORT_KIND_SHARES = {"plain": 0.3, "negated": 0.35, "contrast": 0.35}
 SPLIT_SIZES = {"train": 3000, "validation": 500, "test": 1000}
 
-LONG_ASIDE_WORDS = 11  # a long sentence's asides add up to at least this many words (at most 15: <= 20 tokens)
+LONG_ASIDE_WORDS = 11  # a long sentence's asides add up to at least this many words (at most 15: <= 20 tokens, so max_len=20 keeps the adjective)
 P_INTENSIFIER = 0.3   # an intensifier before the adjective of a clause without negation; never changes the label
 P_AT_ALL = 0.4        # "... not good at all"; only after a negation, so it carries no label information
 P_SECOND_PLAIN = 0.5  # a plain sentence has a second clause of the same polarity ("... and ...")
@@ -144,7 +144,7 @@ def _sentence(rng, kind, label):
         asides = [rng.pick(ASIDES)]
         while len(" ".join(asides).split()) < LONG_ASIDE_WORDS:
             aside = rng.pick(ASIDES)
-            if aside not in asides:
+            if aside not in asides and len(" ".join(asides + [aside]).split()) <= LONG_ASIDE_WORDS + 4:
                 asides.append(aside)
         text = f"{' '.join(head)}, {', '.join(asides)}, {rng.pick(adjectives)}"
     else:
