@@ -77,18 +77,21 @@ def harness_namespace(build=None, train=None):
     replacements = {"build_sentiment_model": build, "train_sentiment": train}
     return calibration.harness_namespace("02_sentiment", ref, **{k: v for k, v in replacements.items() if v})
 
-def grading_run(seed, namespace):
+def grading_run(seed, namespace, students_model=True):
+    """One grading run as the suite makes it: the held-out split from a hidden seed (here ``seed`` plays it), the
+    training seed the sandbox sees derived apart from it."""
     problem = suite.hidden_problem(seed)
     started = time.time()
-    result = suite.train_and_predict(caller(namespace), problem, seed)
+    result = suite.train_and_predict(caller(namespace), problem, (seed * 7919 + 1) % 2**31, students_model)
     seconds = time.time() - started
     overall, hard, bow = suite.accuracies(problem, result["logits"])
     return {"seed": seed, "overall": overall, "hard": hard, "bow_hard": bow, "seconds": seconds,
+            "untrained": suite.untrained_accuracy(problem, result),
             "bow_overall": float(np.mean(problem["bow_predictions"] == problem["test_labels"]))}
 
 
 def verdict(run):
-    return (run["overall"] >= suite.MIN_ACCURACY
+    return (run["overall"] >= suite.MIN_ACCURACY and run["untrained"] < suite.MAX_UNTRAINED_ACCURACY
             and run["hard"] >= max(suite.MIN_HARD_ACCURACY, run["bow_hard"] + suite.MIN_MARGIN_OVER_BOW))
 
 
@@ -141,7 +144,7 @@ def generated_data_baselines():
     seconds = time.time() - started
     rnn = np.argmax(model.predict(ref.encode(test_tokens, vocab, 20), verbose=0), axis=1)
     rows = []
-    for kind in ("plain", "negated", "contrast", "all"):
+    for kind in ("plain", "negated", "contrast", "long", "all"):
         mask = kinds == kind if kind != "all" else np.ones(len(kinds), bool)
         rows.append((kind, int(mask.sum()), float(np.mean(bow[mask] == test_y[mask])),
                      float(np.mean(rnn[mask] == test_y[mask]))))
@@ -154,12 +157,14 @@ def write_report(path, reference, variants, real, generated, seconds_generated, 
              f"{args.variant_seeds}` on a machine with {os.cpu_count()} CPU cores shared with other jobs "
              "(timings are pessimistic), TensorFlow " + tf.__version__ + ", Keras " + keras.__version__ + ".", "",
              "## The budget of the hidden training check", "",
-             "The trusted side generates a hidden split with the grading seed (`sentiment_data.make_splits`), builds "
-             "the vocabulary, shuffles which id stands for which word, and sends the ids of the training sentences "
-             "with their labels and the ids of the test sentences without theirs. Inside the sandbox the harness "
-             "builds the student's model (seeded) and trains it with the student's `train_sentiment`; a second run "
-             "trains a fixed embedding + SimpleRNN model (built by the harness) with the student's `train_sentiment`, "
-             "to check that function alone. Both runs use this budget:", "",
+             "The trusted side generates a held-out split from `hidden_seed` alone (`sentiment_data.make_splits` "
+             "keyed with a SHA-256 of it, plain/negated/contrast sentences only), builds the vocabulary, shuffles "
+             "which id stands for which word, and sends the ids of the training sentences with their labels and the "
+             "ids of the test sentences without theirs. Inside the sandbox the harness builds the student's model "
+             "(seeded), sends its logits before any training (flagged at or above the untrained limit), and trains "
+             "it with the reference `train_sentiment` (item build_sentiment_model); a second run trains a fixed "
+             "embedding + SimpleRNN model (built by the harness) with the student's `train_sentiment` (item "
+             "train_sentiment). Both runs use this budget:", "",
              "| setting | value |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in suite.BUDGET.items()]
     lines += ["", "## Thresholds and the distributions they come from", "",
@@ -172,21 +177,24 @@ def write_report(path, reference, variants, real, generated, seconds_generated, 
               f"| bag of words, negated + contrasted | {summary([r['bow_hard'] for r in reference])} |",
               f"| reference margin over bag of words (hard) | "
               f"{summary([r['hard'] - r['bow_hard'] for r in reference])} |",
+              f"| accuracy before training (untrained model) | {summary([r['untrained'] for r in reference])} |",
               f"| training time (s), in the harness | {summary([r['seconds'] for r in reference])} |", "",
               f"Thresholds in `autograder/suites/test_02_sentiment.py`: accuracy ≥ **{suite.MIN_ACCURACY}** overall, "
               f"and on the negated/contrasted sentences ≥ **max({suite.MIN_HARD_ACCURACY}, bag of words + "
-              f"{suite.MIN_MARGIN_OVER_BOW})**. The reference passed on "
+              f"{suite.MIN_MARGIN_OVER_BOW})**; an untrained model at or above **{suite.MAX_UNTRAINED_ACCURACY}** is "
+              f"flagged. The reference passed on "
               f"{sum(verdict(r) for r in reference)} of {len(reference)} seeds.", "",
               "Per seed (reference):", "", "| seed | overall | hard | bag of words (hard) | seconds |",
               "| --- | --- | --- | --- | --- |"]
     lines += [f"| {r['seed']} | {r['overall']:.3f} | {r['hard']:.3f} | {r['bow_hard']:.3f} | {r['seconds']:.1f} |"
               for r in reference]
     lines += ["", "## Other solutions: the thresholds accept the correct ones and reject the broken ones", "",
-              "| variant | correct? | overall | hard | passes (seeds) |", "| --- | --- | --- | --- | --- |"]
+              "| variant | correct? | overall | hard | untrained | passes (seeds) |", "| --- | --- | --- | --- | --- | --- |"]
     for name, runs in variants.items():
         correct = VARIANTS[name][0]
         lines.append(f"| {name} | {'yes' if correct else 'no'} | {summary([r['overall'] for r in runs])} | "
-                     f"{summary([r['hard'] for r in runs])} | {sum(verdict(r) for r in runs)} of {len(runs)} |")
+                     f"{summary([r['hard'] for r in runs])} | {summary([r['untrained'] for r in runs])} | "
+                     f"{sum(verdict(r) for r in runs)} of {len(runs)} |")
     lines += ["", "## The committed data (data/02_sentiment), notebook settings", "",
               f"Reference: embedding 16, SimpleRNN 32, 10 epochs of the 3,000 training sentences, batch 32, "
               f"learning rate 0.01, seed 0 ({seconds_generated:.1f} s). Bag of words: `sentiment_data.BagOfWords`.",
