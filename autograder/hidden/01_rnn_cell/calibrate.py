@@ -101,7 +101,7 @@ class Sandbox:
 
 def tests():
     found = []
-    for name, fn in inspect.getmembers(suite, inspect.isfunction):
+    for name, fn in sorted(inspect.getmembers(suite, inspect.isfunction), key=lambda m: m[1].__code__.co_firstlineno):
         marks = [m for m in getattr(fn, "pytestmark", []) if m.name == "item"]
         if name.startswith("test_") and marks:
             found.append((name, fn, marks[0].args[0], marks[0].kwargs.get("uses", ())))

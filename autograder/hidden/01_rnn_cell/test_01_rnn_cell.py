@@ -154,12 +154,20 @@ def test_output_layer_3d(student, rng):
 
 
 # ---------------------------------------------------------------------------------------------------- backward
-def cell_problem(rng, dtype=np.float64):
-    p = problem(rng, n=4, d=3, h=5)
+def cell_problem(rng, n=4, d=3, h=5):
+    p = problem(rng, n=n, d=d, h=h)
     X_t, H_prev, W_xh, W_hh, b_h = cell_args(p)
     H_t = ref.rnn_cell_forward(X_t, H_prev, W_xh, W_hh, b_h).numpy()
     dH_t = rng.standard_normal(H_t.shape)
     return dH_t, X_t, H_prev, H_t, W_xh, W_hh, b_h
+
+
+@item("rnn_cell_backward", weight=1)
+def test_cell_backward_by_hand(student, rng):
+    """is derived by hand: no automatic differentiation runs while it computes (checked first, with shapes of its
+    own, so that a tf.function traces here)"""
+    dH_t, X_t, H_prev, H_t, W_xh, W_hh, _ = cell_problem(rng, n=2, d=6, h=3)
+    check_no_autodiff(student, "rnn_cell_backward", dH_t, X_t, H_prev, H_t, W_xh, W_hh)
 
 
 @item("rnn_cell_backward", weight=3)
@@ -215,13 +223,6 @@ def test_cell_backward_uses_cache(student, rng):
                           "given H_t for tanh' = 1 - H_t^2, not recompute the forward pass)") from None
 
 
-@item("rnn_cell_backward", weight=1)
-def test_cell_backward_by_hand(student, rng):
-    """is derived by hand: no automatic differentiation runs while it computes"""
-    dH_t, X_t, H_prev, H_t, W_xh, W_hh, _ = cell_problem(rng)
-    check_no_autodiff(student, "rnn_cell_backward", dH_t, X_t, H_prev, H_t, W_xh, W_hh)
-
-
 def seq_problem(rng, n=3, T=5, d=3, h=4):
     p = problem(rng, n=n, T=T, d=d, h=h)
     H = ref.rnn_forward(*seq_args(p)).numpy()
@@ -234,6 +235,14 @@ def seq_forward(X, H0, W_xh, W_hh, b_h):
 
 def backward_args(p, H, dH):
     return dH, p["X"], p["H0"], H, p["W_xh"], p["W_hh"]
+
+
+@item("rnn_backward", weight=1, uses=["rnn_cell_backward"])
+def test_backward_by_hand(student, rng):
+    """is derived by hand: no automatic differentiation runs while it computes (checked first, with shapes of its
+    own, so that a tf.function traces here)"""
+    p, H = seq_problem(rng, n=2, T=3, d=5, h=2)
+    check_no_autodiff(student, "rnn_backward", *backward_args(p, H, rng.standard_normal(H.shape)))
 
 
 @item("rnn_backward", weight=3, uses=["rnn_cell_backward"])
@@ -298,13 +307,6 @@ def test_backward_uses_cache(student, rng):
     except CheckFailed as err:
         raise CheckFailed(f"{err}\n(this check passes hidden states H of its own: BPTT must use the given "
                           "cache, not recompute the forward pass)") from None
-
-
-@item("rnn_backward", weight=1, uses=["rnn_cell_backward"])
-def test_backward_by_hand(student, rng):
-    """is derived by hand: no automatic differentiation runs while it computes"""
-    p, H = seq_problem(rng, T=3)
-    check_no_autodiff(student, "rnn_backward", *backward_args(p, H, rng.standard_normal(H.shape)))
 
 
 # ---------------------------------------------------------------------------------------------------- RNNCell
