@@ -29,10 +29,11 @@
 # print a line starting with ✓ when your code passes, and otherwise a line starting with ✗ and one sentence that
 # says what to look at (which call failed, with which shapes, or which value or gradient is wrong). Cells that
 # need a part whose checks have not passed yet say so and skip. Your score comes from a hidden test suite that
-# runs your functions on other random inputs, so passing the public checks is a good sign, not a guarantee. Do not rename the functions or change their signatures, and keep
-# everything in TensorFlow operations (`tf.tanh`, `tf.matmul` or `@`, `tf.transpose`, `tf.reduce_sum`,
-# `tf.stack`, `tf.zeros_like`, ...): no NumPy inside your functions and no `tf.GradientTape` in your backward
-# passes. Every function must return tensors of its inputs' dtype, so that it works in `float32` and in `float64`.
+# runs your functions on other random inputs, so passing the public checks is a good sign, not a guarantee. Do
+# not rename the functions or change their signatures, and keep everything in TensorFlow operations (`tf.tanh`,
+# `tf.matmul` or `@`, `tf.transpose`, `tf.reduce_sum`, `tf.stack`, `tf.zeros_like`, ...): no NumPy inside your
+# functions and no `tf.GradientTape` in your backward passes. Every function must return tensors of its inputs'
+# dtype, so that it works in `float32` and in `float64`.
 #
 # **Time.** Run top to bottom with a correct solution, the whole notebook takes about RUNTIME_A1 on a 2-core
 # laptop CPU (no GPU needed).
@@ -385,7 +386,8 @@ with public_check("RNNCell"):
     fresh = {w.name: np.asarray(w) for w in cell.weights}
     K, R, b = (fresh.get(name, np.zeros(0)) for name in ("kernel", "recurrent_kernel", "bias"))
     if K.shape != (d, units) or not np.any(K) or np.max(np.abs(K)) > np.sqrt(6 / (d + units)):
-        raise CheckFailed(f"kernel should be ({d}, {units}) with glorot_uniform values in ±{np.sqrt(6 / (d + units)):.3f}")
+        raise CheckFailed(f"kernel should be ({d}, {units}) with glorot_uniform values in "
+                          f"±{np.sqrt(6 / (d + units)):.3f}")
     if R.shape != (units, units) or not np.allclose(R @ R.T, np.eye(units), atol=1e-5):
         raise CheckFailed(f"recurrent_kernel should be ({units}, {units}) and orthogonal (initializer='orthogonal')")
     if b.shape != (units,) or np.any(b):

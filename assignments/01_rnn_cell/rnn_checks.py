@@ -28,12 +28,14 @@ def check_rnn_backward(backward, forward, numpy_forward, inputs, upstream, names
     for dtype in (np.float32, np.float64):
         grads = call(backward, *(tf.constant(a, dtype) for a in (upstream, X, H_start, H, W_xh, W_hh)))
         if not isinstance(grads, (tuple, list)) or len(grads) != 5:
+            count = f" of {len(grads)}" if isinstance(grads, (tuple, list)) else ""
             raise CheckFailed(f"{name} must return a tuple of 5 gradients ({', '.join(names)}), got "
-                              f"{type(grads).__name__}{f' of {len(grads)}' if isinstance(grads, (tuple, list)) else ''}")
+                              f"{type(grads).__name__}{count}")
         numpy_made = [n for n, g in zip(names, grads) if not tf.is_tensor(g)]
         if numpy_made:
-            raise CheckFailed(f"{name} returned {', '.join(numpy_made)} as {type(grads[names.index(numpy_made[0])]).__name__}, "
-                              "not as TensorFlow tensors: keep every step in TensorFlow operations")
+            kind = type(grads[names.index(numpy_made[0])]).__name__
+            raise CheckFailed(f"{name} returned {', '.join(numpy_made)} as {kind}, not as TensorFlow tensors: keep "
+                              "every step in TensorFlow operations")
         wrong_shape = [f"{n} {tuple(g.shape)} instead of {v.shape}" for n, g, v in zip(names, grads, inputs.values())
                        if tuple(g.shape) != v.shape]
         if wrong_shape:

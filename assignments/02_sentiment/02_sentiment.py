@@ -27,8 +27,9 @@
 # **How this notebook is graded.** Each answer cell holds the signature and docstring of one function; write the
 # body where it says `raise NotImplementedError()`. The cell after it runs *public checks*: they print a line
 # starting with ✓ when your code passes, and otherwise a line starting with ✗ and one sentence that says what to
-# look at; cells that need a part whose checks have not passed yet say so and skip. Your score comes from a hidden test suite that runs your functions on other inputs (and trains your model on sentences it
-# has never shown you), so passing the public checks is a good sign, not a guarantee. Do not rename the functions
+# look at; cells that need a part whose checks have not passed yet say so and skip. Your score comes from a
+# hidden test suite that runs your functions on other inputs (and trains your model on sentences it has never
+# shown you), so passing the public checks is a good sign, not a guarantee. Do not rename the functions
 # or change their signatures. The from-scratch RNN functions use TensorFlow operations only and must return
 # tensors of their parameters' dtype (`float32` or `float64`); no `tf.GradientTape` in `many_to_one_grads`.
 #
@@ -166,7 +167,8 @@ with public_check("encode"):
         raise CheckFailed(f"encode(...) with max_len=4:\n  expected\n{expected}\n  got\n{got}")
     got = encode([["the", "film", "was", "good", "the", "end"]], vocab_tiny, 3)
     if not np.array_equal(got, [[3, 6, 4]]):
-        raise CheckFailed(f"a sentence longer than max_len keeps its first max_len tokens: expected [[3 6 4]], got {got}")
+        raise CheckFailed(f"a sentence longer than max_len keeps its first max_len tokens: expected [[3 6 4]], "
+                          f"got {got}")
 
 # %% [markdown]
 # With both functions in place, the whole dataset becomes three matrices of ids. The vocabulary is built from the
@@ -447,8 +449,7 @@ def short_run(seed):
 
 
 with public_check("train_sentiment") as check:
-    if not passed("build_sentiment_model"):
-        raise CheckFailed("this check trains a model from your build_sentiment_model: make its checks pass first")
+    check.require("build_sentiment_model")
     history = short_run(seed=7)
     if not isinstance(history, dict) or not {"loss", "accuracy"} <= set(history):
         raise CheckFailed(f"train_sentiment must return a dict with 'loss' and 'accuracy', got {history!r:.200}")

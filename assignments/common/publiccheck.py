@@ -16,10 +16,12 @@ A check cell reads::
 
 Nothing here knows a solution: the truth always comes from the check cell (NumPy, finite differences, Keras).
 """
+import ast
 import inspect
 import os
 import re
 import sys
+import textwrap
 
 import numpy as np
 
@@ -137,6 +139,20 @@ def call(func, *args, **kwargs):
             from None
 
 
+def call_list(func, *args, **kwargs):
+    """``list(func(*args, **kwargs))`` for a generator function, with the errors of :func:`call` (an exception raised
+    while the generator runs is described with the call that made it)."""
+    try:
+        return list(func(*args, **kwargs))
+    except (CheckFailed, NotImplementedError):
+        raise
+    except Exception as err:
+        where = _user_frame(err.__traceback__)
+        at = f" in {where[0]}, line {where[1]} of its cell," if where else ""
+        raise CallFailed(f"list({describe_call(func, args, kwargs)}) raised {type(err).__name__}{at}: "
+                         f"{one_line(err)}") from None
+
+
 def _float_tensors(value, path):
     """(path, tensor) of every floating-point TensorFlow tensor inside an argument (dicts and lists too)."""
     import tensorflow as tf
@@ -195,6 +211,8 @@ def _kind(value):
 
 def explain(err, item):
     """The one sentence a check cell prints when ``err`` ended the check of ``item``."""
+    if isinstance(err, NotImplementedYet):
+        return str(err)
     if isinstance(err, NotImplementedError):
         missing = _owner(_raising_function(err.__traceback__)) or item
         if missing == item:
@@ -219,6 +237,18 @@ class public_check:
 
     def __init__(self, item):
         self.item, self.note = item, ""
+        self._namespace = sys._getframe(1).f_globals   # the notebook's, where the item is defined
+
+    def require(self, *items):
+        """Stops the check, politely, if the item is still a stub or if the checks of ``items`` (earlier parts it
+        builds on) have not passed."""
+        if is_stub(self._namespace.get(self.item)):
+            raise NotImplementedYet(f"{self.item} is not implemented yet: write its body in the answer cell above, "
+                                    "then run that cell and this one again.")
+        missing = [item for item in items if item not in _passed]
+        if missing:
+            raise CheckFailed(f"this check uses your {' and '.join(missing)}: make "
+                              f"{'its' if len(missing) == 1 else 'their'} checks pass first.")
 
     def __enter__(self):
         _passed.discard(self.item)
@@ -239,6 +269,19 @@ class public_check:
         _failures[self.item] = message
         print(f"✗ {message}")
         return True
+
+
+def is_stub(func):
+    """Whether ``func`` is a function whose body (after its docstring) is only ``raise NotImplementedError...``."""
+    try:
+        node = ast.parse(textwrap.dedent(inspect.getsource(func))).body[0]
+    except (OSError, TypeError, SyntaxError, IndexError):
+        return False
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    body = node.body[1:] if node.body and isinstance(node.body[0], ast.Expr) and \
+        isinstance(node.body[0].value, ast.Constant) and isinstance(node.body[0].value.value, str) else node.body
+    return len(body) == 1 and isinstance(body[0], ast.Raise) and "NotImplementedError" in ast.unparse(body[0])
 
 
 def passed(item):
