@@ -45,6 +45,12 @@ def cmd_report(args, course):
     workflow.report(course, _names(args))
 
 
+def cmd_validate(args, course):
+    from autograder.simulation import validate
+    return validate.run(course, _names(args), seeds=args.seeds, bug_seeds=args.bug_seeds, jobs=args.jobs,
+                        full=args.full, markdown=args.markdown)
+
+
 def cmd_demo(args, course):
     from autograder.simulation import demo
     return demo.run(course, jobs=args.jobs)
@@ -90,6 +96,15 @@ def parser():
     p.add_argument("--to", help="output folder (default: <course-dir>/exports)")
     p = command("report", cmd_report, "print students x items and plot the score distribution")
     p.add_argument("assignment", nargs="?")
+    p = command("validate", cmd_validate, "prove the hidden suites: reference, variants and bug catalogue through the "
+                "real grader over several grader seeds (in a course folder of its own)")
+    p.set_defaults(course_dir="validation")
+    p.add_argument("assignment", nargs="?", help="the assignment (default: all)")
+    p.add_argument("--seeds", type=int, default=20, help="grader seeds for the reference and variants (default: 20)")
+    p.add_argument("--bug-seeds", type=int, help="grader seeds for the bugs (default: --seeds)")
+    p.add_argument("--full", action="store_true", help="run the training items for every bug too")
+    p.add_argument("--jobs", "-j", type=int, default=2)
+    p.add_argument("--markdown", help="also write the report as markdown to this file")
     p = command("demo", cmd_demo, "build, simulate a small class, grade it, export and report")
     p.add_argument("--jobs", "-j", type=int, default=2)
     return top

@@ -6,7 +6,7 @@ import pytest
 
 from autograder import cli
 
-SUBCOMMANDS = ["build", "release", "collect", "autograde", "feedback", "export", "report", "demo"]
+SUBCOMMANDS = ["build", "release", "collect", "autograde", "feedback", "export", "report", "validate", "demo"]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)

@@ -57,18 +57,19 @@ def grade_one(course, assignment, student, level, force=False, items=None, runne
     return results, skipped
 
 
-def _grade_pooled(graders, course, assignment, student, level, force, items):
+def _grade_pooled(graders, course, assignment, student, level, force, items, salt):
     run, give_back = graders.runner()
     try:
-        return grade_one(course, assignment, student, level, force, items, runner=run)
+        return grade_one(course, assignment, student, level, force, items, runner=run, salt=salt)
     finally:
         give_back()
 
 
-def _local_results(course, todo, level, force, jobs, items):
+def _local_results(course, todo, level, force, jobs, items, salts):
     """Yields ``(student, assignment, (results, kept) or the exception)`` as local warm graders finish."""
     with pool.Pool(min(max(1, jobs), len(todo))) as graders, ThreadPoolExecutor(max_workers=max(1, jobs)) as threads:
-        futures = {threads.submit(_grade_pooled, graders, course, a, s, level, force, (items or {}).get(s)): (s, a)
+        futures = {threads.submit(_grade_pooled, graders, course, a, s, level, force, (items or {}).get(s),
+                                  (salts or {}).get(s, "")): (s, a)
                    for s, a in todo}
         for future in as_completed(futures):
             student, assignment = futures[future]
@@ -79,12 +80,13 @@ def _local_results(course, todo, level, force, jobs, items):
 
 
 def autograde(course, assignments, students=None, level="bubblewrap", force=False, jobs=1, echo=print,
-              items=None, dask=None):
+              items=None, dask=None, salts=None):
     """Grades the submissions; returns ``({(student, assignment): SubmissionResults}, failures)``.
 
     Never stops on one bad submission; each result is written as soon as it is ready. ``jobs`` local warm graders
     grade at once, or ``dask`` (a scheduler address, or ``local``) sends one task per submission to a Dask cluster
-    (``jobs`` workers for ``local``). ``items`` (``{student: [grade_id, ...]}``) grades some submissions in part.
+    (``jobs`` workers for ``local``). ``items`` (``{student: [grade_id, ...]}``) grades some submissions in part;
+    ``salts`` (``{student: text}``) gives them other grader seeds (``rnnkit validate``).
     """
     todo = []
     for assignment in assignments:
@@ -97,9 +99,10 @@ def autograde(course, assignments, students=None, level="bubblewrap", force=Fals
                 continue
             todo.append((student, assignment))
     if dask:
-        outcomes = distributed.results(course, todo, level, force, dask, workers=max(1, jobs), items=items)
+        outcomes = distributed.results(course, todo, level, force, dask, workers=max(1, jobs), items=items,
+                                       salts=salts)
     else:
-        outcomes = _local_results(course, todo, level, force, jobs, items)
+        outcomes = _local_results(course, todo, level, force, jobs, items, salts)
     graded = {}
     with Progress(len(todo), "autograde", echo) as progress:
         for student, assignment, outcome in outcomes:

@@ -60,14 +60,14 @@ def client_for(address, workers=2):
         raise RnnkitError(f"cannot reach the Dask scheduler at {address}: {err}") from None
 
 
-def results(course, todo, level, force, address, workers=2, items=None):
+def results(course, todo, level, force, address, workers=2, items=None, salts=None):
     """Yields ``(student, assignment, (SubmissionResults, kept) or the exception)`` as tasks finish."""
     from distributed import as_completed
     client, cluster = client_for(address, workers)
     run = uuid.uuid4().hex[:8]
     try:
         futures = {client.submit(grade_task, course.root, assignment, student, level, force,
-                                 (items or {}).get(student), key=f"grade-{assignment}-{student}-{run}", pure=False,
+                                 (items or {}).get(student), (salts or {}).get(student, ""), key=f"grade-{assignment}-{student}-{run}", pure=False,
                                  retries=RETRIES): (student, assignment)
                    for student, assignment in todo}
         for future in as_completed(futures):

@@ -5,15 +5,11 @@ some with one realistic bug (from each assignment's bug catalogue), one who hand
 who submitted nothing for the last assignment. The demo builds, submits, grades in the sandbox, renders feedback,
 exports and reports, through the same :mod:`autograder.workflow` steps as the command line.
 """
-import os
-import shutil
 import time
 
 from autograder import project, workflow
-from autograder.errors import RnnkitError
 from autograder.simulation import catalogue, submissions
 
-MARKER = ".rnnkit-demo"
 # student -> what they hand in for each assignment, by position: "ref" (correct), "stubs" (untouched), None
 # (no submission), or an integer k: the k-th catalogued bug of a distinct answer cell.
 CLASS = {
@@ -24,15 +20,6 @@ CLASS = {
     "emeka":  [2, 2, "ref"],
     "farah":  ["ref", "ref", 2],
 }
-
-
-def _fresh(course):
-    if os.path.isdir(course.root) and os.listdir(course.root) and not os.path.exists(course.path(MARKER)):
-        raise RnnkitError(f"{course.root} exists and is not a demo course; refusing to overwrite it "
-                          "(use another --course-dir)")
-    shutil.rmtree(course.root, ignore_errors=True)
-    os.makedirs(course.root)
-    open(course.path(MARKER), "w").close()
 
 
 def distinct_bugs(assignment):
@@ -64,7 +51,7 @@ def submit_class(course, assignments):
 
 def run(course, jobs=2, echo=print):
     started = time.time()
-    _fresh(course)
+    submissions.fresh_course(course)
     workflow.build(course, echo=echo)
     assignments = project.assignments()
     count = submit_class(course, assignments)

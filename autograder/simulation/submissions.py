@@ -4,10 +4,14 @@ Used by ``rnnkit demo`` and by the tests; a real class arrives through ``nbgrade
 """
 import datetime
 import os
+import shutil
 
 import nbformat
 
 from autograder import notebooks
+from autograder.errors import RnnkitError
+
+MARKER = ".rnnkit-simulated"
 
 
 def reference_answers(course, assignment):
@@ -38,3 +42,13 @@ def submit(course, student, assignment, answers=None, edit=None):
     with open(os.path.join(folder, "timestamp.txt"), "w") as f:
         f.write(datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
     return path
+
+
+def fresh_course(course):
+    """Empties ``course`` for a simulated class (demo, validation); refuses a folder that is not one of ours."""
+    if os.path.isdir(course.root) and os.listdir(course.root) and not os.path.exists(course.path(MARKER)):
+        raise RnnkitError(f"{course.root} exists and is not a simulated course; refusing to overwrite it "
+                          "(use another --course-dir)")
+    shutil.rmtree(course.root, ignore_errors=True)
+    os.makedirs(course.root)
+    open(course.path(MARKER), "w").close()
