@@ -5,8 +5,9 @@ every catalogued bug must lose points on its own item (caught) and on no other (
 one per answer cell into a submission: each item is graded with the reference of the items it builds on, so each
 item's verdict still speaks of one bug alone.
 
-By default a bug submission skips the training items its bugs are not in (those items run the reference of every
-earlier item, so a bug elsewhere cannot reach them); ``full=True`` runs every item for every bug.
+By default a bug or variant submission skips the training items it does not change (those items run the reference of
+every earlier item, so a change elsewhere cannot reach them); the reference runs everything, and ``full=True`` runs
+every item for every submission.
 """
 from dataclasses import dataclass, field
 import time
@@ -76,8 +77,10 @@ def validate(course, assignment, seeds=20, bug_seeds=None, jobs=1, level="bubble
     bug_seeds = seeds if bug_seeds is None else bug_seeds
     reference = submissions.reference_answers(course, assignment)
     every_item = set(notebooks.layout(notebooks.read(course.source_notebook(assignment))).answers)
+    variants = catalogue.variants(assignment)
     correct = {"reference": reference}
-    correct.update({f"variant-{v.name}": catalogue.apply(reference, v) for v in catalogue.variants(assignment)})
+    correct.update({f"variant-{v.name}": catalogue.apply(reference, v) for v in variants})
+    cells = {f"variant-{v.name}": {v.cell} for v in variants}
     groups = pack(catalogue.catalogue(assignment))
     report = Report(assignment, seeds, correct=dict.fromkeys(correct, 0),
                     bugs={b.name: 0 for g in groups for b in g}, bug_seeds=bug_seeds)
@@ -86,6 +89,8 @@ def validate(course, assignment, seeds=20, bug_seeds=None, jobs=1, level="bubble
         for name, answers in correct.items():
             plan[f"{name}.s{seed}"] = answers
             salts[f"{name}.s{seed}"] = str(seed)
+            if name in cells and not full:
+                items[f"{name}.s{seed}"] = sorted((every_item - TRAINING_ITEMS) | cells[name])
     for seed in range(bug_seeds):
         for number, group in enumerate(groups):
             student = f"bugs{number:02d}.s{seed}"
