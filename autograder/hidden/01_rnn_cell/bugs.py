@@ -208,4 +208,10 @@ BUGS = [
         "        inner.built = True\n"
         "        return inner.call(inputs, states)",
         "Delegates the step to a keras.layers.SimpleRNNCell holding its weights instead of computing it."),
+    Bug("bwd_recomputes_without_bias", "rnn_cell_backward",
+        "dH_t * (1 - tf.square(H_t))", "dH_t * (1 - tf.square(tf.tanh(X_t @ W_xh + H_prev @ W_hh)))",
+        "Recomputes tanh(A) instead of using the cache H_t, and without b_h (which is not an argument)."),
+    Bug("cell_bias_ones", "RNNCell",
+        'initializer="zeros"', 'initializer="ones"',
+        "Initialises the bias with ones instead of zeros, unlike SimpleRNNCell."),
 ]
