@@ -19,7 +19,10 @@ import pytest
 
 from autograder import project
 from autograder.sandbox import launch
-from autograder.sandbox.inside import seccomp
+try:
+    from autograder.sandbox.inside import seccomp
+except ImportError:  # only when these tests are run against an older sandbox, to show what they catch
+    seccomp = None
 from autograder.trusted.student import StudentError, StudentProcess
 
 ROOT_GRADER = os.geteuid() == 0
@@ -205,12 +208,13 @@ def inside(request, tmp_path_factory):
 def test_student_has_no_privilege_and_cannot_remount_or_write_the_venv(inside):
     level, facts, *_ = inside
     _claims(level)
-    assert int(facts["CapEff"], 16) == 0 and int(facts["CapPrm"], 16) == 0, facts
-    assert all(int(uid) != 0 for uid in facts["Uid"]), facts["Uid"]
     assert not any(facts["remount_syscall"].values()), facts["remount_syscall"]
     assert not facts["remount_cli"]["ok"] or facts["remount_cli"]["value"] != 0, facts["remount_cli"]
     assert not any(attempt["ok"] for attempt in facts["pth"].values()), facts["pth"]
     assert not facts["unshare_userns"]
+    assert int(facts["CapEff"], 16) == 0 and int(facts["CapPrm"], 16) == 0, facts
+    assert all(int(uid) != 0 for uid in facts["Uid"]), facts["Uid"]
+    assert seccomp is not None, "no seccomp filter module"
     if seccomp.available():
         assert facts["Seccomp"] == "2" and facts["NoNewPrivs"] == "1", facts
 
@@ -273,7 +277,8 @@ def test_no_network(inside):
 def test_tmp_scratch_and_shm_are_size_limited(inside):
     level, facts, *_ = inside
     _claims(level, root_only_at_none=None)
-    for name, limit in (("fill_tmp", launch.TMP_MB), ("fill_scratch", launch.SCRATCH_MB), ("fill_shm", launch.SHM_MB)):
+    sizes = [getattr(launch, name, 256) for name in ("TMP_MB", "SCRATCH_MB", "SHM_MB")]  # 256: an older launch
+    for name, limit in zip(("fill_tmp", "fill_scratch", "fill_shm"), sizes):
         written, error = facts[name]
         assert error == 28 and written <= limit, (name, facts[name], facts.get("df"))  # ENOSPC
 
@@ -307,6 +312,7 @@ def test_command_runs_another_entry_point_in_the_same_sandbox(level, tmp_path):
 
 
 def test_the_seccomp_filter_is_built_for_known_machines_and_skipped_with_a_note_elsewhere():
+    assert seccomp is not None, "no seccomp filter module"
     for machine in ("x86_64", "aarch64"):
         code = seccomp.program(machine)
         assert code and len(code) % 8 == 0 and len(code) // 8 < 4096

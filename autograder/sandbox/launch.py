@@ -31,8 +31,9 @@ checked from inside the sandbox by ``tests/test_sandbox_hostile.py``):
     grader's own processes too.
 ``none`` (a plain subprocess)
   * resource limits (address space, CPU time, file size, processes, no core files), a minimal environment, its own
-    session; for a root grader an unprivileged uid of its own (only what "others" may read or write) and the
-    seccomp filter.
+    session, the seccomp filter (no ``mount``, ``ptrace``, namespaces ...); for a root grader an unprivileged uid of
+    its own (only what "others" may read or write, no capabilities, RLIMIT_NPROC holds), in a private mount
+    namespace where only the interpreter is shown in folders that uid could not reach (``/root``).
   * NOT covered: no network isolation; the whole file system is visible (``solutions/``, the hidden suites,
     the course and its gradebook, the grader's job file unless the grader runs as root), and writable wherever
     that user may write (for a non-root grader: the course, the release folder, the virtualenv, the project);
