@@ -105,8 +105,8 @@ print(f"largest difference from X_t W_xh + H_prev W_hh: {np.max(np.abs(one_produ
 with public_check("rnn_cell_forward"):
     # A tiny example you can check by hand: X_t W_xh = [1, 2], H_prev W_hh = [0, 0.5], so the pre-activation
     # X_t W_xh + H_prev W_hh + b_h is [0, 1] and H_t = [tanh(0), tanh(1)].
-    tiny = call(rnn_cell_forward, tf.constant([[1.0, 2.0]]), tf.constant([[0.5, -1.0]]), tf.eye(2),
-                tf.constant([[0.0, 1.0], [0.0, 0.0]]), tf.constant([-1.0, -1.5]))
+    tiny = call_tf(rnn_cell_forward, tf.constant([[1.0, 2.0]]), tf.constant([[0.5, -1.0]]), tf.eye(2),
+                   tf.constant([[0.0, 1.0], [0.0, 0.0]]), tf.constant([-1.0, -1.5]))
     check_close(tiny, [[0.0, np.tanh(1.0)]], "H_t of the tiny example")
 
     # Random, non-square inputs (n, d, h all different) in float32 and float64, against the equation in NumPy;

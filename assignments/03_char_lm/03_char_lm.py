@@ -542,13 +542,13 @@ if ready("seq_data_iter_sequential", "CharRNNLM", "clip_gradients"):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_train_char_lm", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-small = default_source(seed=3).sample_ids(3000, seed=0)
+small = default_source(seed=3).sample_ids(2400, seed=0)
 
 
 def short_run(use_random_iter, seed=0):
     keras.utils.set_random_seed(1)   # the same initial weights for every run
     model = CharRNNLM(9, 16)
-    return call(train_char_lm, model, small, batch_size=8, num_steps=10, learning_rate=1.0, theta=1.0, epochs=3,
+    return call(train_char_lm, model, small, batch_size=8, num_steps=10, learning_rate=1.0, theta=1.0, epochs=2,
                 use_random_iter=use_random_iter, seed=seed)
 
 
@@ -558,12 +558,13 @@ with public_check("train_char_lm") as check:
     for use_random_iter in (False, True):
         kind = "random" if use_random_iter else "sequential"
         history = runs[kind] = short_run(use_random_iter)
-        if not isinstance(history, list) or len(history) != 3:
-            raise CheckFailed(f"train_char_lm ({kind}) should return a list of 3 perplexities, got {history!r:.100}")
+        if not isinstance(history, list) or len(history) != 2:
+            raise CheckFailed(f"train_char_lm ({kind}) should return a list of 2 perplexities (epochs=2), got "
+                              f"{history!r:.100}")
         if not all(np.isfinite(history)) or min(history) < 1:
             raise CheckFailed(f"train_char_lm ({kind}): perplexities must be finite and at least 1, got {history}")
         if not history[-1] < history[0]:
-            raise CheckFailed(f"train_char_lm ({kind}): the perplexity did not go down in 3 epochs: {history}")
+            raise CheckFailed(f"train_char_lm ({kind}): the perplexity did not go down in 2 epochs: {history}")
     check_close(short_run(True, seed=0), runs["random"], "a second random run with the same seed", rtol=1e-4)
     if np.allclose(short_run(True, seed=1), runs["random"], rtol=1e-7):
         raise CheckFailed("train_char_lm gives the same run for seeds 0 and 1: pass np.random.default_rng(seed) to "
@@ -642,7 +643,7 @@ if ready("seq_data_iter_sequential", "perplexity", "CharRNNLM", "clip_gradients"
 # ### On real text
 #
 # The same model, larger, on the corpus of Part 1 (90 % for training, 10 % for validation). Plain SGD on a vanilla
-# RNN is slow: the default run of three epochs gets it past the bigram model; `LONG_RUN = True` trains four times
+# RNN is slow: the default run of two epochs gets it past the bigram model; `LONG_RUN = True` trains four times
 # longer and gets closer to the trigram one (compare the lines of the plot).
 
 # %% nbgrader={"grade": false, "grade_id": "demo_train_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -650,7 +651,7 @@ if ready("build_char_vocab", "seq_data_iter_sequential", "perplexity", "CharRNNL
          "train_char_lm"):
     keras.utils.set_random_seed(0)
     text_model = CharRNNLM(V, 128)
-    text_epochs = 12 if LONG_RUN else 3
+    text_epochs = 8 if LONG_RUN else 2
     started = time.time()
     text_train_curve, text_valid_curve = fit(text_model, train_ids, valid_ids, text_epochs, batch_size=32,
                                              num_steps=32, learning_rate=1.0, theta=1.0, use_random_iter=False)
@@ -882,8 +883,9 @@ plt.show()
 # (`model.fit` shuffles them, as random sampling would), for the same number of epochs, all compiled by Keras.
 # Each is then scored on the same windows of the validation text, each window read from a zero state (so the
 # numbers are a little worse than with the state carried along, and not comparable with Part 6, which trained with
-# your SGD loop). Your model and `SimpleRNN` compute the same function and should end up close; the gated layers
-# should do better.
+# your SGD loop). Your model and `SimpleRNN` compute the same function and should end up close. The gated layers
+# learn faster: after the default single epoch the GRU is already clearly ahead, and with `LONG_RUN = True` the
+# LSTM is too.
 
 # %% nbgrader={"grade": false, "grade_id": "demo_keras_layers", "locked": true, "schema_version": 3, "solution": false, "task": false}
 class KerasCharLM(keras.Model):
@@ -922,7 +924,7 @@ def windows(ids, offsets, T=32):
 if ready("build_char_vocab", "CharRNNLM"):
     X_train, Y_train = windows(train_ids, (0, 16))
     X_valid, Y_valid = windows(valid_ids, (0,))
-    keras_epochs = 6 if LONG_RUN else 2
+    keras_epochs = 4 if LONG_RUN else 1
     print(f"{len(X_train):,} training windows, {keras_epochs} epochs of {math.ceil(len(X_train) / 64)} steps each")
     rows = []
     makers = (("your CharRNNLM", lambda: LogitsOnly(CharRNNLM(V, 128))),

@@ -66,9 +66,14 @@ def describe_value(value, depth=0):
     return text if len(text) <= 30 else text[:27] + "..."
 
 
+def _short(qualname):
+    """``f.<locals>.g`` -> ``g``: the name as the student wrote it."""
+    return qualname.split("<locals>.")[-1] if qualname else qualname
+
+
 def describe_call(func, args, kwargs):
-    """``name(arg: description, ...)`` with the parameter names of ``func`` where they can be found."""
-    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or type(func).__name__
+    """``name(arg=description, ...)`` with the parameter names of ``func`` where they can be found."""
+    name = _short(getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or type(func).__name__)
     try:
         bound = inspect.signature(func).bind_partial(*args, **kwargs)
         parts = [f"{key}={describe_value(value)}" for key, value in bound.arguments.items()]
@@ -101,7 +106,7 @@ def _user_frame(tb):
             or os.path.basename(filename) in ("publiccheck.py", "checklib.py")
         if not library:
             code = tb.tb_frame.f_code
-            found = (getattr(code, "co_qualname", code.co_name), tb.tb_lineno)
+            found = (_short(getattr(code, "co_qualname", code.co_name)), tb.tb_lineno)
         tb = tb.tb_next
     return found
 
@@ -121,7 +126,7 @@ def _owner(qualname):
     """``CharRNNLM.__init__`` -> ``CharRNNLM``; ``rnn_forward`` -> ``rnn_forward``."""
     if not qualname:
         return None
-    return qualname.split(".<locals>")[0].split(".")[0]
+    return _short(qualname).split(".")[0]
 
 
 # --------------------------------------------------------------------------------------------------- calling
@@ -134,7 +139,7 @@ def call(func, *args, **kwargs):
         raise
     except Exception as err:
         where = _user_frame(err.__traceback__)
-        at = f" in {where[0]}, line {where[1]} of its cell," if where else ""
+        at = f" in {where[0]}, line {where[1]} of its cell" if where else ""
         raise CallFailed(f"{describe_call(func, args, kwargs)} raised {type(err).__name__}{at}: {one_line(err)}") \
             from None
 
@@ -148,7 +153,7 @@ def call_list(func, *args, **kwargs):
         raise
     except Exception as err:
         where = _user_frame(err.__traceback__)
-        at = f" in {where[0]}, line {where[1]} of its cell," if where else ""
+        at = f" in {where[0]}, line {where[1]} of its cell" if where else ""
         raise CallFailed(f"list({describe_call(func, args, kwargs)}) raised {type(err).__name__}{at}: "
                          f"{one_line(err)}") from None
 
