@@ -171,12 +171,18 @@ def harness_namespace(model_class=None, train=None):
     replacements = {"CharRNNLM": model_class, "train_char_lm": train}
     return calibration.harness_namespace("03_char_lm", ref, **{k: v for k, v in replacements.items() if v})
 
+def hidden_seed_of(seed):
+    """A stand-in for the course-secret hidden seed of a grading run (independent of ``seed``)."""
+    return int(np.random.default_rng([int(seed), 0x51DE]).integers(2**32))
+
+
 def grading_run(seed, namespace):
-    problem = suite.hidden_problem(seed)
+    problem = suite.hidden_problem(hidden_seed_of(seed))
     started = time.time()
     result = suite.train_hidden(caller(namespace), problem, seed)
     seconds = time.time() - started
     return {"seed": seed, "perplexity": result["perplexity"], "bigram": result["bigram"], "floor": problem["floor"],
+            "bayes": problem["bayes"], "below_bayes": math.log(result["perplexity"] / problem["bayes"]),
             "unigram": problem["unigram"], "ratio": result["perplexity"] / problem["floor"], "seconds": seconds,
             "last_train": result["history"][-1], "passed": suite.verdict(problem, result) is None,
             "limit": max(problem["floor"] * (result["bigram"] / problem["floor"]) ** suite.MAX_SHARE_OF_GAP,
@@ -329,8 +335,9 @@ def write_report(path, args, reference, variants, null, power, gen_tests, tm, ge
              f"{os.cpu_count()} CPU cores shared with other jobs (timings are pessimistic), TensorFlow "
              f"{tf.__version__}, Keras {keras.__version__}.", "",
              "## The budget of the hidden training check", "",
-             "The trusted side draws a random unifilar automaton with the grading seed "
-             f"(`corpora.random_automaton(seed, **{suite.SOURCE})`), samples {suite.BUDGET['train_chars']:,} "
+             "The trusted side draws a random unifilar automaton from the hidden seed alone "
+             f"(`corpora.random_automaton(seed=<generator keyed by SeedSequence([hidden_seed, tag])>, "
+             f"**{suite.SOURCE})`; the training and held-out texts from two more generators spawned from it), samples {suite.BUDGET['train_chars']:,} "
              "training characters and, separately, held-out text "
              f"({suite.HELD_OUT['streams']} streams of {suite.HELD_OUT['burn_in']} warm-up + "
              f"{suite.HELD_OUT['steps']} scored characters). Inside the sandbox the harness builds the student's "
@@ -350,8 +357,20 @@ def write_report(path, args, reference, variants, null, power, gen_tests, tm, ge
               f"| share of the log gap bigram → floor left open | {summary(shares)} |",
               f"| last epoch's training perplexity / held-out | "
               f"{summary([r['last_train'] / r['perplexity'] for r in reference])} |",
-              f"| time of training + held-out evaluation (s) | {summary([r['seconds'] for r in reference], 1)} |", "",
-              f"Threshold in `autograder/suites/test_03_char_lm.py`: held-out perplexity ≤ **max(floor × (bigram / "
+              f"| time of training + held-out evaluation (s) | {summary([r['seconds'] for r in reference], 1)} |",
+              f"| Bayes perplexity of the held-out text (the source's exact predictions) / floor | "
+              f"{summary([r['bayes'] / r['floor'] for r in reference])} |",
+              f"| log(reference held-out perplexity / Bayes), nats per character | "
+              f"{summary([r['below_bayes'] for r in reference], 4)} |", "",
+              f"Sub-floor flag: held-out perplexity < Bayes × exp(-{suite.FLOOR_MARGIN}) is flagged for the instructor "
+              f"and scores 0. A model that sees only the past beats the source's own predictions by "
+              f"{suite.FLOOR_MARGIN} nats per character over the {suite.HELD_OUT['streams'] * suite.HELD_OUT['steps']:,} "
+              f"scored characters with probability at most exp(-{suite.FLOOR_MARGIN * suite.HELD_OUT['streams'] * suite.HELD_OUT['steps']:.1f}) "
+              f"(the likelihood ratio is a martingale of mean 1, Markov's inequality); the reference's smallest "
+              f"log(ppl / Bayes) is {min(r['below_bayes'] for r in reference):.4f} (the flag would need "
+              f"-{suite.FLOOR_MARGIN}); a look-ahead oracle reaches about -{math.log(statistics.median([r['bayes'] for r in reference])):.2f} "
+              "(perplexity near 1, tests/test_hostile_data_03.py).", "",
+              f"Threshold in `autograder/hidden/03_char_lm/test_03_char_lm.py`: held-out perplexity ≤ **max(floor × (bigram / "
               f"floor)^{suite.MAX_SHARE_OF_GAP}, {suite.MIN_ALLOWANCE} × floor)**: on a log scale, at most "
               f"{suite.MAX_SHARE_OF_GAP} of the gap between the bigram baseline and the floor may stay open. The "
               f"reference's worst share is {max(shares):.3f} ({suite.MAX_SHARE_OF_GAP / max(shares):.1f}× below the "

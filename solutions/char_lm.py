@@ -13,11 +13,13 @@ import keras
 def build_char_vocab(text):
     """Builds the vocabulary of a text: one integer id per distinct character.
 
-    Characters are ordered by descending count, ties by code point (``ord``), so the most frequent character gets
-    id 0 and the result does not depend on where characters first appear.
+    Every distinct character is its own symbol, exactly as it appears: upper and lower case stay apart, and
+    punctuation, digits, spaces and line breaks are characters like any other (nothing is lower-cased, stripped or
+    dropped). Characters are ordered by descending count, ties by code point (``ord``), so the most frequent
+    character gets id 0 and the result does not depend on where characters first appear.
 
     Args:
-        text: a ``str`` (any language).
+        text: a ``str`` (any language, any script).
 
     Returns:
         ``(char_to_idx, idx_to_char)``: a ``dict`` from character to id, and the ``list`` of characters by id
@@ -34,8 +36,11 @@ def seq_data_iter_random(corpus, batch_size, num_steps, rng):
 
     Drops a random number ``offset`` in ``[0, num_steps)`` of leading tokens, cuts the rest into consecutive,
     non-overlapping subsequences of ``num_steps`` tokens (each needs one more token after it for its labels),
-    shuffles them, and yields them ``batch_size`` at a time; subsequences that do not fill a whole batch are
-    dropped. Two rows of one epoch never overlap, and neighbouring rows of a batch are not neighbours in the corpus.
+    shuffles them (one uniformly random order of all of them, drawn with ``rng``), and yields them ``batch_size``
+    at a time; subsequences that do not fill a whole batch are dropped. Two rows of one epoch never overlap. Since
+    the whole order is random, neither the batches nor the rows inside a batch follow the corpus: a row is only by
+    chance the stretch of text right after the row above it (about once per number of subsequences), so a state
+    must not be carried from one row or batch to the next.
 
     Args:
         corpus: 1-D sequence of int token ids (list, NumPy array or tensor), length L.
@@ -95,12 +100,15 @@ def clip_gradients(grads, theta):
     becomes ``g_k * theta / norm`` (same direction, shorter step), otherwise the gradients are unchanged.
 
     Args:
-        grads: list of gradient tensors of any shapes (one per weight), all of one float dtype.
+        grads: list of gradients of any shapes (one per weight), all of one float dtype (float32 or float64):
+            tensors, or ``tf.IndexedSlices`` as the tape gives for a ``tf.gather`` (``tf.convert_to_tensor``
+            turns those into the dense tensor they stand for).
         theta: positive float, the largest norm allowed.
 
     Returns:
-        A list of tensors of the same shapes and dtype.
+        A list of dense tensors of the same shapes and dtype, in the same order.
     """
+    grads = [tf.convert_to_tensor(g) for g in grads]
     norm = tf.sqrt(sum(tf.reduce_sum(tf.square(g)) for g in grads))
     scale = tf.minimum(tf.cast(1.0, norm.dtype), tf.cast(theta, norm.dtype) / norm)
     return [g * scale for g in grads]
@@ -116,7 +124,8 @@ class CharRNNLM(keras.Model):
         O_t = H_t W_hq + b_q                              (n, V), the logits of the next character
 
     Weights: ``W_xh`` (V, units) and ``W_hq`` (units, V) Glorot-uniform, ``W_hh`` (units, units) orthogonal,
-    ``b_h`` (units,) and ``b_q`` (V,) zeros, all created with ``add_weight`` in the model's dtype.
+    ``b_h`` (units,) and ``b_q`` (V,) zeros, in the model's dtype; these five are the model's only trainable
+    weights (in any order; ``add_weight`` or Keras layers that hold exactly these weights both do).
     """
 
     def __init__(self, vocab_size, units, **kwargs):
@@ -191,11 +200,17 @@ def perplexity(logits, Y):
 def train_char_lm(model, corpus, *, batch_size, num_steps, learning_rate, theta, epochs, use_random_iter, seed):
     """Trains ``model`` by minibatch SGD with global gradient clipping and truncated BPTT.
 
-    Every batch: loss = mean cross-entropy of the logits against Y over all n*T positions; gradients of the
-    loss with respect to ``model.trainable_variables`` clipped with ``clip_gradients(grads, theta)``; then every
-    weight ``w -= learning_rate * g``. Random sampling starts every batch from ``model.begin_state``; sequential
-    sampling starts each epoch from it and carries the state from batch to batch, cut from the gradient with
-    ``tf.stop_gradient`` so that backpropagation stops at the batch boundary (truncated BPTT).
+    One generator, ``np.random.default_rng(seed)``, is created once; each epoch makes a new iterator,
+    ``seq_data_iter_random(corpus, batch_size, num_steps, rng)`` if ``use_random_iter`` else
+    ``seq_data_iter_sequential(...)`` with the same arguments, so the random stream goes on from epoch to epoch
+    (each epoch draws a new offset and, for random sampling, a new order). Every batch (X, Y): the model runs on X
+    from a state; loss = mean cross-entropy of the logits against Y over all n*T positions; its gradients with
+    respect to ``model.trainable_variables`` are clipped with ``clip_gradients(grads, theta)``; then every weight
+    ``w -= learning_rate * g`` (plain SGD; ``keras.optimizers.SGD(learning_rate)`` does the same). Random sampling
+    starts every batch from ``model.begin_state`` (or ``state=None``); sequential sampling starts each epoch
+    afresh from it and carries the state from batch to batch within the epoch, cut from the gradient with
+    ``tf.stop_gradient`` so that backpropagation stops at the batch boundary (truncated BPTT). Every argument is
+    used as given.
 
     Args:
         model: a ``CharRNNLM``.
@@ -205,11 +220,12 @@ def train_char_lm(model, corpus, *, batch_size, num_steps, learning_rate, theta,
         theta: clipping threshold of the global gradient norm.
         epochs: number of passes over the corpus.
         use_random_iter: ``seq_data_iter_random`` if true, else ``seq_data_iter_sequential``.
-        seed: int seed of the ``np.random.Generator`` given to the iterator.
+        seed: int seed of the one ``np.random.Generator`` given to the iterator every epoch.
 
     Returns:
-        List of ``epochs`` floats: each epoch's training perplexity, ``exp`` of the mean cross-entropy over all
-        positions of all its batches.
+        List of ``epochs`` floats: each epoch's training perplexity, ``exp`` of the mean per-character
+        cross-entropy over all positions of all its batches, each batch's loss taken as computed for its update
+        (before the step). Not the last batch's, not a mean of per-batch perplexities.
     """
     rng = np.random.default_rng(seed)
     sampler = seq_data_iter_random if use_random_iter else seq_data_iter_sequential

@@ -27,6 +27,20 @@ def test_sources_are_functions_of_their_seed():
     assert streams.shape == (5, 30) and streams.dtype == np.int32
 
 
+def test_sources_from_a_keyed_generator():
+    """The grader keys its hidden source with a generator of its own (a SeedSequence of a secret): the public
+    generators accept one, and what they make from it is not what any small integer seed makes."""
+    key = np.random.SeedSequence([987654321, 42])
+    a = corpora.random_automaton(seed=np.random.default_rng(key), num_states=16)
+    b = corpora.random_automaton(seed=np.random.default_rng(key), num_states=16)
+    assert np.array_equal(a.emission, b.emission) and np.array_equal(a.transition, b.transition)
+    for seed in range(50):
+        other = corpora.random_automaton(seed=seed, num_states=16)
+        assert not (np.allclose(other.emission, a.emission) and np.array_equal(other.transition, a.transition))
+    ids = a.sample_ids(200, seed=np.random.default_rng(key.spawn(1)[0]), num_streams=3)
+    assert ids.shape == (3, 200) and set(np.unique(ids).tolist()) <= set(range(len(a.alphabet)))
+
+
 def test_entropy_rate_of_a_source_worked_out_by_hand():
     # State 0 emits 'a' (stay) or 'b' (go to 1) with probability 1/2 each; state 1 always emits 'a' and goes back.
     # Stationary distribution (2/3, 1/3), so the entropy rate is 2/3 * ln 2.

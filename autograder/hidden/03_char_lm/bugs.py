@@ -1,19 +1,12 @@
 """Realistic student bugs for assignment 3 (character-level language model), as substitutions in
 solutions/char_lm.py.
 
-``train_char_lm`` calls the iterators and ``clip_gradients`` and trains the student's own ``CharRNNLM``; the hidden
-suite checks it by recording what it feeds the model (batches, states, weight updates, under random sampling with
-clipping always active and under sequential sampling with clipping never active) and by the held-out perplexity
-of the model it trains. So a bug in a piece that training uses also costs the points of ``train_char_lm`` when it
-changes what training does under those settings (labels not shifted, per-tensor or unconditional clipping, a model
-that ignores the state it is given, since the held-out text arrives one step at a time), and breaks its own item
-alone when it does not (an offset that is always 0, a model that fails only in float64, a gradient cut inside the
-model, whose updates are still those of its own gradients). ``generate`` is checked against the student's own
-model, so model bugs that still run leave it whole, while a model that cannot run at all breaks it too.
+Each bug must cost points on its own item only. ``train_char_lm`` and ``generate`` are graded with the reference
+of every item they call (``item(..., uses=...)``: the iterators, ``clip_gradients``, ``perplexity`` and
+``CharRNNLM`` run as the reference inside those tests), so a bug in an earlier item never reaches them.
 """
 from autograder.simulation.catalogue import Bug
 
-MODEL_USERS = {"CharRNNLM", "train_char_lm", "generate"}
 
 BUGS = [
     # The first bug of each cell is the one the demo's simulated class uses.
@@ -101,4 +94,135 @@ BUGS = [
         "ids.append(int(rng.choice(len(p), p=p / p.sum())))", "ids.append(int(np.argmax(p)))", "Takes the most likely character even at a positive temperature."),
     Bug("gen_rng_ignored", "generate",
         "rng = np.random.default_rng() if rng is None else rng", "rng = np.random.default_rng()", "Ignores the rng argument, so sampling cannot be repeated."),
+
+    # ---- added for round 2: one bug per contract sentence not covered above
+    # build_char_vocab: every character as it appears, descending count, ties by code point, ids consistent
+    Bug("vocab_lowercases", "build_char_vocab",
+        "counts = collections.Counter(text)", "counts = collections.Counter(text.lower())",
+        "Lower-cases the text first, so 'A' and 'a' share an id and upper-case letters vanish."),
+    Bug("vocab_drops_punctuation", "build_char_vocab",
+        "counts = collections.Counter(text)", "counts = collections.Counter(c for c in text if c.isalnum() or c == ' ')",
+        "Keeps only letters, digits and spaces, dropping punctuation and line breaks."),
+    Bug("vocab_ties_reverse_code_point", "build_char_vocab",
+        "key=lambda c: (-counts[c], ord(c))", "key=lambda c: (-counts[c], -ord(c))", "Breaks ties by descending code point."),
+    Bug("vocab_ascending_count", "build_char_vocab",
+        "key=lambda c: (-counts[c], ord(c))", "key=lambda c: (counts[c], ord(c))", "Puts the rarest character first."),
+    Bug("vocab_ids_from_one", "build_char_vocab",
+        "char_to_idx = {c: i for i, c in enumerate(idx_to_char)}", "char_to_idx = {c: i + 1 for i, c in enumerate(idx_to_char)}",
+        "Numbers the characters from 1 (reserving 0), so char_to_idx and idx_to_char disagree."),
+
+    # seq_data_iter_random: one random order of all subsequences, full batches only
+    Bug("random_rows_consecutive", "seq_data_iter_random",
+        "starts = offset + num_steps * rng.permutation(num_subseqs)",
+        "starts = offset + num_steps * (rng.permutation(num_subseqs // batch_size)[:, None] * batch_size"
+        " + np.arange(batch_size)).ravel()",
+        "Shuffles the order of the batches but keeps neighbouring windows together inside each batch."),
+    Bug("random_shuffles_within_batches_only", "seq_data_iter_random",
+        "batch = starts[b * batch_size:(b + 1) * batch_size]",
+        "batch = np.sort(starts)[b * batch_size:(b + 1) * batch_size][rng.permutation(batch_size)]",
+        "Shuffles the rows inside each batch only: the batches still walk through the corpus in order."),
+    Bug("random_keeps_partial_batch", "seq_data_iter_random",
+        "for b in range(num_subseqs // batch_size):", "for b in range(-(-num_subseqs // batch_size)):",
+        "Also yields the last, incomplete batch, whose shape is not (n, T)."),
+    Bug("random_int64_batches", "seq_data_iter_random",
+        "yield tf.constant(X, tf.int32), tf.constant(Y, tf.int32)", "yield tf.constant(X), tf.constant(Y)",
+        "Yields the corpus's own integer dtype (int64) instead of int32."),
+
+    # seq_data_iter_sequential: contiguous streams, one per row
+    Bug("sequential_rows_interleaved", "seq_data_iter_sequential",
+        "Xs = corpus[offset:offset + used].reshape(batch_size, stream_len)",
+        "Xs = corpus[offset:offset + used].reshape(stream_len, batch_size).T",
+        "Reshapes in the wrong order, so neighbouring characters land in different rows."),
+    Bug("sequential_labels_not_shifted", "seq_data_iter_sequential",
+        "Ys = corpus[offset + 1:offset + 1 + used].reshape(batch_size, stream_len)",
+        "Ys = corpus[offset:offset + used].reshape(batch_size, stream_len)", "Uses the inputs as labels."),
+    Bug("sequential_partial_last_batch", "seq_data_iter_sequential",
+        "for t in range(0, (stream_len // num_steps) * num_steps, num_steps):",
+        "for t in range(0, stream_len, num_steps):", "Yields a last batch shorter than num_steps."),
+
+    # clip_gradients: the global norm, only when above theta, every form of gradient
+    Bug("clip_squared_norm", "clip_gradients",
+        "norm = tf.sqrt(sum(tf.reduce_sum(tf.square(g)) for g in grads))",
+        "norm = sum(tf.reduce_sum(tf.square(g)) for g in grads)", "Compares theta with the squared norm."),
+    Bug("clip_sum_of_norms", "clip_gradients",
+        "norm = tf.sqrt(sum(tf.reduce_sum(tf.square(g)) for g in grads))", "norm = sum(tf.norm(g) for g in grads)",
+        "Adds up the norms of the tensors instead of taking the norm of all entries together."),
+    Bug("clip_returns_norm_too", "clip_gradients",
+        "return [g * scale for g in grads]", "return [g * scale for g in grads], norm",
+        "Returns (grads, norm) like tf.clip_by_global_norm instead of the list of gradients."),
+    Bug("clip_python_float_scale", "clip_gradients",
+        "    grads = [tf.convert_to_tensor(g) for g in grads]\n"
+        "    norm = tf.sqrt(sum(tf.reduce_sum(tf.square(g)) for g in grads))\n"
+        "    scale = tf.minimum(tf.cast(1.0, norm.dtype), tf.cast(theta, norm.dtype) / norm)\n",
+        "    norm = float(tf.sqrt(sum(tf.reduce_sum(tf.square(g)) for g in grads)))\n"
+        "    scale = min(1.0, theta / norm)\n",
+        "Scales by a Python float without making the gradients dense: a tf.IndexedSlices (the gradient of a "
+        "tf.gather) cannot be multiplied by one."),
+
+    # CharRNNLM: the equations, the state, the initial weights
+    Bug("model_no_hidden_bias", "CharRNNLM",
+        "H = tf.tanh(XW[:, t] + tf.matmul(H, self.W_hh) + self.b_h)", "H = tf.tanh(XW[:, t] + tf.matmul(H, self.W_hh))",
+        "Leaves b_h out of the recurrence."),
+    Bug("model_relu", "CharRNNLM",
+        "H = tf.tanh(XW[:, t] + tf.matmul(H, self.W_hh) + self.b_h)",
+        "H = tf.nn.relu(XW[:, t] + tf.matmul(H, self.W_hh) + self.b_h)", "Uses ReLU instead of tanh."),
+    Bug("model_returns_first_state", "CharRNNLM",
+        "return logits, H", "return logits, outputs[0]", "Returns the state after the first step instead of the last."),
+    Bug("model_W_hh_glorot", "CharRNNLM",
+        'initializer="orthogonal"', 'initializer="glorot_uniform"', "Initialises W_hh Glorot-uniform instead of orthogonal."),
+    Bug("model_random_output_bias", "CharRNNLM",
+        'self.b_q = self.add_weight(shape=(vocab_size,), initializer="zeros", name="b_q")',
+        'self.b_q = self.add_weight(shape=(vocab_size,), initializer="random_normal", name="b_q")',
+        "Starts the output bias at random values instead of zeros."),
+    Bug("model_begin_state_float32", "CharRNNLM",
+        "return tf.zeros((batch_size, self.units), dtype=self.compute_dtype)", "return tf.zeros((batch_size, self.units))",
+        "Makes the initial state float32 whatever the model's dtype."),
+
+    # perplexity
+    Bug("perplexity_base_2", "perplexity",
+        "float(np.exp(np.mean(losses.numpy(), dtype=np.float64)))",
+        "float(2.0 ** np.mean(losses.numpy(), dtype=np.float64))", "Raises 2 to a cross-entropy measured in nats."),
+    Bug("perplexity_softmax_as_logits", "perplexity",
+        "logits=logits)", "logits=tf.nn.softmax(logits))", "Feeds probabilities where the loss expects logits."),
+
+    # train_char_lm: every argument, the stream across epochs, the state each epoch, the reported perplexity
+    Bug("train_rng_per_epoch", "train_char_lm",
+        "    for _ in range(epochs):\n", "    for _ in range(epochs):\n        rng = np.random.default_rng(seed)\n",
+        "Re-creates the generator every epoch, so every epoch cuts and orders the text in the same way."),
+    Bug("train_history_last_batch", "train_char_lm",
+        "history.append(float(np.exp(total / max(count, 1))))", "history.append(float(np.exp(float(loss))))",
+        "Reports the last batch's perplexity as the epoch's."),
+    Bug("train_history_mean_of_perplexities", "train_char_lm",
+        "total += float(loss) * int(tf.size(Y))", "total += float(np.exp(float(loss))) * int(tf.size(Y))",
+        "Averages the batches' perplexities (then takes exp of that) instead of exp of the mean cross-entropy."),
+    Bug("train_state_kept_across_epochs", "train_char_lm",
+        "    for _ in range(epochs):\n        state, total, count = None, 0.0, 0\n",
+        "    state = None\n    for _ in range(epochs):\n        total, count = 0.0, 0\n",
+        "Carries the sequential state from the end of one epoch into the start of the next."),
+    Bug("train_theta_fixed", "train_char_lm",
+        "model.trainable_variables), theta)", "model.trainable_variables), 1.0)", "Clips at 1 whatever theta says."),
+    Bug("train_learning_rate_fixed", "train_char_lm",
+        "w.assign_sub(learning_rate * g)", "w.assign_sub(0.1 * g)", "Steps with a fixed learning rate of 0.1."),
+    Bug("train_iterators_swapped", "train_char_lm",
+        "sampler = seq_data_iter_random if use_random_iter else seq_data_iter_sequential",
+        "sampler = seq_data_iter_sequential if use_random_iter else seq_data_iter_random",
+        "Uses the random iterator when asked for sequential sampling and vice versa."),
+    Bug("train_batch_size_fixed", "train_char_lm",
+        "sampler(corpus, batch_size, num_steps, rng)", "sampler(corpus, 32, num_steps, rng)",
+        "Always uses batches of 32 rows."),
+    Bug("train_gradient_ascent", "train_char_lm",
+        "w.assign_sub(learning_rate * g)", "w.assign_add(learning_rate * g)", "Adds the gradient instead of subtracting it."),
+    Bug("train_one_epoch", "train_char_lm",
+        "for _ in range(epochs):", "for _ in range(1):", "Makes one pass whatever epochs says."),
+
+    # generate
+    Bug("gen_drops_prefix", "generate",
+        'return "".join(idx_to_char[i] for i in ids)', 'return "".join(idx_to_char[i] for i in ids[len(prefix):])',
+        "Returns only the new characters, without the prefix."),
+    Bug("gen_one_short", "generate",
+        "for _ in range(num_chars):", "for _ in range(num_chars - 1):", "Generates one character too few."),
+    Bug("gen_state_not_fed_back", "generate",
+        "logits, state = model(tf.constant([[ids[-1]]], tf.int32), state)",
+        "logits, _ = model(tf.constant([[ids[-1]]], tf.int32), state)",
+        "Does not keep the new state, so every step restarts from the state after the prefix."),
 ]

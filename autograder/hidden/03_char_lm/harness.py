@@ -85,28 +85,58 @@ def _lm_collect(name, corpus, batch_size, num_steps, seed, limit=5000):
     return batches
 
 
-def _lm_train_spy(vocab_size, units, corpus, settings, init_seed):
-    """Trains a fresh model with the student's train_char_lm and records every call of the model: its inputs X,
-    the state it was given, the state it returned and the weights it ran with."""
+def _lm_clip_sparse(grads, theta, sparse):
+    """``clip_gradients`` on gradients of which those at positions ``sparse`` arrive as ``tf.IndexedSlices`` (as
+    the tape gives them for a ``tf.gather``; one row split in two slices of the same index, which the dense form
+    sums). What comes back is made dense here: every form TensorFlow legitimately produces is accepted."""
+    given = []
+    for k, g in enumerate(grads):
+        g = tf.convert_to_tensor(g)
+        if k in sparse:
+            rows = g.shape[0]
+            values = tf.concat([g[:1] * 0.25, g[1:], g[:1] * 0.75], axis=0)
+            indices = tf.constant(list(range(rows)) + [0], tf.int64)
+            g = tf.IndexedSlices(values, indices, tf.constant(g.shape, tf.int64))
+        given.append(g)
+    result = clip_gradients(given, theta)
+    if isinstance(result, (list, tuple)):
+        return [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in result]
+    return result
+
+
+def _lm_train_spy(vocab_size, units, corpus, settings, init_seed, weights=None):
+    """Trains a model with the student's train_char_lm and records every call of the model: its inputs X, the
+    state it was given (None if none), the state it returned and the weights it ran with. ``weights`` (in the
+    model's order) replace the initial ones. Calls inside a ``tf.function`` are recorded too (through
+    ``tf.py_function``, which runs when the graph does, in program order)."""
     keras.utils.set_random_seed(int(init_seed))
     log = []
+
+    def record(given, X, state, new_state, *variables):
+        log.append({"X": np.asarray(X), "state": np.asarray(state) if given else None,
+                    "new_state": np.asarray(new_state), "weights": [np.asarray(v) for v in variables]})
+        return np.int32(0)
 
     class _RecordingLM(CharRNNLM):
         recording = False
 
         def call(self, X, state=None):
-            entry = None
-            if self.recording and tf.executing_eagerly():
-                entry = {"X": np.asarray(X), "state": None if state is None else np.asarray(state),
-                         "weights": [np.asarray(v.numpy()) for v in self.trainable_variables]}
             logits, new_state = super().call(X, state)
-            if entry is not None:
-                entry["new_state"] = np.asarray(new_state)
-                log.append(entry)
+            if self.recording:
+                given = state is not None
+                inputs = [X, state if given else new_state, new_state] + [tf.convert_to_tensor(v) for v in
+                                                                           self.trainable_variables]
+                if tf.executing_eagerly():
+                    record(given, *[np.asarray(x) for x in inputs])
+                else:
+                    done = tf.py_function(lambda *a: record(given, *[x.numpy() for x in a]), inputs, Tout=tf.int32)
+                    logits = logits + tf.cast(done, logits.dtype) * 0   # ties the recording to the result
             return logits, new_state
 
     model = _RecordingLM(int(vocab_size), int(units))
     model(tf.zeros((1, 2), tf.int32))  # creates lazily built weights before the first update is recorded
+    if weights is not None:
+        _lm_set_weights(model, weights)
     model.recording = True
     history = train_char_lm(model, corpus, **settings)
     return {"history": history, "log": log, "final": [np.asarray(v.numpy()) for v in model.trainable_variables]}

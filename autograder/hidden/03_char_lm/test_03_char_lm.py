@@ -1,8 +1,15 @@
 """Hidden suite of Assignment 3 (character-level language model). Trusted: every input is chosen here, every
 expected value comes from solutions/char_lm.py, tf.clip_by_global_norm, finite differences or a statistical test
-computed here, and every perplexity of the training check is computed here from logits the student's model sent
-for held-out text it received one character at a time (the next character stays here until its probability came
+computed here, and every perplexity of the training check is computed here from logits the model sent for
+held-out text it received one character at a time (the next character stays here until its probability came
 back, so a model that looks ahead cannot profit).
+
+Hidden data: the source of the training check, its training text and its held-out text all come from
+``hidden_seed`` (never sent to the student's process), through generators keyed by a SeedSequence of it, so no
+seed the student's code is given lets the public generators rebuild them. A held-out perplexity below the
+source's own exact predictions on that text (minus a margin) is flagged for the instructor and scores 0.
+
+One bug, one item: train_char_lm and generate are graded with the reference of the items they call (``uses``).
 
 The budget and thresholds of the training check come from bench/calibrate_03_char_lm.py (results in
 bench/results/03_char_lm.md)."""
@@ -16,7 +23,7 @@ from assignments.common.checklib import (CheckFailed, check_close, check_dtype, 
                                          check_shape, numeric_gradient, to_array)
 from autograder import project
 from autograder.sandbox.inside.channel import numpy_arg, rng_arg
-from autograder.trusted.suite import forbid_names, item
+from autograder.trusted.suite import item
 from solutions import char_lm as ref
 
 CORPORA = project.public_module("03_char_lm", "corpora")
@@ -42,7 +49,11 @@ SAMPLE_CHARS = 300
 # most as likely as the top choice). Bugs push z far down (too flat: -8 and below) or up (too sharp: +5 and above).
 Z_RANGE = (-7.0, 4.5)         # bench: a correct sampler stayed inside in every simulated run
 GENERATION_SPREAD = 3.0       # output weights ~ GENERATION_SPREAD * tau / sqrt(units)
-RNN_LAYERS = {"SimpleRNN", "SimpleRNNCell", "RNN", "GRU", "GRUCell", "LSTM", "LSTMCell"}
+# The held-out perplexity may not be below the source's own exact predictions on the same text (the floor of that
+# very text) by more than FLOOR_MARGIN nats per character: a model that sees only the past does so with probability
+# below exp(-FLOOR_MARGIN * 64 * 160) = exp(-31) (the likelihood ratio to the source is a martingale of mean 1);
+# the reference stays above it by 0.018 nats or more (bench/results/03_char_lm.md).
+FLOOR_MARGIN = 0.003
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
@@ -197,6 +208,21 @@ def test_vocab_large_non_latin(student, rng):
     compare_vocab(student.call("build_char_vocab", text), text, "vocabulary of a text of 1,500 CJK characters")
 
 
+@item("build_char_vocab", weight=1)
+def test_vocab_case_and_punctuation(student, rng):
+    """upper and lower case are different characters; punctuation, digits, spaces and line breaks are kept"""
+    alphabet = "eEtTaA ,.;:!?'\"-()\n\t0123456789"
+    text = text_with_ties(rng, alphabet, 600) + "".join(alphabet)
+    got = student.call("build_char_vocab", text)
+    char_to_idx, idx_to_char = vocab_of(got, "vocabulary of mixed-case text with punctuation")
+    missing = sorted(set(text) - set(idx_to_char) if all(isinstance(c, str) for c in idx_to_char) else set(text))
+    if missing:
+        raise CheckFailed(f"build_char_vocab dropped or changed characters of the text: {missing} are missing from "
+                          "idx_to_char. Every distinct character is its own id, exactly as it appears (no "
+                          "lower-casing, no stripping of punctuation, digits, spaces or line breaks)")
+    compare_vocab(got, text, f"vocabulary of a {len(text)}-character mixed-case text with punctuation")
+
+
 # ---------------------------------------------------------------------------------------------------- iterators
 @item("seq_data_iter_random", weight=2)
 def test_random_batches(student, rng):
@@ -233,6 +259,28 @@ def test_random_is_random_and_seeded(student, rng):
         raise CheckFailed("seq_data_iter_random used the same offset for 8 different seeds: draw it with rng")
     if all(np.all(np.diff(r[:, 0]) > 0) for r in runs):
         raise CheckFailed("seq_data_iter_random yields the subsequences in corpus order: shuffle them with rng")
+
+
+@item("seq_data_iter_random", weight=1)
+def test_random_rows_shuffled(student, rng):
+    """the whole order is random: rows of a batch are not neighbouring windows, and no row follows corpus order"""
+    L, n, T = 2000, 4, 5
+    for _ in range(2):
+        corpus = shuffled_corpus(rng, L)
+        starts, _ = collect(student, "seq_data_iter_random", corpus, n, T, int(rng.integers(2**31)))
+        if len(starts) < 10:
+            raise CheckFailed(f"seq_data_iter_random yielded {len(starts)} batches for L={L}, n={n}, T={T}")
+        neighbours = int(np.sum(starts[:, 1:] == starts[:, :-1] + T))
+        pairs = starts[:, 1:].size
+        # a uniformly random order makes about pairs / (L / T) = 0.75 such pairs; 10% of pairs never happens by chance
+        if neighbours > 0.1 * pairs:
+            raise CheckFailed(f"seq_data_iter_random: in {neighbours} of {pairs} pairs of rows next to each other in "
+                              "a batch, the lower row is the stretch of corpus right after the upper one: shuffle "
+                              "all subsequences (one random order of all of them), not only the order of the batches")
+        for i in range(n):
+            if np.all(np.diff(starts[:, i]) > 0):
+                raise CheckFailed(f"seq_data_iter_random: row {i} of the batches follows the corpus order from batch "
+                                  "to batch: shuffle all subsequences, not only the rows inside each batch")
 
 
 @item("seq_data_iter_sequential", weight=2)
@@ -311,6 +359,15 @@ def test_clip_below_theta_and_dtype(student, rng):
     check_clipped(got, grads, 0.5, "float32 gradients")
 
 
+@item("clip_gradients", weight=1)
+def test_clip_indexed_slices(student, rng):
+    """accepts tf.IndexedSlices (the tape's gradient of a tf.gather) as the dense gradient they stand for"""
+    grads = gradient_list(rng, np.float32, (3.0, 1.0, 2.0))
+    got = student.call("_lm_clip_sparse", grads, 1.0, [0])
+    check_clipped(got, grads, 1.0, "gradients of which the first is a tf.IndexedSlices (convert it with "
+                  "tf.convert_to_tensor)")
+
+
 # ---------------------------------------------------------------------------------------------------- perplexity
 def scalar(value, what):
     array = to_array(value, what, np.float64)
@@ -354,8 +411,6 @@ def test_perplexity_extreme_logits(student, rng):
 @item("CharRNNLM", weight=1)
 def test_model_interface(student):
     """five weights of the right shapes; begin_state gives zeros (n, units); float64 when asked"""
-    forbid_names(student.source("CharRNNLM"), RNN_LAYERS,
-                 "CharRNNLM must compute the recurrence itself, not use a Keras recurrent layer")
     for dtype in ("float32", "float64"):
         model = student.call("_lm_build", 7, 5, 0, dtype)
         info = student.call("_lm_describe", model, 3)
@@ -369,6 +424,32 @@ def test_model_interface(student):
         if info["state_dtype"] != dtype:
             raise CheckFailed(f"begin_state of a {dtype} model should be {dtype} (self.compute_dtype), got "
                               f"{info['state_dtype']}")
+
+
+@item("CharRNNLM", weight=1)
+def test_model_initial_weights(student, rng):
+    """W_xh and W_hq Glorot-uniform, W_hh orthogonal, b_h and b_q zeros"""
+    V, h = 40, 24
+    model = student.call("_lm_build", V, h, int(rng.integers(2**31)), "float64")
+    info = student.call("_lm_describe", model, 1)
+    roles = roles_of(info["shapes"], V, h)
+    w = dict(zip(roles, student.call("_lm_weights", model)))
+    for role in ("b_h", "b_q"):
+        if np.any(to_array(w[role], role, np.float64)):
+            raise CheckFailed(f"the bias {role} of a new CharRNNLM should start at zeros")
+    W_hh = to_array(w["W_hh"], "W_hh", np.float64)
+    if not np.allclose(W_hh.T @ W_hh, np.eye(h), atol=1e-4):
+        raise CheckFailed("W_hh of a new CharRNNLM should be orthogonal (W_hh^T W_hh = I): use the 'orthogonal' "
+                          "initializer")
+    for role, (fan_in, fan_out) in (("W_xh", (V, h)), ("W_hq", (h, V))):
+        values = to_array(w[role], role, np.float64)
+        limit = math.sqrt(6.0 / (fan_in + fan_out))
+        spread = float(values.std()) / (limit / math.sqrt(3.0))
+        if np.abs(values).max() > limit * (1 + 1e-6) or not 0.85 <= spread <= 1.15 or abs(values.mean()) > 0.1 * limit:
+            raise CheckFailed(f"{role} of a new CharRNNLM({V}, {h}) should be Glorot-uniform: uniform in [-{limit:.4f}, "
+                              f"{limit:.4f}] (sqrt(6 / (fan_in + fan_out))); its values range over "
+                              f"[{values.min():.4f}, {values.max():.4f}] with standard deviation {values.std():.4f} "
+                              f"(expected {limit / math.sqrt(3.0):.4f})")
 
 
 @item("CharRNNLM", weight=3)
@@ -437,17 +518,29 @@ def test_model_gradients(student, rng):
 
 
 # ---------------------------------------------------------------------------------------------------- training
-def spy_corpus(rng, V=7, L=600, T=8):
-    """Random ids in which every window of T + 1 ids occurs once, so a row of X tells where it was cut from."""
-    while True:
-        corpus = rng.integers(0, V, L)
-        windows = {tuple(corpus[i:i + T].tolist()) for i in range(L - T + 1)}
-        if len(windows) == L - T + 1:
-            return corpus
+# train_char_lm is graded with the reference of every item it builds on (its own code is what is judged): the
+# iterators, clip_gradients, perplexity and the model run as in solutions/char_lm.py during these tests.
+TRAIN_USES = ("build_char_vocab", "seq_data_iter_random", "seq_data_iter_sequential", "clip_gradients",
+              "perplexity", "CharRNNLM")
+ROLES = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")   # the reference model's weight order
 
 
-def spy_run(student, corpus, settings, init_seed=3, V=7, h=5):
-    result = student.call("_lm_train_spy", V, h, numpy_arg(corpus), settings, init_seed, timeout=TRAIN_TIMEOUT)
+def spy_corpus(rng, V=7, L=600):
+    return rng.integers(0, V, L)
+
+
+def spy_weights(rng, V=7, h=5):
+    """Initial weights of the spied runs: large output weights, so that the batches' losses differ widely (a mean
+    of per-batch perplexities, or the last batch's, is then far from exp of the epoch's mean cross-entropy)."""
+    w = random_roles(rng, V, h, np.float32)
+    w["W_hq"] = (4.0 * rng.standard_normal((h, V))).astype(np.float32)
+    w["b_q"] = (1.0 * rng.standard_normal(V)).astype(np.float32)
+    return [w[r] for r in ROLES]
+
+
+def spy_run(student, corpus, settings, weights, init_seed=3, V=7, h=5):
+    result = student.call("_lm_train_spy", V, h, numpy_arg(corpus), settings, init_seed, weights,
+                          timeout=TRAIN_TIMEOUT)
     if not isinstance(result, dict) or "log" not in result:
         raise CheckFailed("train_char_lm could not be run on a small corpus")
     return result
@@ -455,124 +548,233 @@ def spy_run(student, corpus, settings, init_seed=3, V=7, h=5):
 
 def check_history(history, epochs, what):
     if not isinstance(history, list) or len(history) != epochs:
-        raise CheckFailed(f"{what}: train_char_lm must return a list of {epochs} perplexities (one per epoch), got "
-                          f"{history!r:.120}")
+        raise CheckFailed(f"{what}: train_char_lm must return a list of {epochs} perplexities (one per epoch, "
+                          f"epochs={epochs}), got {history!r:.120}")
     values = check_finite(to_array(history, "the returned perplexities", np.float64), "the returned perplexities")
     if np.any(values < 1.0 - 1e-6):
         raise CheckFailed(f"{what}: a perplexity is at least 1, got {values.tolist()}")
     return values
 
 
-def check_updates(student, corpus, run, settings, V=7, h=5, steps=3):
-    """Each logged update is w <- w - lr * clip_gradients(grad of the mean cross-entropy, theta)."""
-    log = run["log"]
-    T = settings["num_steps"]
-    where = {tuple(corpus[i:i + T].tolist()): i for i in range(len(corpus) - T)}
+def expected_batches(corpus, settings):
+    """The batches train_char_lm must feed, epoch by epoch: one np.random.default_rng(seed) for the whole run."""
+    sampler = ref.seq_data_iter_random if settings["use_random_iter"] else ref.seq_data_iter_sequential
+    rng = np.random.default_rng(settings["seed"])
+    return [[(X.numpy(), Y.numpy()) for X, Y in sampler(corpus, settings["batch_size"], settings["num_steps"], rng)]
+            for _ in range(settings["epochs"])]
+
+
+def training_calls(run):
+    """The model calls that an update followed (the weights changed before the next call or the end): the
+    training steps. Other calls (an evaluation, a check of the student's own) are left aside."""
+    log, steps = run["log"], []
+    for k, entry in enumerate(log):
+        after = log[k + 1]["weights"] if k + 1 < len(log) else run["final"]
+        if not all(np.array_equal(a, b) for a, b in zip(entry["weights"], after)):
+            steps.append(entry)
+    return steps
+
+
+def check_batches(steps, corpus, settings):
+    """The training steps ran on exactly the contract's batches: the chosen iterator, batch size, number of steps,
+    epochs, and one generator seeded with ``seed`` whose stream goes on across epochs."""
+    epochs = expected_batches(corpus, settings)
+    flat = [b for epoch in epochs for b in epoch]
+    got = [to_array(s["X"], "X", np.int64) for s in steps]
+    n, T = settings["batch_size"], settings["num_steps"]
+    iterator = "seq_data_iter_random" if settings["use_random_iter"] else "seq_data_iter_sequential"
+    where = (f"with batch_size={n}, num_steps={T}, epochs={settings['epochs']}, use_random_iter="
+             f"{settings['use_random_iter']}, seed={settings['seed']}")
+    shapes = {tuple(x.shape) for x in got}
+    if shapes - {(n, T)}:
+        raise CheckFailed(f"train_char_lm {where}: the model was trained on batches of shape {sorted(shapes)}; "
+                          f"pass batch_size and num_steps on to the iterator ({n}, {T} expected)")
+    if len(got) != len(flat):
+        raise CheckFailed(f"train_char_lm {where}: {len(got)} update steps, expected {len(flat)} ({settings['epochs']}"
+                          f" epochs of {[len(e) for e in epochs]} batches of {iterator}); one update per batch, "
+                          "epochs passes over the corpus")
+    for k, (x, (X, _)) in enumerate(zip(got, flat)):
+        if not np.array_equal(x, X):
+            epoch = next(e for e in range(len(epochs)) if k < sum(len(b) for b in epochs[:e + 1]))
+            other = ref.seq_data_iter_sequential if settings["use_random_iter"] else ref.seq_data_iter_random
+            alternative = [X.numpy() for X, _ in other(corpus, n, T, np.random.default_rng(settings["seed"]))]
+            if len(alternative) > k and np.array_equal(x, alternative[k]):
+                hint = f"it looks like the other iterator: use_random_iter={settings['use_random_iter']} asks for {iterator}"
+            elif epoch > 0 and repeats_first_epoch(x, k, epochs, epoch):
+                hint = ("epoch 2 repeated epoch 1's batches: create the generator once, np.random.default_rng(seed), "
+                        "before the epoch loop, so that each epoch draws a new offset and order")
+            else:
+                hint = (f"create one generator np.random.default_rng(seed) before the epoch loop and give it to "
+                        f"{iterator}(corpus, batch_size, num_steps, rng) in every epoch")
+            raise CheckFailed(f"train_char_lm {where}: update step {k + 1} (epoch {epoch + 1}) ran on other batches "
+                              f"than the contract's: {hint}")
+    return epochs
+
+
+def repeats_first_epoch(x, k, epochs, epoch):
+    """Whether the batch of update step k (in ``epoch``) equals the batch at the same place of the first epoch."""
+    i = k - sum(len(e) for e in epochs[:epoch])
+    return i < len(epochs[0]) and np.array_equal(x, epochs[0][i][0])
+
+
+def batch_nll(X, Y, state, weights):
+    """Mean cross-entropy (float64, computed here) of the reference model with ``weights`` on one batch."""
+    w = {r: np.asarray(v, np.float64) for r, v in zip(ROLES, weights)}
+    state = np.zeros((X.shape[0], w["W_hh"].shape[0])) if state is None else state
+    logits, _ = reference_forward(X, state, w)
+    return float(-np.mean(log_softmax(logits)[np.arange(X.shape[0])[:, None], np.arange(X.shape[1]), Y]))
+
+
+def check_updates(student, steps, batches, settings, V=7, h=5, count=3):
+    """Each update is w <- w - lr * clip_gradients(grad of the mean cross-entropy, theta)."""
     model = student.call("_lm_build", V, h, 0, "float32")
-    checked = 0
-    for k in range(len(log) - 1):
-        before, after = log[k], log[k + 1]
-        if all(np.array_equal(a, b) for a, b in zip(before["weights"], after["weights"])):
-            continue  # a forward pass without an update (e.g. an evaluation): nothing to check
-        X = to_array(before["X"], "X", np.int64)
-        starts = [where.get(tuple(row.tolist())) for row in X]
-        if None in starts:
-            raise CheckFailed("train_char_lm fed the model a row that is not a stretch of the corpus")
-        Y = np.stack([corpus[s + 1:s + T + 1] for s in starts])
-        logits, _ = forward(student, model, X, before["state"], before["weights"])
-        logits = to_array(logits, "logits", np.float64)
-        p = np.exp(log_softmax(logits))
+    for k in range(min(count, len(steps) - 1)):
+        before, after = steps[k], steps[k + 1]
+        X, Y = batches[k]
+        state = before["state"]
+        logits, _ = forward(student, model, X, state, before["weights"])
+        p = np.exp(log_softmax(to_array(logits, "logits", np.float64)))
         upstream = (p - np.eye(V)[Y]) / Y.size           # d mean cross-entropy / d logits
-        grads = student.call("_lm_vjp", model, X.astype(np.int32),
-                             np.zeros((X.shape[0], h), np.float32) if before["state"] is None else before["state"],
-                             upstream.astype(np.float32), np.zeros((X.shape[0], h), np.float32))[:-1]
+        zeros = np.zeros((X.shape[0], h), np.float32)
+        grads = student.call("_lm_vjp", model, X.astype(np.int32), zeros if state is None else state,
+                             upstream.astype(np.float32), zeros)[:-1]
         clipped = [g.numpy() for g in ref.clip_gradients([tf.constant(g, tf.float64) for g in grads],
                                                           settings["theta"])]
         for j, (w0, g, w1) in enumerate(zip(before["weights"], clipped, after["weights"])):
             expected = w0 - settings["learning_rate"] * g
             try:
-                check_close(w1, expected, f"weight {j} after update {checked + 1}", rtol=2e-3, atol=2e-5)
+                check_close(w1, expected, f"{ROLES[j]} after update {k + 1}", rtol=2e-3, atol=2e-5)
             except CheckFailed as err:
                 raise CheckFailed(
-                    f"{err}\nEach batch should update every weight by w <- w - learning_rate * g, with g the "
-                    f"gradients of the MEAN cross-entropy of the batch (labels = the next characters) clipped by "
-                    f"clip_gradients(grads, theta={settings['theta']})") from None
-        checked += 1
-        if checked >= steps:
-            return
+                    f"{err}\nEach batch should update every weight by w <- w - learning_rate * g (learning_rate="
+                    f"{settings['learning_rate']}), with g the gradients of the MEAN cross-entropy of the batch "
+                    f"clipped by clip_gradients(grads, theta={settings['theta']})") from None
+
+
+def check_epoch_perplexities(history, steps, epochs, what):
+    """history[e] == exp(mean per-character cross-entropy over epoch e's batches, each at its update's weights)."""
+    values = check_history(history, len(epochs), what)
+    k = 0
+    for e, batches in enumerate(epochs):
+        nll, chars, last, ppls = 0.0, 0, 0.0, []
+        for X, Y in batches:
+            step = steps[k]
+            last = batch_nll(X, Y, step["state"], step["weights"])
+            nll, chars = nll + last * Y.size, chars + Y.size
+            ppls.append(math.exp(last))
+            k += 1
+        expected = math.exp(nll / chars)
+        if not abs(values[e] - expected) <= 2e-3 * expected:
+            hint = ""
+            if abs(values[e] - math.exp(last)) <= 2e-3 * math.exp(last):
+                hint = " (that is the last batch's perplexity)"
+            elif abs(values[e] - np.mean(ppls)) <= 2e-3 * np.mean(ppls):
+                hint = " (that is the mean of the batches' perplexities)"
+            raise CheckFailed(f"{what}: epoch {e + 1}'s perplexity should be exp(mean cross-entropy over every "
+                              f"character of the epoch) = {expected:.4f}, computed from the losses of its "
+                              f"{len(batches)} batches; train_char_lm returned {values[e]:.4f}{hint}")
 
 
 SPY_SEQUENTIAL = {"batch_size": 4, "num_steps": 8, "learning_rate": 0.5, "theta": 1e3, "epochs": 2,
                   "use_random_iter": False}
-SPY_RANDOM = {"batch_size": 4, "num_steps": 8, "learning_rate": 0.5, "theta": 0.05, "epochs": 1,
+SPY_RANDOM = {"batch_size": 3, "num_steps": 7, "learning_rate": 0.3, "theta": 0.05, "epochs": 2,
               "use_random_iter": True}
 
 
-@item("train_char_lm", weight=1)
-def test_train_sequential_mechanics(student, rng):
-    """sequential sampling: the state is carried from batch to batch; SGD on the mean cross-entropy"""
+def spied(student, rng, settings):
     corpus = spy_corpus(rng)
-    run = spy_run(student, corpus, {**SPY_SEQUENTIAL, "seed": int(rng.integers(2**31))})
-    check_history(run["history"], SPY_SEQUENTIAL["epochs"], "sequential sampling")
-    log = run["log"]
-    T = SPY_SEQUENTIAL["num_steps"]
-    where = {tuple(corpus[i:i + T].tolist()): i for i in range(len(corpus) - T)}
-    for k in range(1, len(log)):
-        prev, now = log[k - 1], log[k]
-        prev_starts = [where.get(tuple(r.tolist())) for r in to_array(prev["X"], "X", np.int64)]
-        starts = [where.get(tuple(r.tolist())) for r in to_array(now["X"], "X", np.int64)]
-        continues = None not in starts and None not in prev_starts and \
-            all(s == p + T for s, p in zip(starts, prev_starts))
-        if continues:
-            if now["state"] is None or not np.allclose(to_array(now["state"], "state"),
-                                                       to_array(prev["new_state"], "state"), atol=1e-6):
+    settings = {**settings, "seed": int(rng.integers(2**31))}
+    run = spy_run(student, corpus, settings, spy_weights(rng))
+    steps = training_calls(run)
+    return corpus, settings, run, steps
+
+
+@item("train_char_lm", weight=1, uses=TRAIN_USES)
+def test_train_sequential_mechanics(student, rng):
+    """sequential sampling: the contract's batches (seeded generator, every argument honoured); the state starts
+    fresh each epoch and is carried from batch to batch; SGD on the mean cross-entropy"""
+    corpus, settings, run, steps = spied(student, rng, SPY_SEQUENTIAL)
+    epochs = check_batches(steps, corpus, settings)
+    check_history(run["history"], settings["epochs"], "sequential sampling")
+    k = 0
+    for e, batches in enumerate(epochs):
+        for b in range(len(batches)):
+            state = steps[k]["state"]
+            if b == 0:
+                if state is not None and np.any(to_array(state, "state")):
+                    raise CheckFailed(f"with sequential sampling, epoch {e + 1} must start afresh from "
+                                      "model.begin_state (or state=None): its first batch got the state left over "
+                                      "from the epoch before")
+            elif state is None or not np.allclose(to_array(state, "state"),
+                                                  to_array(steps[k - 1]["new_state"], "state"), atol=1e-6):
                 raise CheckFailed("with sequential sampling, each batch continues the rows of the previous one, so "
                                   "the model must start from the state the previous batch ended with (detached "
                                   "with tf.stop_gradient), not from begin_state")
-    check_updates(student, corpus, run, SPY_SEQUENTIAL)
+            k += 1
+    check_updates(student, steps, [b for e in epochs for b in e], settings)
 
 
-@item("train_char_lm", weight=1)
+@item("train_char_lm", weight=1, uses=TRAIN_USES)
 def test_train_random_mechanics(student, rng):
-    """random sampling: a fresh state for every batch; the gradients are clipped before the SGD step"""
-    corpus = spy_corpus(rng)
-    run = spy_run(student, corpus, {**SPY_RANDOM, "seed": int(rng.integers(2**31))})
-    check_history(run["history"], SPY_RANDOM["epochs"], "random sampling")
-    for entry in run["log"]:
+    """random sampling: the contract's batches (the generator's stream goes on across epochs); a fresh state for
+    every batch; the gradients are clipped with theta before the SGD step with learning_rate"""
+    corpus, settings, run, steps = spied(student, rng, SPY_RANDOM)
+    epochs = check_batches(steps, corpus, settings)
+    check_history(run["history"], settings["epochs"], "random sampling")
+    for entry in steps:
         if entry["state"] is not None and np.any(to_array(entry["state"], "state")):
             raise CheckFailed("with random sampling, neighbouring batches are unrelated, so every batch must start "
                               "from model.begin_state (or state=None), not from the previous batch's state")
-    check_updates(student, corpus, run, SPY_RANDOM)
+    check_updates(student, steps, [b for e in epochs for b in e], settings)
 
 
-@item("train_char_lm", weight=1)
-def test_train_seed_decides_batches(student, rng):
-    """the seed argument decides the batches: the same seed repeats them, another changes them"""
-    corpus = spy_corpus(rng)
-    settings = {**SPY_RANDOM, "theta": 1.0}
-    first, again, other = (spy_run(student, corpus, {**settings, "seed": s})["log"] for s in (5, 5, 6))
-    xs = [[to_array(e["X"], "X") for e in log] for log in (first, again, other)]
-    if len(xs[0]) != len(xs[1]) or not all(np.array_equal(a, b) for a, b in zip(xs[0], xs[1])):
-        raise CheckFailed("two runs of train_char_lm with the same seed fed the model different batches: create the "
-                          "iterator's generator with np.random.default_rng(seed)")
-    if len(xs[0]) == len(xs[2]) and all(np.array_equal(a, b) for a, b in zip(xs[0], xs[2])):
-        raise CheckFailed("runs of train_char_lm with seeds 5 and 6 fed the model the same batches: is the seed used?")
+@item("train_char_lm", weight=1, uses=TRAIN_USES)
+def test_train_reported_perplexity(student, rng):
+    """each epoch's reported perplexity is exp of the mean per-character cross-entropy over all its batches"""
+    for base in (SPY_SEQUENTIAL, SPY_RANDOM):
+        corpus, settings, run, steps = spied(student, rng, {**base, "theta": 1e3})
+        epochs = check_batches(steps, corpus, settings)
+        check_epoch_perplexities(run["history"], steps, epochs,
+                                 "sequential sampling" if not base["use_random_iter"] else "random sampling")
 
 
-def hidden_problem(seed):
-    """The source, training text and held-out streams of a grading run (the last never leave this process
-    except one column at a time)."""
-    source = CORPORA.random_automaton(seed=int(seed) % 2**31, **SOURCE)
-    rng = np.random.default_rng([int(seed) % 2**31, 3])
-    train = source.sample_ids(BUDGET["train_chars"], seed=rng)
-    held_out = source.sample_ids(HELD_OUT["burn_in"] + HELD_OUT["steps"] + 1, seed=rng,
+def hidden_problem(hidden_seed):
+    """The source, training text and held-out streams of a grading run, all from ``hidden_seed`` alone (never sent
+    to the student's process, and not a seed of the public generators: the source and both texts come from
+    generators keyed by a SeedSequence of it). The held-out streams never leave this process except one column
+    at a time."""
+    keys = np.random.SeedSequence([int(hidden_seed), 0x3C4A7]).spawn(3)
+    source = CORPORA.random_automaton(seed=np.random.default_rng(keys[0]), **SOURCE)
+    train = source.sample_ids(BUDGET["train_chars"], seed=np.random.default_rng(keys[1]))
+    held_out = source.sample_ids(HELD_OUT["burn_in"] + HELD_OUT["steps"] + 1, seed=np.random.default_rng(keys[2]),
                                  num_streams=HELD_OUT["streams"])
     V = len(source.alphabet)
     counts = np.ones((V, V)) * 0.1   # add-0.1 bigram model of the training text: the baseline to beat
     np.add.at(counts, (train[:-1], train[1:]), 1)
     bigram = counts / counts.sum(axis=1, keepdims=True)
     return {"source": source, "train": train, "held_out": held_out, "V": V, "bigram": bigram,
-            "floor": source.perplexity_floor(), "unigram": source.unigram_perplexity()}
+            "floor": source.perplexity_floor(), "unigram": source.unigram_perplexity(),
+            "bayes": bayes_perplexity(source, held_out, HELD_OUT["burn_in"])}
+
+
+def bayes_perplexity(source, ids, burn):
+    """Perplexity on the scored positions of ``ids`` (streams, length) of the best possible predictor: the source
+    itself, its state tracked by exact filtering from the stationary distribution at each stream's start. The
+    floor of this very text: a predictor that sees only the past beats it by delta nats per character with
+    probability at most exp(-delta * scored characters) (the likelihood ratio is a martingale of mean 1)."""
+    S, Q = ids.shape[0], source.num_states
+    belief = np.tile(source.stationary(), (S, 1))
+    nll = []
+    for t in range(ids.shape[1]):
+        a = ids[:, t]
+        joint = belief * source.emission[:, a].T                       # (S, Q)
+        p = joint.sum(axis=1)
+        if t > burn:
+            nll.append(-np.log(p))
+        belief = np.zeros((S, Q))
+        np.add.at(belief, (np.repeat(np.arange(S), Q), source.transition[np.tile(np.arange(Q), S), np.repeat(a, Q)]),
+                  (joint / p[:, None]).ravel())
+    return float(np.exp(np.mean(nll)))
 
 
 def held_out_perplexity(call, model, problem):
@@ -593,8 +795,9 @@ def held_out_perplexity(call, model, problem):
 
 
 def train_hidden(call, problem, seed):
-    """Builds the student's model (seeded), trains it with the student's train_char_lm under the budget, and
-    measures it on the held-out text. ``call`` is student.call, or a stand-in in the calibration."""
+    """Builds the model (seeded with the public ``seed``), trains it with the student's train_char_lm on the hidden
+    training text under the budget, and measures it on the held-out text. ``call`` is student.call, or a stand-in
+    in the calibration."""
     model = call("_lm_build", problem["V"], BUDGET["units"], int(seed) % 2**31, "float32")
     settings = {k: BUDGET[k] for k in ("batch_size", "num_steps", "learning_rate", "theta", "epochs",
                                        "use_random_iter")}
@@ -604,8 +807,26 @@ def train_hidden(call, problem, seed):
     return {"history": history, "perplexity": perplexity, "bigram": bigram}
 
 
+def below_floor(problem, result):
+    """The instructor's message if the held-out perplexity is below what any model that sees only the past can
+    reach (the held-out text was known in advance, or the evaluation was subverted), else None."""
+    ppl, bayes = result["perplexity"], problem["bayes"]
+    if ppl < bayes * math.exp(-FLOOR_MARGIN):
+        return (f"FLAGGED FOR THE INSTRUCTOR: the held-out perplexity is {ppl:.4f}, below {bayes:.4f}, the best any "
+                f"model can reach on this text from its past alone (the source's own exact predictions; entropy-rate "
+                f"floor {problem['floor']:.4f}). Beating it by more than {FLOOR_MARGIN} nats per character happens "
+                f"by chance with probability below exp(-{FLOOR_MARGIN * HELD_OUT['streams'] * HELD_OUT['steps']:.0f})"
+                ": the model had the held-out text some other way. This check scores 0; please review the "
+                "submission.")
+    return None
+
+
 def verdict(problem, result):
-    """None if the trained model is good enough, else the reason (for the student)."""
+    """None if the trained model is good enough, else the reason (for the student, or flagged for the
+    instructor)."""
+    flagged = below_floor(problem, result)
+    if flagged:
+        return flagged
     ppl, floor, bigram = result["perplexity"], problem["floor"], result["bigram"]
     limit = max(floor * (bigram / floor) ** MAX_SHARE_OF_GAP, MIN_ALLOWANCE * floor)
     if not ppl <= limit:
@@ -619,24 +840,26 @@ def verdict(problem, result):
 
 
 @pytest.fixture(scope="module")
-def hidden(seed):
-    return hidden_problem(seed)
+def hidden(hidden_seed):
+    return hidden_problem(hidden_seed)
 
 
 @pytest.fixture(scope="module")
 def trained(student, hidden, seed):
+    # a module fixture is set up before the test's own item marker applies: say here what the calls are for
+    student.current_item, student.uses = "train_char_lm", TRAIN_USES
     return train_hidden(student.call, hidden, seed)
 
 
-@item("train_char_lm", weight=3)
+@item("train_char_lm", weight=3, uses=TRAIN_USES)
 def test_trained_perplexity(trained, hidden):
-    """your model, trained by your train_char_lm on hidden text, nears the best possible perplexity on new text"""
+    """your train_char_lm trains the model on hidden text until it nears the best possible perplexity on new text"""
     reason = verdict(hidden, trained)
     if reason:
         raise CheckFailed(reason)
 
 
-@item("train_char_lm", weight=1)
+@item("train_char_lm", weight=1, uses=TRAIN_USES)
 def test_trained_history(trained, hidden):
     """returns one training perplexity per epoch; they go down and end near the held-out perplexity"""
     values = check_history(trained["history"], BUDGET["epochs"], "the training run")
@@ -713,7 +936,7 @@ def informative_prefix(student, model, rng, length=8, tries=30):
     return prefix
 
 
-@item("generate", weight=2)
+@item("generate", weight=2, uses=("CharRNNLM",))
 def test_greedy_generation(student, rng):
     """temperature 0 continues the prefix with the model's most likely character at every step"""
     model = generation_model(student, int(rng.integers(2**31)), memory=1.5)
@@ -743,7 +966,7 @@ def sampling_statistic(logits, ids, start, temperature):
     return float(np.sum(logp[np.arange(len(chosen)), chosen] + entropy) / math.sqrt(max(np.sum(variance), 1e-12)))
 
 
-@item("generate", weight=2)
+@item("generate", weight=2, uses=("CharRNNLM",))
 def test_sampling_follows_temperature(student, rng):
     """with temperature tau, characters follow softmax(O / tau) (a statistical test), drawn with the given rng"""
     c2i = {c: i for i, c in enumerate(VOCAB)}
