@@ -38,10 +38,11 @@ def _ints(scopes):
     found = []
     for scope in scopes:
         for value in scope.values():
-            if isinstance(value, (int, _np.integer)) and not isinstance(value, bool) and 0 <= int(value) < 2**63:
-                if int(value) not in found:
-                    found.append(int(value))
-    return found[:40]
+            if isinstance(value, (int, _np.integer)) and not isinstance(value, bool) and 0 <= int(value) < 2**31:
+                for seed in (int(value), int(value) + 2**31):  # a seed may have been reduced modulo 2**31
+                    if seed not in found:
+                        found.append(seed)
+    return found[:60]
 
 
 def _given(scopes, name):
@@ -168,7 +169,7 @@ def test_no_accuracy_points_without_learning(hostile, student):
     found = {phrase: [(name, passed, message) for name, passed, message in checks(hostile[student])
                       if phrase in name] for phrase in ACCURACY_CHECKS}
     for phrase, rows in found.items():
-        assert rows, f"no check about {phrase!r} was graded"
+        assert rows, f"no check about {phrase!r} was graded: {checks(hostile[student])}"
         for name, passed, message in rows:
             assert not passed, f"{student} passed '{name}' without learning anything"
 
