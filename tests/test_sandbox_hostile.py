@@ -69,7 +69,8 @@ def _fill(folder, cap_mb):
 def probe(spec):
     spec = json.loads(spec)
     status = _status()
-    facts = {"CapEff": status["CapEff"][0], "CapPrm": status["CapPrm"][0], "Uid": status["Uid"],
+    facts = {"CapEff": status["CapEff"][0], "CapPrm": status["CapPrm"][0], "CapBnd": status["CapBnd"][0],
+             "Uid": status["Uid"],
              "Seccomp": status.get("Seccomp", ["?"])[0], "NoNewPrivs": status.get("NoNewPrivs", ["?"])[0]}
     libc = ctypes.CDLL(None, use_errno=True)
     remount = {}
@@ -213,6 +214,7 @@ def test_student_has_no_privilege_and_cannot_remount_or_write_the_venv(inside):
     assert not any(attempt["ok"] for attempt in facts["pth"].values()), facts["pth"]
     assert not facts["unshare_userns"]
     assert int(facts["CapEff"], 16) == 0 and int(facts["CapPrm"], 16) == 0, facts
+    assert int(facts["CapBnd"], 16) == 0, facts  # not even through an exec
     assert all(int(uid) != 0 for uid in facts["Uid"]), facts["Uid"]
     assert seccomp is not None, "no seccomp filter module"
     if seccomp.available():
@@ -322,6 +324,7 @@ def test_command_runs_another_entry_point_in_the_same_sandbox(level, tmp_path):
     if level != "none" or ROOT_GRADER:
         assert uid != "0" and int(caps, 16) == 0
     assert launch.inside_path(level, "worker.py").endswith("/worker.py")
+    assert all(isinstance(line, str) for line in launch.gaps(level))
     assert os.path.isfile(os.path.join(launch.WORKER_DIR, "seccomp.py"))
 
 

@@ -44,7 +44,9 @@ checked from inside the sandbox by ``tests/test_sandbox_hostile.py``):
 
 Public API, for the grader and for a future pre-forked worker: :func:`start`, :func:`command` (the same sandbox
 around any argv, e.g. another entry point than ``worker.py``), :func:`inside_path`, :func:`best_level`,
-:class:`Limits`, :data:`LEVELS`, :func:`kill_tree`, :func:`become_subreaper`, :func:`worker_env`.
+:class:`Limits`, :data:`LEVELS`, :func:`kill_tree`, :func:`become_subreaper`, :func:`worker_env`, :func:`gaps` (what
+this machine leaves out of a level's description, e.g. no seccomp filter for an unknown architecture: the sandbox
+still starts, unfiltered, and says so here).
 """
 from dataclasses import dataclass
 import functools
@@ -239,9 +241,7 @@ def _preexec(limits, level, uid, reveal):
             confine._check(confine._libc.unshare(confine.CLONE_NEWNS), "unshare")
             confine.mount(None, "/", None, confine.MS_REC | confine.MS_PRIVATE)
             confine.reveal(reveal, uid)
-            os.setgroups([])
-            os.setresgid(uid, uid, uid)
-            os.setresuid(uid, uid, uid)
+            confine.drop_capabilities(uid, uid)
         if level == "none":
             seccomp.install()
     return apply
@@ -296,6 +296,22 @@ def _works(level):
         return False
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def gaps(level):
+    """What this machine leaves out of ``level``'s description above (one line each; empty when nothing is)."""
+    found = []
+    if not seccomp.available():
+        found.append(f"no seccomp filter for this machine's architecture ({seccomp.platform.machine()})")
+    if level == "none" and not _is_root():
+        found.append("the grader is not root, so the student runs as the grader's own user")
+    if level == "bubblewrap":
+        options = _bwrap_options()
+        if "--size" not in options:
+            found.append("bubblewrap < 0.8: /tmp and the scratch folder have no size limit")
+        if "--disable-userns" not in options:
+            found.append("bubblewrap < 0.8: nested user namespaces are refused by the seccomp filter only")
+    return found
 
 
 def best_level(required=None):

@@ -131,6 +131,17 @@ def reveal(paths, uid):
     return sorted(covers)
 
 
+def drop_capabilities(uid, gid):
+    """Empties the capability bounding set, then becomes ``uid``/``gid`` with no supplementary groups (which clears
+    the permitted and effective sets too). Needs root (or root of a user namespace that maps ``uid``)."""
+    for cap in range(64):
+        if _libc.prctl(24, cap, 0, 0, 0) != 0 and cap > 40:  # PR_CAPBSET_DROP; EINVAL past the last capability
+            break
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+
+
 def _write(path, text):
     with open(path, "w") as f:
         f.write(text)
@@ -180,10 +191,11 @@ def confine(spec):
         _write("/proc/self/uid_map", f"{uid} 0 1")
         _write("/proc/self/gid_map", f"{gid} 0 1")
         set_readonly("/proc", recursive=False)
+        for cap in range(64):  # the bounding set, for exec; permitted and effective empty with a uid that is not 0
+            if _libc.prctl(24, cap, 0, 0, 0) != 0 and cap > 40:
+                break
     else:
-        os.setgroups([])
-        os.setresgid(gid, gid, gid)
-        os.setresuid(uid, uid, uid)
+        drop_capabilities(uid, gid)
 
 
 def main():
