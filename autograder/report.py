@@ -62,6 +62,21 @@ def write_csv(path, header, rows):
     return path
 
 
+def mark_missing_and_neutralise(path):
+    """Rewrites nbgrader's ``grades.csv``: a row with no submission (no timestamp) gets ``status`` ``missing`` and
+    empty scores instead of a 0 that looks earned; every cell is made safe for spreadsheets."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return path
+    header = list(rows[0]) + ["status"]
+    for row in rows:
+        row["status"] = "submitted" if row.get("timestamp") else "missing"
+        if row["status"] == "missing":
+            row.update({key: "" for key in ("raw_score", "score", "late_submission_penalty") if key in row})
+    return write_csv(path, header, [[row[key] for key in header] for row in rows])
+
+
 def write_item_csv(course, assignment, path):
     results = collect(course, assignment)
     items = _items(results)

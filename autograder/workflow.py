@@ -78,11 +78,13 @@ def feedback(course, assignments=(), student=None, exchange=None, echo=print):
 
 
 def export(course, to=None, echo=print):
-    """nbgrader's grade export (totals) plus one per-item CSV per assignment; returns the files written."""
+    """nbgrader's grade export (totals; a student with no submission is marked ``missing``, with no score) plus one
+    per-item CSV per assignment; returns the files written."""
     out = os.path.abspath(to or course.path("exports"))
     os.makedirs(out, exist_ok=True)
     grades = os.path.join(out, "grades.csv")
     course.nbgrader("export", f"--to={grades}")
+    reporting.mark_missing_and_neutralise(grades)
     written = [grades]
     for assignment in built(course):
         written.append(reporting.write_item_csv(course, assignment, os.path.join(out, f"items_{assignment}.csv")))

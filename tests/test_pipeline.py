@@ -13,6 +13,8 @@ from autograder.simulation import submissions
 from autograder.course import Course
 
 A1 = "01_rnn_cell"
+INJECTED_HTML = '<img src=x onerror="alert(1)"> <script>alert(2)</script>'
+
 
 
 def student_nbgrader(*args, cwd):
@@ -44,6 +46,8 @@ def pipeline(tmp_path_factory, level):
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
             if answers and grade_id in answers and cell.cell_type == "code":
                 cell.source = answers[grade_id]
+            if student == "bob" and grade_id == "written_vanishing_gradients":
+                cell.source = INJECTED_HTML
         nbformat.write(notebook, fetched)
         student_nbgrader("submit", A1, "--course=rnnkit", exchange_arg, f"--student={student}", cwd=home)
     assert cli.main(["collect", A1, *common, "--exchange", str(exchange)]) == 0
@@ -79,6 +83,28 @@ def test_gradebook_knows_both_students_and_the_manual_item(pipeline):
     from nbgrader.api import Gradebook
     with Gradebook(pipeline.db_url) as gb:
         assert {s.id for s in gb.students} >= {"alice", "bob"}
+        untouched = gb.find_grade("written_vanishing_gradients", A1, A1, "alice")
+        assert untouched.auto_score == 0    # nothing written: 0
         written = gb.find_grade("written_vanishing_gradients", A1, A1, "bob")
-        assert written.auto_score == 0  # untouched written answer: 0 until a person grades it
+        assert written.auto_score is None and written.needs_manual_grade   # awaiting a person in formgrader
         assert gb.find_submission(A1, "alice").score == pytest.approx(15)
+
+
+def test_html_in_a_written_answer_is_shown_as_text_in_feedback(pipeline):
+    html = open(pipeline.path("feedback", "bob", A1, f"{A1}.html")).read()
+    assert "onerror" in html                                   # the answer is there ...
+    assert '<img src=x onerror' not in html and "<script>alert(2)" not in html   # ... as text, not as markup
+
+
+def test_grades_csv_is_safe_and_marks_missing_submissions(pipeline):
+    from autograder import report
+    path = pipeline.path("exports", "grades.csv")
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    assert rows and all(row["status"] == "submitted" for row in rows)
+    with open(path, "a") as f:   # a student who never submitted, with a hostile id, as nbgrader would write them
+        f.write(f"{A1},,,=cmd|' /C calc'!A0,,,,0.0,0.0,0.0,17.0\n")
+    report.mark_missing_and_neutralise(path)
+    with open(path) as f:
+        last = list(csv.DictReader(f))[-1]
+    assert last["status"] == "missing" and last["score"] == "" and last["student_id"].startswith("'=")
