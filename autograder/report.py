@@ -89,20 +89,31 @@ def write_item_csv(course, assignment, path):
 
 
 def plot_distribution(course, assignments, path):
-    """A histogram of total scores (as a percentage of the autograded points) per assignment."""
+    """Per assignment: a histogram of total scores and, beside it, the class's mean score on each item, as
+    percentages of the autograded points (written answers, graded by hand, are not in them; grades.csv has them)."""
     import matplotlib
     import matplotlib.ticker
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(assignments), figsize=(4.5 * len(assignments), 3.2), squeeze=False)
-    for ax, assignment in zip(axes[0], assignments):
+    fig, axes = plt.subplots(2, len(assignments), figsize=(4.8 * len(assignments), 6.4), squeeze=False)
+    for column, assignment in enumerate(assignments):
         results = collect(course, assignment)
         percent = [100 * r.score / r.max_score for r in results.values() if r.max_score]
+        ax = axes[0][column]
         ax.hist(percent, bins=[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100.01], color="#4477aa", edgecolor="white")
         ax.set_title(f"{assignment} ({len(percent)} submissions)")
         ax.set_xlabel("score (% of autograded points)")
         ax.set_ylabel("students")
         ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # no half students
+        items = _items(results)
+        means = [100 * sum(r.items()[i].score for r in results.values() if i in r.items())
+                 / max(sum(r.items()[i].max_score for r in results.values() if i in r.items()), 1e-9)
+                 for i in items]
+        ax = axes[1][column]
+        ax.barh(items[::-1], means[::-1], color="#ee8866")
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("class mean per item (% of its points)")
+        ax.tick_params(axis="y", labelsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

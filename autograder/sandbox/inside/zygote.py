@@ -12,8 +12,8 @@ limits; the zygote forks, and the child, before it runs a line of student code:
 * then serves the grader exactly as a cold worker does (:mod:`worker`).
 
 Nothing of one student's worker survives into the next: the namespaces, the tmpfs mounts and every process in them
-go away when the worker ends, and the zygote's own memory is only ever copied. The zygote is not dumpable, so a
-worker (same uid) cannot read or trace it.
+go away when the worker ends, and the zygote's own memory is only ever copied. A worker cannot read or trace the
+zygote: it lives in a nested user namespace without capabilities, and the zygote is not dumpable besides.
 
 Control messages (one JSON line each way; the pipes travel as SCM_RIGHTS with the ``spawn`` request):
     {"op": "spawn", "limits": {...}, "threads": 2}  -> {"ok": true, "pid": P}

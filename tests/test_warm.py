@@ -1,0 +1,115 @@
+"""Warm student processes keep every guarantee of a cold one: each worker forked by the zygote is fresh (its own
+/tmp, scratch folder and PID namespace), unprivileged, filtered, and cannot reach the zygote or the next worker.
+Checked from inside, as the student's code sees it."""
+import os
+import time
+
+import pytest
+
+from autograder.sandbox import warm
+from autograder.trusted.student import StudentError, StudentProcess
+
+PROBE = '''
+import ctypes, os, signal, subprocess
+def probe(marker):
+    status = open("/proc/self/status").read()
+    field = lambda name: status.split(name + ":")[1].split()[0]
+    seen = {"tmp": os.listdir("/tmp"), "scratch": sorted(os.listdir("."))}
+    open("/tmp/left-behind", "w").write("x")
+    open("left-behind.txt", "w").write("x")
+    subprocess.Popen(["sleep", marker], start_new_session=True)          # a process left running
+    libc = ctypes.CDLL(None, use_errno=True)
+    me = int(os.readlink("/proc/self"))                                  # this worker, as the outer /proc names it
+    def parent(pid):
+        try:
+            return int(open(f"/proc/{pid}/status").read().split("PPid:")[1].split()[0])
+        except OSError:
+            return None
+    mine = {me, parent(me)} | {int(p) for p in os.listdir("/proc") if p.isdigit() and parent(p) == me}
+    others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in mine]
+    readable = []
+    for pid in others:                                                  # the zygote's memory and environment
+        for name in ("environ", "mem"):
+            try:
+                open(f"/proc/{pid}/{name}", "rb").read(1)
+                readable.append(f"{pid}/{name}")
+            except OSError:
+                pass
+    killed = []
+    for pid in range(2, 64):                                            # signal whatever can be named
+        try:
+            os.kill(pid, signal.SIGKILL if pid != os.getpid() else 0)
+            killed.append(pid)
+        except OSError:
+            pass
+    return {"cap": field("CapEff"), "uid": int(field("Uid")), "pid": os.getpid(), "seen": seen,
+            "unshare": libc.unshare(0x10000000), "mount": libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, None),
+            "readable": readable, "others": others, "cwd": os.getcwd()}
+'''
+
+
+@pytest.fixture(scope="module")
+def zygote(level, tmp_path_factory):
+    if level != "bubblewrap":
+        pytest.skip(f"warm workers need bubblewrap (this machine offers '{level}'); CI requires it")
+    release = tmp_path_factory.mktemp("release")
+    (release / "helper.py").write_text("VALUE = 1\n")
+    z = warm.Zygote("bubblewrap", str(release))
+    yield z
+    z.close()
+
+
+def student(zygote, source=PROBE):
+    warm.ZYGOTE = zygote
+    return StudentProcess([{"grade_id": "probe", "source": source, "kind": "answer"}], zygote.release_dir,
+                          "bubblewrap", load_timeout=120)
+
+
+def sleepers(marker):
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[:2] == [b"sleep", marker.encode()]:
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+def test_each_warm_worker_is_fresh_unprivileged_and_alone(zygote):
+    results = []
+    for marker in ("4242.1", "4242.2"):
+        process = student(zygote)
+        try:
+            results.append(process.call("probe", marker))
+            assert isinstance(process.proc, warm.Child)  # it really came from the zygote
+        finally:
+            process.close()
+        for _ in range(50):   # the worker's PID namespace went with it, the sleeper too
+            if not sleepers(marker):
+                break
+            time.sleep(0.1)
+        assert not sleepers(marker), f"a process of the worker survived it ({marker})"
+    for result in results:
+        assert result["cap"] == "0000000000000000" and result["uid"] != 0
+        assert result["pid"] == 1 and result["cwd"] == "/work/assignment"
+        assert result["unshare"] != 0 and result["mount"] != 0          # the seccomp filter holds
+        assert result["others"] and not result["readable"], result        # the zygote is not readable
+        assert "left-behind" not in result["seen"]["tmp"] and "left-behind.txt" not in result["seen"]["scratch"]
+        assert "helper.py" in result["seen"]["scratch"]                 # the released files are there
+    assert zygote.alive()  # signalling everything it could name did not reach the zygote
+
+
+def test_a_crashed_or_hung_warm_worker_costs_one_check(zygote):
+    process = student(zygote, "import os\ndef die():\n    os._exit(3)\ndef hang():\n    while True: pass\n"
+                              "def fine():\n    return 7\n")
+    process.call_timeout = 3
+    try:
+        with pytest.raises(StudentError, match="exit code 3"):
+            process.call("die")
+        with pytest.raises(StudentError, match="did not finish within 3 s"):
+            process.call("hang")
+        assert process.call("fine") == 7 and process.starts == 3
+    finally:
+        process.close()
+    assert zygote.alive()
