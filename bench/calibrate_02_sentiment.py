@@ -179,7 +179,7 @@ def write_report(path, reference, variants, real, generated, seconds_generated, 
               f"{summary([r['hard'] - r['bow_hard'] for r in reference])} |",
               f"| accuracy before training (untrained model) | {summary([r['untrained'] for r in reference])} |",
               f"| training time (s), in the harness | {summary([r['seconds'] for r in reference])} |", "",
-              f"Thresholds in `autograder/suites/test_02_sentiment.py`: accuracy ≥ **{suite.MIN_ACCURACY}** overall, "
+              f"Thresholds in `autograder/hidden/02_sentiment/test_02_sentiment.py`: accuracy ≥ **{suite.MIN_ACCURACY}** overall, "
               f"and on the negated/contrasted sentences ≥ **max({suite.MIN_HARD_ACCURACY}, bag of words + "
               f"{suite.MIN_MARGIN_OVER_BOW})**; an untrained model at or above **{suite.MAX_UNTRAINED_ACCURACY}** is "
               f"flagged. The reference passed on "
