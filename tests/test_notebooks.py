@@ -214,8 +214,10 @@ def _assert_all_checks_pass(notebook, assignment):
     assert passed == len(notebooks.layout(notebook).answers)
 
 
-@pytest.mark.parametrize("assignment", assignments())
+@pytest.mark.parametrize("assignment", ["02_sentiment", "03_char_lm"])   # Assignment 1 runs whole, below
 def test_source_notebook_checks_pass_with_the_reference(built, tmp_path, assignment):
+    if assignment not in assignments():
+        pytest.skip(f"{assignment} not selected")
     course, _ = built
     folder = copy_folder(course.source_dir(assignment), tmp_path, assignment)
     notebook = _checks_only(nbformat.read(folder / f"{assignment}.ipynb", as_version=4))
