@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(RUN) $(VENV)/bin/python -m pytest
 
 bench: $(STAMP)
-	$(RUN) $(VENV)/bin/python bench/grading_time.py
+	$(RUN) $(VENV)/bin/python bench/throughput.py
 
 clean:
 	rm -rf course $(VENV) .pytest_cache
