@@ -27,7 +27,7 @@ import numpy as np
 
 from checklib import CheckFailed
 
-_passed = set()       # items whose public checks passed since their answer cell last ran ... as far as we know
+_passed = set()       # items whose public checks passed when they last ran (in this kernel)
 _failures = {}        # item -> the sentence its last check printed
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -38,7 +38,7 @@ class CallFailed(CheckFailed):
 
 
 class NotImplementedYet(CheckFailed):
-    """A function that a check needs still raises NotImplementedError."""
+    """The item of the check is still the stub of the release; the message says so."""
 
 
 # --------------------------------------------------------------------------------------------------- describing
