@@ -275,7 +275,7 @@ def draw_unrolled(T=4):
         # the way back: from each loss to its output and state, and from each state to the one before
         edge(x + 0.25, "L", x + 0.25, "H", color="tab:red", style="--")
         edge(x, "H", x - 2.2, "H", r"$\cdot\,\mathbf{W}_{hh}^\top$" if t == T else "", color="tab:red",
-             rad=0.45, dy=0.62, style="--")
+             rad=0.45, dy=1.0, style="--")
     ax.text(2.2 * T + 0.7, rows["H"] + 0.9,
             "total gradient on $\\mathbf{H}_t$ =\n  its own part (from $\\ell_t$)\n"
             "+ what comes back from $\\mathbf{H}_{t+1}$", color="tab:red", fontsize=9, va="center")

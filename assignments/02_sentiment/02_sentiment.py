@@ -40,7 +40,7 @@
 # logits and $\mathbf{Y}$ for the labels.
 #
 # **Time.** Run top to bottom with a correct solution, the whole notebook takes about a minute on a 2-core CPU
-# (measured: under 60 s of CPU time; no GPU needed). On a machine busy with other work it takes longer.
+# (measured: 52 s of CPU time; no GPU needed). On a machine busy with other work it takes longer.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from quiet import quiet_tensorflow
