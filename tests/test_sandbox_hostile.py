@@ -252,10 +252,6 @@ def test_the_wheel_ships_no_hidden_suites(wheel_names):
     assert "autograder/sandbox/inside/worker.py" in wheel_names
 
 
-@pytest.mark.xfail(strict=True, reason="the hidden suites import `solutions` through the editable install's finder; "
-                   "excluding it from the packages breaks grading until the trusted side puts the project folder on "
-                   "sys.path (then add 'solutions*' to the exclude of pyproject.toml and drop this mark). The "
-                   "sandbox masks site-packages/solutions meanwhile (test_solutions_and_hidden_suites_are_unreachable)")
 def test_the_wheel_ships_no_solutions(wheel_names):
     assert not [n for n in wheel_names if n.startswith("solutions/")]
 

@@ -22,6 +22,8 @@ import sys
 import threading
 import time
 
+from autograder import project
+
 SUITE_TIMEOUT = 60 * 60   # a whole suite; per-call limits and the submission's budget are far shorter
 
 
@@ -29,10 +31,17 @@ def enabled():
     return os.environ.get("RNNKIT_WARM", "1") != "0"
 
 
+def trusted_env():
+    """The environment of a trusted grading process: the project's root on the path, for ``solutions`` and the
+    hidden suites, which no installed package contains (so that no installed copy can reach a sandbox)."""
+    path = os.pathsep.join(p for p in (project.ROOT, os.environ.get("PYTHONPATH")) if p)
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=path)
+
+
 def run_cold(args, cwd):
     """One suite in a fresh pytest process: ``(exit code, output)``."""
     command = [sys.executable, "-m", "pytest", *args]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONDONTWRITEBYTECODE="1")
+    env = trusted_env()
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=SUITE_TIMEOUT, env=env, cwd=cwd)
         return proc.returncode, proc.stdout[-20000:] + proc.stderr[-20000:]
@@ -50,10 +59,10 @@ class WarmGrader:
     def run(self, args, cwd, level=None, release=None):
         with self.lock:
             if self.proc is None:
-                env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONDONTWRITEBYTECODE="1")
                 self.proc = subprocess.Popen([sys.executable, "-m", "autograder.grading.pool"],
                                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                             stderr=subprocess.DEVNULL, env=env, text=True, start_new_session=True)
+                                             stderr=subprocess.DEVNULL, env=trusted_env(), text=True,
+                                             start_new_session=True)
             if self.proc.poll() is not None:
                 return run_cold(args, cwd)  # the warm grader died (never by a student's hand): grade cold
             self.proc.stdin.write(json.dumps({"args": args, "cwd": cwd, "level": level, "release": release}) + "\n")
