@@ -41,13 +41,15 @@ def collect(course, assignment, exchange, echo=print):
 
 
 def sandbox_warning(level):
-    """The words an instructor cannot miss when grading runs below full isolation (None at bubblewrap)."""
+    """The words an instructor cannot miss when grading runs below full isolation, or when this machine leaves
+    something out of the level's description (None when neither)."""
+    gaps = "; ".join(launch.gaps(level))
     if level == "bubblewrap":
-        return None
-    what = ("no network, but student code can see the machine's files" if level == "unshare"
+        return f"WARNING: sandbox '{level}' without: {gaps}" if gaps else None
+    what = ("no network, but student code can read the machine's files" if level == "unshare"
             else "student code runs as a plain subprocess with resource limits only")
-    return (f"WARNING: graded at sandbox level '{level}' ({what}). Install bubblewrap for full isolation: "
-            "sudo apt-get install bubblewrap")
+    return (f"WARNING: graded at sandbox level '{level}' ({what}{'; ' + gaps if gaps else ''}). Install bubblewrap "
+            "for full isolation: sudo apt-get install bubblewrap")
 
 
 def autograde(course, assignments=(), students=None, sandbox=None, force=False, jobs=1, echo=print, items=None,
