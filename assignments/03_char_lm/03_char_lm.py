@@ -43,7 +43,7 @@
 # logits and $\mathbf{Y}$ for the targets (the next characters).
 #
 # **Time.** The demonstration cells train small models. Run top to bottom with a correct solution, the whole
-# notebook takes under two minutes on a 2-core CPU (measured: 80 s of CPU time; no GPU needed); on a machine busy
+# notebook takes under two minutes on a 2-core CPU (measured: 77 s of CPU time; no GPU needed); on a machine busy
 # with other work it takes longer. Set `LONG_RUN = True` in the set-up cell for training runs about four times as
 # long and better text (about three more minutes, estimated from the per-epoch times).
 
