@@ -433,6 +433,58 @@ def write_report(path, args, reference, variants, null, power, gen_tests, tm, ge
     calibration.write_report(path, lines)
 
 
+def contract_margins(seeds):
+    """Margins of the contract checks that have a threshold, on the reference and the nearest wrong answers:
+    the reported-perplexity check (relative error of the reference against the gap of a mean of per-batch
+    perplexities and of the last batch's), the shuffled-rows check (neighbouring windows inside batches) and the
+    Glorot spread check (standard deviation over the uniform's)."""
+    namespace = calibration.harness_namespace("03_char_lm", ref)
+    call = caller(namespace)
+    rows = {"reference error": [], "mean of perplexities": [], "last batch": []}
+    for seed in range(seeds):
+        rng = np.random.default_rng([seed, 77])
+        for base in (suite.SPY_SEQUENTIAL, suite.SPY_RANDOM):
+            corpus = suite.spy_corpus(rng)
+            settings = {**base, "theta": 1e3, "seed": int(rng.integers(2**31))}
+            run = call("_lm_train_spy", 7, 5, corpus, settings, 3, suite.spy_weights(rng))
+            steps = suite.training_calls(run)
+            epochs = suite.expected_batches(corpus, settings)
+            k = 0
+            for e, batches in enumerate(epochs):
+                nll = []
+                for X, Y in batches:
+                    nll.append(suite.batch_nll(X, Y, steps[k]["state"], steps[k]["weights"]))
+                    k += 1
+                right = math.exp(np.mean(nll))
+                rows["reference error"].append(abs(run["history"][e] / right - 1))
+                rows["mean of perplexities"].append(abs(np.mean(np.exp(nll)) / right - 1))
+                rows["last batch"].append(abs(math.exp(nll[-1]) / right - 1))
+    neighbours = []
+    for seed in range(2000):
+        corpus = np.arange(2000) + 3
+        starts = np.array([[int(x[0]) - 3 for x in X.numpy()] for X, _ in
+                           ref.seq_data_iter_random(corpus, 4, 5, np.random.default_rng(seed))])
+        neighbours.append(int(np.sum(starts[:, 1:] == starts[:, :-1] + 5)) / starts[:, 1:].size)
+    spreads, means = [], []
+    for seed in range(300):
+        values = keras.initializers.GlorotUniform(seed=seed)((40, 24)).numpy().astype(np.float64)
+        limit = math.sqrt(6.0 / 64)
+        spreads.append(values.std() / (limit / math.sqrt(3.0)))
+        means.append(abs(values.mean()) / limit)
+    lines = ["## Margins of the contract checks (reference against the nearest wrong answers)", "",
+             f"`--contract-seeds {seeds}`: the spied training runs of `test_train_reported_perplexity` "
+             f"({2 * seeds} runs, {len(rows['reference error'])} epochs); the check allows a relative error of 2e-3.", "",
+             "| \\|reported / exp(mean NLL of the epoch) − 1\\| | distribution |", "| --- | --- |"]
+    lines += [f"| {name} | {summary(values, 5)} |" for name, values in rows.items()]
+    lines += ["", f"`test_random_rows_shuffled` fails above 10% of neighbouring windows among the pairs of rows next "
+              f"to each other in a batch (L=2000, n=4, T=5): the reference over 2,000 seeds "
+              f"{summary(neighbours, 4)}; a batch of consecutive windows gives 100%.", "",
+              f"`test_model_initial_weights` (Glorot-uniform, 40 × 24, 300 seeds): std / (limit/√3) "
+              f"{summary(spreads)} (check 0.85-1.15); |mean| / limit {summary(means)} (check ≤ 0.1); "
+              "N(0, 0.01) gives a spread of about 0.05, N(0, 0.05) about 0.3."]
+    return lines
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=20)
@@ -448,7 +500,12 @@ def main():
     parser.add_argument("--nb-units", type=int, default=64)
     parser.add_argument("--nb-epochs", type=int, default=3)
     parser.add_argument("--out", default=os.path.join(calibration.ROOT, "bench", "results", "03_char_lm.md"))
+    parser.add_argument("--contract-seeds", type=int, default=0,
+                        help="only measure the margins of the contract checks on this many seeds and print them")
     args = parser.parse_args()
+    if args.contract_seeds:
+        print("\n".join(contract_margins(args.contract_seeds)))
+        return
     tf.config.threading.set_intra_op_parallelism_threads(2)
     tf.config.threading.set_inter_op_parallelism_threads(2)
     tf.config.experimental.enable_op_determinism()

@@ -117,7 +117,7 @@ def _lm_train_spy(vocab_size, units, corpus, settings, init_seed, weights=None):
                     "new_state": np.asarray(new_state), "weights": [np.asarray(v) for v in variables]})
         return np.int32(0)
 
-    class _RecordingLM(CharRNNLM):
+    class SpiedCharLM(CharRNNLM):
         recording = False
 
         def call(self, X, state=None):
@@ -130,10 +130,11 @@ def _lm_train_spy(vocab_size, units, corpus, settings, init_seed, weights=None):
                     record(given, *[np.asarray(x) for x in inputs])
                 else:
                     done = tf.py_function(lambda *a: record(given, *[x.numpy() for x in a]), inputs, Tout=tf.int32)
-                    logits = logits + tf.cast(done, logits.dtype) * 0   # ties the recording to the result
+                    with tf.control_dependencies([done]):   # the recording runs before the result is used
+                        logits, new_state = tf.identity(logits), tf.identity(new_state)
             return logits, new_state
 
-    model = _RecordingLM(int(vocab_size), int(units))
+    model = SpiedCharLM(int(vocab_size), int(units))
     model(tf.zeros((1, 2), tf.int32))  # creates lazily built weights before the first update is recorded
     if weights is not None:
         _lm_set_weights(model, weights)

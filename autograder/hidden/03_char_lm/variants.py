@@ -1,9 +1,11 @@
 '''Correct alternatives to the reference of assignment 3 (character-level language model), as substitutions in
 solutions/char_lm.py: other valid choices a student may make. Each must score full marks on every item.'''
-from autograder import project
+from autograder import build, project
 from autograder.simulation.catalogue import Variant
 
-_MODEL = project.reference_source("03_char_lm", "CharRNNLM")
+# the answer cell as built (each method body between the solution markers)
+with open(project.solution_file("03_char_lm"), encoding="utf-8") as _f:
+    _MODEL = build.solution_cell(["CharRNNLM"], _f.read(), "03_char_lm")
 # from the first weight to the end of call: the whole model body after the two attributes
 _MODEL_SPAN = _MODEL[_MODEL.index("        self.W_xh = self.add_weight("):_MODEL.index("        return logits, H\n")
                      + len("        return logits, H\n")]
