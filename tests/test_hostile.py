@@ -106,3 +106,21 @@ def test_exit_hang_and_crash_cost_only_their_items(hostile_results):
     assert "did not finish within 8 s" in messages
     assert "died while running your rnn_cell_backward" in messages
     assert "SystemExit" in messages
+
+
+def test_sleeping_just_under_the_timeout_runs_out_the_submissions_budget(level):
+    """A correct function that sleeps just under the per-call timeout on every call would hold a grading slot for
+    an hour; the budget of the whole submission ends it, and the remaining checks say why."""
+    from autograder.trusted.student import StudentProcess, StudentTimeout
+    cells = [{"grade_id": "slow", "kind": "answer",
+              "source": "import time\ndef slow():\n    time.sleep(4)\n    return 1\ndef other():\n    return 2\n"}]
+    student = StudentProcess(cells, None, level, load_timeout=300, call_timeout=5)
+    try:
+        assert student.call("slow") == 1                     # loading (TensorFlow) and one sleep, unbudgeted
+        student.budget = student.spent + 2                   # as if earlier sleepy calls had left 2 s
+        with pytest.raises(StudentTimeout, match="time budget of the whole submission .* ran out while it ran"):
+            student.call("slow")                             # stopped when the budget runs out, not at 5 s
+        with pytest.raises(StudentTimeout, match="used up the time budget"):
+            student.call("other")                            # nothing left: not even started
+    finally:
+        student.close()
