@@ -85,3 +85,13 @@ def test_a_second_run_keeps_what_is_graded_and_regrades_what_changed(broken_clas
     lines = []
     graded, _ = batch.autograde(course, [A1], ["deleted"], level, echo=lines.append)
     assert "kept" not in lines[0] and graded[("deleted", A1)].score == graded[("deleted", A1)].max_score
+
+
+def test_a_symlinked_submission_is_refused_not_graded_as_the_linked_work(broken_class, level):
+    course, _ = broken_class
+    mine = course.submitted_notebook("copycat", A1)
+    os.makedirs(os.path.dirname(mine), exist_ok=True)
+    os.symlink(course.submitted_notebook("fine", A1), mine)   # points at a full-marks notebook
+    graded, failures = batch.autograde(course, [A1], ["copycat"], level, force=True, echo=lambda *_: None)
+    results = graded[("copycat", A1)]
+    assert failures == 0 and results.score == 0 and "symbolic link" in results.note
