@@ -39,8 +39,8 @@ def seq_data_iter_random(corpus, batch_size, num_steps, rng):
     shuffles them (one uniformly random order of all of them, drawn with ``rng``), and yields them ``batch_size``
     at a time; subsequences that do not fill a whole batch are dropped. Two rows of one epoch never overlap. Since
     the whole order is random, neither the batches nor the rows inside a batch follow the corpus: a row is only by
-    chance the stretch of text right after the row above it (about once per number of subsequences), so a state
-    must not be carried from one row or batch to the next.
+    chance the stretch of text right after the row above it (for each pair of adjacent rows, with probability about
+    1 / the number of subsequences), so a state must not be carried from one row or batch to the next.
 
     Args:
         corpus: 1-D sequence of int token ids (list, NumPy array or tensor), length L.
