@@ -1,6 +1,6 @@
 """Calibration of Assignment 1's hidden suite, in process (no sandbox start, so hundreds of gradings are cheap).
 
-    .venv/bin/python -m autograder.hidden.01_rnn_cell.calibrate --seeds 30 [--out bench/results/01_rnn_cell.md]
+    .venv/bin/python bench/calibrate_01_rnn_cell.py --seeds 30 --bug-seeds 5 [--out bench/results/01_rnn_cell.md]
 
 Runs every test of the suite, over N grader seeds, on the reference, every correct variant (variants.py) and every
 catalogued bug (bugs.py), as the sandbox would: answer cells exec'd in one namespace, the harness in a copy of it,
@@ -21,6 +21,7 @@ import zlib
 from collections import defaultdict
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -143,7 +144,7 @@ def main():
     correct = [("reference", reference)] + [(f"variant {v.name}", catalogue.apply(reference, v))
                                            for v in catalogue.variants(A) if not only or v.name in only]
     lines = [f"# Assignment 1 (01_rnn_cell): calibration of the hidden suite", "",
-             f"Command: `.venv/bin/python -m autograder.hidden.01_rnn_cell.calibrate --seeds {options.seeds} "
+             f"Command: `.venv/bin/python bench/calibrate_01_rnn_cell.py --seeds {options.seeds} "
              f"--bug-seeds {options.bug_seeds}{' --out ' + options.out if options.out else ''}` "
              f"(in process: the same tests, namespaces, channel encoding and `uses` as the sandbox).", "",
              "Every comparison is recorded as its ratio to its tolerance (1 = the threshold; check_close: max "
