@@ -203,3 +203,17 @@ def test_the_installed_rnnkit_script_runs():
     assert script, "the rnnkit entry point is not installed next to this Python"
     proc = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "autograde" in proc.stdout and "validate" in proc.stdout
+
+
+def test_the_class_table_names_items_in_full_with_two_decimals(tmp_path):
+    course = Course(str(tmp_path / "course"))
+    items = {"seq_data_iter_random": 2.0, "seq_data_iter_sequential": 17.0}
+    for student, passed in (("ada", True), ("ben", False)):
+        records = [record(item, f"t{i}", PASSED if passed or i < 5 else FAILED)
+                   for item in items for i in range(7)]
+        SubmissionResults.from_records(items, records).save(course.results_file(student, "03_x"))
+    table = report.table(course, "03_x")
+    header = table.splitlines()[1]
+    assert "seq_data_iter_random" in header and "seq_data_iter_sequential" in header
+    ben = [line for line in table.splitlines() if line.startswith("ben")][0]
+    assert "12.15/17" in ben and "1.45/2" in ben and "13.6/19" in ben    # two-decimal shares, never 12.142857...
