@@ -53,10 +53,11 @@ def grading_seeds(secret, assignment, submission_hash, salt=""):
     ``seed`` drives inputs the student's code may see (it can cross into the sandbox); ``hidden_seed`` drives
     held-out data, never leaves the trusted side and is not written into results. Both are keyed with the
     course's secret. ``salt`` gives other grader seeds to the validation (``rnnkit validate``)."""
-    def derive(purpose):
+    def derive(purpose, hex_digits):
         message = f"{assignment}:{submission_hash}:{purpose}:{salt}".encode()
-        return int(hmac.new(secret, message, hashlib.sha256).hexdigest()[:8], 16)
-    return derive("public"), derive("hidden")
+        return int(hmac.new(secret, message, hashlib.sha256).hexdigest()[:hex_digits], 16)
+    # 32 bits for the public seed (Keras takes no more); 64 for the hidden one, out of reach of a search by brute force
+    return derive("public", 8), derive("hidden", 16)
 
 
 def grade_submission(course, assignment, student, level, log=None, items=None, salt="", runner=None):
