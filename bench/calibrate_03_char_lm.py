@@ -257,7 +257,7 @@ def generate_tests(seeds):
     tests = (suite.test_greedy_generation, suite.test_sampling_follows_temperature)
     rows = []
     variants = [("reference", harness_namespace(), seeds)]
-    variants += [(bug.name, bugged_namespace(bug), max(seeds // 2, 10)) for bug in catalogue("03_char_lm")
+    variants += [(bug.name, bugged_namespace(bug), max(seeds // 2, 10)) for bug in catalogue.catalogue("03_char_lm")
                  if bug.cell == "generate"]
     for name, namespace, count in variants:
         student = InProcessStudent(namespace)
@@ -433,6 +433,23 @@ def write_report(path, args, reference, variants, null, power, gen_tests, tm, ge
     calibration.write_report(path, lines)
 
 
+def runs_from_log(path, names):
+    """The reference and variant training runs printed by an earlier run of this script (one dict per line)."""
+    import ast
+    reference, variants = [], {name: [] for name in names}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            head, _, rest = line.partition(" {")
+            if not rest or (head != "reference" and head not in variants):
+                continue
+            run = ast.literal_eval("{" + rest.strip())
+            if head == "reference":
+                reference.append(run)
+            elif head in variants:
+                variants[head].append(run)
+    return reference, variants
+
+
 def contract_margins(seeds):
     """Margins of the contract checks that have a threshold, on the reference and the nearest wrong answers:
     the reported-perplexity check (relative error of the reference against the gap of a mean of per-batch
@@ -500,6 +517,7 @@ def main():
     parser.add_argument("--nb-units", type=int, default=64)
     parser.add_argument("--nb-epochs", type=int, default=3)
     parser.add_argument("--out", default=os.path.join(calibration.ROOT, "bench", "results", "03_char_lm.md"))
+    parser.add_argument("--reuse-log", help="take the training runs from the printed output of an earlier run")
     parser.add_argument("--contract-seeds", type=int, default=0,
                         help="only measure the margins of the contract checks on this many seeds and print them")
     args = parser.parse_args()
@@ -512,8 +530,11 @@ def main():
 
     seeds = [int(s) for s in np.random.default_rng(2025).integers(0, 2**31, args.seeds)]
     names = list(VARIANTS) if args.variants == "all" else [] if args.variants == "none" else args.variants.split(",")
-    reference, variants = calibration.grading_runs(grading_run, harness_namespace, VARIANTS, names, seeds,
-                                                   args.variant_seeds)
+    if args.reuse_log:
+        reference, variants = runs_from_log(args.reuse_log, names)
+    else:
+        reference, variants = calibration.grading_runs(grading_run, harness_namespace, VARIANTS, names, seeds,
+                                                       args.variant_seeds)
     null, power = sampling_simulation(args.sampling_seeds)
     print("sampling: failures", {t: sum(not suite.Z_RANGE[0] <= z <= suite.Z_RANGE[1] for z in zs) for t, zs in null.items()},
           "power", {k: sum(not suite.Z_RANGE[0] <= z <= suite.Z_RANGE[1] for z in zs) for k, zs in power.items()}, flush=True)
