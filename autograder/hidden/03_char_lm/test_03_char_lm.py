@@ -941,7 +941,7 @@ def test_greedy_generation(student, rng):
     """temperature 0 continues the prefix with the model's most likely character at every step"""
     model = generation_model(student, int(rng.integers(2**31)), memory=1.5)
     c2i = {c: i for i, c in enumerate(VOCAB)}
-    for prefix, num_chars in ((informative_prefix(student, model, rng), 30), (VOCAB[int(rng.integers(len(VOCAB)))], 12)):
+    for prefix, num_chars in ((informative_prefix(student, model, rng), 60), (VOCAB[int(rng.integers(len(VOCAB)))], 40)):
         what = f"generate(model, {prefix!r}, {num_chars}, temperature=0)"
         text = student.call("generate", model, prefix, num_chars, c2i, list(VOCAB), temperature=0.0)
         ids = generated_ids(text, prefix, num_chars, what)
