@@ -113,3 +113,17 @@ def test_a_crashed_or_hung_warm_worker_costs_one_check(zygote):
     finally:
         process.close()
     assert zygote.alive()
+
+
+def test_grading_through_the_warm_graders_starts_no_cold_worker(built, level):
+    """The whole path: batch -> warm grader -> forked pytest child -> zygote. A forked child is not the zygote's
+    parent, so nothing there may treat the zygote as gone (it once fell back to cold workers for that reason)."""
+    if level != "bubblewrap":
+        pytest.skip(f"warm workers need bubblewrap (this machine offers '{level}')")
+    from tests.conftest import grade_class
+    course, answers = built
+    results = grade_class(course, "01_rnn_cell", {"warm-a": answers["01_rnn_cell"], "warm-b": None}, level)
+    for student, res in results.items():
+        starts, cold = res.provenance["student_starts"]
+        assert starts >= 1 and cold == 0, (student, res.provenance)
+    assert results["warm-a"].score == results["warm-a"].max_score

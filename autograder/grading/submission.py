@@ -89,8 +89,9 @@ def grade_submission(course, assignment, student, level, log=None, items=None, s
     except notebooks.NotebookError as err:
         records, note = [], f"Your notebook could not be graded: {err}"
     else:
-        records, note, provenance["student_seconds"] = _run_suite(course, assignment, layout, answers, level,
-                                                                  (seed, hidden_seed), log, items, runner)
+        records, note, usage = _run_suite(course, assignment, layout, answers, level, (seed, hidden_seed), log,
+                                          items, runner)
+        provenance.update(usage)  # the student's seconds, and processes started [all, without a zygote]
     results = SubmissionResults.from_records(layout.points, records, note, items, provenance=provenance)
     results.execution_time = time.time() - started
     results.save(course.results_file(student, assignment))
@@ -128,8 +129,8 @@ def _run_suite(course, assignment, layout, answers, level, seeds, log, items, ru
                                  if r.get("traceback"))
                 + f"\n[student output, last lines]\n{finished.get('student_output', '')}")
     if records is None:
-        return [], "The grader failed before it could check your work (your instructor has the log).", None
-    return records, None, finished.get("student_seconds")
+        return [], "The grader failed before it could check your work (your instructor has the log).", {}
+    return records, None, {key: finished[key] for key in ("student_seconds", "student_starts") if key in finished}
 
 
 def _tensorflow_version():

@@ -49,8 +49,8 @@ class Zygote:
             theirs.close()
 
     def _ask(self, request, fds=()):
-        if self.proc.poll() is not None:
-            raise ZygoteError(f"the zygote exited ({self.proc.returncode})")
+        # (no self.proc.poll() here: a forked grading child is not the zygote's parent, and poll() would report a
+        # living zygote as exited; the socket says whether it is there)
         try:
             socket.send_fds(self.control, [json.dumps(request).encode()], list(fds))
             reply = self.control.recv(1 << 16)
@@ -80,6 +80,7 @@ class Zygote:
                      os.fdopen(output[0], "rb"))
 
     def alive(self):
+        """Whether the zygote still runs (in the process that started it)."""
         return self.proc.poll() is None
 
     def close(self):

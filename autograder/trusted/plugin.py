@@ -118,4 +118,5 @@ def pytest_sessionfinish(session, exitstatus):
         with open(job["results"], "w") as f:
             json.dump({"tests": _records, "finished": time.time(),
                        "student_output": student.student_output() if student else "",
-                       "student_seconds": round(student.spent, 2) if student else 0.0}, f)
+                       "student_seconds": round(student.spent, 2) if student else 0.0,
+                       "student_starts": [student.starts, student.cold_starts] if student else [0, 0]}, f)

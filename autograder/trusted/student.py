@@ -55,7 +55,7 @@ class StudentProcess:
         self.proc = None
         self.workdir = None
         self.output = collections.deque(maxlen=64)
-        self.starts = 0
+        self.starts = self.cold_starts = 0   # processes started, and how many of them without a zygote
         self.current_item = None
         self.loading = False
         self.timed_out = {}  # fn -> message: a function that hung once is not run again (each run costs a restart)
@@ -132,7 +132,10 @@ class StudentProcess:
         """Starts the process and sends it the cells without waiting: TensorFlow loads on both sides at once."""
         self.close()
         self.starts += 1
-        self.proc = self._spawn_warm() or self._spawn_cold()
+        self.proc = self._spawn_warm()
+        if self.proc is None:
+            self.cold_starts += 1
+            self.proc = self._spawn_cold()
         self.replies = queue.Queue()
         threading.Thread(target=self._read_replies, args=(self.proc, self.replies), daemon=True).start()
         threading.Thread(target=self._drain_output, args=(self.proc,), daemon=True).start()
