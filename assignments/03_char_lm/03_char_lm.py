@@ -373,7 +373,8 @@ print(f"ids {X_demo.shape} -> one-hot {one_hot.shape}; the first row:\n{one_hot[
 # * `call(X, state=None)` returns `(logits, state)`: the logits `(n, T, V)` of every step and the last hidden state
 #   $\mathbf{H}_T$ `(n, units)`. Given the state another call returned, it carries on from there: running `X` in
 #   two halves, the second from the first's state, gives exactly the logits of running it whole. Make the one-hot
-#   inputs in `self.compute_dtype`. A Python loop over the steps is fine; no Keras recurrent layers here.
+#   inputs in `self.compute_dtype`. A Python loop over the steps is fine. The five weights are created with
+#   `add_weight` (or held by Keras layers that hold exactly these weights); write the recurrence yourself.
 
 # %% nbgrader={"grade": false, "grade_id": "CharRNNLM", "locked": false, "schema_version": 3, "solution": true, "task": false}
 # rnnkit: solution CharRNNLM
@@ -534,9 +535,10 @@ if ready("seq_data_iter_sequential", "CharRNNLM", "clip_gradients"):
 #   **truncated backpropagation through time**: gradients flow through at most $T$ steps, which keeps a step cheap
 #   and stable, at the price of not learning dependencies longer than $T$ from the gradient directly.
 #
-# Create the iterator's generator with `np.random.default_rng(seed)`, so that a run can be repeated. Return one
-# perplexity per epoch: $\exp$ of the mean cross-entropy over all positions of all its batches (the losses were
-# computed anyway; no extra forward pass).
+# Create the iterator's generator once, with `np.random.default_rng(seed)` before the epoch loop, and give that same
+# generator to the iterator every epoch: a run can be repeated, and each epoch draws a new order. Return one
+# perplexity per epoch: $\exp$ of the mean cross-entropy over all positions of all its batches, using each batch's
+# loss as computed for its update (no extra forward pass).
 
 # %% nbgrader={"grade": false, "grade_id": "train_char_lm", "locked": false, "schema_version": 3, "solution": true, "task": false}
 # rnnkit: solution train_char_lm
