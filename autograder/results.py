@@ -14,7 +14,8 @@ import os
 import tempfile
 
 PASSED, FAILED, GRADER_ERROR, NOT_GRADED = "passed", "failed", "grader error", "not graded"
-STATUSES = (PASSED, FAILED, GRADER_ERROR, NOT_GRADED)
+FLAGGED = "flagged"   # failed with a result no honest submission produces: the instructor is told why
+STATUSES = (PASSED, FAILED, GRADER_ERROR, NOT_GRADED, FLAGGED)
 
 
 def points(value):
@@ -126,6 +127,11 @@ class SubmissionResults:
                                         share if status == PASSED else 0.0, share, r.get("message", "")))
         internal = sum(1 for r in records if r.get("status") == GRADER_ERROR)
         return cls(tests=tests, note=note or "", internal_errors=internal, **fields)
+
+    @property
+    def flagged(self):
+        """Tests flagged for the instructor (the reasons are in the grader's log)."""
+        return [t for t in self.tests if t.status == FLAGGED]
 
     # -- the Gradescope form -----------------------------------------------------------------------------------
     def to_gradescope(self):

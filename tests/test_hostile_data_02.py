@@ -174,11 +174,15 @@ def test_no_accuracy_points_without_learning(hostile, student):
             assert not passed, f"{student} passed '{name}' without learning anything"
 
 
-def test_an_untrained_oracle_is_flagged_for_the_instructor(hostile):
-    messages = [message for name, passed, message in checks(hostile["trains_in_build"])
-                if any(phrase in name for phrase in ACCURACY_CHECKS)]
-    assert messages and all("FLAGGED FOR THE INSTRUCTOR" in m and "before any training" in m for m in messages), \
-        messages
+def test_an_untrained_oracle_is_flagged_for_the_instructor(hostile, built):
+    """Flagged: 0 points, a neutral sentence for the student, the reason in the instructor's log."""
+    course, _ = built
+    flagged = hostile["trains_in_build"].flagged
+    assert flagged and all(any(phrase in t.name for phrase in ACCURACY_CHECKS) for t in flagged)
+    assert all(t.score == 0 and "your instructor will look" in t.message for t in flagged)
+    with open(course.log_file("trains_in_build", A2)) as f:
+        log = f.read()
+    assert "FLAGGED FOR THE INSTRUCTOR" in log and "before any training" in log
 
 
 def test_regenerating_from_given_numbers_fails_on_accuracy(hostile):

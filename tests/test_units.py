@@ -217,3 +217,13 @@ def test_the_class_table_names_items_in_full_with_two_decimals(tmp_path):
     assert "seq_data_iter_random" in header and "seq_data_iter_sequential" in header
     ben = [line for line in table.splitlines() if line.startswith("ben")][0]
     assert "12.15/17" in ben and "1.45/2" in ben and "13.6/19" in ben    # two-decimal shares, never 12.142857...
+
+
+def test_a_flagged_check_scores_zero_and_stays_flagged_in_the_file(tmp_path):
+    from autograder.results import FLAGGED
+    flagged = {**record("f", "b", FLAGGED), "message": "neutral sentence"}
+    results = SubmissionResults.from_records({"f": 2.0}, [record("f", "a", PASSED), flagged])
+    assert [t.name for t in results.flagged] == ["f: b doc"] and results.score == 1.0
+    results.save(str(tmp_path / "r.json"))
+    back = SubmissionResults.load(str(tmp_path / "r.json"))
+    assert back.flagged and back.flagged[0].message == "neutral sentence" and not back.flagged[0].passed

@@ -119,6 +119,9 @@ def autograde(course, assignments, students=None, level="bubblewrap", force=Fals
             note = "unchanged, kept" if skipped else f"{results.execution_time:.1f} s"
             if results.internal_errors:
                 note += f"; {results.internal_errors} grader error(s), see {course.log_file(student, assignment)}"
+            if results.flagged:
+                note += (f"; FLAGGED for review ({', '.join(t.name for t in results.flagged)}): the reason is in "
+                         f"{course.log_file(student, assignment)}")
             progress.done(f"{student}/{assignment}: {results.score:g} / {results.max_score:g} ({note})"
                           + (f" - {results.note}" if results.note else ""))
     return graded, progress.failures

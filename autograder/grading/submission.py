@@ -127,6 +127,8 @@ def _run_suite(course, assignment, layout, answers, level, seeds, log, items, ru
         if log:  # the instructor's log: pytest's output, grader tracebacks, what the student's code printed
             log(output + "".join(f"\n[grader error in {r['test']}]\n{r['traceback']}" for r in records or []
                                  if r.get("traceback"))
+                + "".join(f"\n[FLAGGED {r['test']}]\n{r['instructor_note']}" for r in records or []
+                          if r.get("instructor_note"))
                 + f"\n[student output, last lines]\n{finished.get('student_output', '')}")
     if records is None:
         return [], "The grader failed before it could check your work (your instructor has the log).", {}

@@ -16,9 +16,10 @@ import pytest
 
 from assignments.common.checklib import CheckFailed
 from autograder import project
-from autograder.results import FAILED, GRADER_ERROR, PASSED
+from autograder.results import FAILED, FLAGGED, GRADER_ERROR, PASSED
 from autograder.sandbox import launch
 from autograder.trusted.student import StudentProcess
+from autograder.trusted.suite import FLAGGED_FOR_STUDENT, Flagged
 
 _records = []
 
@@ -101,7 +102,9 @@ def pytest_runtest_makereport(item, call):
                   "status": PASSED, "seconds": round(call.duration, 3)}
         if report.failed:
             error = call.excinfo.value if call.excinfo else None
-            if isinstance(error, CheckFailed):
+            if isinstance(error, Flagged):
+                record.update(status=FLAGGED, message=FLAGGED_FOR_STUDENT, instructor_note=str(error))
+            elif isinstance(error, CheckFailed):
                 record.update(status=FAILED, message=str(error))
             else:
                 record.update(status=GRADER_ERROR, traceback=report.longreprtext[-8000:],

@@ -12,6 +12,16 @@ import pytest
 from assignments.common.checklib import CheckFailed
 
 
+class Flagged(CheckFailed):
+    """A result no honest submission can produce (held-out data known in advance, a model that scored before any
+    training): the check scores 0, the student reads :data:`FLAGGED_FOR_STUDENT`, and the reason (this exception's
+    message) goes to the instructor alone: the autograde summary and the grader's log."""
+
+
+FLAGGED_FOR_STUDENT = ("this check's result cannot come from a model that learnt only from its training call; it "
+                       "scores 0 and your instructor will look at your submission")
+
+
 def item(grade_id, weight=1.0, uses=()):
     """Ties a test to the graded item ``grade_id``; the item's points are shared among its tests by weight.
 

@@ -22,7 +22,7 @@ import tensorflow as tf
 from assignments.common.checklib import (CheckFailed, check_close, check_dtype, check_finite, check_gradient,
                                          check_shape, numeric_gradient, to_array)
 from autograder import project
-from autograder.trusted.suite import item
+from autograder.trusted.suite import Flagged, item
 from solutions import sentiment as ref
 
 DATA = project.public_module("02_sentiment", "sentiment_data")
@@ -428,7 +428,7 @@ def check_trained_without_help(problem, result, whose):
     training call: the check scores 0, and the message (also in the instructor's results) says why."""
     before = untrained_accuracy(problem, result)
     if before >= MAX_UNTRAINED_ACCURACY:
-        raise CheckFailed(f"FLAGGED FOR THE INSTRUCTOR: {whose} classified {before:.3f} of the held-out sentences "
+        raise Flagged(f"FLAGGED FOR THE INSTRUCTOR: {whose} classified {before:.3f} of the held-out sentences "
                           f"right before any training (an untrained model is near 0.5; at most "
                           f"{MAX_UNTRAINED_ACCURACY:.2f} is accepted). A model can only learn from the training "
                           "call; this check scores 0")

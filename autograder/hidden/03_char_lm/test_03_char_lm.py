@@ -23,7 +23,7 @@ from assignments.common.checklib import (CheckFailed, check_close, check_dtype, 
                                          check_shape, numeric_gradient, to_array)
 from autograder import project
 from autograder.sandbox.inside.channel import numpy_arg, rng_arg
-from autograder.trusted.suite import item
+from autograder.trusted.suite import Flagged, item
 from solutions import char_lm as ref
 
 CORPORA = project.public_module("03_char_lm", "corpora")
@@ -854,6 +854,9 @@ def trained(student, hidden, seed):
 @item("train_char_lm", weight=3, uses=TRAIN_USES)
 def test_trained_perplexity(trained, hidden):
     """your train_char_lm trains the model on hidden text until it nears the best possible perplexity on new text"""
+    flagged = below_floor(hidden, trained)
+    if flagged:
+        raise Flagged(flagged)
     reason = verdict(hidden, trained)
     if reason:
         raise CheckFailed(reason)
