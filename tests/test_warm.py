@@ -42,7 +42,12 @@ def probe(marker):
             killed.append(pid)
         except OSError:
             pass
-    return {"cap": field("CapEff"), "uid": int(field("Uid")), "pid": os.getpid(), "seen": seen,
+    try:
+        open(os.path.join(__import__("sys").prefix, "rnnkit-probe.pth"), "w").close()
+        prefix_writable = True
+    except OSError:
+        prefix_writable = False
+    return {"prefix_writable": prefix_writable, "cap": field("CapEff"), "uid": int(field("Uid")), "pid": os.getpid(), "seen": seen,
             "unshare": libc.unshare(0x10000000), "mount": libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, None),
             "readable": readable, "others": others, "cwd": os.getcwd()}
 '''
@@ -92,6 +97,7 @@ def test_each_warm_worker_is_fresh_unprivileged_and_alone(zygote):
         assert not sleepers(marker), f"a process of the worker survived it ({marker})"
     for result in results:
         assert result["cap"] == "0000000000000000" and result["uid"] != 0
+        assert not result["prefix_writable"]                            # the Python installation is read-only
         assert result["pid"] == 1 and result["cwd"] == "/work/assignment"
         assert result["unshare"] != 0 and result["mount"] != 0          # the seccomp filter holds
         assert result["others"] and not result["readable"], result        # the zygote is not readable

@@ -32,7 +32,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWIPC = 0x00020000, 0x10000000, 0x20000000, 0x08000000
-MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 16384, 1 << 18
+MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
 SCRATCH = "/work/assignment"
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -60,6 +60,15 @@ def _read_tree(folder):
     return found
 
 
+def _installation_under(folder):
+    """The folders of this Python installation (prefixes, the import path) that lie under ``folder``, outermost
+    only: a project checked out under /tmp keeps its virtualenv when a fresh tmpfs covers /tmp."""
+    paths = {p for p in sys.path + [sys.prefix, sys.base_prefix, sys.exec_prefix] if p}
+    paths |= {os.path.realpath(p) for p in paths}
+    inside = [p for p in paths if p.startswith(folder.rstrip("/") + "/") and os.path.isdir(p)]
+    return sorted(p for p in inside if not any(p != q and p.startswith(q + "/") for q in inside))
+
+
 def isolate(limits):
     """In the forked child: new namespaces, fresh tmpfs mounts, the released files; returns in the new PID
     namespace's first process (the caller's original process waits for it and exits with its code)."""
@@ -74,7 +83,14 @@ def isolate(limits):
         f.write(f"{gid} {gid} 1")
     _check(_libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "private mounts")
     released = _read_tree(SCRATCH)  # the released files the sandbox shows read-only, before a tmpfs covers them
+    kept = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in _installation_under("/tmp")}
     _mount_tmpfs("/tmp", limits.get("tmp_mb", 256))
+    for path, fd in kept.items():  # a checkout (and its venv) under /tmp stays visible, read-only, over the tmpfs
+        os.makedirs(path, exist_ok=True)
+        # a bind keeps the read-only (and locked) flags of the sandbox's own read-only mount of it
+        _check(_libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, MS_BIND | MS_REC, None),
+               f"bind {path}")
+        os.close(fd)
     _mount_tmpfs(SCRATCH, limits.get("scratch_mb", 256))
     if os.path.isdir("/dev/shm"):
         _mount_tmpfs("/dev/shm", 64)
