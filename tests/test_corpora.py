@@ -2,15 +2,13 @@
 the n-gram baselines, the character vocabulary on any script, and the download path, tested against a server on
 127.0.0.1 that the test starts (no test needs the internet)."""
 import hashlib
-import http.server
 import math
-import socket
-import threading
 
 import numpy as np
 import pytest
 
 from autograder import project
+from tests.http_server import Server, closed_port_url
 
 corpora = project.public_module("03_char_lm", "corpora")
 
@@ -134,37 +132,6 @@ def test_generated_fallback_without_pydoc_data(monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------------- downloads
-class Server:
-    """An HTTP server on 127.0.0.1 serving ``files`` (path -> bytes) and counting the requests."""
-
-    def __init__(self, files):
-        self.files, self.requests = files, []
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                server.requests.append(self.path)
-                body = server.files.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
 def server():
     content = ("a stand-in corpus served by the test, line after line\n" * 50).encode("utf-8")
@@ -172,13 +139,6 @@ def server():
     s.content, s.sha1 = content, hashlib.sha1(content).hexdigest()
     yield s
     s.close()
-
-
-def closed_port_url():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/timemachine.txt"   # nothing listens there any more
 
 
 def test_download_verifies_and_caches(server, tmp_path):

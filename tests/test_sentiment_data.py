@@ -1,17 +1,14 @@
 """The public data module of Assignment 2: the generator, its labels, the baseline and the loaders. No network: the
 IMDB loader is pointed at files and at a 127.0.0.1 server that the tests make."""
 import collections
-import functools
-import http.server
 import json
 import os
-import socket
-import threading
 
 import numpy as np
 import pytest
 
 from autograder import project
+from tests.http_server import Server, closed_port_url
 
 data = project.public_module("02_sentiment", "sentiment_data")
 
@@ -204,12 +201,6 @@ def _fake_imdb(folder):
     (folder / "imdb_word_index.json").write_text(json.dumps(WORDS), encoding="utf-8")
 
 
-def _closed_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _check_reviews(splits):
     (train_texts, train_labels), (test_texts, test_labels) = splits
     assert sorted(zip(train_texts, train_labels.tolist())) == \
@@ -219,7 +210,7 @@ def _check_reviews(splits):
 
 
 def test_imdb_offline_and_uncached_names_the_alternatives(tmp_path):
-    origin = f"http://127.0.0.1:{_closed_port()}/"
+    origin = closed_port_url().rsplit("/", 1)[0] + "/"
     with pytest.raises(data.DatasetUnavailable) as error:
         data.load_imdb(origin=origin, cache_dir=str(tmp_path), timeout=5)
     message = str(error.value)
@@ -230,30 +221,23 @@ def test_imdb_offline_and_uncached_names_the_alternatives(tmp_path):
 
 def test_imdb_uses_the_cache_without_network(tmp_path):
     _fake_imdb(tmp_path / "datasets")
-    splits = data.load_imdb(origin=f"http://127.0.0.1:{_closed_port()}/", cache_dir=str(tmp_path), timeout=5)
+    splits = data.load_imdb(origin=closed_port_url().rsplit("/", 1)[0] + "/", cache_dir=str(tmp_path), timeout=5)
     _check_reviews(splits)
-    (train_texts, _), _ = data.load_imdb(max_words=2, limit=2, origin=f"http://127.0.0.1:{_closed_port()}/",
+    (train_texts, _), _ = data.load_imdb(max_words=2, limit=2, origin=closed_port_url().rsplit("/", 1)[0] + "/",
                                          cache_dir=str(tmp_path))
     assert len(train_texts) == 2 and all(len(t.split()) <= 2 for t in train_texts)
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 def test_imdb_downloads_once_into_the_cache(tmp_path):
     _fake_imdb(tmp_path / "server")
-    handler = functools.partial(_QuietHandler, directory=str(tmp_path / "server"))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    origin = f"http://127.0.0.1:{server.server_address[1]}/"
+    server = Server({f"/{name}": (tmp_path / "server" / name).read_bytes()
+                     for name in ("imdb.npz", "imdb_word_index.json")})
+    origin = server.url + "/"
     try:
         _check_reviews(data.load_imdb(origin=origin, cache_dir=str(tmp_path / "cache"), timeout=5))
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
+    assert sorted(server.requests) == ["/imdb.npz", "/imdb_word_index.json"]   # each fetched once
     assert sorted(os.listdir(tmp_path / "cache" / "datasets")) == ["imdb.npz", "imdb_word_index.json"]
     _check_reviews(data.load_imdb(origin=origin, cache_dir=str(tmp_path / "cache"), timeout=5))  # server gone
 
@@ -264,7 +248,7 @@ def test_imdb_archive_cannot_smuggle_objects(tmp_path):
     np.savez(folder / "imdb.npz", x_train=np.array([collections.OrderedDict()], dtype=object),
              y_train=np.array([1]), x_test=np.array([[1]], dtype=object), y_test=np.array([0]))
     with pytest.raises(Exception, match="refusing collections.OrderedDict"):
-        data.load_imdb(origin=f"http://127.0.0.1:{_closed_port()}/", cache_dir=str(tmp_path))
+        data.load_imdb(origin=closed_port_url().rsplit("/", 1)[0] + "/", cache_dir=str(tmp_path))
 
 
 def test_imdb_default_source_is_keras_datasets():
