@@ -48,6 +48,8 @@ class Course:
         """This course's grading secret (created on first use, readable by the grader alone): every hidden input is
         derived from it, so nothing a student sees (their notebook, the public generators, the seeds their code is
         given) can rebuild the held-out data."""
+        if os.environ.get("RNNKIT_SECRET"):  # a fixed secret (hex) makes gradings reproducible across courses: tests
+            return bytes.fromhex(os.environ["RNNKIT_SECRET"])
         path = self.path(".rnnkit-secret")
         if not os.path.exists(path):
             os.makedirs(self.root, exist_ok=True)

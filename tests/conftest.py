@@ -15,6 +15,8 @@ for _name, _sub in (("HOME", ""), ("JUPYTER_CONFIG_DIR", ".jupyter"), ("JUPYTER_
     os.environ[_name] = os.path.join(_HOME, _sub)
 os.makedirs(os.environ["JUPYTER_CONFIG_DIR"], exist_ok=True)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Grader seeds derive from the course secret: a fixed one makes every test's grading inputs the same on every run.
+os.environ.setdefault("RNNKIT_SECRET", "5eed" * 16)
 
 
 def assignments():

@@ -186,7 +186,8 @@ def test_kept_results_follow_the_submission_the_grader_and_the_sandbox(tmp_path)
     assert keep(only_items=["f"]) is None                  # a partial grading never counts
 
 
-def test_seeds_are_keyed_with_the_course_secret(tmp_path):
+def test_seeds_are_keyed_with_the_course_secret(tmp_path, monkeypatch):
+    monkeypatch.delenv("RNNKIT_SECRET", raising=False)   # the tests' fixed secret (conftest) off: each course its own
     one, two = Course(str(tmp_path / "one")), Course(str(tmp_path / "two"))
     assert one.secret() == one.secret() != two.secret()
     assert oct(os.stat(one.path(".rnnkit-secret")).st_mode & 0o777) == "0o600"

@@ -152,6 +152,15 @@ def test_vocab_ties_and_reserved_ids(student, rng):
                   "build_vocab of the same sentences in reverse order")
 
 
+@item("build_vocab", weight=1)
+def test_vocab_counts_every_occurrence(student, rng):
+    """a token's count is how often it occurs, not in how many sentences"""
+    often, twice, once = word_pool(rng, 3)
+    token_lists = [[twice, often, often, often], [twice], [once]]   # counts 3, 2, 1; by sentences 1, 2, 1
+    compare_vocab(student.call("build_vocab", token_lists), ref.build_vocab(token_lists),
+                  "build_vocab of a sentence that repeats a word")
+
+
 # ---------------------------------------------------------------------------------------------------- encode
 @item("encode", weight=2)
 def test_encode_matches_reference(student, rng):
