@@ -77,6 +77,16 @@ def check_no_autodiff(student, fn, *args):
 
 
 # ---------------------------------------------------------------------------------------------------- forward
+def check_float32_backward(student, fn, args, reference, names):
+    """The student's ``fn`` on float32 copies of ``args`` against the float64 reference: shape, dtype, gradient."""
+    expected = [g.numpy() for g in reference(*args)]
+    got = five(student.call(fn, *as_dtype(args, np.float32)), names, fn)
+    for name, g, e in zip(names, got, expected):
+        check_shape(g, e.shape, f"{fn}: {name} (float32 inputs)")
+        check_dtype(g, np.float32, f"{fn}: {name} (float32 inputs)")
+        check_gradient(g, e, f"{fn}: {name} (float32 inputs)", tol=F32_GRAD_TOL)
+
+
 @item("rnn_cell_forward", weight=1)
 def test_cell_forward_shape_and_dtype(student, rng):
     """returns H_t of shape (n, h) in the inputs' dtype (float64 and float32)"""
@@ -185,12 +195,7 @@ def test_cell_backward_shapes_and_float32(student, rng):
     dtype (float32 too)"""
     dH_t, X_t, H_prev, H_t, W_xh, W_hh, _ = cell_problem(rng)
     args = (dH_t, X_t, H_prev, H_t, W_xh, W_hh)
-    expected = [g.numpy() for g in ref.rnn_cell_backward(*args)]
-    got = five(student.call("rnn_cell_backward", *as_dtype(args, np.float32)), GRAD_NAMES, "rnn_cell_backward")
-    for name, g, e in zip(GRAD_NAMES, got, expected):
-        check_shape(g, e.shape, f"rnn_cell_backward: {name} (float32 inputs)")
-        check_dtype(g, np.float32, f"rnn_cell_backward: {name} (float32 inputs)")
-        check_gradient(g, e, f"rnn_cell_backward: {name} (float32 inputs)", tol=F32_GRAD_TOL)
+    check_float32_backward(student, "rnn_cell_backward", args, ref.rnn_cell_backward, GRAD_NAMES)
 
 
 @item("rnn_cell_backward", weight=1)
@@ -286,12 +291,7 @@ def test_backward_shapes_and_float32(student, rng):
     dtype (float32 too)"""
     p, H = seq_problem(rng, n=2, T=4, d=3, h=5)
     args = backward_args(p, H, rng.standard_normal(H.shape))
-    expected = [g.numpy() for g in ref.rnn_backward(*args)]
-    got = five(student.call("rnn_backward", *as_dtype(args, np.float32)), SEQ_GRAD_NAMES, "rnn_backward")
-    for name, g, e in zip(SEQ_GRAD_NAMES, got, expected):
-        check_shape(g, e.shape, f"rnn_backward: {name} (float32 inputs)")
-        check_dtype(g, np.float32, f"rnn_backward: {name} (float32 inputs)")
-        check_gradient(g, e, f"rnn_backward: {name} (float32 inputs)", tol=F32_GRAD_TOL)
+    check_float32_backward(student, "rnn_backward", args, ref.rnn_backward, SEQ_GRAD_NAMES)
 
 
 @item("rnn_backward", weight=1, uses=["rnn_cell_backward"])
