@@ -184,9 +184,11 @@ def build_sentiment_model(vocab_size, embed_dim, units, num_classes=2):
 def train_sentiment(model, X, y, *, epochs, batch_size, learning_rate, seed):
     """Trains ``model`` with Adam on the mean softmax cross-entropy of its logits (model.compile + model.fit).
 
-    An epoch is one pass over the n rows in an order shuffled anew (from ``seed``); each step calls the model
-    with ``training=True`` on ``batch_size`` rows (the last batch of an epoch may be smaller) and takes one
-    optimizer step whose size scales with ``learning_rate`` (with ``learning_rate=0`` no weight changes).
+    An epoch is one pass over the n rows in an order shuffled anew every epoch (from ``seed``); each step calls
+    the model with ``training=True`` on ``batch_size`` rows (the last batch of an epoch may be smaller) and takes
+    one optimizer step whose size scales with ``learning_rate`` (with ``learning_rate=0`` no weight changes).
+    Beware: once ``keras.utils.set_random_seed`` has run, ``model.fit(X, y, shuffle=True)`` repeats the same
+    order every epoch; a ``tf.data.Dataset`` shuffled with ``reshuffle_each_iteration=True`` does not.
 
     Args:
         model: a keras.Model from ``build_sentiment_model`` (or any Keras model mapping ids to logits).
@@ -200,12 +202,16 @@ def train_sentiment(model, X, y, *, epochs, batch_size, learning_rate, seed):
 
     Returns:
         dict with ``'loss'`` and ``'accuracy'``: lists of ``epochs`` floats, the mean training loss and the
-        training accuracy (a fraction in [0, 1]) of each epoch.
+        training accuracy (a fraction in [0, 1]) of each epoch, as measured on its batches while it trained (what
+        ``model.fit`` reports), not after it.
     """
     keras.utils.set_random_seed(seed)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=1.0),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    history = model.fit(X, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+    # model.fit(X, y, shuffle=True) would repeat one order every epoch once the global seed is set (TensorFlow
+    # backend): a dataset reshuffled on every pass shuffles anew each epoch, still repeatably from the seed
+    rows = tf.data.Dataset.from_tensor_slices((X, y)).shuffle(len(X), seed=seed, reshuffle_each_iteration=True)
+    history = model.fit(rows.batch(batch_size), epochs=epochs, verbose=0)
     return {"loss": [float(v) for v in history.history["loss"]],
             "accuracy": [float(v) for v in history.history["accuracy"]]}

@@ -430,7 +430,11 @@ with public_check("build_sentiment_model") as check:
 # %% [markdown]
 # `train_sentiment` compiles the model (Adam with the given learning rate, the cross-entropy of logits, accuracy as
 # a metric) and fits it. Call `keras.utils.set_random_seed(seed)` first: the shuffling of the minibatches then
-# repeats exactly, and so does a run. Clipping the global norm of the gradients (`global_clipnorm=1.0`) is a
+# repeats exactly, and so does a run. Every epoch must see the rows in a new order, and here lies a trap of Keras 3
+# on TensorFlow: once the global seed is set, `model.fit(X, y, shuffle=True)` draws the *same* order every epoch
+# (each epoch's pass over the data restarts the same random stream). A `tf.data.Dataset` made with
+# `.shuffle(n, seed=seed, reshuffle_each_iteration=True)` shuffles anew each epoch and still repeats from the seed;
+# the check below trains a tiny model of its own with your function and looks at the order of the rows. Clipping the global norm of the gradients (`global_clipnorm=1.0`) is a
 # cheap guard against the exploding gradients of Assignment 1.
 
 # %% nbgrader={"grade": false, "grade_id": "train_sentiment", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -453,6 +457,30 @@ def short_run(seed):
                 seed=seed)
 
 
+rows_seen = []   # the first id of every row a model trained on, in the order training saw them
+
+
+class NoteRows(keras.layers.Layer):
+    """Passes the ids through; in training, notes the first id of each row (here, each row's own number)."""
+
+    def call(self, ids, training=None):
+        if training:
+            tf.py_function(lambda first: rows_seen.extend(first.numpy().tolist()) or 0, [ids[:, 0]], tf.int32)
+        return ids
+
+
+def epoch_orders(n=60, epochs=2):
+    """Trains a tiny model (not yours) with your train_sentiment on n rows, row r made of the id r + 2; returns
+    the rows each epoch saw, in order."""
+    rows_seen.clear()
+    keras.utils.set_random_seed(1)
+    tiny = keras.Sequential([keras.Input(shape=(None,), dtype="int32"), NoteRows(), keras.layers.Embedding(n + 2, 4),
+                             keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(2)])
+    ids = np.repeat(np.arange(2, n + 2, dtype=np.int32)[:, None], 5, axis=1)
+    call(train_sentiment, tiny, ids, np.arange(n) % 2, epochs=epochs, batch_size=16, learning_rate=0.01, seed=3)
+    return [np.array(rows_seen[e * n:(e + 1) * n]) - 2 for e in range(epochs)]
+
+
 with public_check("train_sentiment") as check:
     check.require("build_sentiment_model")
     history = short_run(seed=7)
@@ -468,6 +496,15 @@ with public_check("train_sentiment") as check:
         raise CheckFailed(f"history['accuracy'] should be fractions between 0 and 1, got {history['accuracy']}")
     check_close(short_run(seed=7)["loss"], history["loss"], "the losses of a second run with the same seed",
                 rtol=1e-4, atol=1e-6)
+    first, second = epoch_orders()
+    if len(rows_seen) != 120 or sorted(first) != list(range(60)):
+        raise CheckFailed(f"2 epochs over 60 rows should train on each row once per epoch (120 rows in all); the "
+                          f"model trained on {len(rows_seen)} rows")
+    if (first == np.arange(60)).all():
+        raise CheckFailed("the first epoch saw the rows in the order they were given: shuffle them")
+    if (first == second).all():
+        raise CheckFailed("both epochs saw the rows in the same order: shuffle anew every epoch (after "
+                          "keras.utils.set_random_seed, model.fit(X, y, shuffle=True) does not; see the docstring)")
     check.note = f" (losses {np.round(history['loss'], 3)})"
 
 # %% [markdown]

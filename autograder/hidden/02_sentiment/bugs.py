@@ -143,7 +143,27 @@ BUGS = [
         "keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=1.0)",
         "keras.optimizers.Adam(global_clipnorm=1.0)", "Never passes learning_rate, so Adam keeps its default 0.001."),
     Bug("train_batch_size_ignored", "train_sentiment",
-        "batch_size=batch_size, ", "", "Never passes batch_size, so fit uses its default of 32."),
+        "rows.batch(batch_size)", "rows.batch(32)", "Hard-codes batches of 32 rows instead of batch_size."),
     Bug("train_no_shuffle", "train_sentiment",
-        "shuffle=True", "shuffle=False", "Trains on the rows in the same order every epoch, so the seed changes nothing."),
+        ".shuffle(len(X), seed=seed, reshuffle_each_iteration=True)", "",
+        "Trains on the rows in the same order every epoch, so the seed changes nothing."),
+    Bug("train_shuffle_once", "train_sentiment",
+        "seed=seed, reshuffle_each_iteration=True)", "seed=seed, reshuffle_each_iteration=False)",
+        "Shuffles the rows once, so every epoch sees them in the same order."),
+    Bug("train_fit_shuffle_after_global_seed", "train_sentiment",
+        "model.fit(rows.batch(batch_size), epochs=epochs, verbose=0)",
+        "model.fit(X, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)",
+        "Relies on model.fit(shuffle=True), which repeats one order every epoch once the global seed is set."),
+    Bug("train_history_after_each_epoch", "train_sentiment",
+        "    history = model.fit(rows.batch(batch_size), epochs=epochs, verbose=0)\n"
+        "    return {\"loss\": [float(v) for v in history.history[\"loss\"]],\n"
+        "            \"accuracy\": [float(v) for v in history.history[\"accuracy\"]]}",
+        "    history = {\"loss\": [], \"accuracy\": []}\n"
+        "    for _ in range(epochs):\n"
+        "        model.fit(rows.batch(batch_size), epochs=1, verbose=0)\n"
+        "        loss, accuracy = model.evaluate(X, y, batch_size=batch_size, verbose=0)\n"
+        "        history[\"loss\"].append(float(loss))\n"
+        "        history[\"accuracy\"].append(float(accuracy))\n"
+        "    return history",
+        "Reports the loss and accuracy measured after each epoch, not their means while the epoch trained."),
 ]

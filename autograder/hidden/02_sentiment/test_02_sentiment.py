@@ -448,21 +448,51 @@ def hidden(hidden_seed):
     return hidden_problem(hidden_seed)
 
 
+def fingerprints(ids):
+    """What the harness's recorder notes of each row it is trained on (harness.FINGERPRINT_STRIDE): exact in
+    float64, so the grader can tell which row came when."""
+    ids = np.asarray(ids, dtype=np.float64)
+    return ids @ (1 + 131 * np.arange(ids.shape[1], dtype=np.float64))
+
+
 @pytest.fixture(scope="module")
 def probe_data(hidden):
-    """A small slice of the held-out training split for the short runs of train_sentiment's contract."""
-    return hidden["train_ids"][:300], hidden["train_labels"][:300], hidden["vocab_size"]
+    """A small slice of the held-out training split for the short runs of train_sentiment's contract: 300 rows
+    that differ from each other, so that the order in which training saw them can be read back."""
+    ids, labels = hidden["train_ids"], hidden["train_labels"]
+    _, first = np.unique(fingerprints(ids), return_index=True)
+    keep = np.sort(first)[:300]
+    return ids[keep], labels[keep], hidden["vocab_size"]
+
+
+_probes = {}
 
 
 def probe(student, probe_data, *, rows=300, epochs=2, batch_size=32, learning_rate=0.01, seed=5, noise_seed=0):
-    ids, labels, vocab_size = probe_data
-    result = student.call("_sentiment_probe", ids[:rows], labels[:rows], vocab_size, epochs, batch_size,
-                          learning_rate, seed, noise_seed, timeout=TRAIN_TIMEOUT)
+    """A short run of the student's train_sentiment on the harness's fixed model (each run once per grading)."""
+    key = (rows, epochs, batch_size, learning_rate, seed, noise_seed)
+    if key not in _probes:
+        ids, labels, vocab_size = probe_data
+        _probes[key] = student.call("_sentiment_probe", ids[:rows], labels[:rows], vocab_size, epochs, batch_size,
+                                    learning_rate, seed, noise_seed, timeout=TRAIN_TIMEOUT)
+    result = _probes[key]
     if not isinstance(result, dict) or not isinstance(result.get("history"), dict):
         history = result.get("history") if isinstance(result, dict) else result
         raise CheckFailed(f"train_sentiment must return a dict with keys 'loss' and 'accuracy', got "
                           f"{type(history).__name__}")
     return result
+
+
+def epochs_seen(result, ids, epochs):
+    """The row indices (into ``ids``) in the order training saw them, one array per epoch; fails if training did
+    not see exactly ``epochs`` passes."""
+    rows = len(ids)
+    if result["rows"] != epochs * rows:
+        raise CheckFailed(f"epochs={epochs} over {rows} rows should train on {epochs * rows} rows in all, the model "
+                          f"was trained on {result['rows']}")
+    where = {fp: i for i, fp in enumerate(fingerprints(ids))}
+    seen = np.array([where.get(fp, -1) for fp in np.asarray(result["order"], dtype=np.float64)])
+    return seen.reshape(epochs, rows)
 
 
 def history_values(history, key, epochs):
@@ -506,11 +536,15 @@ def test_history_contract(student, probe_data):
         raise CheckFailed(f"the training loss did not go down in 3 epochs: {loss.tolist()}")
 
 
+# The run the checks of batches, shuffling and history share (one probe, see probe()).
+ORDER_RUN = {"rows": 100, "epochs": 2, "batch_size": 24}
+
+
 @item("train_sentiment", weight=1)
 def test_batches_and_epochs(student, probe_data):
     """every epoch passes over all n rows once, in steps of batch_size rows (the last one smaller)"""
-    rows, epochs, batch_size = 100, 2, 24
-    result = probe(student, probe_data, rows=rows, epochs=epochs, batch_size=batch_size)
+    rows, epochs, batch_size = ORDER_RUN["rows"], ORDER_RUN["epochs"], ORDER_RUN["batch_size"]
+    result = probe(student, probe_data, **ORDER_RUN)
     steps = epochs * math.ceil(rows / batch_size)
     if result["largest"] != batch_size:
         raise CheckFailed(f"with batch_size={batch_size} the model was trained on batches of up to "
@@ -520,6 +554,51 @@ def test_batches_and_epochs(student, probe_data):
                           f"steps over {epochs * rows} rows; the model was trained in {result['steps']} steps over "
                           f"{result['rows']} rows (are epochs and batch_size passed on, and is the model called with "
                           "training=True?)")
+
+
+@item("train_sentiment", weight=1)
+def test_every_epoch_is_shuffled_anew(student, probe_data):
+    """an epoch is one pass over the n rows, in an order shuffled anew every epoch"""
+    ids = probe_data[0][:ORDER_RUN["rows"]]
+    seen = epochs_seen(probe(student, probe_data, **ORDER_RUN), ids, ORDER_RUN["epochs"])
+    for epoch, order in enumerate(seen, 1):
+        if sorted(order) != list(range(len(ids))):
+            raise CheckFailed(f"epoch {epoch} did not pass over each of the {len(ids)} rows exactly once: "
+                              f"{len(ids) - len(set(order.tolist()) - {-1})} rows were missed or repeated")
+    if (seen[0] == np.arange(len(ids))).all():
+        raise CheckFailed("the first epoch saw the rows in the order they were given: shuffle them (shuffle=True)")
+    if (seen[1] == seen[0]).all():
+        raise CheckFailed("the second epoch saw the rows in the same order as the first: shuffle anew every epoch "
+                          "(model.fit(..., shuffle=True) does), not once before training")
+
+
+@item("train_sentiment", weight=1)
+def test_history_holds_the_epoch_means(student, probe_data):
+    """history['loss'] and history['accuracy'] are the mean training loss and the training accuracy of each epoch"""
+    ids, labels = (a[:ORDER_RUN["rows"]] for a in probe_data[:2])
+    result = probe(student, probe_data, **ORDER_RUN)
+    epochs, batch = ORDER_RUN["epochs"], ORDER_RUN["batch_size"]
+    seen = epochs_seen(result, ids, epochs)
+    logits = np.asarray(result["train_logits"], dtype=np.float64).reshape(epochs, len(ids), 2)
+    truth = labels[seen]
+    # per-row cross-entropy of the logits the model produced in training, as the rows came
+    log_p = logits - np.logaddexp(logits[..., 0], logits[..., 1])[..., None]
+    nll = -np.take_along_axis(log_p, truth[..., None], axis=-1)[..., 0]
+    row_mean = nll.mean(axis=1)
+    # a hand-written loop may average its batch means instead: also the epoch's mean loss
+    batch_mean = np.array([np.mean([nll[e, i:i + batch].mean() for i in range(0, len(ids), batch)])
+                           for e in range(epochs)])
+    accuracy = (np.argmax(logits, axis=-1) == truth).mean(axis=1)
+    loss_got = history_values(result["history"], "loss", epochs)
+    accuracy_got = history_values(result["history"], "accuracy", epochs)
+    if not (np.allclose(loss_got, row_mean, rtol=2e-3, atol=1e-5)
+            or np.allclose(loss_got, batch_mean, rtol=2e-3, atol=1e-5)):
+        raise CheckFailed(f"history['loss'] should be the mean training loss of each epoch, over the batches it "
+                          f"trained on: {np.round(row_mean, 4).tolist()} here, got {np.round(loss_got, 4).tolist()} "
+                          "(not the loss after the epoch, nor of its last batch)")
+    if not np.allclose(accuracy_got, accuracy, rtol=0, atol=1e-4):
+        raise CheckFailed(f"history['accuracy'] should be the fraction of rows classified right while each epoch "
+                          f"trained: {np.round(accuracy, 4).tolist()} here, got {np.round(accuracy_got, 4).tolist()}")
 
 
 @item("train_sentiment", weight=1)
