@@ -40,7 +40,9 @@ def _compile_fit(model, X, y, epochs, batch_size, seed, optimizer, loss=None):
     keras.utils.set_random_seed(seed)
     model.compile(optimizer=optimizer, metrics=["accuracy"],
                   loss=loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    history = model.fit(X, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+    # shuffled anew every epoch, as the contract asks (fit(shuffle=True) repeats one order after set_random_seed)
+    rows = tf.data.Dataset.from_tensor_slices((X, y)).shuffle(len(X), seed=seed, reshuffle_each_iteration=True)
+    history = model.fit(rows.batch(batch_size), epochs=epochs, shuffle=False, verbose=0)
     return {k: [float(v) for v in history.history[k]] for k in ("loss", "accuracy")}
 
 
@@ -214,6 +216,42 @@ def write_report(path, reference, variants, real, generated, seconds_generated, 
     calibration.write_report(path, lines)
 
 
+def contract_margins(seeds):
+    """Margins of the history check (test_history_holds_the_epoch_means) on the reference, a correct hand-written
+    loop (which reports the mean of its batch means) and the nearest wrong answer (the loss and accuracy measured
+    after each epoch): each one's relative error against the nearer of the two accepted epoch means."""
+    import inspect
+    from autograder.simulation import catalogue
+    changes = [c for c in catalogue.variants("02_sentiment") + catalogue.catalogue("02_sentiment")
+               if c.name in ("train_hand_written_loop", "train_history_after_each_epoch")]
+    source = inspect.getsource(ref.train_sentiment)
+    namespaces = {"reference": harness_namespace()}
+    for change in changes:
+        namespace = {"np": np, "tf": tf, "keras": keras}
+        exec(compile(source.replace(change.old, change.new), change.name, "exec"), namespace)
+        namespaces[change.name] = harness_namespace(train=namespace["train_sentiment"])
+    errors = {name: {"loss": [], "accuracy": []} for name in namespaces}
+    for seed in range(seeds):
+        ids, labels, vocab_size = suite.probe_rows(suite.hidden_problem(seed))
+        run = suite.ORDER_RUN
+        for name, namespace in namespaces.items():
+            result = caller(namespace)("_sentiment_probe", ids[:run["rows"]], labels[:run["rows"]], vocab_size,
+                                       run["epochs"], run["batch_size"], 0.01, seed, 0)
+            row_mean, batch_mean, accuracy = suite.epoch_means(result, ids, labels, **run)
+            loss = np.asarray(result["history"]["loss"])
+            errors[name]["loss"].append(float(min(np.max(np.abs(loss / row_mean - 1)),
+                                                  np.max(np.abs(loss / batch_mean - 1)))))
+            errors[name]["accuracy"].append(float(np.max(np.abs(np.asarray(result["history"]["accuracy"])
+                                                                - accuracy))))
+    lines = ["## Margins of the history check (reference against the nearest wrong answer)", "",
+             f"`--contract-seeds {seeds}`: one probe run per seed ({suite.ORDER_RUN}); the check accepts a relative "
+             f"error of {suite.HISTORY_RTOL:g} on the loss (against the mean over the rows or the mean of the batch "
+             f"means) and {suite.HISTORY_ATOL_ACCURACY:g} on the accuracy.", "",
+             "| answer | loss: relative error | accuracy: absolute error |", "| --- | --- | --- |"]
+    lines += [f"| {name} | {summary(e['loss'], 6)} | {summary(e['accuracy'], 4)} |" for name, e in errors.items()]
+    return lines
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=20)
@@ -222,7 +260,12 @@ def main():
     parser.add_argument("--real-dir", default=REAL_DIR)
     parser.add_argument("--real-seeds", type=int, default=3)
     parser.add_argument("--out", default=os.path.join(calibration.ROOT, "bench", "results", "02_sentiment.md"))
+    parser.add_argument("--contract-seeds", type=int, default=0,
+                        help="only measure the margins of the history check on this many seeds and print them")
     args = parser.parse_args()
+    if args.contract_seeds:
+        print("\n".join(contract_margins(args.contract_seeds)))
+        return
     tf.config.threading.set_intra_op_parallelism_threads(2)
     tf.config.threading.set_inter_op_parallelism_threads(2)
 

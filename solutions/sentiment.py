@@ -211,7 +211,8 @@ def train_sentiment(model, X, y, *, epochs, batch_size, learning_rate, seed):
                   metrics=["accuracy"])
     # model.fit(X, y, shuffle=True) would repeat one order every epoch once the global seed is set (TensorFlow
     # backend): a dataset reshuffled on every pass shuffles anew each epoch, still repeatably from the seed
+    # (fit's own shuffle=False only says so, which silences Keras's warning that it cannot shuffle a dataset)
     rows = tf.data.Dataset.from_tensor_slices((X, y)).shuffle(len(X), seed=seed, reshuffle_each_iteration=True)
-    history = model.fit(rows.batch(batch_size), epochs=epochs, verbose=0)
+    history = model.fit(rows.batch(batch_size), epochs=epochs, shuffle=False, verbose=0)
     return {"loss": [float(v) for v in history.history["loss"]],
             "accuracy": [float(v) for v in history.history["accuracy"]]}

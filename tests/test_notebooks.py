@@ -290,15 +290,29 @@ def many_to_one_forward(ids, params):
     H_L = tf.gather(tf.stack(states, axis=1), lengths, batch_dims=1)
     return H_L @ params["W_hq"] + params["b_q"]
 '''
-A2_VARIANTS = [   # correct, in another legitimate TensorFlow form: its own check and the gradients' check pass
+
+FIT_SHUFFLE = '''
+def train_sentiment(model, X, y, *, epochs, batch_size, learning_rate, seed):
+    """fit(shuffle=True) after set_random_seed: Keras 3 on TensorFlow repeats one order every epoch."""
+    keras.utils.set_random_seed(seed)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), metrics=["accuracy"],
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(X, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+    return {key: [float(v) for v in history.history[key]] for key in ("loss", "accuracy")}
+'''
+A2_CASES = [
+    # correct, in another legitimate TensorFlow form: its own check and the gradients' check pass
     ("many_to_one_forward", GATHER_FORWARD, r"^✓ many_to_one_forward looks right$"),
     ("many_to_one_grads", GATHER_FORWARD, r"^✓ many_to_one_grads looks right$"),
+    # the Keras trap the notebook warns about: the public check sees the repeated order
+    ("build_sentiment_model", None, r"^✓ build_sentiment_model looks right"),
+    ("train_sentiment", FIT_SHUFFLE, r"^✗ train_sentiment: both epochs saw the rows in the same order"),
 ]
 
 
 def _bug_notebook(source_path, cases):
-    """Set-up and reference answers, then for each case its answer cell and the item's check cell, then the
-    reference answer again (so that the next case's check sees a correct rest)."""
+    """Set-up and reference answers, then for each case its answer cell (None: the reference's) and the item's check
+    cell, then the reference answer again (so that the next case's check sees a correct rest)."""
     notebook = nbformat.read(source_path, as_version=4)
     cells = [c for c in notebook.cells if c.cell_type == "code"]
     setup = [c for c in cells if notebooks.cell_kind(c) == notebooks.SETUP]
@@ -307,14 +321,14 @@ def _bug_notebook(source_path, cases):
     out = list(setup) + list(answers.values())
     marks = []
     for item, source, _ in cases:
-        out.append(nbformat.v4.new_code_cell(source))
+        out.append(nbformat.v4.new_code_cell(answers[item].source if source is None else source))
         marks.append(len(out))
         out += [nbformat.v4.new_code_cell(checks[item].source), nbformat.v4.new_code_cell(answers[item].source)]
     notebook.cells = out
     return notebook, marks
 
 
-@pytest.mark.parametrize("assignment, cases", [("01_rnn_cell", A1_BUGS), ("02_sentiment", A2_VARIANTS)])
+@pytest.mark.parametrize("assignment, cases", [("01_rnn_cell", A1_BUGS), ("02_sentiment", A2_CASES)])
 def test_realistic_bugs_get_the_sentence_that_points_at_them(built, tmp_path, assignment, cases):
     if assignment not in assignments():
         pytest.skip(f"{assignment} not selected")

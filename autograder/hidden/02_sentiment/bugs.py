@@ -151,16 +151,16 @@ BUGS = [
         "seed=seed, reshuffle_each_iteration=True)", "seed=seed, reshuffle_each_iteration=False)",
         "Shuffles the rows once, so every epoch sees them in the same order."),
     Bug("train_fit_shuffle_after_global_seed", "train_sentiment",
-        "model.fit(rows.batch(batch_size), epochs=epochs, verbose=0)",
+        "model.fit(rows.batch(batch_size), epochs=epochs, shuffle=False, verbose=0)",
         "model.fit(X, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)",
         "Relies on model.fit(shuffle=True), which repeats one order every epoch once the global seed is set."),
     Bug("train_history_after_each_epoch", "train_sentiment",
-        "    history = model.fit(rows.batch(batch_size), epochs=epochs, verbose=0)\n"
+        "    history = model.fit(rows.batch(batch_size), epochs=epochs, shuffle=False, verbose=0)\n"
         "    return {\"loss\": [float(v) for v in history.history[\"loss\"]],\n"
         "            \"accuracy\": [float(v) for v in history.history[\"accuracy\"]]}",
         "    history = {\"loss\": [], \"accuracy\": []}\n"
         "    for _ in range(epochs):\n"
-        "        model.fit(rows.batch(batch_size), epochs=1, verbose=0)\n"
+        "        model.fit(rows.batch(batch_size), epochs=1, shuffle=False, verbose=0)\n"
         "        loss, accuracy = model.evaluate(X, y, batch_size=batch_size, verbose=0)\n"
         "        history[\"loss\"].append(float(loss))\n"
         "        history[\"accuracy\"].append(float(accuracy))\n"
