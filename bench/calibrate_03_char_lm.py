@@ -32,7 +32,6 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
-from autograder import project  # noqa: E402
 suite = __import__("importlib").import_module("autograder.hidden.03_char_lm.test_03_char_lm")  # noqa: E402
 from solutions import char_lm as ref  # noqa: E402
 
@@ -238,19 +237,6 @@ class InProcessStudent:
         return ""
 
 
-def bugged_namespace(bug):
-    """The reference namespace with one catalogued bug applied to its function (top-level functions only)."""
-    import ast
-    with open(project.solution_file("03_char_lm"), encoding="utf-8") as f:
-        source = f.read()
-    node = next(n for n in ast.parse(source).body if getattr(n, "name", None) == bug.cell)
-    text = ast.get_source_segment(source, node)
-    assert text.count(bug.old) == 1, bug.name
-    namespace = harness_namespace()
-    exec(compile(text.replace(bug.old, bug.new), f"bug {bug.name}", "exec"), namespace)
-    return namespace
-
-
 def generate_tests(seeds):
     """Passes of the suite's two generate tests over many grading seeds: the reference, then each catalogued bug
     of ``generate`` (which must fail)."""
@@ -259,8 +245,8 @@ def generate_tests(seeds):
     tests = (suite.test_greedy_generation, suite.test_sampling_follows_temperature)
     rows = []
     variants = [("reference", harness_namespace(), seeds)]
-    variants += [(bug.name, bugged_namespace(bug), max(seeds // 2, 10)) for bug in catalogue.catalogue("03_char_lm")
-                 if bug.cell == "generate"]
+    variants += [(bug.name, calibration.changed_namespace("03_char_lm", ref, bug), max(seeds // 2, 10))
+                 for bug in catalogue.catalogue("03_char_lm") if bug.cell == "generate"]
     for name, namespace, count in variants:
         student = InProcessStudent(namespace)
         passed = 0

@@ -29,6 +29,20 @@ def harness_namespace(assignment, reference, **replacements):
     return namespace
 
 
+def changed_namespace(assignment, reference, change):
+    """The harness namespace with one catalogued Bug or Variant applied to its answer (a top-level function or
+    class of the reference), as a submission with that change would hold it."""
+    import ast
+    with open(project.solution_file(assignment), encoding="utf-8") as f:
+        source = f.read()
+    node = next(n for n in ast.parse(source).body if getattr(n, "name", None) == change.cell)
+    text = ast.get_source_segment(source, node)
+    assert text.count(change.old) == 1, change.name
+    namespace = harness_namespace(assignment, reference)
+    exec(compile(text.replace(change.old, change.new), change.name, "exec"), namespace)
+    return namespace
+
+
 def caller(namespace):
     """A stand-in for ``student.call``: values cross the same channel encoding as in the sandbox."""
     objects = {}

@@ -56,19 +56,17 @@ def _sentiment_describe(model, ids):
     return {"weights": [list(w.shape) for w in model.weights], "output": list(out.shape)}
 
 
-FINGERPRINT_STRIDE = 131  # a row's fingerprint: sum_t ids[t] * (1 + 131 t), exact in float64 (the grader's too)
-
-
 class _TrainingRecorder(keras.layers.Layer):
     """Passes its input (and mask) through. On every call with training=True it counts the step, the rows and the
     largest batch, and (with ``capacity`` > 0) writes what it saw of each row to a buffer, in the order the rows
-    came: the fingerprint of its ids (``kind='ids'``) or its logits (``kind='logits'``). That is what the trusted
-    side reads to check batch_size, epochs, the shuffling of every epoch and the history's epoch means."""
+    came: the fingerprint of its ids, ``sum_t ids[t] * (1 + stride * t)`` (``kind='ids'``, exact in float64), or
+    its logits (``kind='logits'``). That is what the trusted side reads to check batch_size, epochs, the shuffling
+    of every epoch and the history's epoch means."""
 
-    def __init__(self, kind, capacity=0, width=1, **kwargs):
+    def __init__(self, kind, capacity=0, width=1, stride=0, **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True
-        self.kind, self.capacity = kind, int(capacity)
+        self.kind, self.capacity, self.stride = kind, int(capacity), float(stride)
         self.steps = self.add_weight(shape=(), initializer="zeros", dtype="int64", trainable=False, name="steps")
         self.rows = self.add_weight(shape=(), initializer="zeros", dtype="int64", trainable=False, name="rows")
         self.largest = self.add_weight(shape=(), initializer="zeros", dtype="int64", trainable=False,
@@ -83,7 +81,7 @@ class _TrainingRecorder(keras.layers.Layer):
             if self.capacity:
                 values = tf.cast(inputs, "float64")
                 if self.kind == "ids":
-                    stride = 1 + FINGERPRINT_STRIDE * tf.range(tf.shape(values)[1], dtype="float64")
+                    stride = 1 + self.stride * tf.range(tf.shape(values)[1], dtype="float64")
                     values = tf.reduce_sum(values * stride, axis=1, keepdims=True)
                 # past the capacity every row lands on the last slot: the row count tells the grader anyway
                 where = tf.minimum(self.rows + tf.range(n, dtype="int64"), self.capacity - 1)
@@ -97,12 +95,12 @@ class _TrainingRecorder(keras.layers.Layer):
         return mask
 
 
-def _sentiment_known_model(vocab_size, embed_dim, units, init_seed, capacity=0):
+def _sentiment_known_model(vocab_size, embed_dim, units, init_seed, capacity=0, stride=0):
     """A fixed embedding + SimpleRNN + dense model built here, not by the student: it checks train_sentiment on its
     own, whatever build_sentiment_model does. Recorders around it note what training fed it (``capacity`` rows)."""
     keras.utils.set_random_seed(int(init_seed))
     return keras.Sequential([keras.Input(shape=(None,), dtype="int32"),
-                             _TrainingRecorder("ids", capacity, name="rnnkit_rows"),
+                             _TrainingRecorder("ids", capacity, stride=stride, name="rnnkit_rows"),
                              keras.layers.Embedding(int(vocab_size), int(embed_dim), mask_zero=True),
                              keras.layers.SimpleRNN(int(units)), keras.layers.Dense(2),
                              _TrainingRecorder("logits", capacity, width=2, name="rnnkit_logits")])
@@ -131,16 +129,17 @@ def _sentiment_train_and_predict(train_ids, train_labels, test_ids, vocab_size, 
     return {"history": history, "logits": _sentiment_batched_logits(model, test_ids), "untrained_logits": untrained}
 
 
-def _sentiment_probe(train_ids, train_labels, vocab_size, epochs, batch_size, learning_rate, seed, noise_seed=0):
+def _sentiment_probe(train_ids, train_labels, vocab_size, epochs, batch_size, learning_rate, seed, noise_seed,
+                     stride):
     """A short run of train_sentiment on the fixed model from fixed initial weights: its history, the optimizer
     steps and rows the model saw in training mode, the fingerprint and logits of each of those rows in the order
     they came, and how far each trainable weight moved.
 
     ``noise_seed`` reseeds every generator between building and training, so that two runs agree only if
-    train_sentiment seeds them itself."""
+    train_sentiment seeds them itself. ``stride`` is the grader's fingerprint stride."""
     tf.config.experimental.enable_op_determinism()
     capacity = len(train_ids) * int(epochs)
-    model = _sentiment_known_model(vocab_size, 8, 16, 1, capacity)
+    model = _sentiment_known_model(vocab_size, 8, 16, 1, capacity, stride)
     before = [np.array(w.numpy()) for w in model.trainable_weights]
     keras.utils.set_random_seed(int(noise_seed))
     history = train_sentiment(model, train_ids, train_labels, epochs=int(epochs), batch_size=int(batch_size),
