@@ -25,6 +25,7 @@ import math
 import os
 import statistics
 import time
+import zlib
 
 import calibration  # noqa: E402  (beside this script; puts the repository on sys.path)
 from calibration import caller, summary  # noqa: E402
@@ -253,7 +254,7 @@ def generate_tests(seeds):
         for seed in range(count):
             try:
                 for test in tests:
-                    test(student, np.random.default_rng([seed, hash(test.__name__) % 1000]))
+                    test(student, np.random.default_rng([seed, zlib.crc32(test.__name__.encode())]))
                 passed += 1
             except CheckFailed:
                 pass
