@@ -434,8 +434,9 @@ with public_check("build_sentiment_model") as check:
 # on TensorFlow: once the global seed is set, `model.fit(X, y, shuffle=True)` draws the *same* order every epoch
 # (each epoch's pass over the data restarts the same random stream). A `tf.data.Dataset` made with
 # `.shuffle(n, seed=seed, reshuffle_each_iteration=True)` shuffles anew each epoch and still repeats from the seed;
-# the check below trains a tiny model of its own with your function and looks at the order of the rows. Clipping the global norm of the gradients (`global_clipnorm=1.0`) is a
-# cheap guard against the exploding gradients of Assignment 1.
+# the check below trains a tiny model of its own with your function and looks at the order of the rows. Clipping
+# the global norm of the gradients (`global_clipnorm=1.0`) is a cheap guard against the exploding gradients of
+# Assignment 1.
 
 # %% nbgrader={"grade": false, "grade_id": "train_sentiment", "locked": false, "schema_version": 3, "solution": true, "task": false}
 # rnnkit: solution train_sentiment

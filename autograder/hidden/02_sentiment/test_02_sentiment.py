@@ -582,6 +582,7 @@ def test_every_epoch_is_shuffled_anew(student, probe_data):
 
 # float32 sums against float64 ones: the reference is within 1e-6 (bench/results/02_sentiment.md)
 HISTORY_RTOL, HISTORY_ATOL_ACCURACY = 2e-3, 1e-4
+ADAM_STEP_RUN, ADAM_STEP_RTOL = {"rows": 64, "learning_rate": 0.01}, 0.02  # one full-batch step; see the calibration
 
 
 def epoch_means(result, ids, labels, *, rows, epochs, batch_size):
@@ -629,6 +630,30 @@ def test_learning_rate_honoured(student, probe_data):
         raise CheckFailed(f"over the same 3 steps, learning_rate=0.001 moved the weights by at most {small:.2e} and "
                           f"learning_rate=0.01 by {large:.2e}; about ten times further was expected (is "
                           "learning_rate passed to the optimizer?)")
+
+
+@item("train_sentiment", weight=1)
+def test_optimizer_is_adam(student, probe_data):
+    """the optimizer is Adam: its first step moves the largest-moving entry of every dense weight by learning_rate"""
+    rows, learning_rate = ADAM_STEP_RUN["rows"], ADAM_STEP_RUN["learning_rate"]
+    step = probe(student, probe_data, rows=rows, epochs=1, batch_size=rows, learning_rate=learning_rate)
+    moved = adam_step_moves(step, learning_rate)
+    if step["steps"] != 1 or not np.all(np.abs(moved - 1) < ADAM_STEP_RTOL):
+        raise CheckFailed(f"one epoch of {rows} rows in batches of {rows} (one optimizer step) with learning_rate="
+                          f"{learning_rate} took {step['steps']} step(s) and moved the weights of the RNN and the "
+                          f"output layer by at most {np.round(moved, 3).tolist()} times learning_rate; Adam's first "
+                          "step moves each of them by learning_rate (is the optimizer "
+                          "keras.optimizers.Adam(learning_rate=learning_rate)?)")
+
+
+def adam_step_moves(step, learning_rate):
+    """The largest move of each dense weight of the probe model in one step, over learning_rate.
+
+    Adam's first step is learning_rate * g / (|g| + eps') for each entry (bias correction cancels the running
+    averages; gradient clipping only rescales g): 1 wherever there is a gradient. SGD gives |g|, RMSprop about 3.2.
+    The embedding (the model's first weight) is left out: its gradient is sparse, and Keras's Adam sums the updates
+    of a row that occurs several times in a batch, so its step is not learning_rate."""
+    return np.asarray(step["moved"][1:], dtype=np.float64) / learning_rate
 
 
 @item("train_sentiment", weight=1)
