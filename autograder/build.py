@@ -80,6 +80,10 @@ def source_notebook(assignment):
         elif kind == notebooks.ANSWER:
             raise RnnkitError(f"{assignment}: answer cell '{meta.get('grade_id')}' must be a line "
                              f"'{DIRECTIVE}NAME' (the code and its docstring live in solutions/)")
+    # nbformat draws random cell ids: fixed ones keep a build's notebooks byte for byte the same, so a grading's
+    # seeds (keyed with the submission's hash) repeat from one build to the next
+    for number, cell in enumerate(notebook.cells):
+        cell.id = f"cell-{number}"
     notebook.metadata.pop("jupytext", None)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return notebook

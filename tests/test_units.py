@@ -9,7 +9,7 @@ import sys
 import nbformat
 import pytest
 
-from autograder import notebooks, project, report
+from autograder import build, notebooks, project, report
 from autograder.course import Course
 from autograder.grading import batch, gradebook, submission
 from autograder.results import FAILED, GRADER_ERROR, NOT_GRADED, PASSED, SubmissionResults, points
@@ -228,3 +228,17 @@ def test_a_flagged_check_scores_zero_and_stays_flagged_in_the_file(tmp_path):
     results.save(str(tmp_path / "r.json"))
     back = SubmissionResults.load(str(tmp_path / "r.json"))
     assert back.flagged and back.flagged[0].message == "neutral sentence" and not back.flagged[0].passed
+
+
+def test_two_builds_release_the_same_bytes(tmp_path, built):
+    """A grading's seeds are keyed with the submission's hash: a rebuilt assignment must not change it (nbformat's
+    random cell ids once did, so each test run drew other grader seeds)."""
+    course, _ = built
+    assignment = course.built_assignments()[0]
+    again = Course(str(tmp_path / "again"))
+    build.build(again, [assignment], log=lambda *_: None)
+    names = os.listdir(course.release_dir(assignment))
+    for name in [n for n in names if n.endswith(".ipynb")]:
+        with open(os.path.join(course.release_dir(assignment), name), "rb") as first, \
+                open(os.path.join(again.release_dir(assignment), name), "rb") as second:
+            assert first.read() == second.read(), name
