@@ -227,17 +227,6 @@ def sampling_simulation(seeds):
     return null, power
 
 
-class InProcessStudent:
-    """What the suite's tests need of ``student``, over the in-process stand-in of the sandbox."""
-
-    def __init__(self, namespace):
-        self.call = caller(namespace)
-        self.current_item = None
-
-    def source(self, grade_id):
-        return ""
-
-
 def generate_tests(seeds):
     """Passes of the suite's two generate tests over many grading seeds: the reference, then each catalogued bug
     of ``generate`` (which must fail)."""
@@ -249,7 +238,7 @@ def generate_tests(seeds):
     variants += [(bug.name, calibration.changed_namespace("03_char_lm", ref, bug), max(seeds // 2, 10))
                  for bug in catalogue.catalogue("03_char_lm") if bug.cell == "generate"]
     for name, namespace, count in variants:
-        student = InProcessStudent(namespace)
+        student = calibration.Student("03_char_lm", namespace, {})
         passed = 0
         for seed in range(count):
             try:

@@ -1,6 +1,9 @@
-"""What the calibration scripts share: the sandbox's namespace and channel rebuilt in process (so that thousands
-of grading runs need no sandbox start), distribution summaries, and reports that keep their hand-written notes."""
+"""What the calibration scripts share: the sandbox's namespace, channel and student process rebuilt in process
+(so that thousands of grading runs need no sandbox start), distribution summaries, and reports that keep their
+hand-written notes."""
+import contextlib
 import os
+import signal
 import statistics
 import sys
 
@@ -14,6 +17,7 @@ import keras  # noqa: E402
 
 from autograder import project  # noqa: E402
 from autograder.sandbox.inside import channel  # noqa: E402
+from autograder.trusted.student import StudentError, StudentTimeout  # noqa: E402
 
 NOTES_MARKER = "<!-- notes below this line are written by hand and kept when the script rewrites the file -->"
 
@@ -31,12 +35,9 @@ def harness_namespace(assignment, reference, **replacements):
 
 def changed_namespace(assignment, reference, change):
     """The harness namespace with one catalogued Bug or Variant applied to its answer (a top-level function or
-    class of the reference), as a submission with that change would hold it."""
-    import ast
-    with open(project.solution_file(assignment), encoding="utf-8") as f:
-        source = f.read()
-    node = next(n for n in ast.parse(source).body if getattr(n, "name", None) == change.cell)
-    text = ast.get_source_segment(source, node)
+    class of the reference, as ``project.reference_source`` gives it), as a submission with that change would hold
+    it."""
+    text = project.reference_source(assignment, change.cell)
     assert text.count(change.old) == 1, change.name
     namespace = harness_namespace(assignment, reference)
     exec(compile(text.replace(change.old, change.new), change.name, "exec"), namespace)
@@ -56,6 +57,66 @@ def caller(namespace):
         kwargs = channel.decode(channel.encode(kwargs), tf.constant, objects.__getitem__) if kwargs else {}
         return channel.decode(channel.encode(namespace[name](*args, **kwargs), keep=keep))
     return call
+
+
+# In process, often on one niced core: slower than the sandbox's two, so a call is cut only well past its own
+# timeout (an endless loop in a bug would otherwise stop the whole run).
+TIMEOUT_FACTOR = 5
+DEFAULT_CALL_TIMEOUT = 60
+
+
+@contextlib.contextmanager
+def deadline(seconds):
+    def expire(signum, frame):
+        raise TimeoutError(f"no answer within {seconds} s")
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(int(seconds))
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class Student:
+    """What the suites read of ``student`` (``call``, ``source``, ``current_item``, ``uses``), over one namespace
+    held in process, as StudentProcess does over the sandbox: a failure of the student's side of a call (decoding,
+    running, encoding the value) is a StudentError; only the trusted side's encoding of the arguments may raise
+    anything else."""
+
+    def __init__(self, assignment, namespace, sources):
+        self.assignment, self.namespace, self.sources = assignment, namespace, sources
+        self._call = caller(namespace)
+        self.current_item, self.uses = None, ()
+        self._references = {}
+
+    def source(self, grade_id):
+        return self.sources.get(grade_id, "")
+
+    def reference(self, name):
+        """The reference of an earlier item defined over this namespace, as the worker does for ``uses``."""
+        if name not in self._references:
+            defined = dict(self.namespace)
+            exec(compile(project.reference_source(self.assignment, name), f"<reference {name}>", "exec"), defined)
+            self._references[name] = defined[name]
+        return self._references[name]
+
+    def call(self, fn, *args, timeout=None, **kwargs):
+        channel.encode(list(args)), channel.encode(kwargs)   # the trusted side's own part: a failure is ours
+        saved = [(name, self.namespace.get(name)) for name in self.uses]
+        for name in self.uses:
+            self.namespace[name] = self.reference(name)
+        what = f"your {fn}" if not fn.startswith("_") else f"your {self.current_item or 'code'}"
+        try:
+            with deadline(TIMEOUT_FACTOR * (timeout or DEFAULT_CALL_TIMEOUT)):
+                return self._call(fn, *args, **kwargs)
+        except TimeoutError as err:
+            raise StudentTimeout(f"{what} did not finish ({err})") from None
+        except Exception as err:
+            raise StudentError(f"{what} raised an error:\n{type(err).__name__}: {err}") from None
+        finally:
+            for name, old in saved:
+                self.namespace[name] = old
 
 
 def summary(values, digits=3):
