@@ -19,7 +19,7 @@ from autograder import project
 from autograder.results import FAILED, FLAGGED, GRADER_ERROR, PASSED
 from autograder.sandbox import launch
 from autograder.trusted.student import StudentProcess
-from autograder.trusted.suite import FLAGGED_FOR_STUDENT, Flagged
+from autograder.trusted.suite import FLAGGED_FOR_STUDENT, ITEM_MARKER, Flagged
 
 _records = []
 
@@ -29,7 +29,7 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "item(grade_id, weight, uses): the graded item a hidden test belongs to")
+    config.addinivalue_line("markers", ITEM_MARKER)
     path = config.getoption("--rnnkit-job")
     config._rnnkit_job = job = json.load(open(path)) if path else None
     if job:

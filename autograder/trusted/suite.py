@@ -22,6 +22,9 @@ FLAGGED_FOR_STUDENT = ("this check's result cannot come from a model that learnt
                        "scores 0 and your instructor will look at your submission")
 
 
+ITEM_MARKER = "item(grade_id, weight, uses): the graded item a hidden test belongs to"
+
+
 def item(grade_id, weight=1.0, uses=()):
     """Ties a test to the graded item ``grade_id``; the item's points are shared among its tests by weight.
 
