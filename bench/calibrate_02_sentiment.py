@@ -54,8 +54,9 @@ VARIANTS = {
                   None),
     "Adam without clipping": (True, None, lambda m, X, y, *, epochs, batch_size, learning_rate, seed: _compile_fit(
         m, X, y, epochs, batch_size, seed, keras.optimizers.Adam(learning_rate))),
-    "RMSprop (not Adam: test_optimizer_is_adam fails it)": (False, None, lambda m, X, y, *, epochs, batch_size, learning_rate, seed: _compile_fit(
-        m, X, y, epochs, batch_size, seed, keras.optimizers.RMSprop(learning_rate))),
+    "RMSprop (not Adam: test_optimizer_is_adam fails it)": (
+        False, None, lambda m, X, y, *, epochs, batch_size, learning_rate, seed: _compile_fit(
+            m, X, y, epochs, batch_size, seed, keras.optimizers.RMSprop(learning_rate))),
     "padding not masked": (False, lambda V, d, u, C=2: _sequential(L.Embedding(V, d), L.SimpleRNN(u), L.Dense(C)),
                            None),
     "bag-of-words model (average of embeddings)": (False, lambda V, d, u, C=2: _sequential(
@@ -256,8 +257,9 @@ def contract_margins(seeds):
     lines += [f"| {name} | {summary(e['loss'], 6)} | {summary(e['accuracy'], 4)} |" for name, e in errors.items()]
     lines += ["", "## Margins of the optimizer check (Adam's first step)", "",
               f"`--contract-seeds {seeds}`: one full-batch step per seed ({suite.ADAM_STEP_RUN}); the check accepts "
-              f"|largest move of a weight / learning_rate - 1| < {suite.ADAM_STEP_RTOL:g} for every dense weight.", "",
-              "| answer | worst relative error over the dense weights |", "| --- | --- |"]
+              f"|largest move of a weight / learning_rate - 1| < {suite.ADAM_STEP_RTOL:g} for every kernel (input, "
+              "recurrent, output).", "",
+              "| answer | worst relative error over the kernels |", "| --- | --- |"]
     lines += [f"| {name} | {summary(e, 5)} |" for name, e in steps.items()]
     return lines
 

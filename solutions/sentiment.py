@@ -196,8 +196,8 @@ def train_sentiment(model, X, y, *, epochs, batch_size, learning_rate, seed):
         y: int labels (n,).
         epochs: int, passes over the data.
         batch_size: int, rows per step.
-        learning_rate: float, Adam's step size (Adam's first step moves each entry of a dense weight by
-            ``learning_rate`` in the direction against its gradient; use ``keras.optimizers.Adam``).
+        learning_rate: float, Adam's step size (Adam's first step moves each weight entry whose gradient is not
+            tiny by about ``learning_rate``, against the gradient; use ``keras.optimizers.Adam``).
         seed: int; ``keras.utils.set_random_seed(seed)`` first, so the shuffling (and anything else random) of
             a run can be repeated exactly with the same seed, and differs with another seed.
 

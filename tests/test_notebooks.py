@@ -300,6 +300,16 @@ def train_sentiment(model, X, y, *, epochs, batch_size, learning_rate, seed):
     history = model.fit(X, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
     return {key: [float(v) for v in history.history[key]] for key in ("loss", "accuracy")}
 '''
+RMSPROP = '''
+def train_sentiment(model, X, y, *, epochs, batch_size, learning_rate, seed):
+    """RMSprop where the contract asks for Adam."""
+    keras.utils.set_random_seed(seed)
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate), metrics=["accuracy"],
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rows = tf.data.Dataset.from_tensor_slices((X, y)).shuffle(len(X), seed=seed, reshuffle_each_iteration=True)
+    history = model.fit(rows.batch(batch_size), epochs=epochs, shuffle=False, verbose=0)
+    return {key: [float(v) for v in history.history[key]] for key in ("loss", "accuracy")}
+'''
 A2_CASES = [
     # correct, in another legitimate TensorFlow form: its own check and the gradients' check pass
     ("many_to_one_forward", GATHER_FORWARD, r"^✓ many_to_one_forward looks right$"),
@@ -307,6 +317,7 @@ A2_CASES = [
     # the Keras trap the notebook warns about: the public check sees the repeated order
     ("build_sentiment_model", None, r"^✓ build_sentiment_model looks right"),
     ("train_sentiment", FIT_SHUFFLE, r"^✗ train_sentiment: both epochs saw the rows in the same order"),
+    ("train_sentiment", RMSPROP, r"^✗ train_sentiment: one optimizer step .* Adam's first step moves each entry by"),
 ]
 
 

@@ -482,6 +482,19 @@ def epoch_orders(n=60, epochs=2):
     return [np.array(rows_seen[e * n:(e + 1) * n]) - 2 for e in range(epochs)]
 
 
+def first_step_move(n=32, learning_rate=0.01):
+    """One epoch in one batch of n rows (one optimizer step) of your train_sentiment on a tiny model (not yours):
+    the largest move of an entry of the output layer's kernel, over learning_rate."""
+    keras.utils.set_random_seed(1)
+    tiny = keras.Sequential([keras.Input(shape=(None,), dtype="int32"), keras.layers.Embedding(n + 2, 4),
+                             keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(2)])
+    kernel = tiny.layers[-1].kernel
+    before = kernel.numpy()
+    ids = np.repeat(np.arange(2, n + 2, dtype=np.int32)[:, None], 5, axis=1)
+    call(train_sentiment, tiny, ids, np.arange(n) % 2, epochs=1, batch_size=n, learning_rate=learning_rate, seed=3)
+    return float(np.max(np.abs(kernel.numpy() - before))) / learning_rate
+
+
 with public_check("train_sentiment") as check:
     check.require("build_sentiment_model")
     history = short_run(seed=7)
@@ -506,6 +519,11 @@ with public_check("train_sentiment") as check:
     if (first == second).all():
         raise CheckFailed("both epochs saw the rows in the same order: shuffle anew every epoch (after "
                           "keras.utils.set_random_seed, model.fit(X, y, shuffle=True) does not; see the docstring)")
+    move = first_step_move()
+    if not abs(move - 1) < 0.02:
+        raise CheckFailed(f"one optimizer step with learning_rate=0.01 moved the output layer's kernel by at most "
+                          f"{move:.3f} times learning_rate; Adam's first step moves each entry by learning_rate: use "
+                          "keras.optimizers.Adam(learning_rate=learning_rate)")
     check.note = f" (losses {np.round(history['loss'], 3)})"
 
 # %% [markdown]

@@ -133,7 +133,7 @@ def _sentiment_probe(train_ids, train_labels, vocab_size, epochs, batch_size, le
                      stride):
     """A short run of train_sentiment on the fixed model from fixed initial weights: its history, the optimizer
     steps and rows the model saw in training mode, the fingerprint and logits of each of those rows in the order
-    they came, and how far each trainable weight moved.
+    they came, and how far each trainable weight moved (with its rank).
 
     ``noise_seed`` reseeds every generator between building and training, so that two runs agree only if
     train_sentiment seeds them itself. ``stride`` is the grader's fingerprint stride."""
@@ -150,4 +150,5 @@ def _sentiment_probe(train_ids, train_labels, vocab_size, epochs, batch_size, le
     return {"history": history, "steps": int(rows.steps.numpy()), "rows": int(rows.rows.numpy()),
             "largest": int(rows.largest.numpy()), "order": rows.seen.numpy()[:seen, 0],
             "train_logits": logits.seen.numpy()[:seen],
-            "moved": [float(np.max(np.abs(a - b))) if a.size else 0.0 for a, b in zip(after, before)]}
+            "moved": [float(np.max(np.abs(a - b))) if a.size else 0.0 for a, b in zip(after, before)],
+            "ranks": [a.ndim for a in after]}
