@@ -48,6 +48,7 @@ SAMPLE_CHARS = 300
 # Rare draws of unlikely characters give the statistic a long lower tail; the upper tail is short (a draw is at
 # most as likely as the top choice). Bugs push z far down (too flat: -8 and below) or up (too sharp: +5 and above).
 Z_RANGE = (-7.0, 4.5)         # bench: a correct sampler stayed inside in every simulated run
+SAMPLING_MIN_SURPRISE = -30.0  # log P(a correct sampler writes the greedy text) on a sampling check's model
 GENERATION_SPREAD = 3.0       # output weights ~ GENERATION_SPREAD * tau / sqrt(units)
 # The held-out perplexity may not be below the source's own exact predictions on the same text (the floor of that
 # very text) by more than FLOOR_MARGIN nats per character: a model that sees only the past does so with probability
@@ -995,18 +996,49 @@ def sampling_statistic(logits, ids, start, temperature):
     return float(np.sum(logp[np.arange(len(chosen)), chosen] + entropy) / math.sqrt(max(np.sum(variance), 1e-12)))
 
 
+def greedy_log_probability(w, prefix_ids, num_chars, temperature):
+    """log P(a correct sampler writes exactly the greedy continuation) under softmax(O / temperature), in NumPy
+    from the weights by role: the most likely character's log-probability, summed along the greedy path."""
+    logits, H = reference_forward(np.array([prefix_ids[:-1]]), np.zeros((1, w["W_hh"].shape[0])), w)
+    total, last = 0.0, prefix_ids[-1]
+    for _ in range(num_chars):
+        logits, H = reference_forward(np.array([[last]]), H, w)
+        logp = log_softmax(logits[0, -1] / temperature)
+        last = int(np.argmax(logp))
+        total += float(logp[last])
+    return total
+
+
+def sampling_model(student, rng, prefix_ids, temperature, models=10):
+    """A generation model on which sampling is far from greedy: a correct sampler writes the greedy continuation
+    of the prefix with probability below exp(SAMPLING_MIN_SURPRISE). Some weight draws fall into a character that
+    predicts itself almost surely; there, sampling, argmax and an unseeded generator would all write the same text."""
+    for _ in range(models):
+        seed = int(rng.integers(2**31))
+        w = {r: v.astype(np.float64) for r, v in generation_roles(seed, temperature).items()}
+        if greedy_log_probability(w, prefix_ids, SAMPLE_CHARS, temperature) <= SAMPLING_MIN_SURPRISE:
+            break
+    return generation_model(student, seed, temperature)
+
+
 @item("generate", weight=2, uses=("CharRNNLM",))
 def test_sampling_follows_temperature(student, rng):
     """with temperature tau, characters follow softmax(O / tau) (a statistical test), drawn with the given rng"""
     c2i = {c: i for i, c in enumerate(VOCAB)}
     prefix = "".join(rng.choice(VOCAB, size=5))
     for temperature in (0.5, 1.6):
-        model = generation_model(student, int(rng.integers(2**31)), temperature)
+        model = sampling_model(student, rng, [c2i[c] for c in prefix], temperature)
+        sample_seed = int(rng.integers(2**31))
         what = f"generate(model, {prefix!r}, {SAMPLE_CHARS}, temperature={temperature}, rng)"
         text = student.call("generate", model, prefix, SAMPLE_CHARS, c2i, list(VOCAB), temperature=temperature,
-                            rng=rng_arg(int(rng.integers(2**31))))
+                            rng=rng_arg(sample_seed))
         ids = generated_ids(text, prefix, SAMPLE_CHARS, what)
-        z = sampling_statistic(replay(student, model, ids), ids, len(prefix) - 1, temperature)
+        logits = replay(student, model, ids)
+        start = len(prefix) - 1
+        if np.array_equal(ids[start + 1:], np.argmax(logits[start:], axis=1)):
+            raise CheckFailed(f"{what}: every character is the model's most likely one, as with temperature 0; with "
+                              "a temperature above 0, draw each character from softmax(logits / temperature) with rng")
+        z = sampling_statistic(logits, ids, start, temperature)
         if not Z_RANGE[0] <= z <= Z_RANGE[1]:
             raise CheckFailed(
                 f"{what}: the sampled characters do not follow softmax(logits / {temperature}): they are "
@@ -1014,9 +1046,9 @@ def test_sampling_follows_temperature(student, rng):
                 f"stays within {Z_RANGE[0]} <= z <= {Z_RANGE[1]} except with a tiny probability). "
                 f"{'They look drawn from a flatter distribution' if z < 0 else 'They look drawn from a sharper distribution'}"
                 ": divide the logits by the temperature, then sample from the softmax with rng.")
-    seed = int(rng.integers(2**31))
-    texts = [student.call("generate", model, prefix, 30, c2i, list(VOCAB), temperature=1.6, rng=rng_arg(seed))
-             for _ in range(2)]
-    if texts[0] != texts[1]:
-        raise CheckFailed(f"generate(model, {prefix!r}, 30, temperature=1.6, rng): two calls with generators of the "
-                          "same seed gave different text: draw every sample with the rng argument")
+    # the last text is improbable (the model was screened): only a generate that draws from rng writes it again
+    again = student.call("generate", model, prefix, SAMPLE_CHARS, c2i, list(VOCAB), temperature=1.6,
+                         rng=rng_arg(sample_seed))
+    if again != text:
+        raise CheckFailed(f"generate(model, {prefix!r}, {SAMPLE_CHARS}, temperature=1.6, rng): two calls with "
+                          "generators of the same seed gave different text: draw every sample with the rng argument")
