@@ -44,6 +44,8 @@ from autograder.simulation import catalogue  # noqa: E402
 ASSIGNMENTS = ("01_rnn_cell", "02_sentiment", "03_char_lm")
 TRAINING_ITEMS = {"train_sentiment", "train_char_lm"}
 TRAINING_FIXTURES = {"hidden", "trained", "probe_data"}
+
+
 def hidden_seed_of(seed):
     """A fixed 64-bit hidden seed per grader seed (the grader derives both from one secret; nothing here needs
     more than being fixed and unrelated to ``seed``)."""
