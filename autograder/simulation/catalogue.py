@@ -16,6 +16,15 @@ class Bug:
     old: str        # exact text of the reference body to replace (must occur once in that cell)
     new: str        # what a student wrote instead
     why: str = ""   # what the student got wrong, in one sentence
+    hint: str = ""  # what to look at, for the student, once a failure looks like this bug's (see diagnosis.py)
+
+    @property
+    def student_hint(self):
+        """The sentence the feedback shows: the hint, or else ``why`` turned into the same form ("code that ...")."""
+        if self.hint:
+            return self.hint
+        why = self.why.strip()
+        return f"code that {why[:1].lower()}{why[1:]}" if why else ""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ non-symmetric ``W_hh``, a non-zero bias or H0, float64 inputs checked to ~1e-9, 
 forward pass did not produce, autodiff observed at run time, or a check of ``RNNCell``'s initial weights and
 config; the hidden suite uses all of them. Every sentence of every docstring has at least one bug here.
 """
+from autograder import project
 from autograder.simulation.catalogue import Bug
 
 # The body of rnn_backward, replaced whole by the autodiff shortcut below.
@@ -41,6 +42,35 @@ BPTT_TAPE = """    T = X.shape[1]
         loss = tf.reduce_sum(tf.stack(states, axis=1) * dH)
     dX, dH0, dW_xh, dW_hh, *d_biases = tape.gradient(loss, [X, H0, W_xh, W_hh] + biases)
     return dX, dH0, dW_xh, dW_hh, tf.reduce_sum(tf.add_n(d_biases), axis=0)
+"""
+
+# The step's backward pass, whole, as the reference writes it: the autodiff bugs below replace it.
+CELL_BACKWARD = project.reference_source("01_rnn_cell", "rnn_cell_backward")
+CELL_BACKWARD_BODY = """    dA = dH_t * (1 - tf.square(H_t))  # back through tanh, using the cached output
+    dX_t = dA @ tf.transpose(W_xh)
+    dH_prev = dA @ tf.transpose(W_hh)
+    dW_xh = tf.transpose(X_t) @ dA
+    dW_hh = tf.transpose(H_prev) @ dA
+    db_h = tf.reduce_sum(dA, axis=0)  # b_h was broadcast over the batch
+"""
+CELL_TAPE = """    b = tf.atanh(H_t) - X_t @ W_xh - H_prev @ W_hh  # the bias, recovered from the cache
+    with tf.GradientTape() as tape:
+        tape.watch([X_t, H_prev, W_xh, W_hh, b])
+        loss = tf.reduce_sum(tf.tanh(X_t @ W_xh + H_prev @ W_hh + b) * dH_t)
+    dX_t, dH_prev, dW_xh, dW_hh, db = tape.gradient(loss, [X_t, H_prev, W_xh, W_hh, b])
+    db_h = tf.reduce_sum(db, axis=0)
+"""
+# One step of BPTT by a tape, inside an otherwise hand-written loop over the steps.
+BPTT_STEP_CALL = ("        dX_t, dH_next, dW_xh_t, dW_hh_t, db_h_t = rnn_cell_backward(dH_t, X[:, t], H_prev, H[:, t], "
+                  "W_xh, W_hh)\n")
+BPTT_STEP_TAPE = """        X_t = X[:, t]
+        b_t = tf.atanh(H[:, t]) - X_t @ W_xh - H_prev @ W_hh
+        with tf.GradientTape() as tape:
+            tape.watch([X_t, H_prev, W_xh, W_hh, b_t])
+            H_t = tf.tanh(X_t @ W_xh + H_prev @ W_hh + b_t)
+        dX_t, dH_next, dW_xh_t, dW_hh_t, db = tape.gradient(H_t, [X_t, H_prev, W_xh, W_hh, b_t],
+                                                            output_gradients=dH_t)
+        db_h_t = tf.reduce_sum(db, axis=0)
 """
 
 BUGS = [
@@ -214,4 +244,14 @@ BUGS = [
     Bug("cell_bias_ones", "RNNCell",
         'initializer="zeros"', 'initializer="ones"',
         "Initialises the bias with ones instead of zeros, unlike SimpleRNNCell."),
+
+    # ---- round 3: automatic differentiation in other forms (each must lose the whole item, not one test)
+    Bug("bwd_tape_tf_function", "rnn_cell_backward",
+        CELL_BACKWARD, "@tf.function\n" + CELL_BACKWARD.replace(CELL_BACKWARD_BODY, CELL_TAPE),
+        "Wraps a tf.GradientTape derivation in @tf.function, so the tape runs only while a new input signature "
+        "is traced."),
+    Bug("bptt_tape_per_step", "rnn_backward",
+        BPTT_STEP_CALL, BPTT_STEP_TAPE,
+        "Walks the steps backwards by hand but lets tf.GradientTape differentiate each step instead of calling "
+        "rnn_cell_backward."),
 ]

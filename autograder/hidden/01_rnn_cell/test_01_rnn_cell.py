@@ -4,8 +4,11 @@ comes from solutions/rnn_cell.py or from autodiff / finite differences computed 
 Each graded item's docstring (solutions/rnn_cell.py) is its contract; each test's docstring names the sentence it
 checks. Tolerances and their measured distributions: bench/results/01_rnn_cell.md (``calibrate.py`` beside this
 file). Anti-shortcut checks judge behaviour (a cache the forward pass did not produce; TensorFlow's autodiff or a
-Keras recurrent cell observed running in the sandbox), never the names a student chose.
+Keras recurrent cell observed running in the sandbox), never the names a student chose. The backward items are
+derivations by hand: autodiff observed while they run fails every test of the item (see ``call_by_hand``).
 """
+import weakref
+
 import numpy as np
 import tensorflow as tf
 import keras
@@ -69,18 +72,46 @@ def check_all_gradients(got, expected, names, tol, fn):
         check_gradient(g, e, name=f"{fn}: {name}", tol=tol)
 
 
-def check_no_autodiff(student, fn, *args):
+# A backward item is a derivation by hand: its points pay for the derivation, so a gradient computed by automatic
+# differentiation earns none of them. Each of its tests first runs the student's function under the harness's
+# observation of TensorFlow's autodiff entry points (on that test's own inputs); once autodiff has been observed for
+# a function in this grading run, every later test of it fails too (a tf.function traces, and so shows its tape,
+# only on a new input signature). An observation can only take points away: values are still checked here.
+_AUTODIFF_SEEN = weakref.WeakKeyDictionary()   # student -> {function name: entry points observed}
+
+
+def autodiff_message(fn, used):
+    return (f"{fn} ran {', '.join(used)}: this item is the derivation by hand, so none of its checks can pass while "
+            "automatic differentiation computes the gradients (write each gradient as a product of tensors, as the "
+            "docstring's equations do)")
+
+
+def observe_autodiff(student, fn, *args):
+    """The autodiff entry points observed while ``fn`` ran on ``args``, added to those seen before in this run."""
     used = student.call("_autodiff_calls", fn, *args)
+    seen = _AUTODIFF_SEEN.setdefault(student, {}).setdefault(fn, set())
+    seen.update(str(u) for u in (used or ()))
+    return sorted(seen)
+
+
+def check_no_autodiff(student, fn, *args):
+    used = observe_autodiff(student, fn, *args)
     if used:
-        raise CheckFailed(f"{fn} ran {', '.join(used)}: the backward pass must be derived by hand, without "
-                          "automatic differentiation (write each gradient as a product of tensors)")
+        raise CheckFailed(autodiff_message(fn, used))
+
+
+def call_by_hand(student, fn, *args):
+    """``student.call(fn, *args)`` for a backward item, after checking that no autodiff runs on these inputs (nor
+    ran on any earlier ones in this grading run)."""
+    check_no_autodiff(student, fn, *args)
+    return student.call(fn, *args)
 
 
 # ---------------------------------------------------------------------------------------------------- forward
 def check_float32_backward(student, fn, args, reference, names):
     """The student's ``fn`` on float32 copies of ``args`` against the float64 reference: shape, dtype, gradient."""
     expected = [g.numpy() for g in reference(*args)]
-    got = five(student.call(fn, *as_dtype(args, np.float32)), names, fn)
+    got = five(call_by_hand(student, fn, *as_dtype(args, np.float32)), names, fn)
     for name, g, e in zip(names, got, expected):
         check_shape(g, e.shape, f"{fn}: {name} (float32 inputs)")
         check_dtype(g, np.float32, f"{fn}: {name} (float32 inputs)")
@@ -184,7 +215,7 @@ def test_cell_backward_by_hand(student, rng):
 def test_cell_backward_matches_autodiff(student, rng):
     """all five gradients match tf.GradientTape on the forward pass (float64)"""
     dH_t, X_t, H_prev, H_t, W_xh, W_hh, b_h = cell_problem(rng)
-    got = student.call("rnn_cell_backward", dH_t, X_t, H_prev, H_t, W_xh, W_hh)
+    got = call_by_hand(student, "rnn_cell_backward", dH_t, X_t, H_prev, H_t, W_xh, W_hh)
     expected = tape_gradients(ref.rnn_cell_forward, (X_t, H_prev, W_xh, W_hh, b_h), dH_t)
     check_all_gradients(got, expected, GRAD_NAMES, TAPE_TOL, "rnn_cell_backward")
 
@@ -202,7 +233,7 @@ def test_cell_backward_shapes_and_float32(student, rng):
 def test_cell_backward_matches_finite_differences(student, rng):
     """gradients match centred finite differences of the step"""
     dH_t, X_t, H_prev, H_t, W_xh, W_hh, b_h = cell_problem(rng)
-    got = student.call("rnn_cell_backward", dH_t, X_t, H_prev, H_t, W_xh, W_hh)
+    got = call_by_hand(student, "rnn_cell_backward", dH_t, X_t, H_prev, H_t, W_xh, W_hh)
     inputs = [X_t.copy(), H_prev.copy(), W_xh.copy(), W_hh.copy(), b_h.copy()]
     expected = []
     for i in range(5):
@@ -219,7 +250,7 @@ def test_cell_backward_uses_cache(student, rng):
     """takes tanh'(A) = 1 - H_t^2 from the given cache H_t, without recomputing the forward pass"""
     dH_t, X_t, H_prev, H_t, W_xh, W_hh, _ = cell_problem(rng)
     H_t = np.tanh(rng.standard_normal(H_t.shape))  # a cache the forward pass did not produce
-    got = student.call("rnn_cell_backward", dH_t, X_t, H_prev, H_t, W_xh, W_hh)
+    got = call_by_hand(student, "rnn_cell_backward", dH_t, X_t, H_prev, H_t, W_xh, W_hh)
     expected = [g.numpy() for g in ref.rnn_cell_backward(dH_t, X_t, H_prev, H_t, W_xh, W_hh)]
     try:
         check_all_gradients(got, expected, GRAD_NAMES, TAPE_TOL, "rnn_cell_backward")
@@ -256,7 +287,7 @@ def test_backward_matches_autodiff(student, rng):
     for T in (5, 1):
         p, H = seq_problem(rng, T=T)
         dH = rng.standard_normal(H.shape)
-        got = student.call("rnn_backward", *backward_args(p, H, dH))
+        got = call_by_hand(student, "rnn_backward", *backward_args(p, H, dH))
         expected = tape_gradients(seq_forward, seq_args(p), dH)
         check_all_gradients(got, expected, SEQ_GRAD_NAMES, TAPE_TOL, f"rnn_backward (T={T})")
 
@@ -268,7 +299,7 @@ def test_backward_last_step_only(student, rng):
     p, H = seq_problem(rng, T=6)
     dH = np.zeros_like(H)
     dH[:, -1] = rng.standard_normal(dH[:, -1].shape)
-    got = student.call("rnn_backward", *backward_args(p, H, dH))
+    got = call_by_hand(student, "rnn_backward", *backward_args(p, H, dH))
     expected = tape_gradients(seq_forward, seq_args(p), dH)
     check_all_gradients(got, expected, SEQ_GRAD_NAMES, TAPE_TOL, "rnn_backward (loss on the last step only)")
 
@@ -278,7 +309,7 @@ def test_backward_matches_finite_differences(student, rng):
     """all five gradients match centred finite differences of the sequence"""
     p, H = seq_problem(rng, n=2, T=4, d=2, h=3)
     dH = rng.standard_normal(H.shape)
-    got = five(student.call("rnn_backward", *backward_args(p, H, dH)), SEQ_GRAD_NAMES, "rnn_backward")
+    got = five(call_by_hand(student, "rnn_backward", *backward_args(p, H, dH)), SEQ_GRAD_NAMES, "rnn_backward")
     for index, key in enumerate(("X", "H0", "W_xh", "W_hh", "b_h")):
         def f(x, key=key):
             return ref.rnn_forward(*seq_args({**p, key: x}))
@@ -300,7 +331,7 @@ def test_backward_uses_cache(student, rng):
     p, H = seq_problem(rng)
     H = np.tanh(rng.standard_normal(H.shape))  # a cache of its own
     dH = rng.standard_normal(H.shape)
-    got = student.call("rnn_backward", *backward_args(p, H, dH))
+    got = call_by_hand(student, "rnn_backward", *backward_args(p, H, dH))
     expected = [g.numpy() for g in ref.rnn_backward(*backward_args(p, H, dH))]
     try:
         check_all_gradients(got, expected, SEQ_GRAD_NAMES, TAPE_TOL, "rnn_backward")

@@ -97,4 +97,8 @@ VARIANTS = [
             "        return h, (h,)",
             "Reuses the student's rnn_cell_forward (graded with its reference, see uses=) and returns the new "
             "state as a tuple."),
+    Variant("bwd_tf_function", "rnn_cell_backward",
+            "def rnn_cell_backward(dH_t, X_t, H_prev, H_t, W_xh, W_hh):",
+            "@tf.function(reduce_retracing=True)\ndef rnn_cell_backward(dH_t, X_t, H_prev, H_t, W_xh, W_hh):",
+            "The hand derivation compiled with @tf.function: no tape runs, so no autodiff may be observed."),
 ]
