@@ -18,6 +18,11 @@ FLAGGED = "flagged"   # failed with a result no honest submission produces: the 
 STATUSES = (PASSED, FAILED, GRADER_ERROR, NOT_GRADED, FLAGGED)
 
 
+def short_name(test):
+    """A hidden test's name as people read it: ``test_cell_forward_values`` -> ``cell forward values``."""
+    return test.removeprefix("test_").replace("_", " ")
+
+
 def points(value):
     """Scores as people read them: two decimals (no ``17.428570999999998``)."""
     return round(float(value) + 0.0, 2)
@@ -27,18 +32,20 @@ def points(value):
 class TestResult:
     """One hidden test of one graded item."""
     item: str                 # the grade_id of the answer cell it grades
-    name: str                 # what it checks, in one line
+    name: str                 # "<grade_id>: <short name>", a few words (the test function's name)
     status: str               # one of STATUSES
     score: float
     max_score: float
     message: str = ""         # for the student; empty when passed
+    description: str = ""     # what it checks, whole (the test's docstring)
 
     @property
     def passed(self):
         return self.status == PASSED
 
     def to_gradescope(self):
-        return {"name": self.name, "status": "passed" if self.passed else "failed", "rnnkit_status": self.status,
+        return {"name": self.name, "description": self.description,
+                "status": "passed" if self.passed else "failed", "rnnkit_status": self.status,
                 "score": points(self.score), "max_score": points(self.max_score),
                 "output": self.message or ("passed" if self.passed else ""),
                 "visibility": "visible", "tags": [self.item, f"test_{self.item}"]}
@@ -48,7 +55,7 @@ class TestResult:
         status = data.get("rnnkit_status") or data.get("status") or FAILED
         message = "" if status == PASSED else data.get("output", "")
         return cls(item=data["tags"][0], name=data["name"], status=status, score=float(data["score"]),
-                   max_score=float(data["max_score"]), message=message)
+                   max_score=float(data["max_score"]), message=message, description=data.get("description", ""))
 
 
 @dataclass
@@ -67,7 +74,6 @@ class SubmissionResults:
     tests: list = field(default_factory=list)         # [TestResult] in notebook order of their items
     provenance: dict = field(default_factory=dict)    # submission hash, suite version, seeds, sandbox, versions
     note: str = ""                                     # a message about the whole submission (for the student)
-    internal_errors: int = 0                           # tests the grader itself could not complete
     execution_time: float = 0.0
 
     @property
@@ -104,8 +110,8 @@ class SubmissionResults:
 
         Args:
             item_points: ``{grade_id: points}`` of every autograded item, in notebook order.
-            records: what the plugin wrote, one dict per test: ``item``, ``test``, ``doc``, ``weight``,
-                ``status`` and ``message``.
+            records: what the plugin wrote, one dict per test (:class:`~autograder.grading.job.Record`'s
+                fields): ``item``, ``test``, ``doc``, ``weight``, ``status`` and ``message``.
             note: why nothing could run, if so (every item then loses its points with this message).
             items: grade only these items (None: all).
         """
@@ -123,10 +129,10 @@ class SubmissionResults:
             shares[-1] = points(item_max - sum(shares[:-1]))  # two-decimal shares that add up to the item exactly
             for r, share in zip(mine, shares):
                 status = r["status"]
-                tests.append(TestResult(grade_id, f"{grade_id}: {r.get('doc') or r['test']}", status,
-                                        share if status == PASSED else 0.0, share, r.get("message", "")))
-        internal = sum(1 for r in records if r.get("status") == GRADER_ERROR)
-        return cls(tests=tests, note=note or "", internal_errors=internal, **fields)
+                tests.append(TestResult(grade_id, f"{grade_id}: {short_name(r['test'])}", status,
+                                        share if status == PASSED else 0.0, share, r.get("message", ""),
+                                        description=r.get("doc", "")))
+        return cls(tests=tests, note=note or "", **fields)
 
     @property
     def flagged(self):
@@ -140,24 +146,17 @@ class SubmissionResults:
                 "execution_time": round(self.execution_time, 1), "provenance": self.provenance}
         if self.note:
             data["output"] = self.note
-        if self.internal_errors:
-            data["internal_errors"] = self.internal_errors
         return data
 
     @classmethod
     def from_gradescope(cls, data):
         return cls(tests=[TestResult.from_gradescope(t) for t in data.get("tests", [])],
                    provenance=dict(data.get("provenance", {})), note=data.get("output", ""),
-                   internal_errors=int(data.get("internal_errors", 0)),
                    execution_time=float(data.get("execution_time", 0.0)))
 
     def save(self, path):
-        """Writes ``results.json`` atomically: an interrupted grader never leaves half a file."""
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".results-")
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.to_gradescope(), f, indent=1)
-        os.replace(tmp, path)
+        """Writes ``results.json`` atomically: an interrupted grader or a full disk never leaves half a file."""
+        write_atomically(path, json.dumps(self.to_gradescope(), indent=1))
 
     @classmethod
     def load(cls, path):
@@ -166,4 +165,26 @@ class SubmissionResults:
             data = json.load(f)
         if not isinstance(data, dict) or not isinstance(data.get("tests"), list):
             raise ValueError(f"{path} is not a results file")
-        return cls.from_gradescope(data)
+        try:
+            return cls.from_gradescope(data)
+        except (KeyError, TypeError, IndexError, AttributeError) as err:
+            raise ValueError(f"{path} is not a results file ({type(err).__name__})") from None
+
+
+def write_atomically(path, text):
+    """Writes ``text`` to ``path`` whole or not at all: the old file stays as it was if anything fails (a full
+    disk, a killed process), and no temporary file is left behind."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix="." + os.path.basename(path) + "-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

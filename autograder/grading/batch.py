@@ -1,93 +1,78 @@
 """Grading many submissions: every submission of nbgrader's ``submitted/<student>/<assignment>/`` layout.
 
-Each submission is graded on its own (its own trusted pytest process and sandbox, forked by a warm grader or on a
-Dask worker), so a broken one costs only its own points. Results are written as each submission finishes; an interrupted run loses nothing already graded,
-and the next run skips what is graded and unchanged (``--force`` regrades).
+One run, in order: take the course's lock (one ``rnnkit autograde`` at a time per course: a second one says who
+holds it and stops), check the gradebook and back it up, hand every submission as a
+:class:`~autograder.grading.job.Task` to a scheduler (:func:`autograder.grading.pool.schedule` on this machine,
+:func:`autograder.grading.distributed.schedule` on a Dask cluster), and record each
+:class:`~autograder.grading.job.Outcome` as it comes back:
+
+* graded or kept: the autograded notebook and the gradebook (a kept result is recorded again, so a gradebook that
+  missed a write catches up);
+* a grader failure (its process killed, the grader's own error): retried within the run (``Settings.retries``);
+  if it fails again it is NOT a grade: the gradebook shows it as not graded, an earlier grade of the same
+  submission stays as it was, the run's last line counts it, the exit status is 1, and the next run grades it
+  again without ``--force``.
+
+Results are written as each submission finishes, so an interrupted run loses nothing already graded, and the
+next run skips what is graded and unchanged (``--force`` regrades).
 """
-from concurrent.futures import ThreadPoolExecutor, as_completed
-import hashlib
+import contextlib
+import fcntl
 import os
-import time
+import sqlite3
 
-from autograder import notebooks
-from autograder.grading import distributed, gradebook, pool, submission
-from autograder.progress import Progress
+from autograder import settings as settings_module
 from autograder.errors import RnnkitError
+from autograder.grading import distributed, gradebook, pool, submission
+from autograder.grading.job import KEPT, Task
+from autograder.progress import Progress
 from autograder.results import SubmissionResults
-from autograder.sandbox import launch
 
 
-def _already_graded(course, student, assignment, level):
-    """The kept results if this very submission was fully graded by this very grader in a sandbox at least as
-    strong as ``level``, else None."""
+@contextlib.contextmanager
+def exclusive(course):
+    """One ``rnnkit autograde`` per course at a time (an advisory lock the kernel drops with its holder, so a
+    killed run never leaves a stale lock)."""
+    os.makedirs(course.root, exist_ok=True)
+    fd = os.open(course.path(".rnnkit-autograde.lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        results = SubmissionResults.load(course.results_file(student, assignment))
-        digest = hashlib.sha256(notebooks.read_bytes(course.submitted_notebook(student, assignment))).hexdigest()
-    except (OSError, ValueError, KeyError):  # NotebookError is a ValueError
-        return None
-    if results.partial:  # a partial grading is never kept as a grade
-        return None
-    provenance = results.provenance
-    if provenance.get("submission_sha256") != digest or \
-            provenance.get("suite_version") != submission.suite_version(assignment):
-        return None
-    if _strength(provenance.get("sandbox")) < _strength(level):
-        return None  # graded in a weaker sandbox than the one now available: regrade
-    return results
-
-
-def _strength(level):
-    """bubblewrap > unshare > none; anything unknown is weakest."""
-    return len(launch.LEVELS) - launch.LEVELS.index(level) if level in launch.LEVELS else -1
-
-
-def grade_one(course, assignment, student, level, force=False, items=None, runner=None, salt=""):
-    """Grades one submission unless it is graded and unchanged; returns ``(results, kept?)``."""
-    results = None if force else _already_graded(course, student, assignment, level)
-    skipped = results is not None
-    if results is None:
-        log_path = course.log_file(student, assignment)
-        os.makedirs(os.path.dirname(log_path), exist_ok=True)
-
-        def log(text):
-            with open(log_path, "a") as f:
-                f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {student} {assignment}\n{text}\n")
-        results = submission.grade_submission(course, assignment, student, level, log=log, items=items,
-                                              runner=runner, salt=salt)
-    return results, skipped
-
-
-def _grade_pooled(graders, course, assignment, student, level, force, items, salt):
-    run, give_back = graders.runner()
-    try:
-        return grade_one(course, assignment, student, level, force, items, runner=run, salt=salt)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            raise RnnkitError(f"another `rnnkit autograde` is grading {course.root} (pid {holder}); wait for it to "
+                              "finish, or stop it, then run again") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
     finally:
-        give_back()
+        os.close(fd)
 
 
-def _local_results(course, todo, level, force, jobs, items, salts):
-    """Yields ``(student, assignment, (results, kept) or the exception)`` as local warm graders finish."""
-    with pool.Pool(min(max(1, jobs), len(todo))) as graders, ThreadPoolExecutor(max_workers=max(1, jobs)) as threads:
-        futures = {threads.submit(_grade_pooled, graders, course, a, s, level, force, (items or {}).get(s),
-                                  (salts or {}).get(s, "")): (s, a)
-                   for s, a in todo}
-        for future in as_completed(futures):
-            student, assignment = futures[future]
-            try:
-                yield student, assignment, future.result()
-            except Exception as err:
-                yield student, assignment, err
+def check_gradebook(course):
+    """Refuses to grade into a damaged ``gradebook.db`` (one line saying what to do), then backs it up to
+    ``gradebook.db.bak``, so that manual grades survive whatever happens to the database during the run."""
+    path, backup = course.path("gradebook.db"), course.path("gradebook.db.bak")
+    if not os.path.exists(path):
+        return
+    if os.path.getsize(path) == 0 and os.path.exists(backup) and os.path.getsize(backup) > 0:
+        raise RnnkitError(f"{path} is empty, but its backup from the last run is not: restore it "
+                          f"(cp {backup} {path}) and run again")
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as err:
+        verdict = str(err)
+    if verdict != "ok":
+        hint = f"restore its backup (cp {backup} {path})" if os.path.exists(backup) else "restore it from a backup"
+        raise RnnkitError(f"{path} is damaged ({verdict}): {hint} and run again; every results.json is kept and "
+                          "is recorded again")
+    with contextlib.closing(sqlite3.connect(path)) as source, contextlib.closing(sqlite3.connect(backup)) as copy:
+        source.backup(copy)
 
 
-def autograde(course, assignments, students=None, level="bubblewrap", force=False, jobs=1, echo=print,
-              items=None, dask=None, salts=None):
-    """Grades the submissions; returns ``({(student, assignment): SubmissionResults}, failures)``.
-
-    Never stops on one bad submission; each result is written as soon as it is ready. ``jobs`` local warm graders
-    grade at once, or ``dask`` (a scheduler address, or ``local``) sends one task per submission to a Dask cluster
-    (``jobs`` workers for ``local``). ``items`` (``{student: [grade_id, ...]}``) grades some submissions in part;
-    ``salts`` (``{student: text}``) gives them other grader seeds (``rnnkit validate``).
-    """
+def tasks(course, assignments, students, level, force, items, salts, settings, echo):
+    """The :class:`Task` of every submission to grade (a student named without a submission is said and skipped)."""
     todo = []
     for assignment in assignments:
         if not os.path.exists(course.source_notebook(assignment)):
@@ -97,31 +82,104 @@ def autograde(course, assignments, students=None, level="bubblewrap", force=Fals
             if student not in found:
                 echo(f"{student}/{assignment}: no submission in {course.path('submitted')}")
                 continue
-            todo.append((student, assignment))
-    if dask:
-        outcomes = distributed.results(course, todo, level, force, dask, workers=max(1, jobs), items=items,
-                                       salts=salts)
-    else:
-        outcomes = _local_results(course, todo, level, force, jobs, items, salts)
-    graded = {}
-    with Progress(len(todo), "autograde", echo) as progress:
-        for student, assignment, outcome in outcomes:
-            try:
-                if isinstance(outcome, Exception):
-                    raise outcome
-                results, skipped = outcome
-                notebook = gradebook.autograded_notebook(course, student, assignment, results)
-                gradebook.record(course, student, assignment, results, notebook)
-            except Exception as err:  # the grader's own failure: say it, keep going with the others
-                progress.done(f"{student}/{assignment}: NOT GRADED: {type(err).__name__}: {err}", failed=True)
-                continue
-            graded[(student, assignment)] = results
-            note = "unchanged, kept" if skipped else f"{results.execution_time:.1f} s"
-            if results.internal_errors:
-                note += f"; {results.internal_errors} grader error(s), see {course.log_file(student, assignment)}"
-            if results.flagged:
-                note += (f"; FLAGGED for review ({', '.join(t.name for t in results.flagged)}): the reason is in "
-                         f"{course.log_file(student, assignment)}")
-            progress.done(f"{student}/{assignment}: {results.score:g} / {results.max_score:g} ({note})"
-                          + (f" - {results.note}" if results.note else ""))
+            results_file = course.results_file(student, assignment)
+            if os.path.exists(results_file):
+                try:
+                    SubmissionResults.load(results_file)
+                except (OSError, ValueError) as err:
+                    echo(f"{student}/{assignment}: its results.json is unreadable ({err}); it is graded again")
+            chosen = (items or {}).get(student)
+            todo.append(Task(course.root, student, assignment, level, force,
+                             tuple(chosen) if chosen is not None else None, (salts or {}).get(student, ""),
+                             settings))
+    return todo
+
+
+def autograde(course, assignments, students=None, level="bubblewrap", force=False, jobs=1, echo=print,
+              items=None, dask=None, salts=None, settings=None, dask_security=None):
+    """Grades the submissions; returns ``({(student, assignment): SubmissionResults}, failures)``: the graded and
+    kept results, and how many submissions were NOT graded (grader failures, or results that could not be
+    recorded).
+
+    Never stops on one bad submission. ``jobs`` local warm graders grade at once, or ``dask`` (a ``tls://``
+    scheduler address, or ``local``) sends one task per submission to a Dask cluster (``jobs`` workers for
+    ``local``). ``items`` (``{student: [grade_id, ...]}``) grades some submissions in part; ``salts``
+    (``{student: text}``) gives them other grader seeds (``rnnkit validate``). ``settings``: the course's
+    (:func:`autograder.settings.load`) by default.
+    """
+    settings = settings or settings_module.load(course.root)
+    with exclusive(course):
+        check_gradebook(course)
+        todo = tasks(course, assignments, students, level, force, items, salts, settings, echo)
+        graded = {}
+        with Progress(len(todo), "autograde", echo) as progress:
+            for attempt in range(settings.retries + 1):
+                if dask:
+                    outcomes = distributed.schedule(todo, dask, workers=max(1, jobs), security=dask_security)
+                else:
+                    outcomes = pool.schedule(todo, jobs, settings)
+                retry = []
+                for outcome in outcomes:
+                    if outcome.failed and attempt < settings.retries:
+                        echo(f"{_name(outcome)}: grader failure ({outcome.reason}); trying again")
+                        retry.append(outcome.task)
+                        continue
+                    results = _record(course, outcome, progress)
+                    if results is not None:
+                        graded[outcome.task.key] = results
+                todo = retry
+                if not todo:
+                    break
     return graded, progress.failures
+
+
+def _name(outcome):
+    return f"{outcome.task.student}/{outcome.task.assignment}"
+
+
+def _record(course, outcome, progress):
+    """Writes one outcome into the course (autograded notebook, gradebook) and says it in one line; returns its
+    :class:`SubmissionResults`, or None if it is not a grade."""
+    student, assignment = outcome.task.student, outcome.task.assignment
+    log = course.log_file(student, assignment)
+    if outcome.failed:
+        _not_graded(course, outcome, progress)
+        return None
+    results = outcome.submission_results()
+    try:
+        notebook = gradebook.autograded_notebook(course, student, assignment, results)
+        gradebook.record(course, student, assignment, results, notebook)
+    except Exception as err:  # a full disk, a locked database: results.json is kept and recorded on the next run
+        progress.done(f"{_name(outcome)}: graded ({results.score:g} / {results.max_score:g}) but NOT RECORDED in "
+                      f"the gradebook: {type(err).__name__}: {err}; run `rnnkit autograde` again to record it",
+                      failed=True)
+        return None
+    note = "unchanged, kept" if outcome.status == KEPT else f"{outcome.seconds:.1f} s"
+    if results.flagged:
+        note += f"; FLAGGED for review ({', '.join(t.name for t in results.flagged)}): the reason is in {log}"
+    progress.done(f"{_name(outcome)}: {results.score:g} / {results.max_score:g} ({note})"
+                  + (f" - {results.note}" if results.note else ""))
+    return results
+
+
+def _not_graded(course, outcome, progress):
+    """A grader failure is not a grade: an earlier grade of this very submission stays; otherwise the gradebook
+    shows the submission as not graded and an older submission's results leave the feedback folder."""
+    student, assignment, task = outcome.task.student, outcome.task.assignment, outcome.task
+    earlier = submission.already_graded(course, student, assignment, task.level)
+    where = f"the log is {course.log_file(student, assignment)}"
+    if earlier is not None:
+        progress.done(f"{_name(outcome)}: NOT REGRADED, grader failure ({outcome.reason}); its earlier grade "
+                      f"{earlier.score:g} / {earlier.max_score:g} of this same submission is kept; {where}",
+                      failed=True)
+        return
+    stale = course.results_file(student, assignment)
+    if os.path.exists(stale):  # another submission's grade, or a damaged file: out of what feedback copies
+        os.makedirs(os.path.dirname(course.log_file(student, assignment)), exist_ok=True)
+        os.replace(stale, course.log_file(student, assignment) + ".previous-results.json")
+    try:
+        gradebook.record_not_graded(course, student, assignment, outcome.reason)
+    except Exception as err:
+        where += f"; the gradebook could not be marked ({type(err).__name__}: {err})"
+    progress.done(f"{_name(outcome)}: NOT GRADED, grader failure, not the student's ({outcome.reason}); run "
+                  f"`rnnkit autograde` again to grade it; {where}", failed=True)

@@ -1,82 +1,88 @@
 """Grading on a Dask distributed cluster, for classes that outgrow one machine (``rnnkit autograde --dask``).
 
-One task per submission. A Dask worker needs the project installed (``pip install -e .`` in the same layout) and
-the course folder at the same path (a shared file system): it reads the submission and the release there, grades
-with a warm grader of its own, and writes ``results.json``; the gradebook and the autograded notebooks are written
-on the instructor's side only, one writer for nbgrader's database. A worker lost mid-task (killed, its machine
-gone) costs nothing: the scheduler runs the task again elsewhere, and a task that raises is retried
-(``RETRIES``); what was graded before an interruption is kept by the usual check of ``results.json``.
+This module only schedules: one task per :class:`~autograder.grading.job.Task`, graded on the worker by the same
+:func:`autograder.grading.submission.grade` as on this machine, which returns an
+:class:`~autograder.grading.job.Outcome`. A Dask worker needs the project installed (``pip install -e .`` in the
+same layout) and the course folder at the same path (a shared file system): it reads the submission and the
+release there, grades with a warm grader of its own, and writes ``results.json``; the gradebook and the
+autograded notebooks are written on the instructor's side only, one writer for nbgrader's database. A worker lost
+mid-task (killed, its machine gone) costs nothing: the scheduler runs the task again elsewhere.
 
-    dask scheduler --host 10.0.0.1                                # on one machine
-    dask worker tcp://10.0.0.1:8786 --nworkers 2 --nthreads 1     # on each grading machine
-    rnnkit autograde --dask tcp://10.0.0.1:8786
+Every connection is authenticated and encrypted (Dask's TLS security): ``--dask local`` starts a
+``LocalCluster`` on 127.0.0.1 with a temporary certificate that only this process holds, so student code on the
+same machine cannot reach the scheduler; a remote scheduler is reached at a ``tls://`` address with the
+certificates of Dask's own configuration (``distributed.comm.tls`` in ``~/.config/dask/``).
+
+    dask scheduler --host 10.0.0.1 --tls-ca-file ca.pem --tls-cert cert.pem --tls-key key.pem
+    dask worker tls://10.0.0.1:8786 --nworkers 2 --nthreads 1 --tls-ca-file ca.pem --tls-cert cert.pem --tls-key key.pem
+    rnnkit autograde --dask tls://10.0.0.1:8786
 """
 import threading
 import uuid
 
-from autograder.course import Course
 from autograder.errors import RnnkitError
-from autograder.results import SubmissionResults
+from autograder.grading.job import GRADER_FAILURE, Outcome
 
-RETRIES = 2
 _local = threading.local()
 
 
-def _pool():
-    """One warm grader per Dask worker thread, kept across tasks."""
+def grade_task(task):
+    """Runs on a Dask worker: grades one submission with this worker thread's warm grader (kept across tasks)."""
     from autograder.grading import pool
-    if not hasattr(_local, "pool"):
-        _local.pool = pool.Pool(1)
-    return _local.pool
-
-
-def grade_task(course_root, assignment, student, level, force, items=None, salt=""):
-    """Runs on a Dask worker: grades one submission; returns ``(Gradescope dict, kept?)``."""
-    from autograder.grading import batch
     from autograder.sandbox import launch
-    launch.best_level(level)  # this worker must offer the level the instructor asked for, or say so
-    run, give_back = _pool().runner()
-    try:
-        results, kept = batch.grade_one(Course(course_root), assignment, student, level, force, items,
-                                        runner=run, salt=salt)
-    finally:
-        give_back()
-    return results.to_gradescope(), kept
+    launch.best_level(task.level)  # this worker must offer the level the instructor asked for, or say so
+    if not hasattr(_local, "pool"):
+        _local.pool = pool.Pool(1, task.settings)
+    return _local.pool.grade(task).to_dict()
 
 
-def client_for(address, workers=2):
-    """A Dask client: ``local`` starts a LocalCluster of ``workers`` processes on 127.0.0.1."""
+def check_level(level):
+    """Student code at level ``none`` shares the host's network, and so could reach the cluster: refuse it."""
+    if level == "none":
+        raise RnnkitError("--dask needs a sandbox with its own network (bubblewrap or unshare): at level 'none' "
+                          "student code could reach the Dask scheduler and workers")
+
+
+def client_for(address, workers=2, security=None):
+    """A Dask client (and the cluster it started, or None): ``local`` starts a LocalCluster of ``workers``
+    processes on 127.0.0.1 behind a temporary TLS certificate."""
     try:
         from distributed import Client, LocalCluster
+        from distributed.security import Security
     except ImportError:  # pragma: no cover - distributed is a dependency
         raise RnnkitError("--dask needs the 'distributed' package: pip install distributed") from None
     if address == "local":
+        security = Security.temporary()
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None)
-        return Client(cluster), cluster
+                               protocol="tls://", security=security, dashboard_address=None)
+        return Client(cluster, security=security), cluster
+    if not address.startswith("tls://"):
+        raise RnnkitError(f"--dask {address}: only tls:// addresses are accepted (an unencrypted scheduler runs "
+                          "code for anyone who reaches it); start the scheduler and workers with Dask's TLS "
+                          "options, or use --dask local")
     try:
-        return Client(address, timeout=30), None
+        return Client(address, timeout=30, security=security), None
     except OSError as err:
         raise RnnkitError(f"cannot reach the Dask scheduler at {address}: {err}") from None
 
 
-def results(course, todo, level, force, address, workers=2, items=None, salts=None):
-    """Yields ``(student, assignment, (SubmissionResults, kept) or the exception)`` as tasks finish."""
+def schedule(tasks, address, workers=2, security=None):
+    """Grades ``tasks`` on the cluster at ``address``; yields each :class:`Outcome` as it is ready."""
     from distributed import as_completed
-    client, cluster = client_for(address, workers)
+    tasks = list(tasks)
+    if not tasks:
+        return
+    check_level(tasks[0].level)
+    client, cluster = client_for(address, workers, security)
     run = uuid.uuid4().hex[:8]
     try:
-        futures = {client.submit(grade_task, course.root, assignment, student, level, force,
-                                 (items or {}).get(student), (salts or {}).get(student, ""), key=f"grade-{assignment}-{student}-{run}", pure=False,
-                                 retries=RETRIES): (student, assignment)
-                   for student, assignment in todo}
+        futures = {client.submit(grade_task, task, key=f"grade-{task.assignment}-{task.student}-{run}",
+                                 pure=False): task for task in tasks}
         for future in as_completed(futures):
-            student, assignment = futures[future]
             try:
-                data, kept = future.result()
-                yield student, assignment, (SubmissionResults.from_gradescope(data), kept)
-            except Exception as err:
-                yield student, assignment, err
+                yield Outcome.from_dict(future.result())
+            except Exception as err:  # the task itself failed on every worker it was tried on
+                yield Outcome(futures[future], GRADER_FAILURE, reason=f"on the Dask cluster: {type(err).__name__}: {err}")
     finally:
         client.close()
         if cluster is not None:

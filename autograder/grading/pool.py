@@ -1,34 +1,34 @@
-"""Warm graders: trusted processes that import TensorFlow, pytest and the grader once and grade many submissions.
+"""Local grading: warm graders (trusted processes that import TensorFlow, pytest and the grader once) and the
+scheduler that lends them out, one submission at a time.
 
 A cold grading starts a pytest process and a sandboxed worker, and each imports TensorFlow (about 7 CPU-seconds
 apiece on 2 cores). A warm grader (``python -m autograder.grading.pool``) pays that once:
 
 * for each submission it forks a child that runs the hidden suite with ``pytest.main`` and exits; the parent has
   imported modules but run no TensorFlow op and holds no submission's data, so every child starts from the same
-  clean state and nothing of one grading reaches the next (the child's memory dies with it);
+  clean state and nothing of one grading reaches the next (the child's memory dies with it). The child's address
+  space is limited (``Settings.trusted_memory_gb``);
 * at the ``bubblewrap`` level it keeps a zygote in the sandbox (:mod:`autograder.sandbox.warm`) per assignment, so
   the child's student processes start in milliseconds, each in namespaces of its own.
 
-Verdicts, seeds and the course secret stay where they were: in the trusted child, which is the same plugin and
-suite as a cold grading (``RNNKIT_WARM=0`` grades cold, for comparison).
-
-Protocol on the warm grader's stdin/stdout: one JSON line per job, ``{"job": path, "args": [pytest args],
-"cwd": dir, "level": ..., "release": dir}`` -> ``{"code": exit code, "output": pytest's output}``.
+A runner is a function ``job path -> (exit code, output)``: :func:`run_cold`, or :meth:`WarmGrader.run`. Protocol
+on a warm grader's stdin/stdout: one JSON line per job, ``{"job": path}`` -> ``{"code": exit code, "output": ...}``;
+everything else (level, release, limits) is in the job file, written once. A warm grader that dies (killed, out of
+memory) fails only the grading it was doing, as a grader failure, and the next grading starts a new one.
 """
+from concurrent.futures import ThreadPoolExecutor, as_completed
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
 import time
 
 from autograder import project
-
-SUITE_TIMEOUT = 60 * 60   # a whole suite; per-call limits and the submission's budget are far shorter
-
-
-def enabled():
-    return os.environ.get("RNNKIT_WARM", "1") != "0"
+from autograder.grading import submission
+from autograder.grading.job import GRADER_FAILURE, Job, Outcome
+from autograder.settings import Settings
 
 
 def trusted_env():
@@ -38,38 +38,57 @@ def trusted_env():
     return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=path)
 
 
-def run_cold(args, cwd):
+def limit_trusted_memory(settings):
+    """An address-space limit on a trusted grading process: a submission that makes the grader hold too much
+    (a flood of replies, a huge value) fails that grading, never the machine."""
+    limit = int(settings.trusted_memory_gb * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _suite_args(job_path):
+    job = Job.read(job_path)
+    return job, job.pytest_args(job_path, project.suite(job.assignment))
+
+
+def run_cold(job_path):
     """One suite in a fresh pytest process: ``(exit code, output)``."""
-    command = [sys.executable, "-m", "pytest", *args]
-    env = trusted_env()
+    job, args = _suite_args(job_path)
+    settings = job.settings
     try:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=SUITE_TIMEOUT, env=env, cwd=cwd)
+        proc = subprocess.run([sys.executable, "-m", "pytest", *args], capture_output=True, text=True,
+                              timeout=settings.suite_timeout, env=trusted_env(), cwd=os.path.dirname(job_path),
+                              preexec_fn=lambda: limit_trusted_memory(settings))
         return proc.returncode, proc.stdout[-20000:] + proc.stderr[-20000:]
     except subprocess.TimeoutExpired:
-        return None, f"the hidden suite did not finish within {SUITE_TIMEOUT} s"
+        return None, f"the hidden suite did not finish within {settings.suite_timeout:g} s"
 
 
 class WarmGrader:
-    """The grading side's handle on one warm grader process; ``run`` has the signature of :func:`run_cold`."""
+    """The grading side's handle on one warm grader process; :meth:`run` is a runner."""
 
     def __init__(self):
         self.proc = None  # started on the first grading: a run that keeps every result imports nothing
         self.lock = threading.Lock()
 
-    def run(self, args, cwd, level=None, release=None):
+    def _start(self):
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.grading.pool"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=trusted_env(),
+                                     text=True, start_new_session=True)
+
+    def run(self, job_path):
         with self.lock:
-            if self.proc is None:
-                self.proc = subprocess.Popen([sys.executable, "-m", "autograder.grading.pool"],
-                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                             stderr=subprocess.DEVNULL, env=trusted_env(), text=True,
-                                             start_new_session=True)
-            if self.proc.poll() is not None:
-                return run_cold(args, cwd)  # the warm grader died (never by a student's hand): grade cold
-            self.proc.stdin.write(json.dumps({"args": args, "cwd": cwd, "level": level, "release": release}) + "\n")
-            self.proc.stdin.flush()
-            line = self.proc.stdout.readline()
-        if not line:
-            return run_cold(args, cwd)
+            if self.proc is None or self.proc.poll() is not None:
+                self._start()
+            try:
+                self.proc.stdin.write(json.dumps({"job": job_path}) + "\n")
+                self.proc.stdin.flush()
+                line = self.proc.stdout.readline()
+            except (OSError, ValueError):
+                line = ""
+            if not line:  # it died while grading: this grading failed; the next one starts a new warm grader
+                code = self.proc.wait()
+                self.proc = None
+                return code, f"the warm grader died while grading ({submission.describe_exit(code)})"
         reply = json.loads(line)
         return reply["code"], reply["output"]
 
@@ -84,23 +103,24 @@ class WarmGrader:
 
 
 class Pool:
-    """``size`` warm graders (cold runs when RNNKIT_WARM=0), lent out one grading at a time."""
+    """``size`` runners lent out one grading at a time: warm graders, or :func:`run_cold` when
+    ``settings.warm`` is off."""
 
-    def __init__(self, size):
-        self.free = [WarmGrader() for _ in range(size)] if enabled() else []
+    def __init__(self, size, settings=Settings()):
+        self.free = [WarmGrader() for _ in range(size)] if settings.warm else []
+        self.warm = settings.warm
         self.lock = threading.Lock()
 
-    def runner(self):
-        """A function with the signature of :func:`run_cold` (and ``level``, ``release``), and a way to return it."""
+    def grade(self, task):
+        """Grades ``task`` with a free runner; returns its :class:`Outcome`."""
         with self.lock:
             grader = self.free.pop() if self.free else None
-        if grader is None:
-            return (lambda args, cwd, level=None, release=None: run_cold(args, cwd)), (lambda: None)
-
-        def give_back():
-            with self.lock:
-                self.free.append(grader)
-        return grader.run, give_back
+        try:
+            return submission.grade(task, grader.run if grader else run_cold)
+        finally:
+            if grader:
+                with self.lock:
+                    self.free.append(grader)
 
     def close(self):
         for grader in self.free:
@@ -114,19 +134,35 @@ class Pool:
         self.close()
 
 
+def schedule(tasks, jobs=1, settings=Settings()):
+    """Grades ``tasks`` on this machine, ``jobs`` at a time; yields each :class:`Outcome` as it is ready."""
+    tasks = list(tasks)
+    if not tasks:
+        return
+    with Pool(min(max(1, jobs), len(tasks)), settings) as graders, \
+            ThreadPoolExecutor(max_workers=max(1, jobs)) as threads:
+        futures = {threads.submit(graders.grade, task): task for task in tasks}
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except Exception as err:  # a bug of the grader's own: this submission is not graded, the rest go on
+                yield Outcome(futures[future], GRADER_FAILURE, reason=f"{type(err).__name__}: {err}")
+
+
 # -- the warm grader process ---------------------------------------------------------------------------------
-def _grade_in_child(request, zygote):
+def _grade_in_child(job_path, job, zygote):
     """In the forked child: run the suite in this process and exit with pytest's code; output to a file."""
     import pytest
     from autograder.sandbox import warm
-    log = os.path.join(request["cwd"], "pytest-output.txt")
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    workdir = os.path.dirname(job_path)
+    fd = os.open(os.path.join(workdir, "pytest-output.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
-    os.chdir(request["cwd"])
+    os.chdir(workdir)
     warm.ZYGOTE = zygote
     try:
-        code = pytest.main(request["args"])
+        limit_trusted_memory(job.settings)
+        code = pytest.main(job.pytest_args(job_path, project.suite(job.assignment)))
     except BaseException:
         code = 3
     sys.stdout.flush()
@@ -154,32 +190,33 @@ def serve():
     import pytest  # noqa: F401
     import nbformat  # noqa: F401
     import autograder.trusted.plugin  # noqa: F401
-    from autograder.sandbox import launch, warm
+    from autograder.sandbox import warm
     zygotes = {}
     for line in sys.stdin:
-        request = json.loads(line)
+        job_path = json.loads(line)["job"]
+        job = Job.read(job_path)
         zygote = None
-        if request.get("level") == "bubblewrap" and request.get("release"):
-            key = request["release"]
+        if job.level == "bubblewrap" and job.release:
+            key = job.release
             if key not in zygotes or not zygotes[key].alive():
                 if key in zygotes:
                     zygotes[key].close()
                 try:
-                    zygotes[key] = warm.Zygote("bubblewrap", key, launch.Limits())
+                    zygotes[key] = warm.Zygote("bubblewrap", key, job.sandbox_limits())
                 except OSError:
                     zygotes.pop(key, None)
             zygote = zygotes.get(key)
         pid = os.fork()
         if pid == 0:
-            _grade_in_child(request, zygote)
-        code = _wait(pid, SUITE_TIMEOUT)
+            _grade_in_child(job_path, job, zygote)
+        code = _wait(pid, job.settings.suite_timeout)
         try:
-            with open(os.path.join(request["cwd"], "pytest-output.txt"), errors="replace") as f:
+            with open(os.path.join(os.path.dirname(job_path), "pytest-output.txt"), errors="replace") as f:
                 output = f.read()[-40000:]
         except OSError:
             output = ""
         if code is None:
-            output += f"\nthe hidden suite did not finish within {SUITE_TIMEOUT} s"
+            output += f"\nthe hidden suite did not finish within {job.settings.suite_timeout:g} s"
         sys.stdout.write(json.dumps({"code": code, "output": output}) + "\n")
         sys.stdout.flush()
     for zygote in zygotes.values():

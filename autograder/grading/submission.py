@@ -1,20 +1,30 @@
-"""Grades one submission: runs the hidden suite in its own trusted process and writes ``results.json`` (the
-Gradescope format, with a provenance block) atomically.
+"""Grades one submission: :func:`grade` turns a :class:`~autograder.grading.job.Task` into an
+:class:`~autograder.grading.job.Outcome`.
+
+The hidden suite runs in a trusted process of its own (a warm grader's forked child, or a cold pytest process:
+``runner``); what it writes (``records.json``) becomes ``results.json``, written atomically. When the grader
+itself could not finish — its process was killed, it crashed, a hidden test raised something other than a failed
+check — the outcome is a grader failure: nothing is written as a grade, and the next run grades it again.
 
 Nothing here trusts the submission: its notebook is parsed as data, only its answer cells reach the sandbox, and
 the set-up cells come from the instructor's source notebook.
 """
 import hashlib
 import hmac
-import json
 import os
 import platform
 import tempfile
 import time
 
 from autograder import notebooks, project
-from autograder.grading import pool
-from autograder.results import SubmissionResults
+from autograder.course import Course
+from autograder.grading.job import GRADED, GRADER_FAILURE, KEPT, Finished, Job, Outcome
+from autograder.results import GRADER_ERROR, SubmissionResults
+from autograder.sandbox import launch
+
+
+class GraderFailure(Exception):
+    """The grader could not finish grading a submission (never the student's doing): no grade is given."""
 
 
 def suite_version(assignment):
@@ -25,26 +35,6 @@ def suite_version(assignment):
         with open(path, "rb") as f:
             digest.update(os.path.relpath(path, project.ROOT).encode() + b"\0" + f.read() + b"\0")
     return digest.hexdigest()[:16]
-
-
-def timeouts():
-    """Seconds a single call and the loading of the cells may take (RNNKIT_CALL_TIMEOUT, RNNKIT_LOAD_TIMEOUT)."""
-    return {"call_timeout": float(os.environ.get("RNNKIT_CALL_TIMEOUT", 120)),
-            "load_timeout": float(os.environ.get("RNNKIT_LOAD_TIMEOUT", 180))}
-
-
-# Wall-clock seconds the reference's code took inside the sandbox over a whole grading (loading included:
-# ``provenance.student_seconds``) on 2 cores under a load of about 12, i.e. six jobs per core; a submission gets
-# BUDGET_FACTOR times that, at least BUDGET_FLOOR, so that a busy machine never fails a correct submission.
-REFERENCE_SECONDS = {"01_rnn_cell": 20, "02_sentiment": 135, "03_char_lm": 105}
-BUDGET_FACTOR, BUDGET_FLOOR = 3, 180
-
-
-def budget(assignment):
-    """Seconds of wall clock the student's code may use over one grading (RNNKIT_BUDGET overrides)."""
-    if os.environ.get("RNNKIT_BUDGET"):
-        return float(os.environ["RNNKIT_BUDGET"])
-    return float(max(BUDGET_FLOOR, BUDGET_FACTOR * REFERENCE_SECONDS.get(assignment, 60)))
 
 
 def grading_seeds(secret, assignment, submission_hash, salt=""):
@@ -60,79 +50,127 @@ def grading_seeds(secret, assignment, submission_hash, salt=""):
     return derive("public", 8), derive("hidden", 16)
 
 
-def grade_submission(course, assignment, student, level, log=None, items=None, salt="", runner=None):
-    """Grades ``course.submitted/<student>/<assignment>``; returns the :class:`SubmissionResults` (also written).
+def already_graded(course, student, assignment, level):
+    """The kept results if this very submission was fully graded by this very grader in a sandbox at least as
+    strong as ``level``, else None."""
+    try:
+        results = SubmissionResults.load(course.results_file(student, assignment))
+        digest = hashlib.sha256(notebooks.read_bytes(course.submitted_notebook(student, assignment))).hexdigest()
+    except (OSError, ValueError, KeyError, TypeError):  # NotebookError is a ValueError
+        return None
+    if results.partial:  # a partial grading is never kept as a grade
+        return None
+    provenance = results.provenance
+    if provenance.get("submission_sha256") != digest or provenance.get("suite_version") != suite_version(assignment):
+        return None
+    if strength(provenance.get("sandbox")) < strength(level):
+        return None  # graded in a weaker sandbox than the one now available: regrade
+    return results
 
-    ``items`` restricts grading to some graded items (the bug-catalogue tests use it to skip training checks a
-    bug cannot reach); such partial results are marked in their provenance and never kept as a grade. ``runner``
-    runs the suite (a warm grader's, see :mod:`autograder.grading.pool`; default: a fresh pytest process).
-    """
+
+def strength(level):
+    """bubblewrap > unshare > none; anything unknown is weakest."""
+    return len(launch.LEVELS) - launch.LEVELS.index(level) if level in launch.LEVELS else -1
+
+
+def grade(task, runner):
+    """Grades ``task`` (unless it is graded and unchanged and not ``force``d) with ``runner`` (see
+    :mod:`autograder.grading.pool`); returns its :class:`Outcome`. Never raises for a problem of one submission."""
     started = time.time()
+    course = Course(task.course_root)
+    if not task.force:
+        kept = already_graded(course, task.student, task.assignment, task.level)
+        if kept is not None:
+            return Outcome(task, KEPT, kept.to_gradescope())
+    log_path = course.log_file(task.student, task.assignment)
+
+    def log(text):
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        with open(log_path, "a") as f:
+            f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {task.student} {task.assignment}\n{text}\n")
+    try:
+        results = _grade(course, task, runner, log)
+    except GraderFailure as err:
+        log(f"[GRADER FAILURE] {err}")
+        return Outcome(task, GRADER_FAILURE, reason=str(err), seconds=time.time() - started)
+    results.execution_time = time.time() - started
+    results.save(course.results_file(task.student, task.assignment))
+    return Outcome(task, GRADED, results.to_gradescope(), seconds=results.execution_time)
+
+
+def _grade(course, task, runner, log):
+    settings = task.settings
+    assignment = task.assignment
     layout = notebooks.layout(notebooks.read(course.source_notebook(assignment)))
-    submitted = course.submitted_notebook(student, assignment)
+    submitted = course.submitted_notebook(task.student, assignment)
     try:
         data, problem = notebooks.read_bytes(submitted), None
     except notebooks.NotebookError as err:
         data, problem = b"", err
     submission_hash = hashlib.sha256(data).hexdigest()
-    seed, hidden_seed = grading_seeds(course.secret(), assignment, submission_hash, salt)
-    provenance = {"submission_sha256": submission_hash, "assignment": assignment, "student": student,
-                  "suite_version": suite_version(assignment), "seed": seed, "sandbox": level,
-                  "budget": budget(assignment),
+    seed, hidden_seed = grading_seeds(course.secret(), assignment, submission_hash, task.salt)
+    provenance = {"submission_sha256": submission_hash, "assignment": assignment, "student": task.student,
+                  "suite_version": suite_version(assignment), "seed": seed, "sandbox": task.level,
+                  "budget": settings.budget_for(assignment),
                   "python": platform.python_version(), "tensorflow": _tensorflow_version()}
-    if items is not None:
-        provenance["only_items"] = sorted(items)
+    if task.items is not None:
+        provenance["only_items"] = sorted(task.items)
     try:
         if problem:
             raise problem
         answers = notebooks.answer_cells(notebooks.read(submitted, data))
-    except notebooks.NotebookError as err:
+    except notebooks.NotebookError as err:  # the student's notebook cannot be read: that is a grade (0)
         records, note = [], f"Your notebook could not be graded: {err}"
     else:
-        records, note, usage = _run_suite(course, assignment, layout, answers, level, (seed, hidden_seed), log,
-                                          items, runner)
-        provenance.update(usage)  # the student's seconds, and processes started [all, without a zygote]
-    results = SubmissionResults.from_records(layout.points, records, note, items, provenance=provenance)
-    results.execution_time = time.time() - started
-    results.save(course.results_file(student, assignment))
-    return results
+        finished = _run_suite(course, task, settings, layout, answers, (seed, hidden_seed), runner, log)
+        records, note = [vars(r) for r in finished.records], None
+        provenance.update(student_seconds=finished.student_seconds, student_starts=finished.student_starts)
+    return SubmissionResults.from_records(layout.points, records, note, task.items, provenance=provenance)
 
 
-def _run_suite(course, assignment, layout, answers, level, seeds, log, items, runner):
+def _run_suite(course, task, settings, layout, answers, seeds, runner, log):
+    """The hidden suite on the answer cells, in a trusted process; returns its :class:`Finished` or raises
+    :class:`GraderFailure`."""
+    assignment = task.assignment
     cells = [{"grade_id": g, "source": s, "kind": "setup"} for g, s in layout.setup]
     cells += [{"grade_id": g, "source": answers[g], "kind": "answer"} for g in layout.answers if g in answers]
     if os.path.exists(project.harness(assignment)):
         with open(project.harness(assignment), encoding="utf-8") as f:
             cells.append({"grade_id": "harness", "source": f.read(), "kind": "harness"})
     with tempfile.TemporaryDirectory(prefix="rnnkit-grade-") as tmp:
-        job = {"assignment": assignment, "cells": cells, "missing": [g for g in layout.answers if g not in answers],
-               "assignment_dir": course.release_dir(assignment), "level": level, "seed": seeds[0], "hidden_seed": seeds[1],
-               "results": os.path.join(tmp, "records.json"), "threads": min(os.cpu_count() or 1, 4),
-               "timeouts": timeouts(), "items": sorted(items) if items is not None else None,
-               "budget": budget(assignment)}
-        job["limits"] = {"cpu_seconds": int(job["budget"] * job["threads"]) + 60}  # CPU backstop of the budget
-        job_file = os.path.join(tmp, "job.json")
-        with open(os.open(job_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:  # the grader's eyes only
-            json.dump(job, f)
-        args = [project.suite(assignment), "-p", "autograder.trusted.plugin", f"--rnnkit-job={job_file}", "-q",
-                "-p", "no:cacheprovider", "--no-header", "--durations=8", "-o", "addopts=",
-                f"--rootdir={os.path.dirname(project.suite(assignment))}"]
-        _, output = (runner or pool.run_cold)(args, tmp, level=level, release=course.release_dir(assignment))
+        job = Job(assignment=assignment, cells=cells, missing=[g for g in layout.answers if g not in answers],
+                  release=course.release_dir(assignment), level=task.level, seed=seeds[0], hidden_seed=seeds[1],
+                  budget=settings.budget_for(assignment), records=os.path.join(tmp, "records.json"),
+                  items=sorted(task.items) if task.items is not None else None, settings=settings)
+        job_path = os.path.join(tmp, "job.json")
+        job.write(job_path)
+        code, output = runner(job_path)
+        finished = Finished.read(job.records)
+    records = finished.records if finished else []
+    log(output + "".join(f"\n[grader error in {r.test}]\n{r.traceback}" for r in records if r.traceback)
+        + "".join(f"\n[FLAGGED {r.test}]\n{r.instructor_note}" for r in records if r.instructor_note)
+        + (f"\n[student output, last lines]\n{finished.student_output}" if finished else ""))
+    if finished is None:
+        raise GraderFailure(f"the grading process ended before the hidden suite finished ({describe_exit(code)})")
+    if code not in (0, 1):  # 0: every test passed, 1: some failed; anything else is pytest's own trouble
+        raise GraderFailure(f"the hidden suite ended with {describe_exit(code)}")
+    errors = [r.test for r in records if r.status == GRADER_ERROR]
+    if errors:
+        raise GraderFailure(f"{len(errors)} hidden test(s) raised an error of the grader's own: {', '.join(errors)}")
+    return finished
+
+
+def describe_exit(code):
+    """A process's end in words: ``code`` is an exit code, minus a signal number, or None (never ended)."""
+    if code is None:
+        return "the process did not end in time, or its end was not seen"
+    if code < 0:
+        import signal
         try:
-            with open(job["results"]) as f:
-                finished = json.load(f)
-            records = finished["tests"]
-        except (OSError, ValueError, KeyError):
-            finished, records = {}, None
-        if log:  # the instructor's log: pytest's output, grader tracebacks, what the student's code printed
-            log(output + "".join(f"\n[grader error in {r['test']}]\n{r['traceback']}" for r in records or []
-                                 if r.get("traceback"))
-                + "".join(f"\n[FLAGGED {r['test']}]\n{r['instructor_note']}" for r in records or []
-                          if r.get("instructor_note"))
-                + f"\n[student output, last lines]\n{finished.get('student_output', '')}")
-    if records is None:
-        return [], "The grader failed before it could check your work (your instructor has the log).", {}
-    return records, None, {key: finished[key] for key in ("student_seconds", "student_starts") if key in finished}
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 def _tensorflow_version():

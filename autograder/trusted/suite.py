@@ -1,12 +1,10 @@
-"""What a hidden suite imports: the ``item`` marker and static checks of a student's source.
+"""What a hidden suite imports: the ``item`` marker and :class:`Flagged`.
 
     @item("rnn_cell_backward", weight=2)
     def test_gradients(student, rng): ...
 
-The fixtures ``student``, ``rng`` and ``seed`` come from :mod:`autograder.plugin`.
+The fixtures ``student``, ``rng``, ``seed`` and ``hidden_seed`` come from :mod:`autograder.trusted.plugin`.
 """
-import ast
-
 import pytest
 
 from assignments.common.checklib import CheckFailed
@@ -33,31 +31,3 @@ def item(grade_id, weight=1.0, uses=()):
     on its own item.
     """
     return pytest.mark.item(grade_id, weight=float(weight), uses=tuple(uses))
-
-
-def names_used(source):
-    """Every name and attribute the source mentions (``tf.GradientTape`` gives ``tf`` and ``GradientTape``)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            found.add(node.id)
-        elif isinstance(node, ast.Attribute):
-            found.add(node.attr)
-        elif isinstance(node, ast.alias):
-            found.update(node.name.split("."))
-            if node.asname:
-                found.add(node.asname)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            found.add(node.value)  # getattr(tf, "GradientTape") names it too
-    return found
-
-
-def forbid_names(source, forbidden, why):
-    """Fails if the student's cell uses any of ``forbidden`` (names, attributes, imports or string constants)."""
-    used = sorted(names_used(source) & set(forbidden))
-    if used:
-        raise CheckFailed(f"your code uses {', '.join(used)}: {why}")

@@ -1,0 +1,127 @@
+"""Every limit, timeout and budget of grading, in one place, with one default each.
+
+Set them in the course's ``nbgrader_config.py``, as nbgrader's own settings are set (instructors already edit
+that file), or from the environment, which wins (``RNNKIT_`` and the name in capitals)::
+
+    c = get_config()
+    c.Rnnkit.call_timeout = 60       # seconds
+    c.Rnnkit.memory_gb = 3.0
+
+    RNNKIT_CALL_TIMEOUT=60 rnnkit autograde
+
+:func:`load` reads them on the instructor's side; the grading job carries them to every other process as a plain
+dict (:meth:`Settings.to_dict`), so no other module reads the environment for a limit.
+"""
+from dataclasses import asdict, dataclass, field, fields
+import os
+
+from autograder.errors import RnnkitError
+
+SECTION = "Rnnkit"          # c.Rnnkit.<name> in nbgrader_config.py
+ENV_PREFIX = "RNNKIT_"
+
+
+def _setting(default, help_text):
+    return field(default=default, metadata={"help": help_text})
+
+
+@dataclass(frozen=True)
+class Settings:
+    call_timeout: float = _setting(120.0, "seconds one call into the student's code may take")
+    load_timeout: float = _setting(180.0, "seconds running the student's answer cells may take")
+    budget: float = _setting(0.0, "wall-clock seconds all of one submission's student code may take together; "
+                                  "0: 3 x what the reference needs on a loaded 2-core machine, at least 180")
+    threads: int = _setting(2, "TensorFlow threads of the student's process")
+    memory_gb: float = _setting(4.0, "address space of each student process (TensorFlow alone maps about 1.9 GB)")
+    processes: int = _setting(4096, "processes and threads of the student's sandbox user")
+    file_mb: int = _setting(64, "largest file the student's code may write")
+    tmp_mb: int = _setting(256, "size of the sandbox's private /tmp")
+    scratch_mb: int = _setting(256, "size of the sandbox's scratch folder (the released files, read-only, and "
+                                    "what the student's code writes)")
+    trusted_memory_gb: float = _setting(8.0, "address space of the trusted process that grades one submission")
+    suite_timeout: float = _setting(3600.0, "seconds the whole hidden suite of one submission may take")
+    retries: int = _setting(1, "times a grader failure is retried within one run (the next run retries again)")
+    warm: bool = _setting(True, "warm graders and zygotes (TensorFlow imported once); false grades cold")
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (data or {}).items() if k in known})
+
+    def budget_for(self, assignment):
+        """Seconds of wall clock one submission's student code may use (the ``budget`` setting, or its default)."""
+        if self.budget > 0:
+            return float(self.budget)
+        return float(max(BUDGET_FLOOR, BUDGET_FACTOR * REFERENCE_SECONDS.get(assignment, 60)))
+
+
+# Wall-clock seconds the reference's code took inside the sandbox over a whole grading (loading included:
+# ``provenance.student_seconds``) on 2 cores under a load of about 12, i.e. six jobs per core; a submission gets
+# BUDGET_FACTOR times that, at least BUDGET_FLOOR, so that a busy machine never fails a correct submission.
+REFERENCE_SECONDS = {"01_rnn_cell": 20, "02_sentiment": 135, "03_char_lm": 105}
+BUDGET_FACTOR, BUDGET_FLOOR = 3, 180
+
+
+def _convert(setting, text, where):
+    kind = setting.type if isinstance(setting.type, type) else type(setting.default)
+    try:
+        if kind is bool:
+            if isinstance(text, bool):
+                return text
+            if str(text).strip().lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(text).strip().lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        value = kind(text)
+    except (TypeError, ValueError):
+        raise RnnkitError(f"{where}: {text!r} is not a {kind.__name__}") from None
+    if kind in (int, float) and value < 0:
+        raise RnnkitError(f"{where}: {text!r} must not be negative")
+    return value
+
+
+def _from_config_file(course_root):
+    """``c.Rnnkit.*`` of ``<course_root>/nbgrader_config.py`` (a trusted file: the instructor's)."""
+    path = os.path.join(course_root, "nbgrader_config.py") if course_root else None
+    if not path or not os.path.isfile(path):
+        return {}
+    from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
+    try:
+        config = PyFileConfigLoader(os.path.basename(path), os.path.dirname(path)).load_config()
+    except ConfigFileNotFound:
+        return {}
+    except Exception as err:
+        raise RnnkitError(f"{path} cannot be read: {type(err).__name__}: {err}") from None
+    return dict(config[SECTION]) if SECTION in config else {}
+
+
+def load(course_root=None, environ=None):
+    """The settings of a course: the environment over ``nbgrader_config.py`` over the defaults.
+
+    An unknown name in ``c.Rnnkit`` or a value of the wrong type is one clear error, not a silent default."""
+    environ = os.environ if environ is None else environ
+    known = {f.name: f for f in fields(Settings)}
+    values = {}
+    for name, value in _from_config_file(course_root).items():
+        if name not in known:
+            raise RnnkitError(f"nbgrader_config.py: c.{SECTION}.{name} is not a setting; the settings are: "
+                              + ", ".join(known))
+        values[name] = _convert(known[name], value, f"c.{SECTION}.{name}")
+    for name, setting in known.items():
+        text = environ.get(ENV_PREFIX + name.upper())
+        if text not in (None, ""):
+            values[name] = _convert(setting, text, ENV_PREFIX + name.upper())
+    return Settings(**values)
+
+
+def table():
+    """The settings as a markdown table (the README's)."""
+    rows = ["| setting (`c.Rnnkit.…`) | environment | default | what it limits |", "| --- | --- | --- | --- |"]
+    for setting in fields(Settings):
+        rows.append(f"| `{setting.name}` | `{ENV_PREFIX}{setting.name.upper()}` | `{setting.default!r}` | "
+                    f"{setting.metadata['help']} |")
+    return "\n".join(rows)
