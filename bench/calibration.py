@@ -37,10 +37,10 @@ def changed_namespace(assignment, reference, change):
     """The harness namespace with one catalogued Bug or Variant applied to its answer (a top-level function or
     class of the reference, as ``project.reference_source`` gives it), as a submission with that change would hold
     it."""
-    text = project.reference_source(assignment, change.cell)
-    assert text.count(change.old) == 1, change.name
+    from autograder.simulation import catalogue
+    text = catalogue.substitute(project.reference_source(assignment, change.cell), change)
     namespace = harness_namespace(assignment, reference)
-    exec(compile(text.replace(change.old, change.new), change.name, "exec"), namespace)
+    exec(compile(text, change.name, "exec"), namespace)
     return namespace
 
 

@@ -110,7 +110,7 @@ def answer_sources(assignment, bug=None):
     for name in names:
         sources[name] = project.reference_source(assignment, name)
     if bug:
-        sources[bug.cell] = sources[bug.cell].replace(bug.old, bug.new)
+        sources[bug.cell] = catalogue.substitute(sources[bug.cell], bug)
     return sources
 
 

@@ -17,6 +17,7 @@ class Bug:
     new: str        # what a student wrote instead
     why: str = ""   # what the student got wrong, in one sentence
     hint: str = ""  # what to look at, for the student, once a failure looks like this bug's (see diagnosis.py)
+    more: tuple = ()  # further (old, new) substitutions in the same cell, e.g. a decorator above the def line
 
     @property
     def student_hint(self):
@@ -53,9 +54,16 @@ def variants(assignment):
         return []
 
 
+def substitute(source, change):
+    """``source`` (the text of ``change.cell``) with every substitution of ``change`` made; fails loudly if one no
+    longer fits (its text must occur exactly once)."""
+    for old, new in ((change.old, change.new), *getattr(change, "more", ())):
+        if source.count(old) != 1:
+            raise ValueError(f"{change.name}: its text occurs {source.count(old)} times in cell {change.cell}")
+        source = source.replace(old, new)
+    return source
+
+
 def apply(answers, change):
     """The answers with one :class:`Bug` or :class:`Variant` applied; fails loudly if it no longer fits."""
-    source = answers[change.cell]
-    if source.count(change.old) != 1:
-        raise ValueError(f"{change.name}: its text occurs {source.count(change.old)} times in cell {change.cell}")
-    return {**answers, change.cell: source.replace(change.old, change.new)}
+    return {**answers, change.cell: substitute(answers[change.cell], change)}

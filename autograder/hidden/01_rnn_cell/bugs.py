@@ -7,7 +7,6 @@ non-symmetric ``W_hh``, a non-zero bias or H0, float64 inputs checked to ~1e-9, 
 forward pass did not produce, autodiff observed at run time, or a check of ``RNNCell``'s initial weights and
 config; the hidden suite uses all of them. Every sentence of every docstring has at least one bug here.
 """
-from autograder import project
 from autograder.simulation.catalogue import Bug
 
 # The body of rnn_backward, replaced whole by the autodiff shortcut below.
@@ -44,8 +43,7 @@ BPTT_TAPE = """    T = X.shape[1]
     return dX, dH0, dW_xh, dW_hh, tf.reduce_sum(tf.add_n(d_biases), axis=0)
 """
 
-# The step's backward pass, whole, as the reference writes it: the autodiff bugs below replace it.
-CELL_BACKWARD = project.reference_source("01_rnn_cell", "rnn_cell_backward")
+# The step's backward pass, as the reference writes it: the autodiff bugs below replace it.
 CELL_BACKWARD_BODY = """    dA = dH_t * (1 - tf.square(H_t))  # back through tanh, using the cached output
     dX_t = dA @ tf.transpose(W_xh)
     dH_prev = dA @ tf.transpose(W_hh)
@@ -247,9 +245,9 @@ BUGS = [
 
     # ---- round 3: automatic differentiation in other forms (each must lose the whole item, not one test)
     Bug("bwd_tape_tf_function", "rnn_cell_backward",
-        CELL_BACKWARD, "@tf.function\n" + CELL_BACKWARD.replace(CELL_BACKWARD_BODY, CELL_TAPE),
+        CELL_BACKWARD_BODY, CELL_TAPE,
         "Wraps a tf.GradientTape derivation in @tf.function, so the tape runs only while a new input signature "
-        "is traced."),
+        "is traced.", more=(("def rnn_cell_backward(", "@tf.function\ndef rnn_cell_backward("),)),
     Bug("bptt_tape_per_step", "rnn_backward",
         BPTT_STEP_CALL, BPTT_STEP_TAPE,
         "Walks the steps backwards by hand but lets tf.GradientTape differentiate each step instead of calling "
