@@ -274,7 +274,7 @@ def rnn_cell_backward(dH_t, X_t, H_prev, H_t, W_xh, W_hh):
             tf.reduce_sum(dA, axis=0))
 ''', r"^✗ rnn_cell_backward: 1 of 5 gradients of rnn_cell_backward are wrong \(norm-wise relative error vs centred "
      r"finite differences, tolerance 1e-07\): dX_t ✓ \S+; dH_prev ✓ \S+; dW_xh ✓ \S+; dW_hh ✗ relative error \S+; "
-     r"db_h ✓ \S+$"),
+     r"db_h ✓ \S+\. Only dW_hh is wrong: it is H_prev\^T dA"),
 ]
 
 GATHER_FORWARD = '''

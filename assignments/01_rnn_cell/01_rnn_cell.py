@@ -49,7 +49,7 @@ import matplotlib.pyplot as plt
 
 from checklib import CheckFailed, check_close, check_dtype, check_gradient, check_shape, numeric_gradient, rel_error
 from publiccheck import call, call_tf, public_check, ready
-from rnn_checks import check_rnn_backward
+from rnn_checks import cell_forward_differs, check_float64, check_rnn_backward
 
 keras.utils.set_random_seed(0)
 
@@ -109,8 +109,9 @@ with public_check("rnn_cell_forward"):
                    tf.constant([[0.0, 1.0], [0.0, 0.0]]), tf.constant([-1.0, -1.5]))
     check_close(tiny, [[0.0, np.tanh(1.0)]], "H_t of the tiny example")
 
-    # Random, non-square inputs (n, d, h all different) in float32 and float64, against the equation in NumPy;
-    # call_tf also checks that the result is a tensor that gradients can flow back through.
+    # Random, non-square inputs (n, d, h all different) in float32 and float64, against the equation in NumPy
+    # (float64 to 1e-9, as the hidden tests do); call_tf also checks that the result is a tensor that gradients can
+    # flow back through.
     check_rng = np.random.default_rng(10)
     n, d, h = 4, 3, 5
     X_t, H_prev = check_rng.standard_normal((n, d)), check_rng.standard_normal((n, h))
@@ -121,7 +122,10 @@ with public_check("rnn_cell_forward"):
         got = call_tf(rnn_cell_forward, *(tf.constant(a, dtype) for a in (X_t, H_prev, W_xh, W_hh, b_h)))
         check_shape(got, (n, h), "H_t")
         check_dtype(got, dtype, "H_t")
-        check_close(got, expected, f"H_t ({np.dtype(dtype).name})")
+        if dtype == np.float64:
+            check_float64(got, expected, "H_t (float64)")
+        else:
+            check_close(got, expected, "H_t (float32)")
 
 # %% [markdown]
 # ## Part 2 — The whole sequence (2 points)
@@ -150,12 +154,30 @@ with public_check("rnn_forward"):
     expected = np.stack(expected, axis=1)
     for dtype in (np.float32, np.float64):
         got = call_tf(rnn_forward, *(tf.constant(a, dtype) for a in (X, H0, W_xh, W_hh, b_h)))
+        if isinstance(got, (list, tuple)):
+            raise CheckFailed(f"rnn_forward returned a Python {type(got).__name__} of {len(got)} tensors: stack the "
+                              f"states into one (n, T, h) tensor, tf.stack(states, axis=1)")
         got_array = check_shape(got, (n, T, h), "H")
         check_dtype(got, dtype, "H")
         if np.allclose(got_array[:, 0], H0):
             raise CheckFailed("H[:, 0] equals H0: H must hold the states after each step, H_1..H_T, not "
                               "H_0..H_{T-1}")
-        check_close(got, expected, f"H ({np.dtype(dtype).name})")
+        # The same recurrence reading the inputs one step late, X[:, t - 1] at step t (X[:, -1] at t = 0).
+        H_t, late = H0, []
+        for t in range(T):
+            H_t = np.tanh(X[:, t - 1] @ W_xh + H_t @ W_hh + b_h)
+            late.append(H_t)
+        if np.allclose(got_array, np.stack(late, axis=1), rtol=1e-4, atol=1e-5):
+            raise CheckFailed("step t reads X[:, t - 1]: with Python's counting from 0, the inputs of step t are "
+                              "X[:, t] (X[:, 0] is X_1), and X[:, -1] at t = 0 is the last step's input")
+        try:
+            if dtype == np.float64:
+                check_float64(got, expected, "H (float64)")
+            else:
+                check_close(got, expected, "H (float32)")
+        except CheckFailed as failure:
+            differs = cell_forward_differs(rnn_cell_forward)
+            raise CheckFailed(str(failure) + ("." + differs if differs else "")) from None
 
 # %% [markdown]
 # ## Part 3 — The output layer (1 point)
@@ -180,7 +202,11 @@ with public_check("output_layer"):
             got = call_tf(output_layer, tf.constant(states, dtype), W, b)
             check_shape(got, shape, f"O for H of shape {states.shape}")
             check_dtype(got, dtype, "O")
-            check_close(got, states @ W_hq + b_q, f"O for H of shape {states.shape} ({np.dtype(dtype).name})")
+            what = f"O for H of shape {states.shape} ({np.dtype(dtype).name})"
+            if dtype == np.float64:
+                check_float64(got, states @ W_hq + b_q, what)
+            else:
+                check_close(got, states @ W_hq + b_q, what)
 
 # %% [markdown]
 # ## Part 4 — The backward pass of one step (3 points)
@@ -314,7 +340,7 @@ def numpy_sequence(X, H0, W_xh, W_hh, b_h):
 
 
 with public_check("rnn_backward"):
-    check_rnn_backward(rnn_backward, rnn_forward, numpy_sequence, inputs, dH, names)
+    check_rnn_backward(rnn_backward, rnn_forward, numpy_sequence, inputs, dH, names, step_forward=rnn_cell_forward)
 
 # %% [markdown]
 # ### Checking a gradient numerically
@@ -392,6 +418,23 @@ with public_check("RNNCell"):
         raise CheckFailed(f"recurrent_kernel should be ({units}, {units}) and orthogonal (initializer='orthogonal')")
     if b.shape != (units,) or np.any(b):
         raise CheckFailed(f"bias should be ({units},) and start at zeros")
+
+    # One step, calling the cell directly as keras.layers.RNN will: states is a list holding h_prev.
+    x_t, h_prev = check_rng.standard_normal((n, d)), check_rng.standard_normal((n, units))
+    step = call(cell, tf.constant(x_t, tf.float32), [tf.constant(h_prev, tf.float32)])
+    if not isinstance(step, (tuple, list)) or len(step) != 2:
+        kind = f"a tensor of shape {tuple(step.shape)}" if tf.is_tensor(step) else f"a {type(step).__name__}"
+        raise CheckFailed(f"cell(inputs, [h_prev]) returned {kind}: call must return two things, the output and the "
+                          "list of new states, (h, [h]); keras.layers.RNN unpacks them")
+    output, new_states = step
+    expected_step = np.tanh(x_t @ K + h_prev @ R + b)
+    if tuple(np.shape(output)) == (1, n, units):
+        raise CheckFailed(f"cell(inputs, [h_prev]) gives an output of shape {(1, n, units)} instead of {(n, units)}: "
+                          "states is a list (or tuple) holding h_prev, so use states[0], not states itself")
+    check_close(output, expected_step, "the output of cell(inputs, [h_prev])")
+    if not isinstance(new_states, (list, tuple)) or len(new_states) != 1:
+        raise CheckFailed("call must return (h, [h]): its second value is the list of new states, holding h")
+    check_close(new_states[0], expected_step, "the new state of cell(inputs, [h_prev]) (it must be [h])")
 
     for dtype in ("float32", "float64"):
         x = check_rng.standard_normal((n, T, d)).astype(dtype)

@@ -1,18 +1,140 @@
-"""The public check of a hand-written RNN backward pass, shared by the step and the sequence (released with the
-notebook; no solution in it: the truth comes from NumPy finite differences and from tf.GradientTape)."""
+"""The public checks of Assignment 1 that need more than a comparison (released with the notebook; no solution in
+it: the truth comes from NumPy, finite differences, tf.GradientTape and Keras).
+
+Tolerances are the hidden suite's, so that what passes here passes there on the same properties: float64 values
+to ``rtol=1e-9``, float64 gradients to 1e-9 against the tape, float32 results to 1e-4 of the float64 truth.
+"""
+import contextlib
+
 import numpy as np
 import tensorflow as tf
 
-from checklib import CheckFailed, check_gradients, numeric_gradient
+from checklib import CheckFailed, check_close, check_gradients, numeric_gradient, rel_error, to_array
 from publiccheck import call
 
+F64 = {"rtol": 1e-9, "atol": 1e-11}   # float64 values (the hidden suite's)
+F32 = {"rtol": 1e-4, "atol": 1e-5}    # float32 values against the float64 truth
+TAPE_TOL = 1e-9                       # float64 gradients against tf.GradientTape
+FD_TOL = 1e-7                         # against centred differences (their own error is ~1e-10)
+F32_GRAD_TOL = 1e-4                   # float32 gradients against the float64 truth
 
-def check_rnn_backward(backward, forward, numpy_forward, inputs, upstream, names):
+FLOAT32_SIZE = (" The difference has the size of float32 rounding: somewhere the computation runs in float32 "
+                "although the inputs are float64 (a tf.cast, or a tensor made by tf.constant, tf.zeros or tf.ones "
+                "without dtype=, which default to float32).")
+
+
+def check_float64(got, expected, name):
+    """check_close at the hidden suite's float64 tolerance; names a float32 detour when the error has its size."""
+    try:
+        return check_close(got, expected, name, **F64)
+    except CheckFailed as failure:
+        error = rel_error(to_array(got, name, np.float64), expected) if np.shape(got) == np.shape(expected) else 1
+        raise CheckFailed(str(failure) + ("." + FLOAT32_SIZE if 1e-12 < error < 1e-5 else "")) from None
+
+
+def cell_forward_differs(rnn_cell_forward):
+    """'' if the student's rnn_cell_forward reproduces the step in float64, else a sentence saying it does not."""
+    rng = np.random.default_rng(11)
+    X_t, H_prev, W_xh, W_hh, b_h = (rng.standard_normal(s) for s in ((3, 4), (3, 5), (4, 5), (5, 5), (5,)))
+    try:
+        got = call(rnn_cell_forward, *(tf.constant(a) for a in (X_t, H_prev, W_xh, W_hh, b_h)))
+        check_float64(got, np.tanh(X_t @ W_xh + H_prev @ W_hh + b_h), "H_t")
+    except CheckFailed as failure:
+        return f" Your rnn_cell_forward already differs in float64 ({str(failure)[:160]}): fix it first (its check " \
+               "says how)."
+    return ""
+
+
+# ------------------------------------------------------------------------------------------------ autodiff spy
+
+@contextlib.contextmanager
+def autodiff_watch():
+    """Records TensorFlow's automatic-differentiation entry points that run inside the block: yields the list."""
+    from tensorflow.python.eager import forwardprop, imperative_grad
+    from tensorflow.python.ops import gradients_util
+    seen, saved = [], []
+    for owner, attr, label in ((imperative_grad, "imperative_grad", "tf.GradientTape"),
+                               (gradients_util, "_GradientsHelper", "tf.gradients"),
+                               (forwardprop.ForwardAccumulator, "__enter__", "tf.autodiff.ForwardAccumulator")):
+        original = getattr(owner, attr)
+
+        def spy(*args, _original=original, _label=label, **kwargs):
+            seen.append(_label)
+            return _original(*args, **kwargs)
+        saved.append((owner, attr, original))
+        setattr(owner, attr, spy)
+    try:
+        yield seen
+    finally:
+        for owner, attr, original in reversed(saved):
+            setattr(owner, attr, original)
+
+
+def by_hand(backward, *args):
+    """``call(backward, *args)``; fails if automatic differentiation ran meanwhile (the item is the derivation)."""
+    with autodiff_watch() as seen:
+        result = call(backward, *args)
+    if seen:
+        raise CheckFailed(f"{backward.__name__} ran {', '.join(sorted(set(seen)))}: this part is the derivation by "
+                          "hand, and the hidden tests give it no points while automatic differentiation computes the "
+                          "gradients. Write each gradient as a product of tensors (the chain rule above), without a "
+                          "tape")
+    return result
+
+
+# ------------------------------------------------------------------------------------------------ the patterns
+
+def pattern_hint(wrong, names, sequence, carried_back):
+    """What the set of wrong gradients usually means (names in the backward's order: dX, dH_start, dW_xh, dW_hh,
+    db_h). ``carried_back`` is False when a loss on the last state alone sends nothing back to the start."""
+    dX, dH, dW_xh, dW_hh, db = names
+    if sequence and carried_back is False:
+        return (f" The gradient from later steps is not carried back: with a loss on the last state alone, {dH} "
+                "comes out as zeros, yet H0 reaches the last state through every step. At each step add the dH_prev "
+                "returned by the step after it (dH_next) to that step's own dH[:, t].")
+    if wrong == set(names):
+        return (" All five gradients are wrong, and all five pass through dA = dH_t * tanh'(A): look at tanh' first. "
+                "tanh'(A) = 1 - tanh(A)**2 = 1 - H_t**2 with the H_t given, which is already tanh(A) (tanh(H_t) "
+                "applies it twice).")
+    if wrong == {db}:
+        return (f" Only {db} is wrong: b_h was added to every row{' at every step' if sequence else ''}, so its "
+                "gradient is the sum of dA over the batch (axis 0): not a mean, not over the hidden units.")
+    if wrong == {dW_hh} and sequence:
+        return (f" Only {dW_hh} is wrong, and it is the only gradient that uses the state each step started from: "
+                "step t starts from H[:, t - 1] and the first step from H0 (in Python, H[:, -1] at t = 0 is the last "
+                "state, not H0).")
+    if wrong == {dW_hh}:
+        return f" Only {dW_hh} is wrong: it is H_prev^T dA, an (h, h) matrix; with square shapes a swapped product " \
+               "fits too."
+    if wrong == {dH, dW_hh}:
+        return f" {dH} and {dW_hh} are wrong, the others right: look at the two products with W_hh."
+    if wrong == {dH} and not sequence:
+        return f" Only {dH} is wrong: it is dA W_hh^T; with a square W_hh, dA W_hh fits the shapes too."
+    if wrong == {dX} and sequence:
+        return f" Only {dX} is wrong: check its time order (dX[:, t] belongs to X[:, t]; the backward loop meets " \
+               "the steps from last to first)."
+    if wrong == {dH} and sequence:
+        return f" Only {dH} is wrong: it is what flows back out of the first step (the dH_prev of the step that " \
+               "started from H0), not the gradient on H_1."
+    if sequence and wrong >= {dW_xh, dW_hh, db} and dX not in wrong:
+        return " The weight gradients are wrong while dX is right: W_xh, W_hh and b_h serve every step, so their " \
+               "gradients are sums over the steps (add each step's part, do not overwrite)."
+    return ""
+
+
+def _wrong(failure, names):
+    text = str(failure)
+    return {n for n in names if f"{n} ✗" in text}
+
+
+# ------------------------------------------------------------------------------------------------ the check
+
+def check_rnn_backward(backward, forward, numpy_forward, inputs, upstream, names, step_forward=None):
     """Checks ``backward(upstream, X, H_start, H, W_xh, W_hh)`` against the forward pass it belongs to.
 
-    Every message reports all five gradients at once (which are right, which are wrong): the pattern tells where
-    to look. A wrong ``dW_hh`` and ``dH_prev`` with the others right, for instance, points at the product with
-    ``W_hh``.
+    Every message reports all five gradients at once (which are right, which are wrong), and says what the pattern
+    usually means: a wrong ``dW_hh`` and ``dH_prev`` with the others right, for instance, points at the product
+    with ``W_hh``.
 
     Args:
         backward: the student's backward function (rnn_cell_backward or rnn_backward).
@@ -21,12 +143,16 @@ def check_rnn_backward(backward, forward, numpy_forward, inputs, upstream, names
         inputs: dict of the five float64 inputs (X, H_start, W_xh, W_hh, b_h), in the forward's argument order.
         upstream: float64 gradient flowing into the forward's output.
         names: the five gradients' names, in the order the backward returns them.
+        step_forward: the student's rnn_cell_forward, which ``forward`` calls (named when it is what differs).
     """
     X, H_start, W_xh, W_hh, _ = inputs.values()
+    sequence = np.ndim(X) == 3
     H = numpy_forward(**inputs)  # the cache
     name = backward.__name__
+    numeric = {n: numeric_gradient(lambda x, key=key: numpy_forward(**{**inputs, key: x}), value.copy(), upstream)
+               for n, (key, value) in zip(names, inputs.items())}
     for dtype in (np.float32, np.float64):
-        grads = call(backward, *(tf.constant(a, dtype) for a in (upstream, X, H_start, H, W_xh, W_hh)))
+        grads = by_hand(backward, *(tf.constant(a, dtype) for a in (upstream, X, H_start, H, W_xh, W_hh)))
         if not isinstance(grads, (tuple, list)) or len(grads) != 5:
             count = f" of {len(grads)}" if isinstance(grads, (tuple, list)) else ""
             raise CheckFailed(f"{name} must return a tuple of 5 gradients ({', '.join(names)}), got "
@@ -45,10 +171,25 @@ def check_rnn_backward(backward, forward, numpy_forward, inputs, upstream, names
         if wrong_dtype:
             raise CheckFailed(f"{name} with {np.dtype(dtype).name} inputs must return {np.dtype(dtype).name} "
                               f"gradients, but {', '.join(wrong_dtype)}")
+        if dtype == np.float32:
+            float32 = dict(zip(names, grads))
     got = dict(zip(names, grads))  # the float64 ones
-    numeric = {n: numeric_gradient(lambda x, key=key: numpy_forward(**{**inputs, key: x}), value.copy(), upstream)
-               for n, (key, value) in zip(names, inputs.items())}
-    check_gradients(got, numeric, tol=1e-7, against="centred finite differences", what=name)
+    try:
+        check_gradients(got, numeric, tol=FD_TOL, against="centred finite differences", what=name)
+    except CheckFailed as failure:
+        carried_back = None
+        if sequence and X.shape[1] > 1:   # a loss on H_T alone must still reach H0
+            last_only = np.zeros_like(upstream)
+            last_only[:, -1] = upstream[:, -1]
+            probe = by_hand(backward, *(tf.constant(a) for a in (last_only, X, H_start, H, W_xh, W_hh)))
+            carried_back = bool(np.any(to_array(probe[1], names[1])))
+        hint = pattern_hint(_wrong(failure, names), names, sequence, carried_back)
+        raise CheckFailed(str(failure) + ("." + hint if hint else "")) from None
+    try:
+        check_gradients(float32, numeric, tol=F32_GRAD_TOL, against="the float64 truth", what=f"{name} in float32")
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure}: with float32 inputs the computation must stay in float32 and give the same "
+                          "gradients to float32 precision") from None
     variables = [tf.constant(value) for value in inputs.values()]
     with tf.GradientTape() as tape:
         tape.watch(variables)
@@ -58,6 +199,11 @@ def check_rnn_backward(backward, forward, numpy_forward, inputs, upstream, names
     if cut:
         raise CheckFailed(f"no gradient flows back through your {forward.__name__} to {', '.join(cut)}: keep it in "
                           "TensorFlow operations (its own check says where)")
-    check_gradients(got, dict(zip(names, auto)), tol=1e-7, what=name,
-                    against=f"tf.GradientTape through your {forward.__name__}; the finite differences agree with "
-                            f"{name}, so look at {forward.__name__}")
+    try:
+        check_gradients(got, dict(zip(names, auto)), tol=TAPE_TOL, what=name,
+                        against=f"tf.GradientTape through your {forward.__name__}; the finite differences agree with "
+                                f"{name}, so look at {forward.__name__}")
+    except CheckFailed as failure:
+        step = step_forward or (None if sequence else forward)
+        differs = cell_forward_differs(step) if step is not None else ""
+        raise CheckFailed(str(failure) + ("." + differs if differs else "")) from None

@@ -76,6 +76,16 @@ def check_finite(got, name="the result"):
     return array
 
 
+def differing(expected, got):
+    """``expected 0.12345678, got 0.12345691``: each value with as many significant digits as it takes to tell them
+    apart (at least 6, at most 17), so that two different values never print alike."""
+    for digits in range(6, 18):
+        e, g = f"{expected:.{digits}g}", f"{got:.{digits}g}"
+        if e != g:
+            break
+    return f"expected {e}, got {g}"
+
+
 def check_close(got, expected, name="the result", rtol=1e-5, atol=1e-6):
     """Checks values elementwise: |got - expected| <= atol + rtol * |expected|.
 
@@ -89,7 +99,7 @@ def check_close(got, expected, name="the result", rtol=1e-5, atol=1e-6):
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         raise CheckFailed(
             f"{name}: {int(bad.sum())} of {bad.size} values differ; first at index {index}: "
-            f"expected {expected[index]:.6g}, got {array[index]:.6g} "
+            f"{differing(expected[index], array[index])} "
             f"(norm-wise relative error {rel_error(array, expected):.2e}; elementwise tolerance rtol={rtol:g}, "
             f"atol={atol:g})")
     return array
@@ -109,7 +119,7 @@ def check_gradient(got, expected, name="the gradient", tol=1e-7):
         worst = tuple(int(i) for i in worst)
         raise CheckFailed(
             f"{name}: relative error {error:.2e} exceeds the tolerance {tol:.0e}; largest difference at index "
-            f"{worst}: expected {expected[worst]:.6g}, got {array[worst]:.6g}")
+            f"{worst}: {differing(expected[worst], array[worst])}")
     return error
 
 

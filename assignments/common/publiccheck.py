@@ -131,6 +131,19 @@ def _owner(qualname):
 
 # --------------------------------------------------------------------------------------------------- calling
 
+_MIXED_DTYPES = re.compile(r"expected to be a (double|float|half) tensor but is a (double|float|half) tensor|"
+                           r"cannot compute \w+ as input #\d+\(zero-based\) was expected to be a (double|float)")
+
+
+def cause(err):
+    """A sentence on the usual cause of an error whose own words do not say it ('' if none is known)."""
+    if _MIXED_DTYPES.search(str(err)):
+        return (" (float32 and float64 tensors met in one operation: tf.zeros, tf.ones, tf.constant and the "
+                "tf.random functions make float32 unless given dtype=, so build such tensors with tf.zeros_like(x) "
+                "or dtype=x.dtype to keep the inputs' dtype)")
+    return ""
+
+
 def call(func, *args, **kwargs):
     """``func(*args, **kwargs)``; an exception becomes one sentence: the call, the argument shapes, where, what."""
     try:
@@ -140,8 +153,8 @@ def call(func, *args, **kwargs):
     except Exception as err:
         where = _user_frame(err.__traceback__)
         at = f" in {where[0]}, line {where[1]} of its cell" if where else ""
-        raise CallFailed(f"{describe_call(func, args, kwargs)} raised {type(err).__name__}{at}: {one_line(err)}") \
-            from None
+        raise CallFailed(f"{describe_call(func, args, kwargs)} raised {type(err).__name__}{at}: {one_line(err)}"
+                         f"{cause(err)}") from None
 
 
 def call_list(func, *args, **kwargs):
@@ -198,6 +211,12 @@ def call_tf(func, *args, **kwargs):
             if any(o.dtype.is_floating for o in outputs) else None
     if total is not None:
         missing = [path for (path, tensor) in inputs if tape.gradient(total, tensor) is None]
+        if missing and len(missing) < len(inputs):   # gradients reach the other inputs: these are not used
+            raise CheckFailed(
+                f"{name} does not use {', '.join(missing)}: no gradient flows from its result back to "
+                f"{'it' if len(missing) == 1 else 'them'}, while it does to the other inputs (is a term of the "
+                f"equation missing? If {'it is' if len(missing) == 1 else 'they are'} used, the computation left "
+                f"TensorFlow on the way: a NumPy function, .numpy(), or tf.constant of an intermediate result)")
         if missing:
             raise CheckFailed(
                 f"no gradient flows from the result of {name} back to {', '.join(missing)}: somewhere inside "
