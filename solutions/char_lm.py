@@ -102,11 +102,15 @@ def clip_gradients(grads, theta):
     Args:
         grads: list of gradients of any shapes (one per weight), all of one float dtype (float32 or float64):
             tensors, or ``tf.IndexedSlices`` as the tape gives for a ``tf.gather`` (``tf.convert_to_tensor``
-            turns those into the dense tensor they stand for).
+            turns those into the dense tensor they stand for). Where the slices repeat an index, the norm of the
+            dense tensor and the norm of the slices' values differ a little; either is accepted (the first is what
+            ``tf.convert_to_tensor`` gives, the second what ``tf.clip_by_global_norm`` and
+            ``tf.linalg.global_norm`` compute).
         theta: positive float, the largest norm allowed.
 
     Returns:
-        A list of dense tensors of the same shapes and dtype, in the same order.
+        A list of tensors of the same shapes and dtype, in the same order (dense tensors, or ``tf.IndexedSlices``
+        where they were given, as ``tf.clip_by_global_norm`` returns them).
     """
     grads = [tf.convert_to_tensor(g) for g in grads]
     norm = tf.sqrt(sum(tf.reduce_sum(tf.square(g)) for g in grads))

@@ -463,6 +463,18 @@ with public_check("CharRNNLM"):
 with public_check("clip_gradients"):
     grads = [tf.constant([[3.0, 0.0]]), tf.constant([0.0, 4.0, 0.0])]          # global norm 5, each below 5
     clipped = call(clip_gradients, grads, 1.0)
+    if isinstance(clipped, (list, tuple)) and len(clipped) == 2 and isinstance(clipped[0], (list, tuple)):
+        raise CheckFailed("clip_gradients returned a pair (gradients, norm), as tf.clip_by_global_norm does: return "
+                          "only the list of clipped gradients")
+    if not isinstance(clipped, (list, tuple)) or len(clipped) != 2:
+        raise CheckFailed(f"clip_gradients should return a list of 2 gradients for 2 gradients, got "
+                          f"{type(clipped).__name__}{'' if not hasattr(clipped, '__len__') else f' of {len(clipped)}'}"
+                          " (tf.clip_by_global_norm returns a pair (gradients, norm): keep only the gradients)")
+    if np.allclose(np.asarray(clipped[0]), [[1.0, 0.0]]) and np.allclose(np.asarray(clipped[1]), [0.0, 1.0, 0.0]):
+        raise CheckFailed("with gradients [[3, 0]] and [0, 4, 0] (global norm 5) and theta = 1, each came back with "
+                          "norm 1: that clips every tensor on its own (tf.clip_by_norm per tensor, or each tensor "
+                          "scaled by theta / its own norm). Scale ALL of them by the same theta / global norm, where "
+                          "global norm = sqrt(3**2 + 4**2) = 5: expected [[0.6, 0]] and [0, 0.8, 0]")
     check_close(clipped[0], [[0.6, 0.0]], "first gradient clipped to global norm 1")
     check_close(clipped[1], [0.0, 0.8, 0.0], "second gradient clipped to global norm 1")
     unchanged = call(clip_gradients, grads, 10.0)
@@ -473,6 +485,29 @@ with public_check("clip_gradients"):
     for got, expected in zip(call(clip_gradients, grads64, 0.5), tf.clip_by_global_norm(grads64, 0.5)[0]):
         check_dtype(got, np.float64, "clipped float64 gradients")
         check_close(got, expected, "against tf.clip_by_global_norm", rtol=1e-6)
+    # The tape's gradient of a tf.gather is a tf.IndexedSlices; here its first row comes as two slices of index 0.
+    dense = check_rng.standard_normal((3, 2)).astype(np.float32)
+    sliced = tf.IndexedSlices(tf.constant(np.concatenate([0.25 * dense[:1], dense[1:], 0.75 * dense[:1]])),
+                              tf.constant([0, 1, 2, 0], tf.int64), tf.constant([3, 2], tf.int64))
+    other = check_rng.standard_normal(4).astype(np.float32)
+    try:
+        got = call(clip_gradients, [sliced, tf.constant(other)], 0.1)
+    except CheckFailed as err:
+        if "IndexedSlices" not in str(err):
+            raise
+        raise CheckFailed(f"{err}. The first gradient was a tf.IndexedSlices (the tape gives one for a tf.gather): "
+                          "make every gradient dense with tf.convert_to_tensor before the arithmetic, or use "
+                          "tf.clip_by_global_norm, which takes them as they are") from None
+    got = [tf.convert_to_tensor(g).numpy() for g in got]
+    # the norm of the dense tensor, or (as tf.clip_by_global_norm computes it) of the slices' values: both accepted
+    dense_norm = np.sqrt(np.sum(dense ** 2) + np.sum(other ** 2))
+    values_norm = float(tf.linalg.global_norm([sliced, tf.constant(other)]))
+    if not any(np.allclose(got[0], dense * 0.1 / norm, rtol=1e-5, atol=1e-7)
+               and np.allclose(got[1], other * 0.1 / norm, rtol=1e-5, atol=1e-7) for norm in (dense_norm, values_norm)):
+        check_close(got[0], dense * 0.1 / dense_norm, "a tf.IndexedSlices gradient (the dense tensor it stands for; "
+                    "tf.convert_to_tensor makes it) clipped", rtol=1e-5, atol=1e-7)
+        check_close(got[1], other * 0.1 / dense_norm, "the gradient after a tf.IndexedSlices, clipped", rtol=1e-5,
+                    atol=1e-7)
 
 # %% [markdown]
 # What clipping does during training: the cell below trains a model for one epoch over the first 20,000

@@ -115,6 +115,29 @@ _TRAIN_EAGER_LOOP = '''    rng = np.random.default_rng(seed)
     return history
 '''
 
+_TRAIN_GLOBAL_CLIPNORM = '''    optimizer = keras.optimizers.SGD(learning_rate=learning_rate, global_clipnorm=theta)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    rng = np.random.default_rng(seed)
+    history = []
+    for _ in range(epochs):
+        iterator = seq_data_iter_random if use_random_iter else seq_data_iter_sequential
+        state, nll, chars = None, 0.0, 0
+        for X, Y in iterator(corpus, batch_size, num_steps, rng):
+            if use_random_iter:
+                state = None
+            elif state is not None:
+                state = tf.stop_gradient(state)
+            with tf.GradientTape() as tape:
+                logits, state = model(X, state)
+                loss = loss_fn(Y, logits)
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            nll += float(loss) * int(tf.size(Y))
+            chars += int(tf.size(Y))
+        history.append(float(np.exp(nll / chars)))
+    return history
+'''
+
 _GEN_BODY = '''    state = model.begin_state(1)
     if len(ids) > 1:  # warm up on all but the last prefix character, which is the first input of the loop
         _, state = model(tf.constant([ids[:-1]], tf.int32), state)
@@ -142,6 +165,10 @@ _GEN_WHOLE_PREFIX = '''    logits, state = model(tf.constant([ids], tf.int32), m
         logits, state = model(tf.constant([[choice]], tf.int32), state)
 '''
 
+_GEN_TF_SOFTMAX = '''            p = tf.nn.softmax(tf.constant(scores) / temperature).numpy()   # float64, as scores
+            ids.append(int(rng.choice(len(p), p=p)))
+'''
+
 VARIANTS = [
     Variant("vocab_ties_by_string_order", "build_char_vocab",
             "idx_to_char = sorted(counts, key=lambda c: (-counts[c], ord(c)))",
@@ -164,6 +191,20 @@ VARIANTS = [
             "    return [g * scale for g in grads]\n",
             "    clipped, _ = tf.clip_by_global_norm(grads, theta)\n    return clipped\n",
             "TensorFlow's own global-norm clipping."),
+    Variant("clip_tf_clip_by_global_norm_as_given", "clip_gradients",
+            "    grads = [tf.convert_to_tensor(g) for g in grads]\n"
+            "    norm = tf.sqrt(sum(tf.reduce_sum(tf.square(g)) for g in grads))\n"
+            "    scale = tf.minimum(tf.cast(1.0, norm.dtype), tf.cast(theta, norm.dtype) / norm)\n"
+            "    return [g * scale for g in grads]\n",
+            "    clipped, _ = tf.clip_by_global_norm(grads, theta)\n    return clipped\n",
+            "tf.clip_by_global_norm on the gradients as given: a tf.IndexedSlices counts by its values (a repeated "
+            "index twice) and comes back as IndexedSlices."),
+    Variant("clip_tf_linalg_global_norm", "clip_gradients",
+            "    grads = [tf.convert_to_tensor(g) for g in grads]\n"
+            "    norm = tf.sqrt(sum(tf.reduce_sum(tf.square(g)) for g in grads))\n",
+            "    norm = tf.linalg.global_norm(grads)\n"
+            "    grads = [tf.convert_to_tensor(g) for g in grads]\n",
+            "The global norm from tf.linalg.global_norm (IndexedSlices by their values), then dense gradients scaled."),
     Variant("model_keras_simple_rnn", "CharRNNLM", _MODEL_SPAN, _MODEL_KERAS_LAYERS,
             "keras.layers.SimpleRNN and Dense hold the five weights (same shapes and initialisers)."),
     Variant("model_gather_rows", "CharRNNLM",
@@ -174,10 +215,34 @@ VARIANTS = [
             "log_p = tf.nn.log_softmax(tf.convert_to_tensor(logits), axis=-1)\n"
             "    losses = -tf.gather(log_p, tf.cast(Y, tf.int32), batch_dims=2)",
             "log_softmax and a gather of the true ids instead of the fused loss."),
+    Variant("perplexity_keras_sparse_categorical_crossentropy", "perplexity",
+            "losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(Y, tf.int32), logits=logits)",
+            "losses = keras.losses.sparse_categorical_crossentropy(Y, logits, from_logits=True)",
+            "Keras's sparse categorical cross-entropy from logits."),
+    Variant("perplexity_keras_loss_object_tf_exp", "perplexity",
+            "    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(Y, tf.int32), logits=logits)\n"
+            "    return float(np.exp(np.mean(losses.numpy(), dtype=np.float64)))\n",
+            "    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(Y, logits)\n"
+            "    return float(tf.exp(loss))\n",
+            "A Keras loss object (mean over all positions) and tf.exp, in the logits' dtype."),
+    Variant("perplexity_one_hot_softmax_cross_entropy", "perplexity",
+            "losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(Y, tf.int32), logits=logits)",
+            "logits = tf.convert_to_tensor(logits)\n"
+            "    losses = tf.nn.softmax_cross_entropy_with_logits(\n"
+            "        labels=tf.one_hot(Y, tf.shape(logits)[-1], dtype=logits.dtype), logits=logits)",
+            "tf.nn.softmax_cross_entropy_with_logits on one-hot labels."),
+    Variant("train_sgd_global_clipnorm", "train_char_lm", _TRAIN_BODY, _TRAIN_GLOBAL_CLIPNORM,
+            "keras.optimizers.SGD(learning_rate, global_clipnorm=theta) clips by the global norm itself, in place "
+            "of clip_gradients; a Keras loss object; state=None for a fresh state."),
     Variant("train_keras_sgd_tf_function", "train_char_lm", _TRAIN_BODY, _TRAIN_KERAS,
             "keras.optimizers.SGD and a Keras loss inside a tf.function step; the mean of equal-sized batch means."),
     Variant("train_assign_and_sum_of_nll", "train_char_lm", _TRAIN_BODY, _TRAIN_EAGER_LOOP,
             "Adds the per-character losses up over the epoch; assigns w - lr * g."),
+    Variant("generate_tf_softmax_float64", "generate",
+            "            z = scores / temperature\n"
+            "            p = np.exp(z - z.max())\n"
+            "            ids.append(int(rng.choice(len(p), p=p / p.sum())))\n", _GEN_TF_SOFTMAX,
+            "tf.nn.softmax of the float64 logits over the temperature, sampled with rng.choice."),
     Variant("generate_whole_prefix_inverse_cdf", "generate", _GEN_BODY, _GEN_WHOLE_PREFIX,
             "Runs the whole prefix at once and samples by inverting the cumulative distribution with rng.random()."),
 ]
