@@ -133,3 +133,87 @@ def test_grading_through_the_warm_graders_starts_no_cold_worker(built, level):
         starts, cold = res.provenance["student_starts"]
         assert starts >= 1 and cold == 0, (student, res.provenance)
     assert results["warm-a"].score == results["warm-a"].max_score
+
+
+# Hostile payloads of the "neighbours in the warm pool" class (issue 18, item 1): a first submission writes and
+# renames wherever it can, a second one in the same warm run must find the root it would have found cold.
+VANDAL = r'''
+import os
+MARK = "rnnkit-vandal"
+def _places():
+    points = {line.split()[4] for line in open("/proc/self/mountinfo")}
+    places = points | {"/", "/dev", "/tmp", "/dev/shm", os.getcwd(), os.path.expanduser("~"), "/work"}
+    for top in ("/", "/dev", "/work"):
+        try:
+            places |= {os.path.join(top, n) for n in os.listdir(top) if os.path.isdir(os.path.join(top, n))}
+        except OSError:
+            pass
+    return sorted(p for p in places if os.path.isdir(p) and not p.startswith(("/proc", "/sys")))
+def vandal():
+    done = []
+    for place in _places():
+        try:
+            with open(os.path.join(place, MARK), "wb") as f:
+                f.write(b"\0" * 2**20)
+            done.append(f"write {place}")
+        except OSError:
+            pass
+        try:
+            os.mkdir(os.path.join(place, MARK + ".d"))
+            done.append(f"mkdir {place}")
+        except OSError:
+            pass
+        try:
+            os.symlink("/nonexistent", os.path.join(place, MARK + ".l"))
+            done.append(f"symlink {place}")
+        except OSError:
+            pass
+        try:
+            entries = os.listdir(place)
+        except OSError:
+            continue
+        for name in entries:
+            if not name.startswith(MARK):
+                try:
+                    os.rename(os.path.join(place, name), os.path.join(place, f"{MARK}-{name}"))
+                    done.append(f"rename {os.path.join(place, name)}")
+                except OSError:
+                    pass
+    return done
+def view():
+    """What a fresh worker sees where the vandal wrote."""
+    seen = {}
+    for place in _places():
+        try:
+            seen[place] = sorted(os.listdir(place))
+        except OSError as err:
+            seen[place] = f"unreadable: {err.errno}"
+    with open("/dev/null", "w") as f:
+        f.write("x")
+    import helper
+    return {"seen": seen, "helper": helper.VALUE, "urandom": len(open("/dev/urandom", "rb").read(8))}
+'''
+
+
+def test_nothing_one_warm_worker_writes_reaches_the_next(zygote):
+    """Every place a warm worker may write (its /tmp, /dev/shm, scratch folder, $HOME) is its own and fresh; the
+    root, /dev and everything else is read-only, so a vandal's writes and renames never reach the next worker."""
+    def run(fn):
+        process = student(zygote, VANDAL)
+        try:
+            value = process.call(fn)
+            assert isinstance(process.proc, warm.Child)
+            return value
+        finally:
+            process.close()
+    before = run("view")
+    done = run("vandal")
+    after = run("view")
+    assert after == before, {p: (before["seen"].get(p), after["seen"].get(p)) for p in after["seen"]
+                             if before["seen"].get(p) != after["seen"].get(p)}
+    assert not any("rnnkit-vandal" in str(entries) for entries in after["seen"].values())
+    written = sorted({line.split(" ", 1)[1] for line in done if not line.startswith("rename")})
+    # the vandal could write only where a worker gets fresh, size-limited space of its own
+    assert set(written) <= {"/tmp", "/dev/shm", "/work/assignment"}, written
+    assert {"/tmp", "/dev/shm", "/work/assignment"} <= set(written), written  # and those work
+    assert after["helper"] == 1 and after["urandom"] == 8

@@ -15,7 +15,9 @@ checked from inside the sandbox by ``tests/test_sandbox_hostile.py``):
     the project folder and a course folder under it. The worker's own code is at ``/sandbox`` (read-only).
   * ``/work/assignment``: a tmpfs of ``Limits.scratch_mb`` (256 MB) with the released files bound read-only in it;
     ``/tmp`` a private tmpfs of ``Limits.tmp_mb`` (256 MB), ``/dev/shm`` one of ``SHM_MB``. Filling them fails
-    with ``ENOSPC`` inside.
+    with ``ENOSPC`` inside. These are the only writable places: the root and ``/dev`` are read-only. A warm
+    worker (:mod:`autograder.sandbox.warm`) gets all of them fresh, ``/dev`` included, and sees everything else
+    read-only, so nothing one submission writes reaches the next.
   * no network (own network namespace), own PID, IPC and UTS namespaces: it cannot see or signal any process of the
     grader or of another submission, nor read their ``/proc/<pid>/environ``; a minimal environment.
 ``unshare`` (util-linux's ``unshare``)
@@ -201,7 +203,9 @@ def _bwrap_argv(workdir, argv, limits, seccomp_fd, nested=False):
     args += [*size(limits.scratch_mb), "--perms", "0755", "--tmpfs", SANDBOX_WORKDIR]
     for name in sorted(os.listdir(workdir)):
         args += ["--ro-bind", os.path.join(workdir, name), os.path.join(SANDBOX_WORKDIR, name)]
-    args += ["--chdir", SANDBOX_WORKDIR]
+    # bubblewrap's own root and /dev are writable tmpfs of no size limit: read-only once every mount point is made
+    # (a zygote's workers, which share them, each also make every mount they inherit read-only)
+    args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", SANDBOX_WORKDIR]
     if seccomp_fd is not None:
         args += ["--add-seccomp-fd", str(seccomp_fd)]
     return args + ["--", *argv]

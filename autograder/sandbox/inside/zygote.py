@@ -6,8 +6,12 @@ limits; the zygote forks, and the child, before it runs a line of student code:
 
 * enters new user, mount, PID and IPC namespaces (so it is PID 1 of its own namespace: every process the student
   starts dies with it, and no other worker is visible or signalable);
+* makes every mount it inherited read-only in its own mount namespace (the sandbox's root and ``/dev`` are tmpfs
+  that every worker of this zygote would otherwise share: a file written or a folder renamed there would reach the
+  next submission);
 * mounts a fresh size-limited tmpfs on ``/tmp``, ``/dev/shm`` and its scratch folder ``/work/assignment``, with
-  a copy of the released files the sandbox shows there;
+  a copy of the released files the sandbox shows there, and a fresh ``/dev`` (the zygote's device nodes bound
+  into a new tmpfs that is then made read-only, a ``devpts`` instance of its own on ``/dev/pts``);
 * sets its resource limits, cannot regain privileges (no_new_privs) and installs the seccomp filter if there is one;
 * then serves the grader exactly as a cold worker does (:mod:`worker`).
 
@@ -27,12 +31,16 @@ import os
 import resource
 import signal
 import socket
+import stat
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import confine  # noqa: E402  (beside this file, in the sandbox too)
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWIPC = 0x00020000, 0x10000000, 0x20000000, 0x08000000
-MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+DEV_KB = 64          # the fresh /dev holds device nodes and links only; read-only once they are in place
+SHM_MB = 64          # the fresh /dev/shm (as launch.SHM_MB)
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
 SCRATCH = "/work/assignment"
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -43,9 +51,43 @@ def _check(result, what):
         raise OSError(ctypes.get_errno(), f"{what}: {os.strerror(ctypes.get_errno())}")
 
 
-def _mount_tmpfs(target, megabytes):
+def _mount_tmpfs(target, megabytes, mode="1777"):
     _check(_libc.mount(b"tmpfs", target.encode(), b"tmpfs", MS_NOSUID | MS_NODEV,
-                       f"size={int(megabytes)}m,mode=1777".encode()), f"tmpfs on {target}")
+                       f"size={int(megabytes * 1024)}k,mode={mode}".encode()), f"tmpfs on {target}")
+
+
+def _devices():
+    """What the sandbox's ``/dev`` holds, to rebuild it fresh: device nodes as ``O_PATH`` descriptors (bound back
+    into the new ``/dev``: a user namespace cannot create device nodes) and symbolic links as their targets.
+    Anything else there (files, folders) is not carried over."""
+    nodes, links = {}, {}
+    for name in sorted(os.listdir("/dev")):
+        path = os.path.join("/dev", name)
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):
+            links[name] = os.readlink(path)
+        elif stat.S_ISCHR(info.st_mode):
+            nodes[name] = os.open(path, os.O_PATH | os.O_NOFOLLOW)
+    return nodes, links
+
+
+def _fresh_dev(nodes, links, shm_mb):
+    """A new ``/dev`` of this worker's own: the device nodes, the links, its own ``/dev/shm`` and ``/dev/pts``; the
+    folder itself read-only."""
+    _mount_tmpfs("/dev", DEV_KB / 1024, "755")
+    for name, fd in nodes.items():
+        path = os.path.join("/dev", name)
+        open(path, "w").close()
+        _check(_libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, MS_BIND, None), f"bind {path}")
+        os.close(fd)
+    for name, target in links.items():
+        os.symlink(target, os.path.join("/dev", name))
+    os.mkdir("/dev/shm")
+    _mount_tmpfs("/dev/shm", shm_mb)
+    os.mkdir("/dev/pts")
+    # a pseudo-terminal instance of its own (no other worker's terminals listed); without it, no terminals at all
+    _libc.mount(b"devpts", b"/dev/pts", b"devpts", MS_NOSUID | MS_NOEXEC, b"newinstance,ptmxmode=0666,mode=0620")
+    confine.set_readonly("/dev", recursive=False)
 
 
 def _read_tree(folder):
@@ -84,6 +126,12 @@ def isolate(limits):
     _check(_libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "private mounts")
     released = _read_tree(SCRATCH)  # the released files the sandbox shows read-only, before a tmpfs covers them
     kept = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in _installation_under("/tmp")}
+    nodes, links = _devices()
+    # Everything this worker inherited becomes read-only (in its own mount namespace only; /proc keeps its own
+    # per-process rules): the zygote's root, /dev, /tmp and scratch folder are the same tmpfs for every worker,
+    # so a write there would be seen by the next submission. Only the fresh mounts below are writable.
+    confine.set_readonly("/")
+    confine.set_readonly("/proc", recursive=False, readonly=False)
     _mount_tmpfs("/tmp", limits.get("tmp_mb", 256))
     for path, fd in kept.items():  # a checkout (and its venv) under /tmp stays visible, read-only, over the tmpfs
         os.makedirs(path, exist_ok=True)
@@ -92,8 +140,7 @@ def isolate(limits):
                f"bind {path}")
         os.close(fd)
     _mount_tmpfs(SCRATCH, limits.get("scratch_mb", 256))
-    if os.path.isdir("/dev/shm"):
-        _mount_tmpfs("/dev/shm", 64)
+    _fresh_dev(nodes, links, SHM_MB)
     for relative, data in released.items():
         path = os.path.join(SCRATCH, relative)
         os.makedirs(os.path.dirname(path), exist_ok=True)
