@@ -31,15 +31,19 @@ def rnn_cell_forward(X_t, H_prev, W_xh, W_hh, b_h):
 def rnn_forward(X, H0, W_xh, W_hh, b_h):
     """Runs the cell over a whole sequence: H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h) for t = 1..T (any T >= 1).
 
+    In Python's counting, step t (t = 0..T-1) reads X[:, t], starts from H[:, t - 1] (H0 when t = 0) and produces
+    H[:, t]: X[:, 0] is X_1 of the equation and H[:, 0] is H_1.
+
     Args:
-        X: (n, T, d) input sequences; X[:, t - 1] is X_t.
+        X: (n, T, d) input sequences; X[:, t] is the input of step t.
         H0: (n, h) initial hidden state H_0.
         W_xh: (d, h) input-to-hidden weights.
         W_hh: (h, h) hidden-to-hidden weights.
         b_h: (h,) hidden bias.
 
     Returns:
-        H: (n, T, h) hidden states H_1..H_T (H_0 not included): H[:, t - 1] is H_t. In the inputs' dtype.
+        H: (n, T, h) hidden states H_1..H_T (H_0 not included): H[:, t] is the state after step t. In the inputs'
+        dtype.
     """
     H_t = H0
     states = []
@@ -68,8 +72,8 @@ def rnn_cell_backward(dH_t, X_t, H_prev, H_t, W_xh, W_hh):
     """Backward pass of one step H_t = tanh(A), A = X_t W_xh + H_prev W_hh + b_h, derived by hand.
 
     Given the upstream gradient dL/dH_t, returns dL/dX_t, dL/dH_prev, dL/dW_xh, dL/dW_hh and dL/db_h. The
-    cached output gives the derivative of tanh without recomputing A: tanh'(A) = 1 - tanh(A)^2 = 1 - H_t^2, with
-    the H_t given (whatever it is). Every gradient is a product of tensors written out by hand: no automatic
+    cached output gives the derivative of tanh without recomputing A: tanh'(A) = 1 - tanh(A)^2 = 1 - H_t^2, using
+    the H_t passed in as it is (it is already tanh(A); do not recompute it from X_t and H_prev). Every gradient is a product of tensors written out by hand: no automatic
     differentiation (tf.GradientTape, tf.gradients, ...) runs inside.
 
     Args:
@@ -96,10 +100,11 @@ def rnn_cell_backward(dH_t, X_t, H_prev, H_t, W_xh, W_hh):
 def rnn_backward(dH, X, H0, H, W_xh, W_hh):
     """Backpropagation through time for rnn_forward.
 
-    The gradient reaching H_t is its own upstream dH[:, t - 1] plus dL/dH_t carried back from step t + 1; the
-    weights are shared by every step, so their gradients are summed over t. Step t starts from H[:, t - 2] (H0
-    for the first step) and produced H[:, t - 1]: the given H and H0 are the cache, used as they are (the forward
-    pass is not recomputed). Derived by hand: no automatic differentiation runs inside.
+    In Python's counting, as in rnn_forward: step t (t = 0..T-1) read X[:, t], started from H[:, t - 1] (H0 when
+    t = 0) and produced H[:, t]. The gradient reaching H[:, t] is its own upstream dH[:, t] plus the gradient
+    carried back from step t + 1 (nothing for the last step); the weights are shared by every step, so their
+    gradients are summed over t. The given H and H0 are the cache, used as they are (the forward pass is not
+    recomputed). Derived by hand: no automatic differentiation runs inside.
 
     Args:
         dH: (n, T, h) upstream gradient dL/dH on every hidden state H_1..H_T.
@@ -111,7 +116,8 @@ def rnn_backward(dH, X, H0, H, W_xh, W_hh):
 
     Returns:
         Tuple (dX, dH0, dW_xh, dW_hh, db_h) of shapes (n, T, d), (n, h), (d, h), (h, h), (h,), in the inputs'
-        dtype: dX[:, t - 1] is dL/dX_t (the time order of X), dH0 is what flows back out of the first step.
+        dtype: dX[:, t] is the gradient on X[:, t] (the time order of X), dH0 is what flows back out of the first
+        step.
     """
     T = X.shape[1]
     dW_xh = tf.zeros_like(W_xh)

@@ -32,8 +32,12 @@
 # runs your functions on other random inputs, so passing the public checks is a good sign, not a guarantee. Do
 # not rename the functions or change their signatures, and keep everything in TensorFlow operations (`tf.tanh`,
 # `tf.matmul` or `@`, `tf.transpose`, `tf.reduce_sum`, `tf.stack`, `tf.zeros_like`, ...): no NumPy inside your
-# functions and no `tf.GradientTape` in your backward passes. Every function must return tensors of its inputs'
-# dtype, so that it works in `float32` and in `float64`.
+# functions and no `tf.GradientTape` in your backward passes (the backward parts are derivations by hand: a
+# gradient computed by automatic differentiation earns none of their points, and their checks tell you so). Every
+# function must return tensors of its inputs' dtype, so that it works in `float32` and in `float64`. Beware that
+# `tf.zeros`, `tf.ones` and `tf.constant` make `float32` tensors unless you pass `dtype=`: write
+# `tf.zeros_like(x)` or `tf.zeros(shape, dtype=x.dtype)` to keep the inputs' dtype. The checks compare `float64`
+# results to 9 digits, as the hidden tests do, so a computation that slips into `float32` shows.
 #
 # **Time.** Run top to bottom with a correct solution, the whole notebook takes about 15 seconds on a 2-core
 # CPU, most of it importing TensorFlow (measured: 9 s of CPU time; no GPU needed).
@@ -134,7 +138,10 @@ with public_check("rnn_cell_forward"):
 # state $\mathbf{H}_1, \dots, \mathbf{H}_T$ (not $\mathbf{H}_0$) stacked along axis 1. Sequences are batch-major:
 # `X` has shape `(n, T, d)`, so the inputs of one step are `X[:, t]`, an `(n, d)` matrix. Python counts from 0 and
 # the equations from 1: `X[:, 0]` is $\mathbf{X}_1$, and `H[:, 0]` must be $\mathbf{H}_1$, the state *after* the
-# first step. Call your `rnn_cell_forward` at each step; a Python `for` loop over the steps is fine here.
+# first step. In code, this notebook always counts the Python way: step `t` (for `t` in `range(T)`) reads
+# `X[:, t]`, starts from `H[:, t - 1]` (from `H0` when `t == 0`: in Python `H[:, -1]` would be the *last* state)
+# and produces `H[:, t]`. Call your `rnn_cell_forward` at each step; a Python `for` loop over the steps is fine
+# here.
 
 # %% nbgrader={"grade": false, "grade_id": "rnn_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 # rnnkit: solution rnn_forward
@@ -253,17 +260,21 @@ with public_check("rnn_cell_backward"):
 #
 # Over a sequence, the loss can depend on every hidden state, so `dH` has shape `(n, T, h)`: `dH[:, t]` is the
 # gradient that reaches the state `H[:, t]` *directly* (for instance from an output read off at that step). But
-# $\mathbf{H}_t$ also feeds $\mathbf{H}_{t+1}$, so the total gradient on $\mathbf{H}_t$ is its direct part plus
-# the `dH_prev` that the backward pass of step $t+1$ sends back. Hence BPTT walks the steps from last to first:
+# `H[:, t]` also feeds the next step, which produces `H[:, t + 1]`, so the total gradient on `H[:, t]` is its direct
+# part `dH[:, t]` plus the `dH_prev` that the backward pass of step `t + 1` sends back. (Indices are Python's, as
+# in Part 2: step `t` reads `X[:, t]`, starts from `H[:, t - 1]`, or `H0` when `t == 0`, and produces `H[:, t]`.)
+# Hence BPTT walks the steps from last to first:
 #
-# * at each step, add the gradient coming back from the later step to that step's own `dH`, and call your
-#   `rnn_cell_backward` with the step's inputs, the state it started from (`H0` for the first step) and the state
-#   it produced;
+# * at each step, add the gradient coming back from the later step to that step's own `dH[:, t]` (nothing comes
+#   back to the last step: start from zeros made with `tf.zeros_like(H0)`, which keeps the dtype), and call your
+#   `rnn_cell_backward` with the step's inputs `X[:, t]`, the state it started from (`H0` for the first step) and
+#   the state it produced, `H[:, t]`;
 # * `W_xh`, `W_hh` and `b_h` are shared by all steps: their gradients are **sums** over the steps;
 # * `dX` has a slice per step, in the same time order as `X`; `dH0` is what flows back out of the first step.
 #
-# The picture shows the computation unrolled over four steps, with a loss $\ell_t$ read off every output (as in
-# Assignment 3; in Assignment 2 only the last step has one). Black arrows are the forward pass, red dashed arrows
+# The picture shows the computation unrolled over four steps, with a loss $\ell_t$ read off every output (as a
+# model that predicts something at every step has; a model that classifies a whole sequence has a loss on the last
+# step only, and then `dH` is zero except at `dH[:, -1]`). Black arrows are the forward pass, red dashed arrows
 # the way the gradient travels back: into each $\mathbf{H}_t$ from its own loss, and from $\mathbf{H}_{t+1}$
 # through $\mathbf{W}_{hh}^\top$ and $\tanh'$. Each black $\mathbf{W}_{hh}$ arrow is the *same* matrix, which
 # is why its gradient adds up one term per step.
@@ -351,9 +362,11 @@ with public_check("rnn_backward"):
 # $L = \sum \mathbf{H} \odot \mathrm{d}\mathbf{H}$ (the gradient of that sum with respect to $\mathbf{H}$ is exactly
 # $\mathrm{d}\mathbf{H}$), `checklib.numeric_gradient` does this for every entry. We report the *relative error*
 # $\lVert a - b \rVert / (\lVert a \rVert + \lVert b \rVert)$ over the whole array (per entry, entries that happen
-# to be near zero would blow it up). In `float64`, a correct backward pass gives about $10^{-10}$; $10^{-3}$ or
-# more means a bug. (In `float32` rounding alone already gives about $10^{-3}$, which is why
-# gradients are checked in `float64`.) The next cell runs this on your `rnn_forward` and `rnn_backward`.
+# to be near zero would blow it up). In `float64`, a correct backward pass gives about $10^{-10}$ against centred
+# differences (their own error) and about $10^{-15}$ against `tf.GradientTape`; the checks fail above $10^{-7}$
+# and $10^{-9}$ respectively, and a real bug usually gives $10^{-2}$ or more. A value near $10^{-8}$ means that
+# some step ran in `float32`: its rounding alone gives about $10^{-7}$ to $10^{-3}$, which is why gradients are
+# checked in `float64`. The next cell runs this on your `rnn_forward` and `rnn_backward`.
 
 # %% nbgrader={"grade": false, "grade_id": "demo_gradient_check", "locked": true, "schema_version": 3, "solution": false, "task": false}
 demo_rng = np.random.default_rng(60)
@@ -473,6 +486,12 @@ with public_check("RNNCell"):
 # *scale*, so that multiplying by $\mathbf{W}_{hh}$ changes the length of any vector by exactly that scale; the
 # inputs are small, so the states stay near 0 for a while, where $\tanh' \approx 1$. The dashed lines show
 # $\sqrt{h}\cdot\text{scale}^{T-t}$, what the norm would be if $\tanh$ were the identity.
+#
+# Do not be surprised that the red curve (scale 1.3) is flat over its first distances, about 1 to 8: the states
+# grow with every step, and over the last steps they are large (entries up to 0.7 to 0.9 in magnitude), where
+# $\tanh' = 1 - \mathbf{H}_k^2$ is well below 1. Those last factors stretch vectors little or not at all; further
+# back, where the states were still small, every factor stretches them by about 1.3 and the curve climbs
+# parallel to its dashed line.
 
 # %% nbgrader={"grade": false, "grade_id": "demo_gradient_norms", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def jacobian_norms(scale, T=40, h=16, d=4, seed=0):

@@ -161,7 +161,8 @@ def test_forward_shape_and_dtype(student, rng):
 
 @item("rnn_forward", weight=3, uses=["rnn_cell_forward"])
 def test_forward_values(student, rng):
-    """H[:, t-1] is H_t for t = 1..T, from X[:, t-1] and the state of the step before, starting from the given H0"""
+    """H[:, t] is the state after step t (t = 0..T-1), from X[:, t] and the state of the step before, starting from
+    the given H0"""
     for dtype, T, tol in ((np.float64, 7, F64), (np.float32, 4, F32)):
         p = problem(rng, n=3, T=T, d=4, h=5, dtype=dtype)
         got = to_array(student.call("rnn_forward", *seq_args(p)), "rnn_forward output")
