@@ -22,6 +22,7 @@ import miss_rates  # noqa: E402
 
 SEEDS = (0, 1, 2)
 BUILTINS = {
+    "02_sentiment": ["grads_tf_nn_cross_entropy_and_softmax"],   # the training variants: bench/builtin_variants.py
     "03_char_lm": ["clip_with_tf_clip_by_global_norm", "clip_tf_clip_by_global_norm_as_given",
                    "clip_tf_linalg_global_norm", "perplexity_keras_sparse_categorical_crossentropy",
                    "perplexity_keras_loss_object_tf_exp", "perplexity_one_hot_softmax_cross_entropy",

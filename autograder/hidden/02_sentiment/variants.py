@@ -43,6 +43,17 @@ VARIANTS = [
             "    for name, grad in list(gradients.items()):  # names that say 'gradient' are not autodiff\n"
             "        gradients[name] = tf.cast(grad, dtype)\n    return loss, gradients",
             "Hand-written gradients in a dict named gradients, with a loop variable grad."),
+    Variant("grads_tf_nn_cross_entropy_and_softmax", "many_to_one_grads",
+            "    shifted = logits - tf.reduce_max(logits, axis=1, keepdims=True)\n"
+            "    log_p = shifted - tf.math.log(tf.reduce_sum(tf.exp(shifted), axis=1, keepdims=True))\n"
+            "    Y = tf.one_hot(labels, tf.shape(W_hq)[1], dtype=dtype)\n"
+            "    loss = -tf.reduce_sum(Y * log_p) / n\n"
+            "    dlogits = (tf.exp(log_p) - Y) / n                                     # (n, C)\n",
+            "    Y = tf.one_hot(labels, tf.shape(W_hq)[1], dtype=dtype)\n"
+            "    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(\n"
+            "        labels=tf.cast(labels, tf.int32), logits=logits))\n"
+            "    dlogits = (tf.nn.softmax(logits, axis=1) - Y) / n\n",
+            "The loss from tf.nn.sparse_softmax_cross_entropy_with_logits and p from tf.nn.softmax (no autodiff)."),
     Variant("model_gru", "build_sentiment_model",
             "keras.layers.SimpleRNN(units)", "keras.layers.GRU(units)", "A GRU instead of a SimpleRNN."),
     Variant("model_lstm", "build_sentiment_model",
@@ -50,6 +61,18 @@ VARIANTS = [
     Variant("train_adam_without_clipping", "train_sentiment",
             "keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=1.0)",
             "keras.optimizers.Adam(learning_rate)", "Adam without gradient clipping (the contract asks for Adam only)."),
+    Variant("train_adam_clipnorm_per_tensor", "train_sentiment",
+            "keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=1.0)",
+            "keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=1.0)",
+            "Adam clipping each gradient tensor (clipnorm; the contract asks for Adam, clipping is free)."),
+    Variant("train_keras_loss_function_and_accuracy_metric", "train_sentiment",
+            "                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),\n"
+            "                  metrics=[\"accuracy\"])",
+            "                  loss=lambda y_true, y_pred: keras.losses.sparse_categorical_crossentropy(\n"
+            "                      y_true, y_pred, from_logits=True),\n"
+            "                  metrics=[keras.metrics.SparseCategoricalAccuracy(name=\"accuracy\")])",
+            "keras.losses.sparse_categorical_crossentropy(from_logits=True) as a loss function and Keras's "
+            "SparseCategoricalAccuracy metric."),
     Variant("train_hand_written_loop", "train_sentiment",
             "    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=1.0),\n"
             "                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),\n"
