@@ -4,9 +4,17 @@ The grader calls the student's functions by name with values it chose; what come
 NumPy arrays, lists, dicts and numbers (or opaque :class:`~autograder.sandbox.channel.Ref` handles) and checked on
 this side. A call that raises, hangs or kills the process fails only the check that made it: the process is
 started afresh for the next call.
+
+The channel is the student's to garble, never the grader's to hang on. Every request carries an id and its reply
+must carry it back; at most one reply line is kept (the one answering the request being waited for), and lines
+that nobody asked for are dropped and counted, so that a flood costs the grader no memory. Requests are written
+with the call's deadline (a process that stops reading its requests is stopped like one that stops answering).
+A reply that is unsolicited, too long, malformed, of the wrong shape or for another request fails the check that
+was waiting (:class:`StudentError`), never the grader.
 """
 import collections
-import queue
+import os
+import select
 import shutil
 import tempfile
 import threading
@@ -16,7 +24,7 @@ from assignments.common.checklib import CheckFailed
 from autograder.sandbox import launch, warm
 from autograder.sandbox.inside import channel
 
-MAX_REPLY_BYTES = 64 * 2**20
+MAX_REPLY_BYTES = 64 * 2**20   # one reply line (an answer with arrays in base64)
 OUTPUT_TAIL_CHARS = 4000
 
 
@@ -63,6 +71,9 @@ class StudentProcess:
         # (``item(..., uses=...)``), so that one bug costs points on one item only.
         self.uses = ()
         self.reference_source = reference_source
+        self.request_id = 0          # ids of requests, over every process of this grading (never reused)
+        self.inbox = None
+        self.unsolicited_seen = 0    # unsolicited lines of the current process already reported
 
     # -- what the suites use -------------------------------------------------------------------------------
     def source(self, grade_id):
@@ -95,6 +106,7 @@ class StudentProcess:
         try:
             return channel.decode(reply.get("value"))
         except Exception as err:
+            self.close()  # what else it writes on the channel is not to be read either
             raise StudentError(f"{fn} returned a value the grader cannot read ({type(err).__name__})") from None
 
     def close(self):
@@ -107,6 +119,8 @@ class StudentProcess:
             except Exception:
                 pass
         self.proc = None
+        self.inbox = None
+        self.unsolicited_seen = 0
         self.loading = False
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -136,12 +150,17 @@ class StudentProcess:
         if self.proc is None:
             self.cold_starts += 1
             self.proc = self._spawn_cold()
-        self.replies = queue.Queue()
-        threading.Thread(target=self._read_replies, args=(self.proc, self.replies), daemon=True).start()
+        self.inbox = _Inbox()
+        threading.Thread(target=self.inbox.read, args=(self.proc.stdout,), daemon=True).start()
         threading.Thread(target=self._drain_output, args=(self.proc,), daemon=True).start()
+        os.set_blocking(self.proc.stdin.fileno(), False)  # written with a deadline (see _send)
         cells = [{"grade_id": c["grade_id"], "source": c["source"], "kind": c["kind"]} for c in self.cells]
-        self._send({"op": "load", "cells": cells, "threads": self.threads})
         self.loading = True
+        try:
+            self._send({"op": "load", "cells": cells, "threads": self.threads}, self.load_timeout,
+                       "your answer cells")
+        except StudentError as err:  # it did not even read its cells: nothing can be graded
+            self.broken = f"{err} (while running your notebook's cells; nothing could be graded)"
 
     def _spawn_warm(self):
         """A worker forked by this grading process's zygote, if it has one for this sandbox and release."""
@@ -181,16 +200,55 @@ class StudentProcess:
                            f"{self.cell_errors[cell]}")
             raise StudentError(self.broken)
 
-    def _send(self, request):
+    def _window(self, timeout):
+        """(deadline, seconds, whether the budget shortens them) for a step given ``timeout`` seconds."""
+        left = None if self.budget is None else max(self.budget - self.spent, 0.0)
+        wait = timeout if left is None or left >= timeout else left
+        return time.monotonic() + wait, wait, wait < timeout
+
+    def _timed_out(self, timeout, by_budget, what, doing="did not finish"):
+        self.close()
+        if by_budget:
+            self.spent = self.budget
+            return StudentTimeout(f"{what} was stopped: the time budget of the whole submission "
+                                  f"({self.budget:g} s) ran out while it ran")
+        return StudentTimeout(f"{what} {doing} within {timeout:g} s (an infinite loop, or far too slow); "
+                              "the grader stopped it")
+
+    def _send(self, request, timeout, what, window=None):
+        """Writes ``request`` (given the next id) before the step's deadline: a process that does not read its
+        requests cannot hold the grader in ``write()``."""
+        deadline, _, by_budget = window or self._window(timeout)
+        self.request_id += 1
+        request["id"] = self.request_id
+        data = memoryview(channel.dumps(request))
+        self.inbox.expect(self.request_id)
+        started = time.monotonic()
+        fd = self.proc.stdin.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
         try:
-            self.proc.stdin.write(channel.dumps(request))
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            pass  # the process is gone; the reply queue says how
+            while data:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise self._timed_out(timeout, by_budget, what, "did not take the grader's request")
+                if not poller.poll(left * 1000):
+                    continue
+                try:
+                    data = data[os.write(fd, data):]
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    return  # the process is gone (its reply pipe says how)
+        finally:
+            self.spent += time.monotonic() - started
 
     def _ask(self, request, timeout, what):
-        self._send(request)
-        return self._receive(timeout, what)
+        """Sends ``request`` and waits for its reply, both within ``timeout`` (and the submission's budget)."""
+        self._check_unsolicited(what)
+        window = self._window(timeout)
+        self._send(request, timeout, what, window)
+        return self._receive(timeout, what, window)
 
     def _check_budget(self):
         if self.budget is not None and self.spent >= self.budget:
@@ -198,50 +256,45 @@ class StudentProcess:
                                  "several times what the reference needs), so this check was not run; look for "
                                  "slow or sleeping code in the items that took long")
 
-    def _receive(self, timeout, what):
-        left = None if self.budget is None else max(self.budget - self.spent, 0.0)
-        wait = timeout if left is None else min(timeout, left)
+    def _check_unsolicited(self, what):
+        """Lines nobody asked for (written by student code between two calls) fail the next check: the process is
+        started afresh, since its code still writes on the grader's channel."""
+        count = self.inbox.unsolicited if self.proc is not None else 0
+        if count > self.unsolicited_seen:
+            self.unsolicited_seen = count
+            self.close()
+            raise StudentError(f"your code wrote {count} line(s) on the grader's channel that were not replies to "
+                               f"its requests (before {what} ran); a notebook must not write to the process's "
+                               "original standard output, so this check was not run")
+
+    def _receive(self, timeout, what, window=None):
+        deadline, _, by_budget = window or self._window(timeout)
         started = time.monotonic()
         try:
-            line = self.replies.get(timeout=wait)
-        except queue.Empty:
-            self.close()
-            if wait < timeout:
-                self.spent = self.budget
-                raise StudentTimeout(f"{what} was stopped: the time budget of the whole submission "
-                                     f"({self.budget:g} s) ran out while it ran") from None
-            raise StudentTimeout(f"{what} did not finish within {timeout:g} s (an infinite loop, or far too slow); "
-                                 "the grader stopped it") from None
+            line = self.inbox.take(deadline - started)
         finally:
             self.spent += time.monotonic() - started
-        if line is None:
+        if line is _Inbox.TIMEOUT:
+            raise self._timed_out(timeout, by_budget, what)
+        if line is _Inbox.ENDED:
             code = self.proc.wait() if self.proc else None
             self.close()
             raise StudentError(f"the student process died while running {what} ({_describe_exit(code, self.limits)})")
-        if line == b"<too long>":
+        if line is _Inbox.TOO_LONG:
             self.close()
-            raise StudentError(f"{what} sent back more than {MAX_REPLY_BYTES // 2**20} MB")
+            raise StudentError(f"{what} sent back more than {MAX_REPLY_BYTES // 2**20} MB in one reply")
+        problem = None
         try:
             reply = channel.loads(line)
         except ValueError:
-            reply = None
-        if not isinstance(reply, dict):
+            reply, problem = None, "a line that is not JSON"
+        if problem is None:
+            problem = _reply_problem(reply, self.request_id)
+        if problem:
             self.close()
-            raise StudentError(f"{what} sent back something unreadable")
+            raise StudentError(f"{what} sent back something the grader cannot read ({problem}); the process's "
+                               "original standard output is the grader's channel")
         return reply
-
-    @staticmethod
-    def _read_replies(proc, replies):
-        stream = proc.stdout
-        while True:
-            line = stream.readline(MAX_REPLY_BYTES)
-            if not line:
-                replies.put(None)
-                return
-            if not line.endswith(b"\n"):
-                replies.put(b"<too long>")
-                return
-            replies.put(line)
 
     def _drain_output(self, proc):
         kept = 0
@@ -249,6 +302,80 @@ class StudentProcess:
             if kept < 1 << 20:  # keep at most 1 MB; the rest is read and dropped so the student never blocks
                 self.output.append(chunk.decode("utf-8", "replace"))
                 kept += len(chunk)
+
+
+class _Inbox:
+    """The replies of one student process, as its reader thread sees them: at most one line kept (the reply to the
+    request being waited for); anything else is dropped and counted in ``unsolicited``."""
+    TIMEOUT, ENDED, TOO_LONG = object(), object(), object()
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.expected = None   # the id of the request whose reply is awaited, until its line arrives
+        self.line = None       # that line
+        self.ended = None      # ENDED or TOO_LONG once the stream is done with
+        self.unsolicited = 0
+
+    def expect(self, request_id):
+        with self.cond:
+            self.expected, self.line = request_id, None
+
+    def read(self, stream):
+        """The reader thread: one line at a time, never more than MAX_REPLY_BYTES of it."""
+        try:
+            while True:
+                line = stream.readline(MAX_REPLY_BYTES + 1)
+                if not line:
+                    self._end(self.ENDED)
+                    return
+                if not line.endswith(b"\n"):
+                    self._end(self.TOO_LONG)
+                    return
+                with self.cond:
+                    if self.expected is not None and self.line is None:
+                        self.line = line
+                        self.cond.notify_all()
+                    else:
+                        self.unsolicited += 1
+                del line
+        except (OSError, ValueError):  # the stream was closed under us: the process is gone
+            self._end(self.ENDED)
+
+    def _end(self, why):
+        with self.cond:
+            self.ended = why
+            self.cond.notify_all()
+
+    def take(self, timeout):
+        """The awaited line, or TIMEOUT, ENDED, TOO_LONG."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while self.line is None and self.ended is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return self.TIMEOUT
+                self.cond.wait(left)
+            line, self.line, self.expected = self.line, None, None
+            return line if line is not None else self.ended
+
+
+def _reply_problem(reply, request_id):
+    """What is wrong with a decoded reply to request ``request_id`` (None if nothing)."""
+    if not isinstance(reply, dict):
+        return f"a {type(reply).__name__} instead of a reply"
+    if reply.get("id") != request_id or type(reply.get("id")) is not int:
+        return "a reply to another request"
+    if type(reply.get("ok")) is not bool:
+        return "a reply without a yes/no 'ok'"
+    if not reply["ok"] and not isinstance(reply.get("error"), str):
+        return "a failure without a message"
+    if reply["ok"] and "value" not in reply and "cells" not in reply:
+        return "a reply without a value"
+    if "cells" in reply and not (isinstance(reply["cells"], list) and all(
+            isinstance(c, dict) and isinstance(c.get("grade_id"), str) and isinstance(c.get("error"), (str, type(None)))
+            for c in reply["cells"])):
+        return "a malformed list of cells"
+    return None
 
 
 def _describe_exit(code, limits):

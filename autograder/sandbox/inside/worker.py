@@ -4,7 +4,7 @@ Started by :mod:`autograder.student` inside the sandbox as ``python -I worker.py
 per line on stdin and writes one JSON reply per line on the channel (the original stdout; the student's prints go
 to stderr). It computes no verdict: it only runs student code on inputs the grader chose and sends back values.
 
-Requests:
+Requests (each with an ``"id"``, which its reply carries back):
     {"op": "load", "cells": [{"grade_id", "source", "kind"}...], "threads": 2}
         -> {"ok", "cells": [{"grade_id", "error"}]}
     {"op": "call", "fn": name, "args": [...], "kwargs": {...}, "reference": {name: source}}
@@ -53,11 +53,13 @@ class Worker:
             raise KeyError(f"unknown object handle {ref}")
         return self.objects[ref]
 
-    def reply(self, message):
+    def reply(self, message, request_id):
+        message["id"] = request_id
         try:
             data = channel.dumps(message)
         except (TypeError, ValueError) as err:
-            data = channel.dumps({"ok": False, "error": f"the value could not be sent back: {err}"})
+            data = channel.dumps({"ok": False, "error": f"the value could not be sent back: {err}",
+                                  "id": request_id})
         self.out.write(data)
         self.out.flush()
 
@@ -127,15 +129,17 @@ class Worker:
             try:
                 request = channel.loads(line)
             except ValueError:
-                self.reply({"ok": False, "error": "malformed request"})
+                self.reply({"ok": False, "error": "malformed request"}, None)
                 continue
+            del line
+            request_id = request.pop("id", None)
             if request.get("op") == "load":
-                self.reply(self.load(request["cells"], int(request.get("threads", 1))))
+                self.reply(self.load(request["cells"], int(request.get("threads", 1))), request_id)
             elif request.get("op") == "call":
                 self.reply(self.call(request["fn"], request.get("args", []), request.get("kwargs", {}),
-                                     request.get("reference")))
+                                     request.get("reference")), request_id)
             else:
-                self.reply({"ok": False, "error": f"unknown op {request.get('op')!r}"})
+                self.reply({"ok": False, "error": f"unknown op {request.get('op')!r}"}, request_id)
 
 
 def main():
