@@ -12,7 +12,10 @@ with the call's deadline (a process that stops reading its requests is stopped l
 A reply that is unsolicited, too long, malformed, of the wrong shape or for another request fails the check that
 was waiting (:class:`StudentError`), never the grader.
 """
+import base64
 import collections
+import importlib.util
+import marshal
 import os
 import select
 import shutil
@@ -72,6 +75,12 @@ class StudentProcess:
         self.uses = ()
         self.reference_source = reference_source
         self.request_id = 0          # ids of requests, over every process of this grading (never reused)
+        # What the worker observed running (worker.OBSERVED: autodiff, Keras recurrent cells) during the last call,
+        # and during every call of each function in this grading run. Observed inside the student's process, so
+        # forgeable there: use it only to take points away (see ``observed_in``).
+        self.observed = ()
+        self.observations = collections.defaultdict(set)
+        self._compiled = {}
         self.inbox = None
         self.unsolicited_seen = 0    # unsolicited lines of the current process already reported
 
@@ -83,8 +92,23 @@ class StudentProcess:
                 return cell["source"]
         return ""
 
+    def observed_in(self, fn):
+        """Everything :data:`~autograder.sandbox.inside.worker.OBSERVED` that ran during any call of ``fn`` so far
+        in this grading run (restarts included), sorted. Every call is observed the same way, so a function that
+        hides what it runs from the observation does so in the calls whose values are checked too. It is observed
+        inside the student's process: a verdict may use it only to fail a check, never to pass one."""
+        return sorted(self.observations.get(fn, ()))
+
     def call(self, fn, *args, timeout=None, **kwargs):
-        """Runs the student's ``fn(*args, **kwargs)`` in the sandbox and returns the decoded result."""
+        """Runs the student's ``fn(*args, **kwargs)`` in the sandbox and returns the decoded result; what the
+        worker observed running meanwhile is in :attr:`observed` afterwards."""
+        if fn == "_autodiff_calls":
+            # Suites written before every call came observed ask for a spy; there is none to ask: this is a plain
+            # call of the function, indistinguishable from any other, and its observation is the answer.
+            inner, *rest = args
+            self.call(inner, *rest, timeout=timeout, **kwargs)
+            return [label for label in self.observed if label.startswith("tf.")]
+        self.observed = ()
         if fn in self.timed_out:
             raise StudentError(self.timed_out[fn] + " earlier in this grading run, so it was not run again")
         self._check_budget()
@@ -93,7 +117,7 @@ class StudentProcess:
         request = {"op": "call", "fn": fn, "args": channel.encode(list(args)),
                    "kwargs": channel.encode(kwargs) if kwargs else {}}
         if self.uses and self.reference_source:
-            request["reference"] = {name: self.reference_source(name) for name in self.uses}
+            request["reference"] = {name: self._reference_code(name) for name in self.uses}
         # harness functions (named _...) exercise an item through Keras: name the item, not the harness
         what = f"your {fn}" if not fn.startswith("_") else f"your {self.current_item or 'code'}"
         try:
@@ -101,6 +125,8 @@ class StudentProcess:
         except StudentTimeout as err:
             self.timed_out[fn] = str(err).split(";")[0]
             raise
+        self.observed = tuple(reply.get("observed", ()))
+        self.observations[fn].update(self.observed)
         if not reply.get("ok"):
             raise StudentError(f"{what} raised an error:\n{reply.get('error', 'unknown error')}")
         try:
@@ -108,6 +134,16 @@ class StudentProcess:
         except Exception as err:
             self.close()  # what else it writes on the channel is not to be read either
             raise StudentError(f"{fn} returned a value the grader cannot read ({type(err).__name__})") from None
+
+    def _reference_code(self, name):
+        """The reference definition of ``name`` compiled here, for the worker to run: its code object, never its
+        source text (which student code could read off the worker's stack or memory). Its bytecode can still be
+        disassembled in there: see the README on ``uses``."""
+        if name not in self._compiled:
+            code = compile(self.reference_source(name), f"<reference {name}>", "exec")
+            self._compiled[name] = {"magic": importlib.util.MAGIC_NUMBER.hex(),
+                                    "code": base64.b64encode(marshal.dumps(code)).decode("ascii")}
+        return self._compiled[name]
 
     def close(self):
         if isinstance(self.proc, warm.Child):
@@ -371,6 +407,8 @@ def _reply_problem(reply, request_id):
         return "a failure without a message"
     if reply["ok"] and "value" not in reply and "cells" not in reply:
         return "a reply without a value"
+    if not (isinstance(reply.get("observed", []), list) and all(isinstance(o, str) for o in reply.get("observed", []))):
+        return "a malformed observation"
     if "cells" in reply and not (isinstance(reply["cells"], list) and all(
             isinstance(c, dict) and isinstance(c.get("grade_id"), str) and isinstance(c.get("error"), (str, type(None)))
             for c in reply["cells"])):

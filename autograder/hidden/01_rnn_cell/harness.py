@@ -1,14 +1,23 @@
 """Runs inside the student's sandbox after their answer cells (Assignment 1). No verdicts here: it only runs the
-student's code on values the grader chose and reports what it observed (values, weights, which TensorFlow or
-Keras entry points ran); every judgement is made on the trusted side."""
+student's code on values the grader chose and reports values and weights; every judgement is made on the trusted
+side. Which TensorFlow or Keras entry points ran is observed by the worker on every call alike (worker.OBSERVED),
+not here: a harness function is not a call that student code could recognise by a spy of its own. (Autodiff is
+asked for as ``student.call("_autodiff_calls", fn, ...)``, which the trusted side turns into a plain call; the
+spies below serve the in-process stand-in of bench/calibration.py only.)"""
 
 
+# -- in process only ------------------------------------------------------------------------------------------
+# bench/calibration.py's in-process stand-in for the student process has no worker: these spies stand in for the
+# worker's observation there. In the sandbox neither runs: the trusted side turns ``_autodiff_calls`` into a plain
+# call (autograder/trusted/student.py), and ``_observed`` is the worker's.
 def _spy(patches):
     """Replaces ``owner.attr`` by a recording wrapper for each ``(owner, attr, label)``; returns (calls, undo)."""
+    import functools
     calls, saved = [], []
     for owner, attr, label in patches:
         original = getattr(owner, attr)
 
+        @functools.wraps(original)
         def wrapper(*args, _original=original, _label=label, **kwargs):
             calls.append(_label)
             return _original(*args, **kwargs)
@@ -22,8 +31,7 @@ def _spy(patches):
 
 
 def _autodiff_calls(name, *args):
-    """Runs ``name(*args)`` and lists TensorFlow's automatic-differentiation entry points that ran meanwhile: a
-    behavioural check (what runs), whatever the student's variables are called."""
+    """In process: runs ``name(*args)`` and lists TensorFlow's automatic-differentiation entry points that ran."""
     from tensorflow.python.eager import forwardprop, imperative_grad
     from tensorflow.python.ops import gradients_util
     calls, undo = _spy([(imperative_grad, "imperative_grad", "tf.GradientTape (gradient, jacobian)"),
@@ -36,16 +44,23 @@ def _autodiff_calls(name, *args):
     return sorted(set(calls))
 
 
-def _keras_cells_spy():
-    """Records every call of a Keras recurrent cell or layer (SimpleRNN, GRU, LSTM and their cells)."""
-    owners = []
-    for name in ("SimpleRNNCell", "GRUCell", "LSTMCell", "SimpleRNN", "GRU", "LSTM"):
-        owner = getattr(keras.layers, name, None)
-        if owner is not None:
-            owners.append((owner, "call", f"keras.layers.{name}"))
-    return _spy(owners)
+def _keras_cells_run(run):
+    """``run()``, and the Keras recurrent cells and layers that ran meanwhile: the worker's observation in the
+    sandbox, a spy of the same entry points in process."""
+    if "_observed" in globals():
+        run()
+        return [label for label in _observed() if label.startswith("keras.")]
+    names = ("SimpleRNNCell", "GRUCell", "LSTMCell", "SimpleRNN", "GRU", "LSTM")
+    calls, undo = _spy([(getattr(keras.layers, n), "call", f"keras.layers.{n}") for n in names
+                        if hasattr(keras.layers, n)])
+    try:
+        run()
+    finally:
+        undo()
+    return sorted(set(calls))
 
 
+# -- what the suite calls --------------------------------------------------------------------------------------
 def _rnncell_layer(units, input_dim, **kwargs):
     cell = RNNCell(int(units), **kwargs)
     layer = keras.layers.RNN(cell, return_sequences=True, return_state=True, **kwargs)
@@ -54,16 +69,13 @@ def _rnncell_layer(units, input_dim, **kwargs):
 
 
 def _rnncell_describe(units, input_dim):
-    """The built cell's sizes and weights, and which Keras recurrent cells ran while it processed a sequence."""
-    calls, undo = _keras_cells_spy()
-    try:
-        cell, layer = _rnncell_layer(units, input_dim)
-        layer(tf.zeros((2, 3, int(input_dim))))
-    finally:
-        undo()
+    """The built cell's sizes and weights, and which Keras recurrent cells ran while it processed a sequence (the
+    worker's observation of this call, the same as of every other call: see worker.OBSERVED)."""
+    cell, layer = _rnncell_layer(units, input_dim)
+    ran = _keras_cells_run(lambda: layer(tf.zeros((2, 3, int(input_dim)))))
     return {"state_size": cell.state_size, "output_size": getattr(cell, "output_size", "missing"),
             "weights": [[w.name, [int(s) for s in w.shape]] for w in cell.weights],
-            "keras_cells_run": sorted(set(calls))}
+            "keras_cells_run": ran}
 
 
 def _rnncell_run(X, kernel, recurrent_kernel, bias):
