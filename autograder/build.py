@@ -103,26 +103,10 @@ def _public_files(assignment):
     return files
 
 
-NBGRADER_CONFIG = '''\
-# Written by `rnnkit build`; edit freely, it is not overwritten.
-c = get_config()
-c.CourseDirectory.course_id = "rnnkit"
-# Hidden tests never enter a notebook (they live in autograder/suites); keep nbgrader's guard anyway.
-c.GenerateFeedback.preprocessors = [
-    "nbgrader.preprocessors.GetGrades",
-    "nbgrader.preprocessors.ClearHiddenTests",
-    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-]
-'''
-
-
 def build(course, assignments=None, log=print):
     """Builds ``course/source/<a>/`` and ``course/release/<a>/`` for every (or the given) assignment."""
     os.makedirs(course.root, exist_ok=True)
-    config = course.path("nbgrader_config.py")
-    if not os.path.exists(config):
-        with open(config, "w") as f:
-            f.write(NBGRADER_CONFIG)
+    course.write_config()   # nbgrader's own commands on this course grade with rnnkit (see course.NBGRADER_CONFIG)
     for assignment in assignments or project.assignments():
         if assignment not in project.assignments():
             raise RnnkitError(f"no assignment '{assignment}' (have: {', '.join(project.assignments())})")

@@ -15,12 +15,12 @@ def cmd_build(args, course):
 
 def cmd_release(args, course):
     from autograder import workflow
-    workflow.release(course, args.assignment, os.path.abspath(args.exchange))
+    workflow.release(course, args.assignment, args.exchange)
 
 
 def cmd_collect(args, course):
     from autograder import workflow
-    workflow.collect(course, args.assignment, os.path.abspath(args.exchange))
+    workflow.collect(course, args.assignment, args.exchange)
 
 
 def cmd_autograde(args, course):
@@ -32,7 +32,8 @@ def cmd_autograde(args, course):
 
 def cmd_feedback(args, course):
     from autograder import workflow
-    workflow.feedback(course, _names(args), args.student, os.path.abspath(args.exchange) if args.release else None)
+    workflow.feedback(course, _names(args), args.student, args.exchange if args.release else None,
+                      release=args.release)
 
 
 def cmd_export(args, course):
@@ -77,7 +78,8 @@ def parser():
                              ("collect", cmd_collect, "collect submissions from the exchange (nbgrader collect)")]:
         p = command(name, func, text)
         p.add_argument("assignment")
-        p.add_argument("--exchange", default="exchange", help="nbgrader exchange root (default: ./exchange)")
+        p.add_argument("--exchange", help="nbgrader exchange root (default: the one `rnnkit release` recorded in "
+                       "the course's nbgrader_config.py, else ./exchange)")
     p = command("autograde", cmd_autograde, "grade submissions with the hidden suites, in the sandbox")
     p.add_argument("assignment", nargs="?", help="the assignment (default: every built one)")
     p.add_argument("--student", help="grade only this student")
@@ -91,7 +93,7 @@ def parser():
     p.add_argument("assignment", nargs="?")
     p.add_argument("--student")
     p.add_argument("--release", action="store_true", help="also run nbgrader release_feedback")
-    p.add_argument("--exchange", default="exchange")
+    p.add_argument("--exchange", help="nbgrader exchange root (default: the recorded one, else ./exchange)")
     p = command("export", cmd_export, "grades CSV (nbgrader export) and per-item CSVs")
     p.add_argument("--to", help="output folder (default: <course-dir>/exports)")
     p = command("report", cmd_report, "print students x items and plot the score distribution")

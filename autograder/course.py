@@ -1,12 +1,38 @@
 """A course directory in nbgrader's layout, and running nbgrader's own commands on it."""
+import ast
 import glob
 import os
+import re
 import secrets
 import subprocess
 import sys
 import tempfile
 
 from autograder.errors import RnnkitError
+
+
+BEGIN_MARK = "# --- rnnkit: begin"
+END_MARK = "# --- rnnkit: end ---"
+NBGRADER_CONFIG = """\
+# --- rnnkit: begin (rnnkit build and rnnkit release rewrite this block; add your own settings after its end) ---
+c = get_config()
+c.CourseDirectory.course_id = "rnnkit"
+{exchange}
+# nbgrader autograde and formgrader's Autograde button grade with rnnkit's trusted grader (the hidden suite in the
+# sandbox), never by running the notebook in a kernel: see autograder/nbgrader_autograde.py.
+c.Autograde.sanitize_preprocessors = []
+c.Autograde.autograde_preprocessors = ["autograder.nbgrader_autograde.TrustedGrade"]
+# Feedback: no hidden test (there is none in a notebook; nbgrader's guard stays), a note under written answers that
+# await a person, and a page sanitised with nh3 under a Content-Security-Policy: see autograder/nbgrader_feedback.py.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "autograder.nbgrader_feedback.AwaitingManualGrade",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+c.GenerateFeedback.exporter_class = "autograder.nbgrader_feedback.SafeFeedbackExporter"
+# --- rnnkit: end ---
+"""
 
 
 class Course:
@@ -43,6 +69,45 @@ class Course:
     def log_file(self, student, assignment):
         # Outside autograded/: nbgrader copies every file there into the student's feedback.
         return self.path("grader_logs", assignment, f"{student}.log")
+
+    @property
+    def config_file(self):
+        return self.path("nbgrader_config.py")
+
+    def exchange(self):
+        """The exchange recorded by ``rnnkit release`` in the course's config, or None."""
+        try:
+            with open(self.config_file) as f:
+                found = re.search(r"^c\.Exchange\.root = (.+)$", f.read(), re.M)
+        except OSError:
+            return None
+        try:
+            return ast.literal_eval(found.group(1)) if found else None   # a repr we wrote
+        except (ValueError, SyntaxError):
+            return None
+
+    def write_config(self, exchange=None):
+        """(Re)writes rnnkit's block of the course's ``nbgrader_config.py`` (anything after it is the instructor's
+        and kept); ``exchange`` records the exchange root (default: keep the recorded one)."""
+        exchange = exchange or self.exchange()
+        block = NBGRADER_CONFIG.format(exchange=f"c.Exchange.root = {exchange!r}" if exchange else
+                                       "# c.Exchange.root is recorded here by `rnnkit release --exchange DIR`")
+        try:
+            with open(self.config_file) as f:
+                old = f.read()
+        except FileNotFoundError:
+            old = ""
+        if END_MARK in old:
+            rest = old.split(END_MARK, 1)[1].lstrip("\n")
+        elif old.strip() and not old.startswith("# Written by `rnnkit build`"):  # the instructor's own: kept
+            rest = old
+        else:   # none yet, or an older rnnkit's (which this block replaces)
+            rest = ""
+        os.makedirs(self.root, exist_ok=True)
+        tmp = self.config_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(block + ("\n" + rest if rest else ""))
+        os.replace(tmp, self.config_file)
 
     def secret(self):
         """This course's grading secret (created on first use, readable by the grader alone): every hidden input is

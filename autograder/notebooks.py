@@ -135,10 +135,23 @@ def layout(notebook):
     return result
 
 
-def answer_cells(notebook):
-    """grade_id -> source of every answer cell in a submitted notebook (the first, if a grade_id repeats)."""
-    found = {}
+def first_copies(notebook, kinds=(ANSWER, WRITTEN)):
+    """The one rule for a grade_id that appears more than once in a submitted notebook (a copied cell keeps its
+    metadata): the first copy counts, for grading and for what the instructor and the student are shown.
+
+    Returns ``({grade_id: cell}, {grade_id: number of copies})`` over the cells of ``kinds``; the second dict
+    names only the grade_ids that repeat.
+    """
+    found, copies = {}, {}
     for cell in notebook.cells:
-        if cell_kind(cell) == ANSWER:
-            found.setdefault(nbgrader_meta(cell)["grade_id"], cell_source(cell))
-    return found
+        if cell_kind(cell) in kinds:
+            grade_id = nbgrader_meta(cell)["grade_id"]
+            copies[grade_id] = copies.get(grade_id, 0) + 1
+            found.setdefault(grade_id, cell)
+    return found, {g: n for g, n in copies.items() if n > 1}
+
+
+def answer_cells(notebook):
+    """grade_id -> source of every answer cell in a submitted notebook (the first copy, see :func:`first_copies`)."""
+    found, _ = first_copies(notebook, kinds=(ANSWER,))
+    return {grade_id: cell_source(cell) for grade_id, cell in found.items()}

@@ -26,20 +26,65 @@ def _items(results):
     return list(items)
 
 
+def _manual(course, assignment):
+    """``{student: {grade_id: points or None}}`` of the hand-graded answers (None: waiting for a person)."""
+    from autograder.grading import gradebook
+    try:
+        return gradebook.manual_points(course, assignment)
+    except Exception:  # no gradebook yet (nothing graded): nothing manual to show
+        return {}
+
+
+def _manual_items(course, assignment):
+    """grade_id -> points of the written answers, in notebook order (from the source notebook)."""
+    from autograder import notebooks
+    try:
+        return notebooks.layout(notebooks.read(course.source_notebook(assignment))).manual
+    except (OSError, ValueError):
+        return {}
+
+
+def _not_graded(course, assignment):
+    from autograder.grading import gradebook
+    try:
+        return gradebook.not_graded_students(course, assignment)
+    except Exception:
+        return set()
+
+
 def table(course, assignment):
-    """A plain-text table of students x items with the totals; items are named in full."""
+    """A plain-text table of students x items with the totals; items are named in full. Written answers show the
+    points a person gave, or ``awaiting`` until then; the total includes them."""
     results = collect(course, assignment)
     if not results:
         return f"{assignment}: nothing graded yet"
     items = _items(results)
+    written, manual = _manual_items(course, assignment), _manual(course, assignment)
+    failed = _not_graded(course, assignment)
+    names = items + list(written)
     width = max(len(s) for s in [*results, "student"]) + 2
-    columns = [max(len(item), 9) + 2 for item in items]
-    header = "student".ljust(width) + "".join(i.rjust(c) for i, c in zip(items, columns)) + "total".rjust(14)
+    columns = [max(len(item), 9) + 2 for item in names]
+    header = "student".ljust(width) + "".join(i.rjust(c) for i, c in zip(names, columns)) + "total".rjust(14)
     lines = [assignment, header, "-" * len(header)]
+    waiting = 0
     for student, res in results.items():
+        if student in failed:
+            lines.append(student.ljust(width) + "NOT GRADED (the grader failed; see grader_logs/)".rjust(
+                sum(columns) + 14))
+            continue
         scores = res.items()
-        cells = "".join(_fraction(scores.get(i, ItemScore(0, 0))).rjust(c) for i, c in zip(items, columns))
-        lines.append(student.ljust(width) + cells + _fraction(ItemScore(res.score, res.max_score)).rjust(14))
+        cells = [_fraction(scores.get(i, ItemScore(0, 0))) for i in items]
+        total, top = res.score, res.max_score
+        mine = manual.get(student, {})
+        for grade_id, max_points in written.items():
+            got = mine.get(grade_id, 0.0)
+            cells.append("awaiting" if got is None else f"{got:g}/{max_points:g}")
+            total, top = total + (got or 0.0), top + max_points
+        waiting += any(mine.get(g, 0.0) is None for g in written)
+        lines.append(student.ljust(width) + "".join(c.rjust(w) for c, w in zip(cells, columns))
+                     + f"{round(total, 2):g}/{round(top, 2):g}".rjust(14))
+    if waiting:
+        lines.append(f"{waiting} submission(s) await manual grading (formgrader); their totals are not final")
     return "\n".join(lines)
 
 
@@ -62,30 +107,48 @@ def write_csv(path, header, rows):
     return path
 
 
-def mark_missing_and_neutralise(path):
+def mark_missing_and_neutralise(path, not_graded=(), awaiting=()):
     """Rewrites nbgrader's ``grades.csv``: a row with no submission (no timestamp) gets ``status`` ``missing`` and
-    empty scores instead of a 0 that looks earned; every cell is made safe for spreadsheets."""
+    empty scores instead of a 0 that looks earned; so does a submission the grader could not grade (``not
+    graded``: ``(assignment, student)`` pairs); one whose written answer awaits a person is ``awaiting manual
+    grade``; every cell is made safe for spreadsheets."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
         return path
     header = list(rows[0]) + ["status"]
     for row in rows:
-        row["status"] = "submitted" if row.get("timestamp") else "missing"
-        if row["status"] == "missing":
+        key = (row.get("assignment"), row.get("student_id"))
+        row["status"] = "missing" if not row.get("timestamp") else "not graded" if key in set(not_graded) else \
+            "awaiting manual grade" if key in set(awaiting) else "submitted"
+        if row["status"] in ("missing", "not graded"):
             row.update({key: "" for key in ("raw_score", "score", "late_submission_penalty") if key in row})
     return write_csv(path, header, [[row[key] for key in header] for row in rows])
 
 
 def write_item_csv(course, assignment, path):
+    """Points per item (autograded, then written answers: empty while they await a person), the total with the
+    manual points, and ``manual_status`` (``graded``, ``awaiting`` or ``none``)."""
     results = collect(course, assignment)
     items = _items(results)
+    written, manual = _manual_items(course, assignment), _manual(course, assignment)
+    failed = _not_graded(course, assignment)
     rows = []
     for student, res in results.items():
+        if student in failed:   # no score is shown as if it were one
+            rows.append([student, assignment, *([""] * (len(items) + len(written) + 2)), "not graded",
+                         res.provenance.get("sandbox"), res.provenance.get("suite_version")])
+            continue
         scores = res.items()
+        mine = manual.get(student, {})
+        got = [mine.get(g, 0.0) for g in written]
+        status = "awaiting" if any(v is None for v in got) else ("graded" if written else "none")
         rows.append([student, assignment, *(scores.get(i, ItemScore(0, 0)).score for i in items),
-                     res.score, res.max_score, res.provenance.get("sandbox"), res.provenance.get("suite_version")])
-    return write_csv(path, ["student", "assignment", *items, "score", "max_score", "sandbox", "suite_version"], rows)
+                     *("" if v is None else v for v in got), round(res.score + sum(v or 0.0 for v in got), 2),
+                     round(res.max_score + sum(written.values()), 2), status,
+                     res.provenance.get("sandbox"), res.provenance.get("suite_version")])
+    return write_csv(path, ["student", "assignment", *items, *written, "score", "max_score", "manual_status",
+                            "sandbox", "suite_version"], rows)
 
 
 def plot_distribution(course, assignments, path):

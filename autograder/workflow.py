@@ -8,7 +8,7 @@ import os
 from autograder import build as builder
 from autograder import report as reporting
 from autograder.errors import RnnkitError
-from autograder.grading import batch
+from autograder.grading import batch, gradebook
 from autograder.sandbox import launch
 
 
@@ -27,17 +27,52 @@ def build(course, assignments=None, echo=print):
     builder.build(course, assignments or None, log=echo)
 
 
-def release(course, assignment, exchange, echo=print):
-    built(course, [assignment])
-    course.nbgrader("release_assignment", assignment, f"--Exchange.root={exchange}", "--force")
-    echo(f"released {assignment} to {exchange}; students run: nbgrader fetch_assignment {assignment} "
-         f"--course rnnkit --Exchange.root={exchange}")
+def _exchange(course, exchange):
+    """The exchange to use: the one given, else the one ``rnnkit release`` recorded, else ``./exchange``."""
+    return os.path.abspath(exchange or course.exchange() or "exchange")
 
 
-def collect(course, assignment, exchange, echo=print):
+def release(course, assignment, exchange=None, echo=print):
+    """``nbgrader release_assignment`` to ``exchange``, recorded in the course's ``nbgrader_config.py`` (so that
+    ``collect``, ``feedback --release``, formgrader and nbgrader's own commands in the course folder find it)."""
     built(course, [assignment])
-    course.nbgrader("collect", assignment, f"--Exchange.root={exchange}", "--update")
-    echo(f"collected {assignment}: {len(course.students(assignment))} submission(s) in {course.path('submitted')}")
+    exchange = _exchange(course, exchange)
+    if not os.path.isdir(exchange):
+        os.makedirs(exchange)
+        os.chmod(exchange, 0o1777)  # nbgrader's exchange: every student writes there (sticky, like /tmp)
+    course.write_config(exchange=exchange)
+    course.nbgrader("release_assignment", assignment, "--force")
+    student_config = write_student_config(course, exchange)
+    echo(f"released {assignment} to {exchange} (recorded in {course.config_file}); students run: "
+         f"nbgrader fetch_assignment {assignment} --course rnnkit")
+    if exchange != DEFAULT_EXCHANGE:
+        echo(f"students' nbgrader must know this exchange: copy {student_config} to /etc/jupyter/nbgrader_config.py "
+             f"(every user of this machine) or to a student's ~/.jupyter/nbgrader_config.py")
+
+
+DEFAULT_EXCHANGE = "/srv/nbgrader/exchange"   # nbgrader's default: students need no configuration for it
+
+
+def write_student_config(course, exchange):
+    """``course/student_nbgrader_config.py``: the two lines a student's nbgrader needs to find this course."""
+    path = course.path("student_nbgrader_config.py")
+    with open(path, "w") as f:
+        f.write("# Written by `rnnkit release`: nbgrader's configuration for the students of this course.\n"
+                "# Put it at /etc/jupyter/nbgrader_config.py (all users) or ~/.jupyter/nbgrader_config.py.\n"
+                f"c = get_config()\nc.Exchange.root = {exchange!r}\n")
+    return path
+
+
+def collect(course, assignment, exchange=None, echo=print):
+    """``nbgrader collect --update`` from the exchange; then one line per submission whose nbgrader files are
+    missing or malformed (it is still graded; see :func:`gradebook.submission_problems`)."""
+    built(course, [assignment])
+    course.nbgrader("collect", assignment, f"--Exchange.root={_exchange(course, exchange)}", "--update")
+    students = course.students(assignment)
+    for student in students:
+        for problem in gradebook.submission_problems(course, student, assignment):
+            echo(f"{student}/{assignment}: {problem}")
+    echo(f"collected {assignment}: {len(students)} submission(s) in {course.path('submitted')}")
 
 
 def sandbox_warning(level):
@@ -64,19 +99,43 @@ def autograde(course, assignments=(), students=None, sandbox=None, force=False, 
                                        items=items, dask=dask)
     total = len(graded) + failures
     echo(f"autograded {len(graded)} of {total} submission(s) at sandbox level '{level}'"
-         + (f"; {failures} NOT GRADED (see above and {course.path('grader_logs')})" if failures else ""))
+         + (f"; {failures} NOT GRADED by a fault of the grader, not of the students (see above and "
+            f"{course.path('grader_logs')}): run the same command again to grade them" if failures else ""))
     if warning:
         echo(warning)
     return graded, failures, level
 
 
-def feedback(course, assignments=(), student=None, exchange=None, echo=print):
+def feedback(course, assignments=(), student=None, exchange=None, echo=print, release=False):
+    """``nbgrader generate_feedback`` (sanitised pages, see :mod:`autograder.nbgrader_feedback`) and, with
+    ``release``, ``nbgrader release_feedback`` to the exchange (the recorded one unless ``exchange`` is given).
+
+    A submission without nbgrader's ``submission_secret.txt`` (not submitted through the exchange: its student has
+    no way to fetch feedback) gets one line and is left out of the release; the others are released."""
+    release = release or exchange is not None
     extra = [f"--student={student}"] if student else []
     for assignment in built(course, assignments):
+        graded = [s for s in ([student] if student else course.students(assignment))
+                  if os.path.isdir(course.autograded_dir(s, assignment))]
+        for name in graded:   # gradings from before rnnkit copied nbgrader's files: copy them now
+            gradebook.copy_nbgrader_files(course, name, assignment)
+        if not graded:
+            echo(f"{assignment}: nothing autograded yet, no feedback")
+            continue
         course.nbgrader("generate_feedback", assignment, "--force", *extra)
-        if exchange:
-            course.nbgrader("release_feedback", assignment, f"--Exchange.root={exchange}", *extra)
-    echo(f"feedback in {course.path('feedback')}" + (f", released to {exchange}" if exchange else ""))
+        if release:
+            missing = [s for s in graded
+                       if not os.path.isfile(os.path.join(course.autograded_dir(s, assignment), "submission_secret.txt"))]
+            for name in missing:
+                echo(f"{name}/{assignment}: no submission_secret.txt (not submitted through nbgrader's exchange): "
+                     f"feedback not released; it is in {course.path('feedback', name, assignment)}")
+            if len(missing) < len(graded):
+                exclude = [f"--CourseDirectory.student_id_exclude={','.join(missing)}"] if missing else []
+                course.nbgrader("release_feedback", assignment, f"--Exchange.root={_exchange(course, exchange)}",
+                                *extra, *exclude)
+    echo(f"feedback in {course.path('feedback')}" +
+         (f", released to {_exchange(course, exchange)}; students run: nbgrader fetch_feedback ASSIGNMENT "
+          "--course rnnkit" if release else ""))
 
 
 def export(course, to=None, echo=print):
@@ -86,7 +145,11 @@ def export(course, to=None, echo=print):
     os.makedirs(out, exist_ok=True)
     grades = os.path.join(out, "grades.csv")
     course.nbgrader("export", f"--to={grades}")
-    reporting.mark_missing_and_neutralise(grades)
+    names = built(course)
+    failed = [(a, s) for a in names for s in gradebook.not_graded_students(course, a)]
+    waiting = [(a, s) for a in names for s, got in gradebook.manual_points(course, a).items()
+               if any(v is None for v in got.values())]
+    reporting.mark_missing_and_neutralise(grades, not_graded=failed, awaiting=waiting)
     written = [grades]
     for assignment in built(course):
         written.append(reporting.write_item_csv(course, assignment, os.path.join(out, f"items_{assignment}.csv")))

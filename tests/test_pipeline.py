@@ -1,110 +1,241 @@
-"""The whole nbgrader workflow in a temporary directory, as an instructor and two students would run it:
-build, release to an exchange, fetch and submit, collect, autograde, feedback, export."""
+"""A real course, end to end, through nbgrader's own exchange: the instructor runs rnnkit (and nbgrader's own
+autograde), each student runs nbgrader's student commands exactly as the README gives them, from a home of its own.
+
+alice hands in the reference, bob a realistic bug (and outputs of every kind in a demo cell), carol submits twice
+(the second time with a written answer, hostile markdown and a duplicated answer cell), dave's folder was put in
+``submitted/`` by hand (no secret, a broken timestamp, unknown to the gradebook)."""
 import csv
 import os
+import shutil
 import subprocess
 import sys
+import time
 
 import nbformat
 import pytest
+from nbgrader.api import Gradebook
 
-from autograder import cli, notebooks, project
-from autograder.simulation import submissions
+from autograder import cli, notebooks, project, workflow
 from autograder.course import Course
+from autograder.grading import gradebook
+from autograder.nbgrader_students import Student
+from autograder.results import SubmissionResults
+from autograder.simulation import catalogue, submissions
 
 A1 = "01_rnn_cell"
-INJECTED_HTML = '<img src=x onerror="alert(1)"> <script>alert(2)</script>'
+WRITTEN = "written_vanishing_gradients"
+PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+CAROL_ANSWER = ("The gradient **vanishes**: each step multiplies by W_hh. <img src=x onerror=\"alert(1)\"> "
+                "<script>alert(2)</script> [a link](javascript:alert(3)) [data](data:text/html,<b>x</b>) "
+                "[ok](https://d2l.ai)")
 
 
+def _demo_cell(notebook):
+    return next(c for c in notebook.cells if c.cell_type == "code" and notebooks.cell_kind(c) == notebooks.OTHER)
 
-def student_nbgrader(*args, cwd):
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return proc
+
+def _bob_outputs(notebook):
+    cell = _demo_cell(notebook)
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="epoch 1 loss 0.5\x1b[31m red\x1b[0m\n"),
+        nbformat.v4.new_output("display_data", data={"image/png": PNG, "text/plain": "<Figure size 640x480>",
+                                                     "text/html": "<script>alert('html')</script>"}),
+        nbformat.v4.new_output("display_data", data={"application/javascript": "alert('js')"}),
+        nbformat.v4.new_output("display_data", data={"image/png": "PHNjcmlwdD4="}),   # not a PNG
+        nbformat.v4.new_output("error", ename="ValueError", evalue="shapes (3,4) and (5,)", traceback=["..."]),
+    ]
+    return notebook
+
+
+def _duplicate_answer(notebook):
+    """A copy of the first answer cell, after it, with a body that would lose points: the first copy counts."""
+    index, cell = next((i, c) for i, c in enumerate(notebook.cells) if notebooks.cell_kind(c) == notebooks.ANSWER)
+    copy = nbformat.from_dict(dict(cell))
+    copy.id = "copied-cell"
+    copy.metadata = nbformat.from_dict({"nbgrader": dict(notebooks.nbgrader_meta(cell))})
+    copy.source = cell.source.replace("return ", "return 0 * ", 1) + "\n# DUPLICATE COPY\n"
+    notebook.cells.insert(index + 1, copy)
+    return notebook
+
+
+def _instructor_nbgrader(course, *args, env=None):
+    full = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"], **(env or {}))
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course.root, env=full,
+                          capture_output=True, text=True)
+
+
+def _score(course, student):
+    with Gradebook(course.db_url) as gb:
+        return gb.find_submission(A1, student).score
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory, level):
     root = tmp_path_factory.mktemp("pipeline")
-    course, exchange = Course(str(root / "course")), root / "exchange"
-    exchange.mkdir()
-    os.chmod(exchange, 0o777)  # nbgrader insists on a world-writable exchange
+    course, exchange, homes = Course(str(root / "course")), str(root / "exchange"), str(root / "homes")
     common = ["--course-dir", course.root]
     assert cli.main(["build", A1, *common]) == 0
-    assert cli.main(["release", A1, *common, "--exchange", str(exchange)]) == 0
+    assert cli.main(["release", A1, *common, "--exchange", exchange]) == 0
     reference = submissions.reference_answers(course, A1)
-    for student, answers in (("alice", reference), ("bob", None)):
-        home = root / student
-        home.mkdir()
-        exchange_arg = f"--Exchange.root={exchange}"
-        student_nbgrader("fetch_assignment", A1, "--course=rnnkit", exchange_arg, cwd=home)
-        fetched = home / A1 / f"{A1}.ipynb"
-        notebook = notebooks.read(fetched)
-        for cell in notebook.cells:
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if answers and grade_id in answers and cell.cell_type == "code":
-                cell.source = answers[grade_id]
-            if student == "bob" and grade_id == "written_vanishing_gradients":
-                cell.source = INJECTED_HTML
-        nbformat.write(notebook, fetched)
-        student_nbgrader("submit", A1, "--course=rnnkit", exchange_arg, f"--student={student}", cwd=home)
-    assert cli.main(["collect", A1, *common, "--exchange", str(exchange)]) == 0
-    assert cli.main(["autograde", A1, *common, "--sandbox", level]) == 0
-    assert cli.main(["feedback", A1, *common]) == 0
+    bug = next(b for b in catalogue.catalogue(A1) if b.cell == "rnn_backward")
+    students = {name: Student(homes, name, exchange) for name in ("alice", "bob", "carol")}
+    students["alice"].work(A1, reference)
+    students["bob"].work(A1, catalogue.apply(reference, bug), edit=_bob_outputs)
+    students["carol"].work(A1, None, {WRITTEN: "first try"})
+    for student in students.values():
+        student.submit(A1)
+    time.sleep(1.1)   # nbgrader's submissions are told apart by their time stamp
+    students["carol"].work(A1, reference, {WRITTEN: CAROL_ANSWER}, edit=_duplicate_answer)
+    students["carol"].submit(A1)
+    # dave: a folder copied into submitted/ by hand, without nbgrader's files
+    dave = os.path.dirname(course.submitted_notebook("dave", A1))
+    os.makedirs(dave)
+    shutil.copy(os.path.join(course.release_dir(A1), f"{A1}.ipynb"), dave)
+    with open(os.path.join(dave, "timestamp.txt"), "w") as f:
+        f.write("yesterday-ish")
+    lines = []
+    workflow.collect(course, A1, echo=lines.append)   # the exchange recorded by release
+    assert cli.main(["autograde", A1, *common, "--sandbox", level, "-j", "2"]) == 0
+    trusted = {s: _score(course, s) for s in ("alice", "bob", "carol", "dave")}
+    awaiting = gradebook.awaiting_manual(course, A1)
+    # nbgrader's own autograde, from the course folder as nbgrader's docs have it
+    nbgrader_run = _instructor_nbgrader(course, "autograde", A1, "--force", "--student", "bob")
+    assert cli.main(["feedback", A1, *common, "--release"]) == 0
+    fetched = {name: student.fetch_feedback(A1) for name, student in students.items()}
     assert cli.main(["export", *common]) == 0
-    return course
+    return dict(course=course, exchange=exchange, students=students, lines=lines, trusted=trusted,
+                nbgrader_run=nbgrader_run, fetched=fetched, awaiting=awaiting)
 
 
-def test_export_has_the_scores(pipeline):
-    with open(pipeline.path("exports", "grades.csv")) as f:
+def test_release_records_the_exchange_for_nbgrader_and_students(pipeline):
+    course = pipeline["course"]
+    assert course.exchange() == pipeline["exchange"]
+    text = open(course.config_file).read()
+    assert f"c.Exchange.root = {pipeline['exchange']!r}" in text and 'course_id = "rnnkit"' in text
+    assert repr(pipeline["exchange"]) in open(course.path("student_nbgrader_config.py")).read()
+
+
+def test_export_has_the_trusted_scores(pipeline):
+    course = pipeline["course"]
+    with open(course.path("exports", "grades.csv")) as f:
         rows = {row["student_id"]: row for row in csv.DictReader(f)}
     assert float(rows["alice"]["raw_score"]) == pytest.approx(15)   # + 2 written points, graded by hand
-    assert float(rows["bob"]["raw_score"]) == 0
-    assert float(rows["alice"]["max_score"]) == 17
-    with open(pipeline.path("exports", f"items_{A1}.csv")) as f:
+    assert float(rows["bob"]["raw_score"]) < 15 and float(rows["dave"]["raw_score"]) == 0
+    assert float(rows["carol"]["raw_score"]) == pytest.approx(15)   # the second submission, the first copy
+    assert rows["carol"]["status"] == "awaiting manual grade" and rows["alice"]["status"] == "submitted"
+    with open(course.path("exports", f"items_{A1}.csv")) as f:
         items = {row["student"]: row for row in csv.DictReader(f)}
-    assert float(items["alice"]["rnn_backward"]) == 4 and float(items["bob"]["rnn_backward"]) == 0
+    assert float(items["alice"]["rnn_backward"]) == 4 and float(items["bob"]["rnn_backward"]) < 4
+    assert items["carol"][WRITTEN] == "" and items["carol"]["manual_status"] == "awaiting"
 
 
-def test_feedback_reports_scores_without_hidden_code(pipeline):
+def test_nbgrader_autograde_gives_the_trusted_grade(pipeline):
+    course, run = pipeline["course"], pipeline["nbgrader_run"]
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "rnnkit: bob/01_rnn_cell" in run.stderr         # it was rnnkit's grader that ran
+    assert _score(course, "bob") == pytest.approx(pipeline["trusted"]["bob"]) and pipeline["trusted"]["bob"] < 15
+    results = SubmissionResults.load(course.results_file("bob", A1))
+    assert results.score == pytest.approx(pipeline["trusted"]["bob"])
+    shown = notebooks.read(os.path.join(course.autograded_dir("bob", A1), f"{A1}.ipynb"))
+    assert any("Hidden tests for rnn_backward" in "".join(o.get("text", "")) for c in shown.cells
+               for o in c.get("outputs", []))
+
+
+def test_every_student_fetches_feedback_with_nbgrader(pipeline):
+    for name in ("alice", "bob", "carol"):
+        (page,) = pipeline["fetched"][name]
+        assert "Hidden tests for rnn_backward" in open(page).read()
+    assert any(line.startswith("dave/01_rnn_cell: submission_secret.txt is missing") for line in pipeline["lines"])
+    assert any(line.startswith("dave/01_rnn_cell: timestamp.txt does not hold a time") for line in pipeline["lines"])
+
+
+def test_feedback_hides_the_hidden_suite(pipeline):
+    course = pipeline["course"]
     for student in ("alice", "bob"):
-        html = open(pipeline.path("feedback", student, A1, f"{A1}.html")).read()
-        assert "Hidden tests for rnn_backward" in html
+        html = open(course.path("feedback", student, A1, f"{A1}.html")).read()
         with open(project.suite(A1)) as f:
             for line in f:
                 if len(line.strip()) > 40 and not line.strip().startswith(("import", "from", "#", '"""')):
                     assert line.strip() not in html, f"hidden suite line in feedback: {line.strip()}"
-    assert "rnnkit-canary" not in open(pipeline.path("feedback", "bob", A1, f"{A1}.html")).read()
 
 
-def test_gradebook_knows_both_students_and_the_manual_item(pipeline):
-    from nbgrader.api import Gradebook
-    with Gradebook(pipeline.db_url) as gb:
-        assert {s.id for s in gb.students} >= {"alice", "bob"}
-        untouched = gb.find_grade("written_vanishing_gradients", A1, A1, "alice")
-        assert untouched.auto_score == 0    # nothing written: 0
-        written = gb.find_grade("written_vanishing_gradients", A1, A1, "bob")
-        assert written.auto_score is None and written.needs_manual_grade   # awaiting a person in formgrader
-        assert gb.find_submission(A1, "alice").score == pytest.approx(15)
+def test_written_answer_is_markdown_made_safe(pipeline):
+    (page,) = pipeline["fetched"]["carol"]
+    html = open(page).read()
+    assert "<strong>vanishes</strong>" in html                     # rendered as markdown ...
+    assert "onerror" not in html and "alert(2)" not in html        # ... with no script, handler,
+    assert "javascript:" not in html.split("</style>")[-1] and "data:text/html" not in html   # or harmful link
+    assert 'href="https://d2l.ai"' in html
+    assert '<meta http-equiv="Content-Security-Policy"' in html and "script-src" not in html  # default-src 'none'
+    assert "<script" not in html
+    assert "Awaiting grading by a person" in html                   # not a silent 0.0 / 2.0
 
 
-def test_html_in_a_written_answer_is_shown_as_text_in_feedback(pipeline):
-    html = open(pipeline.path("feedback", "bob", A1, f"{A1}.html")).read()
-    assert "onerror" in html                                   # the answer is there ...
-    assert '<img src=x onerror' not in html and "<script>alert(2)" not in html   # ... as text, not as markup
+def test_autograded_notebook_keeps_safe_outputs_only(pipeline):
+    course = pipeline["course"]
+    shown = notebooks.read(os.path.join(course.autograded_dir("bob", A1), f"{A1}.ipynb"))
+    outputs = _demo_cell(shown).outputs
+    kinds = [sorted(o.get("data", {})) or o.get("name") for o in outputs]
+    assert kinds == ["stdout", ["image/png", "text/plain"], ["text/plain"], "stderr"] or \
+        kinds == ["stdout", ["image/png", "text/plain"], "stderr"], kinds
+    assert outputs[0].text == "epoch 1 loss 0.5 red\n"            # no terminal escapes
+    assert outputs[1].data["image/png"] == PNG
+    assert "ValueError: shapes (3,4) and (5,)" in outputs[-1].text
+    page = open(course.path("feedback", "bob", A1, f"{A1}.html")).read()
+    assert f"data:image/png;base64,{PNG}" in page and "alert('html')" not in page and "alert('js')" not in page
 
 
-def test_grades_csv_is_safe_and_marks_missing_submissions(pipeline):
-    from autograder import report
-    path = pipeline.path("exports", "grades.csv")
-    with open(path) as f:
-        rows = list(csv.DictReader(f))
-    assert rows and all(row["status"] == "submitted" for row in rows)
-    with open(path, "a") as f:   # a student who never submitted, with a hostile id, as nbgrader would write them
-        f.write(f"{A1},,,=cmd|' /C calc'!A0,,,,0.0,0.0,0.0,17.0\n")
-    report.mark_missing_and_neutralise(path)
-    with open(path) as f:
-        last = list(csv.DictReader(f))[-1]
-    assert last["status"] == "missing" and last["score"] == "" and last["student_id"].startswith("'=")
+def test_duplicated_answer_cell_first_copy_graded_and_shown(pipeline):
+    course = pipeline["course"]
+    shown = notebooks.read(os.path.join(course.autograded_dir("carol", A1), f"{A1}.ipynb"))
+    assert not any("DUPLICATE COPY" in notebooks.cell_source(c) for c in shown.cells)   # shown: the first copy
+    report = "".join(o.get("text", "") for c in shown.cells for o in c.get("outputs", []))
+    assert "cells for rnn_cell_forward; the first one was graded" in report
+    assert SubmissionResults.load(course.results_file("carol", A1)).items()["rnn_cell_forward"].score == 2
+    with Gradebook(course.db_url) as gb:
+        assert gb.find_submission_notebook(A1, A1, "carol").flagged
+
+
+def test_manual_grade_round_trip(pipeline):
+    """formgrader's manual grade reaches report and items CSV; a regrade keeps it (and its flag) while the answer
+    is unchanged, and asks for a person again when it changed."""
+    course = pipeline["course"]
+    assert pipeline["awaiting"] == 1                              # carol
+    with Gradebook(course.db_url) as gb:                         # what formgrader's grade box writes
+        grade = gb.find_grade(WRITTEN, A1, A1, "carol")
+        grade.manual_score, grade.needs_manual_grade = 1.5, False
+        gb.db.commit()
+    assert gradebook.awaiting_manual(course, A1) == 0
+    results = SubmissionResults.load(course.results_file("carol", A1))
+
+    def regrade():
+        gradebook.record(course, "carol", A1, results, gradebook.autograded_notebook(course, "carol", A1, results))
+        with Gradebook(course.db_url) as gb:
+            grade = gb.find_grade(WRITTEN, A1, A1, "carol")
+            return grade.manual_score, grade.needs_manual_grade
+
+    assert regrade() == (1.5, False)
+    table = workflow.reporting.table(course, A1)
+    carol = next(line for line in table.splitlines() if line.startswith("carol"))
+    assert "1.5/2" in carol and carol.split()[-1] == "16.5/17"
+    path = workflow.reporting.write_item_csv(course, A1, str(course.path("items.csv")))
+    row = next(r for r in csv.DictReader(open(path)) if r["student"] == "carol")
+    assert float(row[WRITTEN]) == 1.5 and float(row["score"]) == 16.5 and row["manual_status"] == "graded"
+    # the answer changes (a later submission): a person must look again
+    notebook = notebooks.read(course.submitted_notebook("carol", A1))
+    next(c for c in notebook.cells if notebooks.nbgrader_meta(c).get("grade_id") == WRITTEN).source = "changed"
+    nbformat.write(notebook, course.submitted_notebook("carol", A1))
+    assert regrade() == (None, True)
+    assert gradebook.awaiting_manual(course, A1) == 1
+
+
+def test_nbgrader_autograde_refuses_when_rnnkit_cannot_grade(pipeline):
+    """Last: nbgrader's --force removes the autograded folder before rnnkit is asked."""
+    course = pipeline["course"]
+    before = {s: _score(course, s) for s in ("alice", "bob")}
+    run = _instructor_nbgrader(course, "autograde", A1, "--force", "--student", "alice",
+                               env={"RNNKIT_REQUIRE_SANDBOX": "no-such-level"})
+    assert run.returncode != 0
+    assert "rnnkit could not grade alice/01_rnn_cell, so nbgrader wrote no grade" in run.stderr
+    assert "unknown sandbox level" in run.stderr
+    assert {s: _score(course, s) for s in ("alice", "bob")} == before
