@@ -32,7 +32,8 @@ def rnn_forward(X, H0, W_xh, W_hh, b_h):
     """Runs the cell over a whole sequence: H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h) for t = 1..T (any T >= 1).
 
     In Python's counting, step t (t = 0..T-1) reads X[:, t], starts from H[:, t - 1] (H0 when t = 0) and produces
-    H[:, t]: X[:, 0] is X_1 of the equation and H[:, 0] is H_1.
+    H[:, t]: X[:, 0] is X_1 of the equation and H[:, 0] is H_1. Gradients flow from H back to every argument, so
+    that tf.GradientTape can check rnn_backward against it (a Keras layer holding copies of the weights cuts them).
 
     Args:
         X: (n, T, d) input sequences; X[:, t] is the input of step t.

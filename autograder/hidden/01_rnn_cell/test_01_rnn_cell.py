@@ -13,8 +13,8 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from assignments.common.checklib import (CheckFailed, check_close, check_dtype, check_gradient, check_shape,
-                                         numeric_gradient, to_array)
+from assignments.common.checklib import (CheckFailed, check_close, check_dtype, check_gradient, check_gradients,
+                                         check_shape, numeric_gradient, to_array)
 from autograder.trusted.suite import item
 from solutions import rnn_cell as ref
 
@@ -29,6 +29,21 @@ F32 = {"rtol": 1e-4, "atol": 1e-5}
 TAPE_TOL = 1e-9      # norm-wise relative error of a float64 gradient against the tape or the reference
 FD_TOL = 1e-6        # against centred differences (their own error is ~1e-10)
 F32_GRAD_TOL = 1e-4  # a float32 gradient against the float64 truth
+
+
+def check_float64(got, expected, what):
+    """check_close at F64; when the error has the size of float32 rounding, the message says so."""
+    try:
+        return check_close(got, expected, what, **F64)
+    except CheckFailed as failure:
+        array, truth = to_array(got, what, np.float64), to_array(expected, what, np.float64)
+        error = np.linalg.norm(array - truth) / (np.linalg.norm(array) + np.linalg.norm(truth)) \
+            if array.shape == truth.shape else 1.0
+        if 1e-12 < error < 1e-5:
+            raise CheckFailed(f"{failure}. The difference has the size of float32 rounding: with float64 inputs, "
+                              "some step runs in float32 (a tf.cast, or tf.constant/tf.zeros/tf.ones without dtype=)"
+                              ) from None
+        raise
 
 
 def problem(rng, n=4, T=6, d=3, h=5, dtype=np.float64, scale=1.0):
@@ -68,8 +83,10 @@ def five(got, names, fn):
 
 
 def check_all_gradients(got, expected, names, tol, fn):
-    for name, g, e in zip(names, five(got, names, fn), expected):
-        check_gradient(g, e, name=f"{fn}: {name}", tol=tol)
+    """All five gradients at once, each right (✓) or wrong (✗) in one message, so that the pattern shows."""
+    got = five(got, names, fn)
+    check_gradients(dict(zip(names, got)), dict(zip(names, expected)), tol=tol, what=fn,
+                    against="the true gradients")
 
 
 # A backward item is a derivation by hand: its points pay for the derivation, so a gradient computed by automatic
@@ -136,7 +153,7 @@ def test_cell_forward_values(student, rng):
     for scale, what in ((1.0, "H_t"), (3.0, "H_t with large pre-activations (tanh saturates)")):
         p = problem(rng, n=5, d=3, h=4, scale=scale)
         got = student.call("rnn_cell_forward", *cell_args(p))
-        check_close(got, ref.rnn_cell_forward(*cell_args(p)), what, **F64)
+        check_float64(got, ref.rnn_cell_forward(*cell_args(p)), what)
 
 
 @item("rnn_cell_forward", weight=1)
@@ -170,7 +187,10 @@ def test_forward_values(student, rng):
         if got.shape == expected.shape and np.allclose(got[:, 1:], expected[:, :-1], atol=1e-5):
             raise CheckFailed("rnn_forward: your H[:, t] is the reference's H[:, t-1]: return H_1..H_T, "
                               "the states after each step, not H_0..H_{T-1}")
-        check_close(got, expected, f"H ({np.dtype(dtype).name})", **tol)
+        if dtype == np.float64:
+            check_float64(got, expected, "H (float64)")
+        else:
+            check_close(got, expected, f"H ({np.dtype(dtype).name})", **tol)
 
 
 @item("output_layer", weight=1)

@@ -6,6 +6,16 @@ student chooses (variables called ``grad``, ``gradients``, ``tape``, strings nam
 """
 from autograder.simulation.catalogue import Variant
 
+# ---- TensorFlow's and Keras's own functions (bench/a1_builtins.py measures their false failures: the goal is none)
+CELL_BODY = "    A = X_t @ W_xh + H_prev @ W_hh + b_h  # pre-activation, (n, h)\n    return tf.tanh(A)"
+SEQ_BODY = ("    H_t = H0\n    states = []\n    for t in range(X.shape[1]):\n"
+            "        H_t = rnn_cell_forward(X[:, t], H_t, W_xh, W_hh, b_h)\n        states.append(H_t)\n"
+            "    return tf.stack(states, axis=1)")
+CALL_BODY = ("        h_prev = states[0]\n"
+             "        h = tf.tanh(tf.matmul(inputs, self.kernel) + tf.matmul(h_prev, self.recurrent_kernel) + self.bias)\n"
+             "        return h, [h]")
+
+
 VARIANTS = [
     Variant("fwd_concatenated_weights", "rnn_cell_forward",
             "    A = X_t @ W_xh + H_prev @ W_hh + b_h  # pre-activation, (n, h)\n    return tf.tanh(A)",
@@ -101,4 +111,29 @@ VARIANTS = [
             "def rnn_cell_backward(dH_t, X_t, H_prev, H_t, W_xh, W_hh):",
             "@tf.function(reduce_retracing=True)\ndef rnn_cell_backward(dH_t, X_t, H_prev, H_t, W_xh, W_hh):",
             "The hand derivation compiled with @tf.function: no tape runs, so no autodiff may be observed."),
+    Variant("builtin_keras_ops_cell", "rnn_cell_forward", CELL_BODY,
+            "    return keras.activations.tanh(tf.nn.bias_add(tf.linalg.matmul(X_t, W_xh) + keras.ops.matmul(H_prev, W_hh), b_h))",
+            "keras.activations.tanh, tf.nn.bias_add, tf.linalg.matmul and keras.ops.matmul."),
+    Variant("builtin_math_tanh_einsum", "rnn_cell_forward", CELL_BODY,
+            "    return tf.math.tanh(tf.einsum('nd,dh->nh', X_t, W_xh) + tf.einsum('nh,hk->nk', H_prev, W_hh) + b_h)",
+            "tf.math.tanh and tf.einsum."),
+    Variant("builtin_scan", "rnn_forward", SEQ_BODY,
+            "    step = lambda H_t, X_t: rnn_cell_forward(X_t, H_t, W_xh, W_hh, b_h)\n"
+            "    H = tf.scan(step, tf.transpose(X, [1, 0, 2]), initializer=H0)   # time-major (T, n, h)\n"
+            "    return tf.transpose(H, [1, 0, 2])",
+            "tf.scan over the time-major sequence."),
+    Variant("builtin_einsum_output", "output_layer", "    return H @ W_hq + b_q",
+            "    return keras.ops.add(tf.einsum('...h,hq->...q', H, W_hq), b_q)",
+            "tf.einsum with an ellipsis and keras.ops.add."),
+    Variant("builtin_matmul_transposes", "rnn_cell_backward",
+            "    dX_t = dA @ tf.transpose(W_xh)\n    dH_prev = dA @ tf.transpose(W_hh)\n"
+            "    dW_xh = tf.transpose(X_t) @ dA\n    dW_hh = tf.transpose(H_prev) @ dA\n",
+            "    dX_t = tf.linalg.matmul(dA, W_xh, transpose_b=True)\n    dH_prev = tf.linalg.matmul(dA, W_hh, adjoint_b=True)\n"
+            "    dW_xh = tf.tensordot(X_t, dA, axes=[[0], [0]])\n    dW_hh = tf.linalg.matmul(H_prev, dA, transpose_a=True)\n",
+            "tf.linalg.matmul with transpose_b/adjoint_b/transpose_a and tf.tensordot."),
+    Variant("builtin_keras_ops_call", "RNNCell", CALL_BODY,
+            "        h = keras.ops.tanh(keras.ops.matmul(inputs, self.kernel)\n"
+            "                           + keras.ops.matmul(states[0], self.recurrent_kernel) + self.bias)\n"
+            "        return h, [h]",
+            "keras.ops.tanh and keras.ops.matmul in call."),
 ]
