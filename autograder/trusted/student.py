@@ -3,7 +3,9 @@
 The grader calls the student's functions by name with values it chose; what comes back is decoded into plain
 NumPy arrays, lists, dicts and numbers (or opaque :class:`~autograder.sandbox.channel.Ref` handles) and checked on
 this side. A call that raises, hangs or kills the process fails only the check that made it: the process is
-started afresh for the next call.
+started afresh for the next call. A process killed by SIGKILL that the grader did not send (the machine's OOM
+killer, an operator, its zygote gone) costs nothing the first time: the call runs again in a fresh process, and only
+a second such death fails the check.
 
 The channel is the student's to garble, never the grader's to hang on. Every request carries an id and its reply
 must carry it back; at most one reply line is kept (the one answering the request being waited for), and lines
@@ -37,6 +39,14 @@ class StudentError(CheckFailed):
 
 class StudentTimeout(StudentError):
     """The student's code did not finish in time."""
+
+
+class StudentKilled(StudentError):
+    """The student process was killed by SIGKILL that did not come from the grader: the machine's OOM killer or an
+    operator (or a zygote that went away with its workers). Retried once in a fresh process before it counts."""
+
+
+KILLED_CODES = (-9, 128 + 9)   # SIGKILL seen directly, or passed on by bubblewrap or a zygote's worker as 128 + 9
 
 
 class StudentProcess:
@@ -75,6 +85,7 @@ class StudentProcess:
         self.uses = ()
         self.reference_source = reference_source
         self.request_id = 0          # ids of requests, over every process of this grading (never reused)
+        self.retried_kills = 0       # calls run again because their process was killed from outside
         # What the worker observed running (worker.OBSERVED: autodiff, Keras recurrent cells) during the last call,
         # and during every call of each function in this grading run. Observed inside the student's process, so
         # forgeable there: use it only to take points away (see ``observed_in``).
@@ -121,7 +132,14 @@ class StudentProcess:
         # harness functions (named _...) exercise an item through Keras: name the item, not the harness
         what = f"your {fn}" if not fn.startswith("_") else f"your {self.current_item or 'code'}"
         try:
-            reply = self._ask(request, timeout or self.call_timeout, what)
+            try:
+                reply = self._ask(request, timeout or self.call_timeout, what)
+            except StudentKilled:
+                # Killed from outside while it ran (the OOM killer, an operator, a zygote gone): not the student's
+                # doing until it happens again, so the call runs once more in a fresh process.
+                self.retried_kills += 1
+                self._ensure_started()
+                reply = self._ask(request, timeout or self.call_timeout, what)
         except StudentTimeout as err:
             self.timed_out[fn] = str(err).split(";")[0]
             raise
@@ -224,7 +242,15 @@ class StudentProcess:
             return
         self.loading = False
         try:
-            reply = self._receive(self.load_timeout, "your answer cells")
+            try:
+                reply = self._receive(self.load_timeout, "your answer cells")
+            except StudentKilled:  # killed from outside while the cells ran: once more, in a fresh process
+                self.retried_kills += 1
+                self.start()
+                self.loading = False
+                if self.broken:
+                    raise StudentError(self.broken) from None
+                reply = self._receive(self.load_timeout, "your answer cells")
         except StudentError as err:
             self.broken = f"{err} (while running your notebook's cells; nothing could be graded)"
             raise StudentError(self.broken) from None
@@ -315,7 +341,10 @@ class StudentProcess:
         if line is _Inbox.ENDED:
             code = self.proc.wait() if self.proc else None
             self.close()
-            raise StudentError(f"the student process died while running {what} ({_describe_exit(code, self.limits)})")
+            message = f"the student process died while running {what} ({_describe_exit(code, self.limits)})"
+            if code in KILLED_CODES:
+                raise StudentKilled(message)
+            raise StudentError(message)
         if line is _Inbox.TOO_LONG:
             self.close()
             raise StudentError(f"{what} sent back more than {MAX_REPLY_BYTES // 2**20} MB in one reply")
@@ -419,6 +448,8 @@ def _reply_problem(reply, request_id):
 def _describe_exit(code, limits):
     if code is None:
         return "no exit code"
+    if 128 < code < 160:  # a signal, as bubblewrap and a zygote's worker pass it on
+        code = 128 - code
     if code < 0:
         name = {9: "SIGKILL", 6: "SIGABRT", 11: "SIGSEGV", 24: "SIGXCPU", 25: "SIGXFSZ"}.get(-code, f"signal {-code}")
         return f"killed by {name}; the limits are {limits.memory_gb:g} GB of memory and {limits.cpu_seconds} s of CPU"
