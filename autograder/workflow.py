@@ -101,6 +101,10 @@ def autograde(course, assignments=(), students=None, sandbox=None, force=False, 
     echo(f"autograded {len(graded)} of {total} submission(s) at sandbox level '{level}'"
          + (f"; {failures} NOT GRADED by a fault of the grader, not of the students (see above and "
             f"{course.path('grader_logs')}): run the same command again to grade them" if failures else ""))
+    waiting = {a: gradebook.awaiting_manual(course, a) for a in assignments}
+    if any(waiting.values()):
+        echo(", ".join(f"{n} submission(s) of {a}" for a, n in waiting.items() if n)
+             + " await manual grading (written answers) in formgrader")
     if warning:
         echo(warning)
     return graded, failures, level
