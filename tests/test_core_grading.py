@@ -225,6 +225,51 @@ def test_a_bug_in_the_scheduler_costs_one_submission_only(course, fake_runners, 
     assert any("ada" in line and "RuntimeError: a bug" in line for line in lines)
 
 
+def test_a_gradebook_that_cannot_be_written_loses_nothing_and_the_next_run_records_it(course, fake_runners,
+                                                                                    monkeypatch):
+    from autograder.grading import gradebook
+    submit(course, "ada")
+    real = gradebook.record
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(gradebook, "record", full_disk)
+    graded, failures, lines = run(course, ["ada"])
+    assert failures == 1 and "NOT RECORDED" in lines[-1] and "No space" in lines[-1]
+    assert SubmissionResults.load(course.results_file("ada", A)).score == 5   # the grading itself is kept
+    monkeypatch.setattr(gradebook, "record", real)
+    graded, failures, lines = run(course, ["ada"])
+    assert failures == 0 and "unchanged, kept" in lines[-1] and len(fake_runners["runner"].calls) == 1
+    from nbgrader.api import Gradebook
+    with Gradebook(course.db_url) as gb:
+        assert gb.find_submission(A, "ada")                               # recorded by the plain rerun
+
+
+FAKE_WARM_GRADER = """
+import json, sys
+for number, line in enumerate(sys.stdin):
+    if number == 1:
+        sys.exit(-9 % 256)          # dies on its second job, as a killed process would
+    print(json.dumps({"code": 0, "output": "graded " + json.loads(line)["job"]}), flush=True)
+"""
+
+
+def test_a_warm_grader_that_dies_fails_one_grading_and_the_next_starts_a_new_one(monkeypatch):
+    started = []
+
+    def start(self):
+        self.proc = subprocess.Popen([sys.executable, "-c", FAKE_WARM_GRADER], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        started.append(self.proc.pid)
+    monkeypatch.setattr(pool.WarmGrader, "_start", start)
+    grader = pool.WarmGrader()
+    assert grader.run("/job/1") == (0, "graded /job/1")
+    code, output = grader.run("/job/2")
+    assert code == 247 and "died while grading" in output and grader.proc is None
+    assert grader.run("/job/3") == (0, "graded /job/3") and len(started) == 2
+    grader.close()
+
+
 # -- the course: a lock, the gradebook ------------------------------------------------------------------------------
 def test_two_runs_on_one_course_do_not_overlap(course):
     holder = subprocess.Popen([sys.executable, "-c", (

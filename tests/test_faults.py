@@ -128,3 +128,19 @@ def test_without_retries_a_killed_grading_is_not_kept_and_the_next_plain_run_gra
     graded, failures = batch.autograde(course, [A1], ["fault-c"], level, echo=lines.append)  # no --force
     assert failures == 0 and "kept" not in lines[-1]
     assert graded[("fault-c", A1)].score == graded[("fault-c", A1)].max_score
+
+
+def test_the_cold_path_grades_as_the_warm_one(built, level):
+    """``warm = False`` (``RNNKIT_WARM=0``): a pytest process and a sandbox worker per submission, same grade."""
+    course, answers = built
+    from autograder.simulation import catalogue
+    bug = catalogue.catalogue(A1)[0]
+    submissions.submit(course, "cold-bug", A1, catalogue.apply(answers[A1], bug))
+    results = {}
+    for warm in (True, False):
+        graded, failures = batch.autograde(course, [A1], ["cold-bug"], level, force=True, echo=lambda *_: None,
+                                           settings=Settings(warm=warm))
+        assert failures == 0
+        results[warm] = graded[("cold-bug", A1)]
+    assert results[False].items()[bug.cell].lost
+    assert [(t.name, t.score) for t in results[True].tests] == [(t.name, t.score) for t in results[False].tests]
