@@ -247,7 +247,8 @@ def explain(err, item):
         name = getattr(err, "name", None) or one_line(err)
         return f"{item}: {name} is not defined: run its answer cell (and the cells above it) first."
     if isinstance(err, CheckFailed):
-        return f"{item}: {_ANSI.sub('', str(err))}"
+        text = _ANSI.sub('', str(err))
+        return text if text.startswith(f"{item}: ") else f"{item}: {text}"   # never "item: item: ..."
     where = _user_frame(err.__traceback__)
     at = f" in {where[0]}, line {where[1]} of its cell" if where else ""
     return f"{item}: the check stopped with {type(err).__name__}{at}: {one_line(err)}"

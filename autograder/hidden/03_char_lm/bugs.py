@@ -124,6 +124,9 @@ BUGS = [
     Bug("random_keeps_partial_batch", "seq_data_iter_random",
         "for b in range(num_subseqs // batch_size):", "for b in range(-(-num_subseqs // batch_size)):",
         "Also yields the last, incomplete batch, whose shape is not (n, T)."),
+    Bug("random_one_subsequence_too_many", "seq_data_iter_random",
+        "num_subseqs = (len(corpus) - offset - 1) // num_steps", "num_subseqs = (len(corpus) - offset) // num_steps",
+        "Counts (L - offset) // T subsequences, forgetting that the labels need one more token after the last one."),
     Bug("random_int64_batches", "seq_data_iter_random",
         "yield tf.constant(X, tf.int32), tf.constant(Y, tf.int32)", "yield tf.constant(X), tf.constant(Y)",
         "Yields the corpus's own integer dtype (int64) instead of int32."),
@@ -212,6 +215,27 @@ BUGS = [
         "Always uses batches of 32 rows."),
     Bug("train_gradient_ascent", "train_char_lm",
         "w.assign_sub(learning_rate * g)", "w.assign_add(learning_rate * g)", "Adds the gradient instead of subtracting it."),
+    Bug("train_one_tape_no_stop_gradient", "train_char_lm",
+        "        state, total, count = None, 0.0, 0\n"
+        "        for X, Y in sampler(corpus, batch_size, num_steps, rng):\n"
+        "            if use_random_iter or state is None:\n"
+        "                state = model.begin_state(batch_size)\n"
+        "            else:\n"
+        "                state = tf.stop_gradient(state)\n"
+        "            with tf.GradientTape() as tape:\n"
+        "                logits, state = model(X, state)\n"
+        "                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=Y, logits=logits))\n"
+        "            grads = clip_gradients(tape.gradient(loss, model.trainable_variables), theta)\n",
+        "        state, total, count = None, 0.0, 0\n"
+        "        with tf.GradientTape(persistent=True) as tape:   # one tape for the whole epoch\n"
+        "          for X, Y in sampler(corpus, batch_size, num_steps, rng):\n"
+        "            if use_random_iter or state is None:\n"
+        "                state = model.begin_state(batch_size)\n"
+        "            logits, state = model(X, state)\n"
+        "            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=Y, logits=logits))\n"
+        "            grads = clip_gradients(tape.gradient(loss, model.trainable_variables), theta)\n",
+        "Records a whole epoch on one tape and carries the state without tf.stop_gradient, so each batch's gradient "
+        "reaches back through every batch before it (not truncated BPTT)."),
     Bug("train_one_epoch", "train_char_lm",
         "for _ in range(epochs):", "for _ in range(1):", "Makes one pass whatever epochs says."),
 

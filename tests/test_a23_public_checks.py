@@ -1,0 +1,142 @@
+"""The public checks of Assignments 2 and 3 see what the hidden suite grades, and say why (issue 21, items 1-2).
+
+Each case puts one realistic mistake into the reference's answers and runs the notebook's own check cells in process
+(``bench/public_checks.run_checks``: the set-up, the answers, the check cells up to the item; what a student runs
+before submitting, without the demonstrations). The check of the mistake's own item must print ✗ with a sentence
+that names the cause; the reference and correct variants (TensorFlow's own functions among them) must print ✓.
+``bench/public_checks.py`` runs the whole catalogue (``bench/results/public_checks.md``).
+"""
+import os
+import re
+import sys
+
+import pytest
+
+from autograder import project
+from autograder.simulation import catalogue
+from tests.conftest import assignments
+
+sys.path.insert(0, os.path.join(project.ROOT, "bench"))
+import public_checks  # noqa: E402
+
+A3 = "03_char_lm"
+
+
+def selected(assignment):
+    if assignment not in assignments():
+        pytest.skip(f"{assignment} not selected")
+
+
+def change(assignment, name):
+    found = {c.name: c for c in catalogue.catalogue(assignment) + catalogue.variants(assignment)}
+    return found[name]
+
+
+def verdict(assignment, name=None, item=None, answers=None):
+    c = change(assignment, name) if name else None
+    item = item or c.cell
+    return public_checks.run_checks(assignment, c, until=item, answers=answers)[item]
+
+
+# A whole epoch on one persistent tape: harmless when the carried state is cut with tf.stop_gradient, wrong when not
+EPOCH_BODY = '''        state, total, count = None, 0.0, 0
+        for X, Y in sampler(corpus, batch_size, num_steps, rng):
+            if use_random_iter or state is None:
+                state = model.begin_state(batch_size)
+            else:
+                state = tf.stop_gradient(state)
+            with tf.GradientTape() as tape:
+                logits, state = model(X, state)
+                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=Y, logits=logits))
+            grads = clip_gradients(tape.gradient(loss, model.trainable_variables), theta)
+'''
+ONE_TAPE_CUT = '''        state, total, count = None, 0.0, 0
+        with tf.GradientTape(persistent=True) as tape:
+          for X, Y in sampler(corpus, batch_size, num_steps, rng):
+            if use_random_iter or state is None:
+                state = model.begin_state(batch_size)
+            else:
+                state = tf.stop_gradient(state)
+            logits, state = model(X, state)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=Y, logits=logits))
+            grads = clip_gradients(tape.gradient(loss, model.trainable_variables), theta)
+'''
+
+# The six training-loop mistakes of issue 21 that the public check used to pass, with what it must now say.
+TRAINING_MISTAKES = [
+    ("train_state_kept_across_epochs", r"epoch 2 started from the state left over from the epoch before"),
+    ("train_state_carried_across_random_batches", r"with random sampling neighbouring batches are unrelated"),
+    ("train_history_last_batch", r"that is the last batch's perplexity"),
+    ("train_history_mean_of_perplexities", r"exp\(mean cross-entropy over all positions"),
+    ("train_rng_per_epoch", r"epoch 2 got another generator than epoch 1 \(a new np.random.default_rng\(seed\)"),
+    ("train_one_tape_no_stop_gradient", r"the carried state must be cut with tf.stop_gradient"),
+]
+
+
+@pytest.mark.parametrize("name, expected", TRAINING_MISTAKES)
+def test_a3_training_loop_mistakes_are_flagged_by_the_public_check(name, expected):
+    selected(A3)
+    out = verdict(A3, name)
+    assert out.startswith("✗ train_char_lm: ") and re.search(expected, out), out
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("train_seed_ignored", r"did not get a fresh np.random.default_rng\(seed\)"),
+    ("train_no_clipping", r"unclipped gradients"),
+    ("train_theta_fixed", r"clipped at 1 instead of theta"),
+    ("train_learning_rate_fixed", r"another learning rate"),
+    ("train_loss_sum", r"SUM of the cross-entropies"),
+    ("train_gradient_ascent", r"moved up the gradient"),
+    ("train_iterators_swapped", r"use_random_iter=False asks for seq_data_iter_sequential"),
+    ("train_batch_size_fixed", r"called with batch_size=32"),
+    ("train_one_epoch", r"called 1 times for epochs=2"),
+    ("train_state_never_carried", r"did not start from the state batch 1 ended with"),
+])
+def test_a3_every_argument_of_the_training_loop_is_checked_in_public(name, expected):
+    selected(A3)
+    out = verdict(A3, name)
+    assert out.startswith("✗ train_char_lm: ") and re.search(expected, out), out
+
+
+@pytest.mark.parametrize("name", ["train_keras_sgd_tf_function", "train_assign_and_sum_of_nll",
+                                  "train_sgd_global_clipnorm", None])
+def test_a3_correct_training_loops_pass_the_public_check(name):
+    selected(A3)
+    out = verdict(A3, name, item="train_char_lm")
+    assert out.startswith("✓ train_char_lm looks right"), out
+
+
+def test_a3_one_tape_over_an_epoch_passes_when_the_state_is_cut():
+    selected(A3)
+    source = project.reference_source(A3, "train_char_lm")
+    assert source.count(EPOCH_BODY) == 1
+    out = verdict(A3, item="train_char_lm", answers={"train_char_lm": source.replace(EPOCH_BODY, ONE_TAPE_CUT)})
+    assert out.startswith("✓ train_char_lm looks right"), out
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("random_one_subsequence_too_many", r"^✗ seq_data_iter_random: .*\(L - offset - 1\) // T of them, not "
+                                        r"\(L - offset\) // T"),
+    ("random_int64_batches", r"^✗ seq_data_iter_random: X of batch 0 is int64; yield int32 tensors"),
+    ("random_shuffles_within_batches_only", r"^✗ seq_data_iter_random: .*shuffle all the subsequences"),
+    ("sequential_rows_interleaved", r"^✗ seq_data_iter_sequential: .*reshaped to \(stream_length, 3\) and "
+                                    r"transposed"),
+    ("perplexity_exp_of_sum", r"^✗ perplexity: .*exp of the SUM of the 6 cross-entropies"),
+    ("clip_per_tensor", r"^✗ clip_gradients: .*clips every tensor on its own \(tf.clip_by_norm per tensor"),
+    ("gen_argmax_when_sampling", r"^✗ generate: at temperature 1 every sampled character was the model's most "
+                                 r"likely one"),
+])
+def test_a3_messages_name_the_cause(name, expected):
+    selected(A3)
+    out = verdict(A3, name)
+    assert re.search(expected, out), out
+    item = change(A3, name).cell
+    assert f"{item}: {item}:" not in out
+
+
+def test_a3_reference_and_tensorflow_clipping_pass_every_public_check():
+    selected(A3)
+    results = public_checks.run_checks(A3)
+    assert all(v.startswith("✓") for v in results.values()), results
+    for name in ("clip_tf_clip_by_global_norm_as_given", "clip_tf_linalg_global_norm"):
+        assert verdict(A3, name).startswith("✓ clip_gradients looks right")
