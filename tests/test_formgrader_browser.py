@@ -1,0 +1,160 @@
+"""formgrader in a real browser (Debian's chromium, driven by playwright) on an rnnkit course: the instructor sees
+every item's rnnkit score, grades the written answer by hand and finds it in ``rnnkit export``, then presses
+formgrader's Autograde button and still sees the trusted grade (and the manual one)."""
+import contextlib
+import csv
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from nbgrader.api import Gradebook
+
+from autograder import build, cli
+from autograder.course import Course
+from autograder.grading import batch
+from autograder.results import SubmissionResults
+from autograder.simulation import catalogue, submissions
+
+A1 = "01_rnn_cell"
+WRITTEN = "written_vanishing_gradients"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = os.environ.get("RNNKIT_SCREENSHOTS")   # a folder to keep the screenshots in (they are looked at by people)
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=(
+    "chromium is not installed (Debian/Ubuntu: sudo apt-get install chromium); playwright must not download one"))
+
+
+def _free_port():
+    with contextlib.closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _formgrader(course, home):
+    """``jupyter server`` with nbgrader's formgrader, in the course folder, on 127.0.0.1, no token, a home and a
+    Jupyter configuration of its own."""
+    port = _free_port()
+    env = dict(os.environ, HOME=home, JUPYTER_CONFIG_DIR=os.path.join(home, ".jupyter"),
+               JUPYTER_DATA_DIR=os.path.join(home, "data"), JUPYTER_RUNTIME_DIR=os.path.join(home, "runtime"),
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    os.makedirs(env["JUPYTER_CONFIG_DIR"], exist_ok=True)
+    log = open(os.path.join(home, "server.log"), "w")
+    server = subprocess.Popen([sys.executable, "-m", "jupyter", "server", "--ip=127.0.0.1", f"--port={port}",
+                               "--ServerApp.token=", "--ServerApp.password=", "--no-browser", "--allow-root",
+                               "--ServerApp.port_retries=0"],
+                              cwd=course.root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                urllib.request.urlopen(base + "/formgrader/api/status", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.time() > deadline:
+                    raise AssertionError("formgrader did not start: " + open(log.name).read()[-2000:])
+                time.sleep(0.5)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, level):
+    root = tmp_path_factory.mktemp("formgrader")
+    course = Course(str(root / "course"))
+    build.build(course, [A1], log=lambda *_: None)
+    reference = submissions.reference_answers(course, A1)
+    bug = next(b for b in catalogue.catalogue(A1) if b.cell == "rnn_backward")
+
+    def write(notebook):
+        for cell in notebook.cells:
+            if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == WRITTEN:
+                cell.source = "The gradient shrinks at each step."
+        return notebook
+    submissions.submit(course, "bob", A1, catalogue.apply(reference, bug), write)
+    graded, failures = batch.autograde(course, [A1], ["bob"], level, force=True, echo=lambda *_: None)
+    assert failures == 0
+    return course, graded[("bob", A1)], str(root / "home")
+
+
+def _shown(page, grade_id):
+    """What formgrader shows in a grade's box: the manual score, else (greyed) the autograded one."""
+    box = page.locator(f"input#{grade_id}")
+    return float(box.input_value() or box.get_attribute("placeholder"))
+
+
+def _shot(page, name):
+    if SHOTS:
+        os.makedirs(SHOTS, exist_ok=True)
+        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+
+
+def test_formgrader_shows_rnnkit_scores_takes_a_manual_grade_and_autograde_keeps_the_trusted_one(graded):
+    playwright = pytest.importorskip("playwright.sync_api")
+    course, results, home = graded
+    trusted = results.items()
+    assert trusted["rnn_backward"].score < trusted["rnn_backward"].max_score   # the bug lost points
+    with _formgrader(course, home) as base, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        # (a) every item's rnnkit score in the grading page (Manual Grading > assignment > notebook > submission)
+        page.goto(base + f"/formgrader/gradebook/{A1}/{A1}")
+        page.locator("a", has_text="Submission #1").click()
+        page.wait_for_selector("input#test_rnn_backward")
+        grading_page = page.url
+        _shot(page, "1-submission")
+        for item, score in trusted.items():
+            assert _shown(page, f"test_{item}") == pytest.approx(score.score), item
+        # (b) the written answer, graded by hand, reaches rnnkit export
+        box = page.locator(f"input#{WRITTEN}")
+        box.fill("1.5")
+        box.press("Tab")
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            with Gradebook(course.db_url) as gb:
+                if gb.find_grade(WRITTEN, A1, A1, "bob").manual_score == 1.5:
+                    break
+            time.sleep(0.3)
+        assert cli.main(["export", "--course-dir", course.root]) == 0
+        with open(course.path("exports", "grades.csv")) as f:
+            row = next(r for r in csv.DictReader(f) if r["student_id"] == "bob")
+        assert float(row["raw_score"]) == pytest.approx(results.score + 1.5)
+        with open(course.path("exports", f"items_{A1}.csv")) as f:
+            row = next(r for r in csv.DictReader(f) if r["student"] == "bob")
+        assert float(row[WRITTEN]) == 1.5 and row["manual_status"] == "graded"
+        # (c) formgrader's Autograde button: rnnkit grades, the trusted grade stays (and the manual one)
+        page.goto(base + f"/formgrader/manage_submissions/{A1}")
+        page.wait_for_selector("span.glyphicon-flash")
+        with page.expect_response(lambda r: "/autograde" in r.url and r.request.method == "POST",
+                                  timeout=600_000) as answer:
+            page.locator("span.glyphicon-flash").first.click()
+        reply = answer.value.json()
+        assert reply["success"], reply.get("error") or reply.get("log")
+        assert "rnnkit: bob/01_rnn_cell" in reply["log"]   # rnnkit's grader ran, not a kernel
+        page.wait_for_timeout(500)
+        _shot(page, "2-after-autograde")
+        page.goto(base + f"/formgrader/gradebook/{A1}/{A1}")
+        page.wait_for_selector("td")
+        _shot(page, "3-gradebook")
+        text = page.inner_text("body")
+        assert f"{results.score + 1.5:g} / 17" in text, text
+        page.goto(grading_page)
+        page.wait_for_selector("input#test_rnn_backward")
+        for item, score in trusted.items():
+            assert _shown(page, f"test_{item}") == pytest.approx(score.score), item
+        assert _shown(page, WRITTEN) == 1.5
+        browser.close()
+    assert SubmissionResults.load(course.results_file("bob", A1)).score == pytest.approx(results.score)
