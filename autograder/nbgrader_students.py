@@ -20,8 +20,8 @@ class Student:
     """One student's side of the course: ``home/<name>`` with ``~/.jupyter/nbgrader_config.py`` naming the
     exchange (what the instructor's ``course/student_nbgrader_config.py`` holds)."""
 
-    def __init__(self, homes, name, exchange):
-        self.name = name
+    def __init__(self, homes, name, exchange, in_process=False):
+        self.name, self.in_process = name, in_process
         self.home = os.path.abspath(os.path.join(homes, name))
         self.exchange = os.path.abspath(exchange)
         os.makedirs(os.path.join(self.home, ".jupyter"), exist_ok=True)
@@ -45,12 +45,36 @@ class Student:
             raise RnnkitError(f"{self.name}: `nbgrader {' '.join(args)}` failed (exit {proc.returncode}): {tail}")
         return output
 
+    def _exchange(self, kind, assignment):
+        """nbgrader's own exchange classes (``fetch_assignment``, ``submit``), run in this process with the
+        configuration the student's command line would load: the same files, without a Python start-up each."""
+        from traitlets.config import Config
+        from nbgrader.auth import Authenticator
+        from nbgrader.coursedir import CourseDirectory
+        from nbgrader.exchange.default import ExchangeFetchAssignment, ExchangeSubmit
+        config = Config()
+        config.Exchange.root = self.exchange
+        config.Exchange.cache = os.path.join(self.home, ".local", "share", "jupyter", "nbgrader_cache")
+        config.Exchange.assignment_dir = self.home
+        config.CourseDirectory.course_id = COURSE_ID
+        config.CourseDirectory.assignment_id = assignment
+        config.CourseDirectory.student_id = self.name
+        coursedir = CourseDirectory(config=config)
+        cls = {"fetch_assignment": ExchangeFetchAssignment, "submit": ExchangeSubmit}[kind]
+        try:
+            cls(coursedir=coursedir, authenticator=Authenticator(config=config), config=config).start()
+        except Exception as err:
+            raise RnnkitError(f"{self.name}: nbgrader {kind} {assignment} failed: {err}") from None
+
     def notebook_path(self, assignment):
         return os.path.join(self.home, assignment, f"{assignment}.ipynb")
 
     def fetch(self, assignment):
         if not os.path.exists(self.notebook_path(assignment)):
-            self.nbgrader("fetch_assignment", assignment, "--course", COURSE_ID)
+            if self.in_process:
+                self._exchange("fetch_assignment", assignment)
+            else:
+                self.nbgrader("fetch_assignment", assignment, "--course", COURSE_ID)
         return self.notebook_path(assignment)
 
     def work(self, assignment, answers=None, written=None, edit=None):
@@ -70,6 +94,8 @@ class Student:
         return path
 
     def submit(self, assignment):
+        if self.in_process:
+            return self._exchange("submit", assignment)
         return self.nbgrader("submit", assignment, "--course", COURSE_ID, "--student", self.name)
 
     def fetch_feedback(self, assignment):
