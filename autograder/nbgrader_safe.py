@@ -82,8 +82,9 @@ class OutputBudget:
 
 def safe_text(text, limit=MAX_TEXT):
     text = "".join(text) if isinstance(text, list) else str(text)
-    text = _CONTROL.sub("", _ANSI.sub("", text.replace("\r\n", "\n")))
+    text = _ANSI.sub("", text.replace("\r\n", "\n"))
     text = "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))  # progress bars: the last state
+    text = _CONTROL.sub("", text)
     if len(text) > limit:
         text = text[:limit] + f"\n[... {len(text) - limit} more characters not shown]\n"
     return text
