@@ -42,6 +42,8 @@ class Settings:
     suite_timeout: float = _setting(3600.0, "seconds the whole hidden suite of one submission may take")
     retries: int = _setting(1, "times a grader failure is retried within one run (the next run retries again)")
     warm: bool = _setting(True, "warm graders and zygotes (TensorFlow imported once); false grades cold")
+    service: bool = _setting(True, "keep the warm graders running between commands (a grading service per course)")
+    service_idle: float = _setting(900.0, "seconds without work after which the grading service ends")
 
     def to_dict(self):
         return asdict(self)

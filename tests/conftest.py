@@ -19,6 +19,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Grader seeds derive from the course secret and the submission's bytes: a fixed secret (and the build's fixed cell
 # ids) make every test's grading inputs the same on every run.
 os.environ.setdefault("RNNKIT_SECRET", "5eed" * 16)
+# No grading service outlives a test: tests that need one (tests/test_service.py) ask for it and stop it.
+os.environ.setdefault("RNNKIT_SERVICE", "0")
 
 
 def pytest_configure(config):

@@ -63,14 +63,16 @@ def student_worker(procs):
     return [p for p in procs if (p.ppid in zygotes and p.pid not in zygotes) or p.has("worker.py")]
 
 
-def kill_once(find, killed, stop, settle=1.5):
-    """Kills the first process ``find`` picks once a grading is under way (a suite is running in a child)."""
+def kill_once(find, killed, stop, settle=1.5, among=None):
+    """Kills the first process ``find`` picks among ours (``among``: another tree of processes) once a grading is
+    under way (a suite is running in a warm grader's child)."""
+    among = among or _descendants
     while not stop.is_set():
-        procs = _descendants()
+        procs = among()
         victims = find(procs)
         if victims and grading_child(procs):
             time.sleep(settle)  # well inside the grading
-            victims = find(_descendants())
+            victims = find(among())
             if victims:
                 try:
                     victims[0].proc.send_signal(signal.SIGKILL)
@@ -99,7 +101,7 @@ def test_a_process_killed_mid_grading_costs_no_grade(reference_class, level, fin
     watcher.start()
     try:
         graded, failures = batch.autograde(course, [A1], ["fault-a", "fault-b"], level, force=True, jobs=1,
-                                           echo=lines.append, settings=Settings())
+                                           echo=lines.append, settings=Settings(service=False))
     finally:
         stop.set()
         watcher.join()
@@ -117,7 +119,7 @@ def test_without_retries_a_killed_grading_is_not_kept_and_the_next_plain_run_gra
     watcher.start()
     try:
         graded, failures = batch.autograde(course, [A1], ["fault-c"], level, echo=lines.append,
-                                           settings=Settings(retries=0))
+                                           settings=Settings(retries=0, service=False))
     finally:
         stop.set()
         watcher.join()
@@ -139,7 +141,7 @@ def test_the_cold_path_grades_as_the_warm_one(built, level):
     results = {}
     for warm in (True, False):
         graded, failures = batch.autograde(course, [A1], ["cold-bug"], level, force=True, echo=lambda *_: None,
-                                           settings=Settings(warm=warm))
+                                           settings=Settings(warm=warm, service=False))
         assert failures == 0
         results[warm] = graded[("cold-bug", A1)]
     assert results[False].items()[bug.cell].lost

@@ -117,7 +117,7 @@ def autograde(course, assignments, students=None, level="bubblewrap", force=Fals
                 if dask:
                     outcomes = distributed.schedule(todo, dask, workers=max(1, jobs), security=dask_security)
                 else:
-                    outcomes = pool.schedule(todo, jobs, settings)
+                    outcomes = pool.schedule(todo, jobs, settings, echo)
                 retry = []
                 for outcome in outcomes:
                     if outcome.failed and attempt < settings.retries:

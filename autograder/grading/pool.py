@@ -17,6 +17,7 @@ everything else (level, release, limits) is in the job file, written once. A war
 memory) fails only the grading it was doing, as a grader failure, and the next grading starts a new one.
 """
 from concurrent.futures import ThreadPoolExecutor, as_completed
+import contextlib
 import json
 import os
 import resource
@@ -103,29 +104,41 @@ class WarmGrader:
 
 
 class Pool:
-    """``size`` runners lent out one grading at a time: warm graders, or :func:`run_cold` when
-    ``settings.warm`` is off."""
+    """Runners lent out one grading at a time: ``size`` warm graders (more with :meth:`grow`), or :func:`run_cold`
+    when ``settings.warm`` is off. A grading waits for a free warm grader."""
 
     def __init__(self, size, settings=Settings()):
-        self.free = [WarmGrader() for _ in range(size)] if settings.warm else []
         self.warm = settings.warm
-        self.lock = threading.Lock()
+        self.free, self.size = [], 0
+        self.available = threading.Condition()
+        self.grow(size)
+
+    def grow(self, size):
+        with self.available:
+            while self.warm and self.size < size:
+                self.free.append(WarmGrader())
+                self.size += 1
+                self.available.notify()
 
     def grade(self, task):
         """Grades ``task`` with a free runner; returns its :class:`Outcome`."""
-        with self.lock:
-            grader = self.free.pop() if self.free else None
+        if not self.warm:
+            return submission.grade(task, run_cold)
+        with self.available:
+            self.available.wait_for(lambda: self.free)
+            grader = self.free.pop()
         try:
-            return submission.grade(task, grader.run if grader else run_cold)
+            return submission.grade(task, grader.run)
         finally:
-            if grader:
-                with self.lock:
-                    self.free.append(grader)
+            with self.available:
+                self.free.append(grader)
+                self.available.notify()
 
     def close(self):
-        for grader in self.free:
-            grader.close()
-        self.free = []
+        with self.available:
+            for grader in self.free:
+                grader.close()
+            self.free = []
 
     def __enter__(self):
         return self
@@ -134,14 +147,28 @@ class Pool:
         self.close()
 
 
-def schedule(tasks, jobs=1, settings=Settings()):
-    """Grades ``tasks`` on this machine, ``jobs`` at a time; yields each :class:`Outcome` as it is ready."""
+def schedule(tasks, jobs=1, settings=Settings(), echo=print):
+    """Grades ``tasks`` (of one course) on this machine, ``jobs`` at a time; yields each :class:`Outcome` as it is
+    ready. With ``settings.service`` the course's warm grading service grades them (started on first use, see
+    :mod:`autograder.grading.service`); otherwise, or if it cannot start, warm graders of this run's own."""
     tasks = list(tasks)
     if not tasks:
         return
-    with Pool(min(max(1, jobs), len(tasks)), settings) as graders, \
-            ThreadPoolExecutor(max_workers=max(1, jobs)) as threads:
-        futures = {threads.submit(graders.grade, task): task for task in tasks}
+    jobs = min(max(1, jobs), len(tasks))
+    with contextlib.ExitStack() as stack:
+        grade = None
+        if settings.service and settings.warm:
+            from autograder.grading import service
+            client = service.Client(tasks[0].course_root, settings, jobs)
+            try:
+                client.ready()
+                grade = client.grade
+            except service.ServiceUnavailable as err:
+                echo(f"{err}; grading in this process instead")
+        if grade is None:
+            grade = stack.enter_context(Pool(jobs, settings)).grade
+        threads = stack.enter_context(ThreadPoolExecutor(max_workers=jobs))
+        futures = {threads.submit(grade, task): task for task in tasks}
         for future in as_completed(futures):
             try:
                 yield future.result()

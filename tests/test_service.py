@@ -1,0 +1,111 @@
+"""The grading service that stays warm between commands: a second command is graded by the same warm processes
+(no TensorFlow imported again), yet a vandal graded by one command leaves nothing for the next submission; a
+client with other code or settings gets a service of its own; a service lost mid-grading costs no grade; an idle
+service ends by itself."""
+import os
+import threading
+import time
+
+import psutil
+import pytest
+
+from autograder.grading import batch, service
+from autograder.settings import Settings
+from autograder.simulation import submissions
+from tests.test_faults import Proc, kill_once
+from tests.test_warm import VANDAL
+
+A1 = "01_rnn_cell"
+
+
+class Watch:
+    """The course's service process (a daemon, nobody's child: found through its socket) and its descendants."""
+    course = None
+
+
+def services():
+    pid = service.pid(Watch.course.root)
+    return [Proc(psutil.Process(pid))] if pid else []
+
+
+def service_tree():
+    found = []
+    for root in services():
+        for proc in [root.proc] + root.proc.children(recursive=True):
+            try:
+                found.append(Proc(proc))
+            except psutil.Error:
+                pass
+    return found
+
+
+def warm_graders():
+    ours = {p.pid for p in services()}
+    return [p for p in service_tree() if p.has("autograder.grading.pool") and p.ppid in ours]
+
+
+def grade(course, students, level, **settings):
+    lines = []
+    graded, failures = batch.autograde(course, [A1], students, level, force=True, echo=lines.append,
+                                       settings=Settings(service=True, **settings))
+    assert failures == 0, lines
+    return graded
+
+
+@pytest.fixture(scope="module")
+def course(built):
+    course, answers = built
+    reference = answers[A1]
+    first = next(iter(reference))
+    submissions.submit(course, "svc-ref", A1, reference)
+    submissions.submit(course, "svc-vandal", A1, {**reference, first: VANDAL + "\nvandal()\n" + reference[first]})
+    Watch.course = course
+    yield course
+    service.stop(course.root)
+
+
+def test_a_second_command_is_graded_warm_and_a_vandal_leaves_nothing_behind(course, level):
+    first = grade(course, ["svc-ref"], level)[("svc-ref", A1)]
+    pids = ({p.pid for p in services()}, {p.pid for p in warm_graders()})
+    assert len(pids[0]) == 1 and len(pids[1]) == 1
+    vandal = grade(course, ["svc-vandal"], level)[("svc-vandal", A1)]
+    again = grade(course, ["svc-ref"], level)[("svc-ref", A1)]
+    assert ({p.pid for p in services()}, {p.pid for p in warm_graders()}) == pids   # the same warm processes
+    assert first.score == again.score == first.max_score
+    assert [t.score for t in again.tests] == [t.score for t in first.tests]
+    assert vandal.score == vandal.max_score   # the vandal's answers are the reference's too
+
+
+def test_other_settings_get_a_service_of_their_own(course, level):
+    grade(course, ["svc-ref"], level)
+    before = {p.pid for p in services()}
+    grade(course, ["svc-ref"], level, call_timeout=90.0)
+    after = {p.pid for p in services()}
+    assert len(after) == 1 and after != before
+
+
+def test_a_service_killed_mid_grading_costs_no_grade(course, level):
+    grade(course, ["svc-ref"], level)  # a service is up
+    killed, stop = [], threading.Event()
+    watcher = threading.Thread(target=kill_once, args=(lambda procs: services(), killed, stop),
+                               kwargs={"among": service_tree})
+    watcher.start()
+    try:
+        results = grade(course, ["svc-ref"], level)[("svc-ref", A1)]
+    finally:
+        stop.set()
+        watcher.join()
+    assert killed and results.score == results.max_score
+
+
+def test_an_idle_service_ends_by_itself(course, level):
+    grade(course, ["svc-ref"], level, service_idle=2.0)
+    tree = [p.proc for p in service_tree()]
+    assert services() and len(tree) >= 2
+    deadline = time.monotonic() + 60
+    while services() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not services()
+    gone, alive = psutil.wait_procs(tree, timeout=30)
+    assert not alive, alive   # its warm graders and zygotes went with it
+    assert not os.path.exists(service.socket_path(course.root))
