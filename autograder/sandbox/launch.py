@@ -65,6 +65,7 @@ import tempfile
 
 from autograder import project
 from autograder.errors import RnnkitError
+from autograder.sandbox import cgroup
 from autograder.sandbox.inside import confine, seccomp
 
 WORKER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inside")  # the only project folder the sandbox sees
@@ -82,12 +83,14 @@ _starts = itertools.count()
 
 @dataclass(frozen=True)
 class Limits:
-    memory_gb: float = 4.0        # address space of the student process (TensorFlow alone maps ~1.9 GB)
+    memory_gb: float = 4.0        # address space of each student process (TensorFlow alone maps ~1.9 GB)
     cpu_seconds: int = 1800       # a backstop; wall-clock timeouts per call are the real limit
     file_mb: int = 64             # largest file the student process may write (in its scratch folder)
-    processes: int = 4096         # threads count here too, and TensorFlow starts many
+    processes: int = 1024         # RLIMIT_NPROC: threads count here too (a worker runs about 40 on 2 cores)
     tmp_mb: int = TMP_MB          # size of the private /tmp (bubblewrap, unshare)
     scratch_mb: int = SCRATCH_MB  # size of the scratch folder (bubblewrap, unshare)
+    group_memory_gb: float = 3.0  # resident memory of all of a submission's processes together (a cgroup)
+    group_processes: int = 1024   # processes and threads of a submission together (a cgroup)
 
 
 @dataclass
@@ -231,8 +234,10 @@ def worker_argv(level):
     return [sys.executable, "-I", inside_path(level, "worker.py")]
 
 
-def _preexec(limits, level, uid, reveal):
+def _preexec(limits, level, uid, reveal, group=None):
     def apply():
+        if group is not None:  # first, as root: every process the sandbox starts is born in the group
+            group.join()
         memory = int(limits.memory_gb * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
@@ -257,13 +262,14 @@ def _chown_tree(path, uid):
             os.lchown(name, uid, uid)
 
 
-def command(level, workdir, argv, limits=Limits(), nested=False):
+def command(level, workdir, argv, limits=Limits(), nested=False, group=None):
     """The :class:`Command` that runs ``argv`` (paths as seen inside: see :func:`inside_path`) at ``level`` with the
     scratch folder ``workdir`` (the grader's copy of the released folder).
 
     ``nested`` (bubblewrap only) is for a zygote (:mod:`autograder.sandbox.warm`): its children enter namespaces
     of their own, so bubblewrap must allow a nested user namespace and leave the seccomp filter to each child,
-    which installs it on itself before any student code runs."""
+    which installs it on itself before any student code runs. ``group`` (a :class:`cgroup.Group`) is joined before
+    ``exec``: one memory and process budget for everything the sandbox starts."""
     uid = _sandbox_uid() if _is_root() else None
     if uid is not None:
         _chown_tree(workdir, uid)
@@ -279,7 +285,7 @@ def command(level, workdir, argv, limits=Limits(), nested=False):
     else:
         raise RnnkitError(f"unknown sandbox level {level!r}; choose one of {', '.join(LEVELS)}")
     reveal = _prefixes() + [WORKER_DIR, workdir, os.path.dirname(shutil.which("bwrap") or "/usr/bin/bwrap")]
-    return Command(full, fds, _preexec(limits, level, uid, reveal), uid)
+    return Command(full, fds, _preexec(limits, level, uid, reveal, group), uid)
 
 
 @functools.lru_cache(maxsize=None)
@@ -309,6 +315,10 @@ def gaps(level):
         found.append(f"no seccomp filter for this machine's architecture ({seccomp.platform.machine()})")
     if level == "none" and not _is_root():
         found.append("the grader is not root, so the student runs as the grader's own user")
+    kind, note = cgroup.status()
+    if kind == "none":
+        found.append(f"no cgroup for a submission's memory and processes together ({note}): memory is limited per "
+                     "process (RLIMIT_AS) and the processes by RLIMIT_NPROC")
     if level == "bubblewrap":
         options = _bwrap_options()
         if "--size" not in options:
@@ -341,10 +351,10 @@ def worker_env():
     return env
 
 
-def start(level, workdir, limits=Limits(), argv=None):
-    """Starts the worker (or ``argv``) at ``level`` with its scratch folder ``workdir``; returns the Popen, with
-    pipes on stdin, stdout and stderr."""
-    cmd = command(level, workdir, argv or worker_argv(level), limits)
+def start(level, workdir, limits=Limits(), argv=None, group=None):
+    """Starts the worker (or ``argv``) at ``level`` with its scratch folder ``workdir``, in the control ``group`` if
+    one is given; returns the Popen, with pipes on stdin, stdout and stderr."""
+    cmd = command(level, workdir, argv or worker_argv(level), limits, group=group)
     try:
         return subprocess.Popen(cmd.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 cwd=workdir, env=worker_env(), preexec_fn=cmd.preexec, pass_fds=cmd.pass_fds,

@@ -104,6 +104,30 @@ class Child:
     def poll(self):
         return self.returncode
 
+    def host_pids(self):
+        """The worker's processes as this side's ``/proc`` names them (its PID in the zygote's namespace is
+        ``self.pid``): the zygote's child and everything it forked. Empty if it is not found."""
+        table = launch._children()
+        below, stack = [], [self.zygote.proc.pid]
+        while stack:
+            children = table.get(stack.pop(), [])
+            below += children
+            stack += children
+        for pid in below:
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    nspid = next(line for line in f if line.startswith("NSpid:")).split()[1:]
+            except (OSError, StopIteration):
+                continue
+            if len(nspid) == 2 and int(nspid[1]) == self.pid:
+                found, stack = [pid], [pid]
+                while stack:
+                    children = table.get(stack.pop(), [])
+                    found += children
+                    stack += children
+                return found
+        return []
+
     def kill(self):
         """Ends the worker (and with it its PID namespace: every process it started); returns its exit code."""
         if self.returncode is None:

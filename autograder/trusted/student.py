@@ -26,7 +26,7 @@ import threading
 import time
 
 from assignments.common.checklib import CheckFailed
-from autograder.sandbox import launch, warm
+from autograder.sandbox import cgroup, launch, warm
 from autograder.sandbox.inside import channel
 
 MAX_REPLY_BYTES = 64 * 2**20   # one reply line (an answer with arrays in base64)
@@ -94,6 +94,7 @@ class StudentProcess:
         self._compiled = {}
         self.inbox = None
         self.unsolicited_seen = 0    # unsolicited lines of the current process already reported
+        self.group = None            # the current process's control group (cgroup.Group), where the machine has one
 
     # -- what the suites use -------------------------------------------------------------------------------
     def source(self, grade_id):
@@ -172,6 +173,9 @@ class StudentProcess:
                 self.proc.wait(timeout=10)
             except Exception:
                 pass
+        if self.group is not None:
+            self.group.close()  # whatever of the student's still runs in it goes too
+            self.group = None
         self.proc = None
         self.inbox = None
         self.unsolicited_seen = 0
@@ -200,6 +204,7 @@ class StudentProcess:
         """Starts the process and sends it the cells without waiting: TensorFlow loads on both sides at once."""
         self.close()
         self.starts += 1
+        self.group = cgroup.Group.create(self.limits.group_memory_gb * 2**30, self.limits.group_processes)
         self.proc = self._spawn_warm()
         if self.proc is None:
             self.cold_starts += 1
@@ -222,16 +227,44 @@ class StudentProcess:
         if zygote is None or zygote.level != self.level or zygote.release_dir != self.assignment_dir:
             return None
         try:
-            return zygote.spawn(self.limits, self.threads)
+            child = zygote.spawn(self.limits, self.threads)
         except warm.ZygoteError:
             return None  # a cold start costs seconds, not a grade
+        if self.group is not None and not self._into_group(child):
+            child.kill()
+            return None  # not in its budget: a cold worker is born in it
+        return child
+
+    def _into_group(self, child):
+        """Moves a warm worker (and the process it forks for its PID namespace) into the group before it reads a
+        line of the student's: until then nothing of the student's runs, so nothing can escape the move."""
+        moved = set()
+        for _ in range(50):
+            pids = set(child.host_pids())
+            if not pids:
+                return False
+            try:
+                for pid in sorted(pids - moved):
+                    self.group.add(pid)
+            except OSError:
+                return False
+            moved |= pids
+            if len(moved) >= 2:  # the zygote's child and the first process of its own PID namespace
+                break
+            time.sleep(0.002)
+        try:  # one more look: a process forked while the first was being moved
+            for pid in sorted(set(child.host_pids()) - moved):
+                self.group.add(pid)
+        except OSError:
+            return False
+        return True
 
     def _spawn_cold(self):
         self.workdir = tempfile.mkdtemp(prefix="rnnkit-student-")
         if self.assignment_dir:
             shutil.copytree(self.assignment_dir, self.workdir, dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__"))
-        return launch.start(self.level, self.workdir, self.limits)
+        return launch.start(self.level, self.workdir, self.limits, group=self.group)
 
     def _ensure_started(self):
         if self.broken:
@@ -340,7 +373,11 @@ class StudentProcess:
             raise self._timed_out(timeout, by_budget, what)
         if line is _Inbox.ENDED:
             code = self.proc.wait() if self.proc else None
+            out_of_memory = self.group is not None and self.group.oom_kills() > 0
             self.close()
+            if out_of_memory:  # the kernel ended it for outgrowing the submission's own budget: the student's doing
+                raise StudentError(f"the student process was stopped while running {what}: it used more than "
+                                   f"{self.limits.group_memory_gb:g} GB of memory with all its processes together")
             message = f"the student process died while running {what} ({_describe_exit(code, self.limits)})"
             if code in KILLED_CODES:
                 raise StudentKilled(message)
@@ -359,6 +396,10 @@ class StudentProcess:
             self.close()
             raise StudentError(f"{what} sent back something the grader cannot read ({problem}); the process's "
                                "original standard output is the grader's channel")
+        if self.group is not None and self.group.oom_kills() > 0:  # one of its processes was, and it answered
+            self.close()
+            raise StudentError(f"a process of your code was stopped while {what} ran: together they used more "
+                               f"than {self.limits.group_memory_gb:g} GB of memory")
         return reply
 
     def _drain_output(self, proc):
