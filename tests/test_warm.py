@@ -217,3 +217,19 @@ def test_nothing_one_warm_worker_writes_reaches_the_next(zygote):
     assert set(written) <= {"/tmp", "/dev/shm", "/work/assignment"}, written
     assert {"/tmp", "/dev/shm", "/work/assignment"} <= set(written), written  # and those work
     assert after["helper"] == 1 and after["urandom"] == 8
+
+
+def test_a_vandal_graded_first_costs_the_next_submission_nothing(built, level):
+    """The whole path, one warm grader and one zygote for both: a submission whose answer cell writes and renames
+    wherever it can is graded first; the correct submission graded next by the same zygote gets full marks."""
+    if level != "bubblewrap":
+        pytest.skip(f"warm workers need bubblewrap (this machine offers '{level}')")
+    from tests.conftest import grade_class
+    course, answers = built
+    reference = answers["01_rnn_cell"]
+    vandal = dict(reference, rnn_cell_forward=reference["rnn_cell_forward"] + "\n" + VANDAL + "\nvandal()\n")
+    results = grade_class(course, "01_rnn_cell", {"vandal-a": vandal, "victim-b": reference}, level, jobs=1)
+    for student, res in results.items():
+        assert res.provenance["student_starts"][1] == 0, (student, res.provenance)   # both warm
+    assert results["victim-b"].score == results["victim-b"].max_score, [
+        (t.name, t.message[:200]) for t in results["victim-b"].tests if t.score < t.max_score]
