@@ -44,6 +44,11 @@ checked from inside the sandbox by ``tests/test_sandbox_hostile.py``):
     machine's, limited only by RLIMIT_FSIZE per file; RLIMIT_NPROC does not hold for a non-root grader's other
     processes. Only the trusted-side verdicts protect the grade.
 
+At every level, a submission's processes together have one memory and process budget where the machine offers a
+control group the grader may use (:mod:`autograder.sandbox.cgroup`: ``Limits.group_memory_gb``,
+``Limits.group_processes``); otherwise each process has ``RLIMIT_AS`` and together they have ``RLIMIT_NPROC``, and
+:func:`gaps` says so.
+
 Public API, for the grader and for a future pre-forked worker: :func:`start`, :func:`command` (the same sandbox
 around any argv, e.g. another entry point than ``worker.py``), :func:`inside_path`, :func:`best_level`,
 :class:`Limits`, :data:`LEVELS`, :func:`kill_tree`, :func:`become_subreaper`, :func:`worker_env`, :func:`gaps` (what
