@@ -146,3 +146,38 @@ def test_the_keras_cell_observation_is_the_workers_not_the_harnesss(level, zygot
     finally:
         student.close()
         warm.ZYGOTE = None
+
+
+A2_GRADS = r'''
+import keras
+import tensorflow as tf
+def many_to_one_grads(ids, labels, params):
+    if params["mode"] == 1:   # autodiff
+        w = tf.Variable(params["w"])
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(w * w)
+        return loss, {"w": tape.gradient(loss, w), "mode": tf.zeros(())}
+    return tf.reduce_sum(params["w"] ** 2), {"w": 2 * params["w"], "mode": tf.zeros(())}
+'''
+
+
+def test_assignment_2s_autodiff_check_reads_the_workers_observation(level, zygote):
+    from autograder import project
+    import os
+    with open(os.path.join(project.HIDDEN, "02_sentiment", "harness.py")) as f:
+        harness = f.read()
+    warm.ZYGOTE = zygote
+    student = StudentProcess([{"grade_id": "many_to_one_grads", "source": A2_GRADS, "kind": "answer"},
+                              {"grade_id": "harness", "source": harness, "kind": "harness"}],
+                             zygote.release_dir if zygote else None, level, load_timeout=120)
+    w = np.array([1.0, 2.0])
+    try:
+        taped = student.call("_grads_traced", np.zeros((1, 2), np.int32), np.zeros(1, np.int32),
+                             {"w": w, "mode": np.float64(1)})
+        by_hand = student.call("_grads_traced", np.zeros((1, 2), np.int32), np.zeros(1, np.int32),
+                               {"w": w, "mode": np.float64(0)})
+    finally:
+        student.close()
+        warm.ZYGOTE = None
+    assert taped["autodiff"] == [TAPE] and np.allclose(taped["result"][1]["w"], 2 * w)
+    assert by_hand["autodiff"] == [] and np.allclose(by_hand["result"][1]["w"], 2 * w)
