@@ -238,26 +238,16 @@ class StudentProcess:
     def _into_group(self, child):
         """Moves a warm worker (and the process it forks for its PID namespace) into the group before it reads a
         line of the student's: until then nothing of the student's runs, so nothing can escape the move."""
-        moved = set()
-        for _ in range(50):
-            pids = set(child.host_pids())
-            if not pids:
-                return False
-            try:
-                for pid in sorted(pids - moved):
-                    self.group.add(pid)
-            except OSError:
-                return False
-            moved |= pids
-            if len(moved) >= 2:  # the zygote's child and the first process of its own PID namespace
-                break
-            time.sleep(0.002)
-        try:  # one more look: a process forked while the first was being moved
-            for pid in sorted(set(child.host_pids()) - moved):
+        try:
+            pids = child.host_pids()   # the zygote's child, and the first process of its own PID namespace once forked
+            for pid in pids:
                 self.group.add(pid)
+            if len(pids) == 1:  # moved before it forked: its child is born in the group, or was forked meanwhile
+                for pid in set(child.host_pids()) - set(pids):
+                    self.group.add(pid)
         except OSError:
             return False
-        return True
+        return bool(pids)
 
     def _spawn_cold(self):
         self.workdir = tempfile.mkdtemp(prefix="rnnkit-student-")
