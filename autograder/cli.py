@@ -32,8 +32,9 @@ def cmd_autograde(args, course):
 
 def cmd_feedback(args, course):
     from autograder import workflow
-    workflow.feedback(course, _names(args), args.student, args.exchange if args.release else None,
-                      release=args.release)
+    problems = workflow.feedback(course, _names(args), args.student, args.exchange if args.release else None,
+                                 release=args.release)
+    return 1 if problems else 0
 
 
 def cmd_export(args, course):

@@ -18,7 +18,7 @@ from nbconvert.preprocessors import Preprocessor
 from autograder import nbgrader_safe
 
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; base-uri 'none'; "
-       "form-action 'none'; frame-ancestors 'none'")
+       "form-action 'none'")   # (frame-ancestors is ignored in a <meta>)
 WRAP_CSS = ("<style>pre, .output_text pre, .output_stream pre { white-space: pre-wrap; overflow-wrap: anywhere; } "
             ".rnnkit-awaiting { border-left: 4px solid #e0a800; padding: 0.3em 0.8em; background: #fff8e1; }"
             "</style>")

@@ -115,9 +115,11 @@ def feedback(course, assignments=(), student=None, exchange=None, echo=print, re
     ``release``, ``nbgrader release_feedback`` to the exchange (the recorded one unless ``exchange`` is given).
 
     A submission without nbgrader's ``submission_secret.txt`` (not submitted through the exchange: its student has
-    no way to fetch feedback) gets one line and is left out of the release; the others are released."""
+    no way to fetch feedback) gets one line and is left out of the release; the others are released. Returns the
+    number of such problems."""
     release = release or exchange is not None
     extra = [f"--student={student}"] if student else []
+    problems = 0
     for assignment in built(course, assignments):
         graded = [s for s in ([student] if student else course.students(assignment))
                   if os.path.isdir(course.autograded_dir(s, assignment))]
@@ -126,10 +128,15 @@ def feedback(course, assignments=(), student=None, exchange=None, echo=print, re
         if not graded:
             echo(f"{assignment}: nothing autograded yet, no feedback")
             continue
-        course.nbgrader("generate_feedback", assignment, "--force", *extra)
+        try:
+            course.nbgrader("generate_feedback", assignment, "--force", *extra)
+        except RnnkitError as err:   # nbgrader goes on past a broken submission and fails at the end: say it, go on
+            echo(f"{assignment}: {err}")
+            problems += 1
         if release:
             missing = [s for s in graded
                        if not os.path.isfile(os.path.join(course.autograded_dir(s, assignment), "submission_secret.txt"))]
+            problems += len(missing)
             for name in missing:
                 echo(f"{name}/{assignment}: no submission_secret.txt (not submitted through nbgrader's exchange): "
                      f"feedback not released; it is in {course.path('feedback', name, assignment)}")
@@ -140,6 +147,7 @@ def feedback(course, assignments=(), student=None, exchange=None, echo=print, re
     echo(f"feedback in {course.path('feedback')}" +
          (f", released to {_exchange(course, exchange)}; students run: nbgrader fetch_feedback ASSIGNMENT "
           "--course rnnkit" if release else ""))
+    return problems
 
 
 def export(course, to=None, echo=print):

@@ -84,3 +84,40 @@ def test_duplicated_cells_one_rule_for_grading_and_display():
     found, copies = notebooks.first_copies(notebook)
     assert notebooks.cell_source(found["f"]) == "first" and copies == {"f": 2}
     assert notebooks.answer_cells(notebook) == {"f": "first", "g": "only"}
+
+
+def test_the_gradebook_refuses_autograded_scores_from_anyone_but_rnnkit(built, tmp_path):
+    """Even with rnnkit's block gone from the config, nbgrader's SaveAutoGrades (an update of grade.auto_score)
+    cannot replace a trusted score; manual grades still can be given."""
+    import shutil
+    import pytest
+    import sqlalchemy.exc
+    from nbgrader.api import Gradebook
+    from autograder.course import Course
+    from autograder.simulation import submissions
+    session_course, _ = built
+    course = Course(str(tmp_path / "course"))
+    shutil.copytree(session_course.root, course.root, ignore=shutil.ignore_patterns(
+        "submitted", "autograded", "feedback", "exchange", "students", "grader_logs", ".rnnkit"))
+    a = "01_rnn_cell"
+    submissions.submit(course, "eve", a, None)
+    item = next(iter(notebooks.layout(notebooks.read(course.source_notebook(a))).points))
+    results = SubmissionResults(tests=[Result(item, f"{item}: x", FAILED, 0.0, 2.0, "no")])
+    gradebook.record(course, "eve", a, results, gradebook.autograded_notebook(course, "eve", a, results))
+    with Gradebook(course.db_url) as gb:
+        grade = gb.find_grade(f"test_{item}", a, a, "eve")
+        grade.auto_score = 2.0                                   # what SaveAutoGrades does after a kernel run
+        with pytest.raises(sqlalchemy.exc.IntegrityError, match="written by the trusted rnnkit grader only"):
+            gb.db.commit()
+        gb.db.rollback()
+        grade = gb.find_grade(f"test_{item}", a, a, "eve")
+        assert grade.auto_score == 0.0
+        grade.manual_score = 1.0                                  # formgrader's grade box
+        gb.db.commit()
+    gradebook.record_not_graded(course, "eve", a, "a test")       # rnnkit itself still writes
+    with Gradebook(course.db_url) as gb:
+        assert gb.find_grade(f"test_{item}", a, a, "eve").auto_score is None
+    gradebook.record(course, "eve", a, results, gradebook.autograded_notebook(course, "eve", a, results))
+    with Gradebook(course.db_url) as gb:
+        assert gb.find_grade(f"test_{item}", a, a, "eve").auto_score == 0.0
+        assert gb.db.execute(sqlalchemy.text("SELECT COUNT(*) FROM rnnkit_writer")).scalar() == 0   # never kept

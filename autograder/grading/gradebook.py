@@ -10,6 +10,7 @@ in any notebook), so ``nbgrader generate_feedback`` renders it as it is.
 Written answers are graded by a person in formgrader. A regrade keeps that grade when the answer's text is the one
 that was graded (a digest of it is kept in ``course/.rnnkit/written/``) and asks for a person again when it changed.
 """
+import contextlib
 import hashlib
 import json
 import os
@@ -276,14 +277,52 @@ def _submission(gb, course, student, assignment):
     return gb.update_or_create_submission(assignment, student, timestamp=timestamp)
 
 
+# The gradebook's own guard: autograded scores change only inside rnnkit's writes. rnnkit's transaction adds a row to
+# ``rnnkit_writer`` and removes it before committing, so no other connection ever sees one (SQLite has one writer at
+# a time and never shows uncommitted rows); any other update of ``grade.auto_score`` (nbgrader's SaveAutoGrades run
+# by a config without rnnkit's block, a script) is refused with this sentence. Manual grades are not touched.
+REFUSAL = ("rnnkit: autograded scores in this gradebook are written by the trusted rnnkit grader only, so "
+           "nothing was changed; run rnnkit autograde, or nbgrader with the nbgrader_config.py of the course")
+GUARD = [
+    "CREATE TABLE IF NOT EXISTS rnnkit_writer (since TEXT)",
+    "CREATE TRIGGER IF NOT EXISTS rnnkit_trusted_auto_score BEFORE UPDATE OF auto_score ON grade "
+    "WHEN NEW.auto_score IS NOT OLD.auto_score AND NOT EXISTS (SELECT 1 FROM rnnkit_writer) "
+    f"BEGIN SELECT RAISE(ABORT, '{REFUSAL}'); END",
+]
+
+
+@contextlib.contextmanager
+def trusted_writes(course):
+    """nbgrader's Gradebook, open for rnnkit's own writes (see :data:`GUARD`); commits on success."""
+    with warnings.catch_warnings(), Gradebook(course.db_url) as gb:
+        # nbgrader's own submission code trips SQLAlchemy's autoflush notices; they say nothing about our data
+        warnings.simplefilter("ignore", category=sqlalchemy.exc.SAWarning)
+        for statement in GUARD:
+            gb.db.execute(sqlalchemy.text(statement))
+        gb.db.commit()
+
+        def allow():
+            """Opens the guard for the rest of this transaction: call it after nbgrader's own API calls (they
+            commit), right before the scores are set, so that the row is never committed."""
+            gb.db.execute(sqlalchemy.text("INSERT INTO rnnkit_writer VALUES (datetime('now'))"))
+        gb.allow_rnnkit_scores = allow
+        try:
+            yield gb
+            gb.db.flush()
+            gb.db.execute(sqlalchemy.text("DELETE FROM rnnkit_writer"))
+            gb.db.commit()
+        except BaseException:
+            gb.db.rollback()
+            raise
+
+
 def record(course, student, assignment, results, notebook):
     """Writes the scores of ``results`` (and the automatic part of written answers) into nbgrader's gradebook.
     A notebook with repeated answer cells is flagged in formgrader (the first copy was graded)."""
     items = results.items()
-    with warnings.catch_warnings(), Gradebook(course.db_url) as gb:
-        # nbgrader's own submission code trips SQLAlchemy's autoflush notices; they say nothing about our data
-        warnings.simplefilter("ignore", category=sqlalchemy.exc.SAWarning)
-        _submission(gb, course, student, assignment)
+    with trusted_writes(course) as gb:
+        _submission(gb, course, student, assignment)   # nbgrader's API: commits
+        gb.allow_rnnkit_scores()
         for cell in notebook.cells:
             if notebooks.cell_kind(cell) != notebooks.CHECK:
                 continue
@@ -296,7 +335,6 @@ def record(course, student, assignment, results, notebook):
         _record_written(gb, course, student, assignment, notebook)
         if (notebook.metadata.get("rnnkit") or {}).get("duplicates"):
             gb.find_submission_notebook(assignment, assignment, student).flagged = True
-        gb.db.commit()
 
 
 def record_not_graded(course, student, assignment, reason):
@@ -310,9 +348,9 @@ def record_not_graded(course, student, assignment, reason):
     notebook.metadata["rnnkit"] = {"written": {g: _digest(s) for g, s in written.items()},
                                    "duplicates": duplicates, "not_graded": reason}
     _save(course, student, assignment, notebook)
-    with warnings.catch_warnings(), Gradebook(course.db_url) as gb:
-        warnings.simplefilter("ignore", category=sqlalchemy.exc.SAWarning)
-        _submission(gb, course, student, assignment)
+    with trusted_writes(course) as gb:
+        _submission(gb, course, student, assignment)   # nbgrader's API: commits
+        gb.allow_rnnkit_scores()
         for cell in notebook.cells:
             if notebooks.cell_kind(cell) != notebooks.CHECK:
                 continue
@@ -323,7 +361,6 @@ def record_not_graded(course, student, assignment, reason):
             entry.auto_score, entry.needs_manual_grade = None, True
         _record_written(gb, course, student, assignment, notebook)
         gb.find_submission_notebook(assignment, assignment, student).flagged = True
-        gb.db.commit()
     return notebook
 
 
