@@ -1,6 +1,7 @@
 """Where the project's own things are: authored assignments, reference solutions, hidden folders, data."""
 import ast
 import functools
+import hashlib
 import importlib.util
 import os
 
@@ -47,13 +48,32 @@ def grading_files(assignment):
     files = [suite(assignment), harness(assignment), solution_file(assignment)]
     files += [os.path.join(grader, *parts) for parts in (
         ("trusted", "plugin.py"), ("trusted", "student.py"), ("trusted", "suite.py"), ("results.py",),
-        ("grading", "submission.py"), ("notebooks.py",))]
+        ("grading", "submission.py"), ("grading", "job.py"), ("settings.py",), ("notebooks.py",))]
     for folder in (os.path.join(grader, "sandbox"), os.path.join(ASSIGNMENTS, "common"),
                    os.path.join(ASSIGNMENTS, assignment), os.path.join(DATA, assignment)):
         for dirpath, dirnames, filenames in os.walk(folder):
             dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
             files += [os.path.join(dirpath, n) for n in sorted(filenames) if not n.endswith(".pyc")]
     return [p for p in files if os.path.isfile(p)]
+
+
+def code_files(*tops):
+    """Every source file under the project's folders ``tops`` (``autograder``, ``solutions``, ...), in order."""
+    files = []
+    for top in tops:
+        for dirpath, dirnames, filenames in os.walk(os.path.join(ROOT, top)):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            files += [os.path.join(dirpath, n) for n in sorted(filenames) if n.endswith((".py", ".json", ".tsv"))]
+    return files
+
+
+def digest(paths):
+    """One digest of the files' project-relative names and bytes (a suite version, a service's key)."""
+    found = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as f:
+            found.update(os.path.relpath(path, ROOT).encode() + b"\0" + f.read() + b"\0")
+    return found.hexdigest()
 
 
 def public_module(assignment, name):

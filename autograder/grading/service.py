@@ -47,15 +47,7 @@ def socket_path(course_root):
 def key(settings):
     """What the service must share with its client: the grader's code, the settings, the interpreter and the
     course secret's source (a digest, never the secret)."""
-    digest = hashlib.sha256()
-    for top in ("autograder", "solutions", "assignments"):
-        for folder, dirs, files in sorted(os.walk(os.path.join(project.ROOT, top))):
-            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-            for name in sorted(files):
-                if name.endswith((".py", ".json", ".tsv")):
-                    path = os.path.join(folder, name)
-                    with open(path, "rb") as f:
-                        digest.update(path.encode() + b"\0" + f.read() + b"\0")
+    digest = hashlib.sha256(project.digest(project.code_files("autograder", "solutions", "assignments")).encode())
     digest.update(json.dumps(settings.to_dict(), sort_keys=True).encode())
     digest.update(sys.executable.encode() + os.environ.get("RNNKIT_SECRET", "").encode())
     return digest.hexdigest()[:24]
