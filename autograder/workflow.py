@@ -50,7 +50,7 @@ def release(course, assignment, exchange=None, echo=print):
              f"(every user of this machine) or to a student's ~/.jupyter/nbgrader_config.py")
 
 
-DEFAULT_EXCHANGE = "/srv/nbgrader/exchange"   # nbgrader's default: students need no configuration for it
+DEFAULT_EXCHANGE = "/usr/local/share/nbgrader/exchange"   # nbgrader 0.9's default: students need no configuration
 
 
 def write_student_config(course, exchange):
