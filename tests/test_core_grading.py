@@ -19,15 +19,9 @@ from autograder.grading import batch, pool, submission
 from autograder.grading.job import GRADED, GRADER_FAILURE, KEPT, Finished, Job, Outcome, Record, Task
 from autograder.results import FAILED, GRADER_ERROR, PASSED, SubmissionResults, write_atomically
 from autograder.settings import Settings
+from tests.test_units import cell
 
 A = "01_rnn_cell"
-
-
-def cell(kind, grade_id, source="", **meta):
-    new = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
-    made = new(source)
-    made.metadata["nbgrader"] = {"grade_id": grade_id, "schema_version": 3, **meta}
-    return made
 
 
 SOURCE = [cell("code", "setup", "import math", locked=True, grade=False, solution=False),
