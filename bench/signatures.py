@@ -50,11 +50,13 @@ def item_tests(assignment, items):
     return [t for t in miss_rates.suite_tests(assignment) if t[2] in items and miss_rates.runnable(t)[0]]
 
 
-def grade_change(assignment, change, seed, items=None):
+def grade_change(assignment, change, seed, items=None, clear=True):
     """Records of the tests of ``change.cell`` (or of ``items``) for the reference with ``change`` applied (None:
-    the reference itself, on ``items``)."""
+    the reference itself, on ``items``). ``clear``: clear Keras's session first (it empties TensorFlow's caches and
+    collects garbage, which can cost more than the tests: a runner over many seeds clears once per change)."""
     reference = importlib.import_module(f"solutions.{project.topic(assignment)}")
-    keras.backend.clear_session()
+    if clear:
+        keras.backend.clear_session()
     if change is None:
         namespace = calibration.harness_namespace(assignment, reference)
     else:
