@@ -213,7 +213,8 @@ def train_char_lm(model, corpus, *, batch_size, num_steps, learning_rate, theta,
     ``w -= learning_rate * g`` (plain SGD; ``keras.optimizers.SGD(learning_rate)`` does the same). Random sampling
     starts every batch from ``model.begin_state`` (or ``state=None``); sequential sampling starts each epoch
     afresh from it and carries the state from batch to batch within the epoch, cut from the gradient with
-    ``tf.stop_gradient`` so that backpropagation stops at the batch boundary (truncated BPTT). Every argument is
+    ``tf.stop_gradient`` so that backpropagation stops at the batch boundary (truncated BPTT; with one tape per
+    batch the tape already stops there, and the cut matters once a tape spans several batches). Every argument is
     used as given.
 
     Args:

@@ -188,6 +188,7 @@ def test_default_corpus_falls_back_when_the_download_fails(monkeypatch, tmp_path
     out = capsys.readouterr().out
     assert name == "Python documentation" and text == corpora.load_stdlib_docs()
     assert "The Time Machine is not available" in out and "offline" in out
+    assert "load_default_corpus" not in out   # it is what printed this: no advice to call it
 
 
 def test_default_corpus_prefers_a_verified_cached_copy(server, monkeypatch, tmp_path):

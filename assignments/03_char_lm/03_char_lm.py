@@ -623,6 +623,17 @@ if ready("seq_data_iter_sequential", "CharRNNLM", "clip_gradients"):
 #   **truncated backpropagation through time**: gradients flow through at most $T$ steps, which keeps a step cheap
 #   and stable, at the price of not learning dependencies longer than $T$ from the gradient directly.
 #
+# What `tf.stop_gradient(state)` does: it returns the same values, marked as a constant for differentiation, so no
+# gradient flows through it into whatever computed it. When does that matter? A `tf.GradientTape` records only the
+# operations run inside its `with` block. With one tape per batch, as above, the previous batch's operations were
+# never on the current tape, so in eager TensorFlow the gradient stops at the batch boundary even without
+# `tf.stop_gradient`: the call changes nothing there. It matters as soon as one tape spans several batches (say, a
+# persistent tape around an epoch, gradient accumulation over several batches, or a whole epoch compiled into one
+# `tf.function` under one tape): then, without it, each batch's gradient reaches back through every batch before,
+# and the cost and the product of Jacobians grow with the text read so far. In frameworks where a tensor keeps its
+# graph (PyTorch's `.detach()` plays the same role), it always matters. Write it anyway: it states the intent, and
+# the public check below fails a loop whose gradient reaches back into earlier batches.
+#
 # Create the iterator's generator once, with `np.random.default_rng(seed)` before the epoch loop, and give that same
 # generator to the iterator every epoch: a run can be repeated, and each epoch draws a new order. Return one
 # perplexity per epoch: $\exp$ of the mean cross-entropy over all positions of all its batches, using each batch's
@@ -872,7 +883,7 @@ with public_check("train_char_lm") as check:
 # from it: that is the floor. Bigram and trigram models stop well above it, because the automaton's state depends
 # on more than the last two characters; a recurrent network that tracks the state can come close.
 #
-# `fit` below calls your `train_char_lm` one epoch at a time, so that it can show a progress bar with the training
+# `fit` below calls your `train_char_lm` one epoch at a time, so that it can print, after every epoch, the training
 # perplexity of the epoch just finished, and measure the held-out text after every epoch: `evaluate` reads it as
 # 16 parallel streams, the state carried along. The plot shows both curves, per epoch.
 
@@ -891,14 +902,13 @@ def evaluate(model, ids, streams=16, chunk=64):
 
 def fit(model, corpus, valid, epochs, **settings):
     """train_char_lm one epoch at a time; returns the training and the validation perplexity of every epoch."""
-    names = ["training perplexity", "validation perplexity"]
-    bar = keras.utils.Progbar(epochs, unit_name="epoch", stateful_metrics=names)   # each epoch's own values
-    train_curve, valid_curve = [], []
+    train_curve, valid_curve, started = [], [], time.time()
     for epoch in range(epochs):
         train_curve += train_char_lm(model, corpus, epochs=1, seed=epoch, **settings)
         valid_curve.append(evaluate(model, valid))
-        bar.update(epoch + 1, values=list(zip(names, (train_curve[-1], valid_curve[-1]))),
-                   finalize=epoch + 1 == epochs)
+        # one plain line per epoch: a progress bar's control characters show raw in a notebook run by nbconvert
+        print(f"epoch {epoch + 1}/{epochs}: training perplexity {train_curve[-1]:.3f}, validation perplexity "
+              f"{valid_curve[-1]:.3f} ({time.time() - started:.0f} s)", flush=True)
     return train_curve, valid_curve
 
 
@@ -951,6 +961,7 @@ if ready("build_char_vocab", "seq_data_iter_sequential", "perplexity", "CharRNNL
           f"(bigram {baselines[2]:.2f}, trigram {baselines[3]:.2f})")
     plot_curves(text_train_curve, text_valid_curve, baselines, corpus_name)
 
+# %% [markdown]
 # ## Part 7 — Generating text (3 points)
 #
 # To continue a prefix, first **warm up** the state: feed the prefix's characters in order, starting from
@@ -1105,17 +1116,21 @@ if ready("seq_data_iter_sequential", "perplexity", "CharRNNLM", "clip_gradients"
     plt.show()
 
 # %% [markdown]
-# Why must the state carried between sequential batches be wrapped in `tf.stop_gradient`, and what would change if
-# you trained with `num_steps=4` instead of 32 on the generated text? What can a model trained with truncated BPTT
-# still learn about dependencies longer than `num_steps`, and why? (A few sentences.)
+# The carried state is wrapped in `tf.stop_gradient`. In which training loops would removing it change the
+# gradients, and in which would it change nothing (see Part 6)? What would change if you trained with
+# `num_steps=4` instead of 16 on the generated text? What can a model trained with truncated BPTT still learn about
+# dependencies longer than `num_steps`, and why? (A few sentences.)
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "written_truncated_bptt", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
 # ### BEGIN SOLUTION
-# The carried state is the output of the previous batch's computation. Without `tf.stop_gradient`, a framework
-# that keeps the graph (or a tape spanning several batches) would backpropagate through every earlier batch, so a
-# step would cost time and memory growing with the length of the text read so far, and the product of ever more
-# Jacobians would vanish or explode. Cutting it makes each step cost O(T) and keeps the gradients of one batch
-# about that batch (truncated BPTT). With `num_steps=4`, the gradient could only connect a prediction with the 4
+# The carried state is the output of the previous batch's computation. With one `tf.GradientTape` per batch in
+# eager TensorFlow, removing `tf.stop_gradient` changes nothing: the tape never recorded the earlier batches, so
+# the gradient stops at the boundary anyway. It changes the gradients when one tape spans several batches (a
+# persistent tape around an epoch, gradient accumulation, an epoch compiled into one `tf.function` under one tape),
+# and in frameworks whose tensors keep their graph (PyTorch): then backpropagation runs through every earlier
+# batch, so a step costs time and memory growing with the text read so far, and the product of ever more Jacobians
+# vanishes or explodes. Cutting it makes each step cost O(T) and keeps the gradients of one batch about that batch
+# (truncated BPTT). With `num_steps=4`, the gradient could only connect a prediction with the 4
 # previous characters: the 16-state automaton needs longer memory, so the model would learn more slowly and end
 # farther from the floor (and each epoch would have 4 times as many, cheaper, steps). Dependencies longer than T
 # are still partly learnt: the forward pass carries the state across batches, so information from far back is in

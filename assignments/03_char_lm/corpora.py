@@ -180,7 +180,10 @@ def load_default_corpus(online=True, cache_dir=None, timeout=5.0):
         try:
             return "The Time Machine", load_time_machine(cache_dir, timeout=timeout)
         except (CorpusUnavailable, ChecksumMismatch) as err:
-            print(f"The Time Machine is not available: {err}")
+            where = pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
+            reason = str(err).split(". ")[0]   # the first sentence: what went wrong (the rest is advice for callers)
+            print(f"The Time Machine is not available ({reason}; perhaps this machine is offline), so another "
+                  f"corpus is used. To use it offline, copy timemachine.txt (SHA-1 {TIME_MACHINE_SHA1}) into {where}.")
     text = load_stdlib_docs()
     if text is not None:
         print("Using the Python documentation text (pydoc_data) as the corpus.")
