@@ -140,3 +140,26 @@ def test_a3_reference_and_tensorflow_clipping_pass_every_public_check():
     assert all(v.startswith("✓") for v in results.values()), results
     for name in ("clip_tf_clip_by_global_norm_as_given", "clip_tf_linalg_global_norm"):
         assert verdict(A3, name).startswith("✓ clip_gradients looks right")
+
+
+A2 = "02_sentiment"
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("train_from_logits_false", r"the loss needs from_logits=True"),
+    ("train_seed_ignored", r"call keras.utils.set_random_seed\(seed\) first"),
+    ("train_batch_size_ignored", r"the model was trained in 4 steps of up to 32 rows"),
+    ("train_history_after_each_epoch", r"measured after the epoch instead of during it"),
+    ("train_lr_ignored", r"with learning_rate=0 a weight moved"),
+])
+def test_a2_training_loop_mistakes_are_flagged_by_the_public_check(name, expected):
+    selected(A2)
+    out = verdict(A2, name)
+    assert out.startswith("✗ train_sentiment: ") and re.search(expected, out), out
+
+
+@pytest.mark.parametrize("name", ["train_hand_written_loop", "train_keras_loss_function_and_accuracy_metric", None])
+def test_a2_correct_training_loops_pass_the_public_check(name):
+    selected(A2)
+    out = verdict(A2, name, item="train_sentiment")
+    assert out.startswith("✓ train_sentiment looks right"), out

@@ -458,28 +458,81 @@ def short_run(seed):
                 seed=seed)
 
 
-rows_seen = []   # the first id of every row a model trained on, in the order training saw them
+rows_seen, batch_sizes, logits_seen = [], [], []   # what a tiny model saw in training, in order
 
 
 class NoteRows(keras.layers.Layer):
-    """Passes the ids through; in training, notes the first id of each row (here, each row's own number)."""
+    """Passes the ids through; in training, notes the first id of each row (here, each row's own number) and the
+    size of each batch."""
 
     def call(self, ids, training=None):
         if training:
-            tf.py_function(lambda first: rows_seen.extend(first.numpy().tolist()) or 0, [ids[:, 0]], tf.int32)
+            def note(first):
+                rows_seen.extend(first.numpy().tolist())
+                batch_sizes.append(len(first))
+                return 0
+            tf.py_function(note, [ids[:, 0]], tf.int32)
         return ids
 
 
-def epoch_orders(n=60, epochs=2):
-    """Trains a tiny model (not yours) with your train_sentiment on n rows, row r made of the id r + 2; returns
-    the rows each epoch saw, in order."""
-    rows_seen.clear()
-    keras.utils.set_random_seed(1)
+class NoteLogits(keras.layers.Layer):
+    """Passes the logits through; in training, notes them."""
+
+    def call(self, logits, training=None):
+        if training:
+            tf.py_function(lambda z: logits_seen.extend(z.numpy().astype(np.float64).tolist()) or 0, [logits], tf.int32)
+        return logits
+
+
+def epoch_orders(n=60, epochs=2, batch_size=16, seed=3, noise=1):
+    """Trains a tiny model (not yours) with your train_sentiment on n rows, row r made of the id r + 2, after
+    other random draws (``noise``); returns the rows each epoch saw, in order, and the history it returned."""
+    rows_seen.clear(), batch_sizes.clear(), logits_seen.clear()
+    keras.utils.set_random_seed(noise)
     tiny = keras.Sequential([keras.Input(shape=(None,), dtype="int32"), NoteRows(), keras.layers.Embedding(n + 2, 4),
-                             keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(2)])
+                             keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(2), NoteLogits()])
     ids = np.repeat(np.arange(2, n + 2, dtype=np.int32)[:, None], 5, axis=1)
-    call(train_sentiment, tiny, ids, np.arange(n) % 2, epochs=epochs, batch_size=16, learning_rate=0.01, seed=3)
-    return [np.array(rows_seen[e * n:(e + 1) * n]) - 2 for e in range(epochs)]
+    history = call(train_sentiment, tiny, ids, np.arange(n) % 2, epochs=epochs, batch_size=batch_size,
+                   learning_rate=0.05, seed=seed)
+    return [np.array(rows_seen[e * n:(e + 1) * n]) - 2 for e in range(epochs)], history
+
+
+def check_epoch_means(history, orders, n=60, batch_size=16):
+    """history['loss'] and ['accuracy']: per epoch, the mean cross-entropy (over the rows, or the mean of the batch
+    means) and the fraction of rows right, from the logits the model gave in training (computed here in NumPy)."""
+    logits = np.array(logits_seen).reshape(len(orders), n, 2)
+    truth = np.array(orders) % 2
+    log_p = logits - np.logaddexp(logits[..., 0], logits[..., 1])[..., None]
+    nll = -np.take_along_axis(log_p, truth[..., None], axis=-1)[..., 0]
+    row_mean = nll.mean(axis=1)
+    batch_mean = np.array([np.mean([e[i:i + batch_size].mean() for i in range(0, n, batch_size)]) for e in nll])
+    accuracy = (np.argmax(logits, axis=-1) == truth).mean(axis=1)
+    loss_got = np.asarray(history["loss"], np.float64)
+    if not (np.allclose(loss_got, row_mean, rtol=2e-3, atol=1e-5) or np.allclose(loss_got, batch_mean, rtol=2e-3,
+                                                                                    atol=1e-5)):
+        hint = ""
+        if np.any(loss_got > row_mean + 0.05):
+            hint = (" (a loss above the logits' own cross-entropy: the model returns logits, so the loss needs "
+                    "from_logits=True)")
+        elif np.all(loss_got < row_mean):
+            hint = " (lower than while the epoch trained: is it measured after the epoch instead of during it?)"
+        raise CheckFailed(f"history['loss'] should be each epoch's mean training loss, over the batches it trained "
+                          f"on: {np.round(row_mean, 4).tolist()} from the logits the model gave in training, got "
+                          f"{np.round(loss_got, 4).tolist()}{hint}")
+    if not np.allclose(np.asarray(history["accuracy"], np.float64), accuracy, rtol=0, atol=1e-4):
+        raise CheckFailed(f"history['accuracy'] should be the fraction of rows classified right while each epoch "
+                          f"trained: {np.round(accuracy, 4).tolist()}, got {np.round(history['accuracy'], 4).tolist()}")
+
+
+def largest_move(learning_rate, n=32):
+    """The largest move of a weight entry of a tiny model (not yours) in one epoch of three batches."""
+    keras.utils.set_random_seed(1)
+    tiny = keras.Sequential([keras.Input(shape=(None,), dtype="int32"), keras.layers.Embedding(n + 2, 4),
+                             keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(2)])
+    before = [w.numpy() for w in tiny.trainable_variables]
+    ids = np.repeat(np.arange(2, n + 2, dtype=np.int32)[:, None], 5, axis=1)
+    call(train_sentiment, tiny, ids, np.arange(n) % 2, epochs=1, batch_size=11, learning_rate=learning_rate, seed=3)
+    return max(float(np.max(np.abs(w.numpy() - b))) for w, b in zip(tiny.trainable_variables, before))
 
 
 def first_step_move(n=32, learning_rate=0.01):
@@ -510,7 +563,11 @@ with public_check("train_sentiment") as check:
         raise CheckFailed(f"history['accuracy'] should be fractions between 0 and 1, got {history['accuracy']}")
     check_close(short_run(seed=7)["loss"], history["loss"], "the losses of a second run with the same seed",
                 rtol=1e-4, atol=1e-6)
-    first, second = epoch_orders()
+    (first, second), tiny_history = epoch_orders()
+    if max(batch_sizes, default=0) != 16 or len(batch_sizes) != 2 * 4:
+        raise CheckFailed(f"2 epochs over 60 rows with batch_size=16 should take 8 steps of at most 16 rows; the "
+                          f"model was trained in {len(batch_sizes)} steps of up to {max(batch_sizes, default=0)} rows "
+                          "(are epochs and batch_size passed on, and is the model called with training=True?)")
     if len(rows_seen) != 120 or sorted(first) != list(range(60)):
         raise CheckFailed(f"2 epochs over 60 rows should train on each row once per epoch (120 rows in all); the "
                           f"model trained on {len(rows_seen)} rows")
@@ -519,6 +576,17 @@ with public_check("train_sentiment") as check:
     if (first == second).all():
         raise CheckFailed("both epochs saw the rows in the same order: shuffle anew every epoch (after "
                           "keras.utils.set_random_seed, model.fit(X, y, shuffle=True) does not; see the docstring)")
+    check_epoch_means(tiny_history, (first, second))
+    again, _ = epoch_orders(noise=2)
+    if not all((a == b).all() for a, b in zip(again, (first, second))):
+        raise CheckFailed("the same seed gave another order of the rows after other random draws had run: call "
+                          "keras.utils.set_random_seed(seed) first, so that the seed alone decides the run")
+    other, _ = epoch_orders(seed=4)
+    if all((a == b).all() for a, b in zip(other, (first, second))):
+        raise CheckFailed("seeds 3 and 4 gave the same order of the rows: the seed must decide the shuffling")
+    if largest_move(0.0) > 1e-7:
+        raise CheckFailed(f"with learning_rate=0 a weight moved by {largest_move(0.0):.2e}: pass learning_rate to "
+                          "the optimizer")
     move = first_step_move()
     if not abs(move - 1) < 0.02:
         raise CheckFailed(f"one optimizer step with learning_rate=0.01 moved the output layer's kernel by at most "
