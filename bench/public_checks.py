@@ -192,8 +192,9 @@ def main():
             seconds += saved["seconds"]
             for assignment, rows in saved["results"].items():
                 bugs = {b.name: b for b in catalogue.catalogue(assignment)}
-                results.setdefault(assignment, []).extend(
-                    (bugs[name], hit, message, t) for name, hit, message, t in rows)
+                kept = results.setdefault(assignment, {})   # a later file's row of a bug replaces an earlier one
+                kept.update({name: (bugs[name], hit, message, t) for name, hit, message, t in rows})
+        results = {a: [kept[b.name] for b in catalogue.catalogue(a) if b.name in kept] for a, kept in results.items()}
         lines = report_lines(results, "nice -n 10 .venv/bin/python bench/public_checks.py --assignments A --json "
                              "A.json (one per assignment, in parallel), then --merge *.json --markdown FILE", seconds)
         print("\n".join(lines))

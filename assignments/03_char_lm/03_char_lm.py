@@ -106,6 +106,15 @@ with public_check("build_char_vocab"):
                           f"(descending count, ties by code point), got {i2c}")
     if c2i != {c: i for i, c in enumerate(i2c)}:
         raise CheckFailed(f"char_to_idx should map each character to its position in idx_to_char, got {c2i}")
+    # Case, punctuation, digits, spaces and line breaks are characters like any other.
+    mixed = "Tea? tea! TEA, 42 teas.\n\t(tea)"
+    c2i, i2c = call(build_char_vocab, mixed)
+    missing = sorted(set(mixed) - set(i2c))
+    if missing or len(i2c) != len(set(mixed)):
+        raise CheckFailed(f"build_char_vocab({mixed!r}): {len(i2c)} characters, the text has {len(set(mixed))} distinct "
+                          f"ones{f' ({missing} are missing)' if missing else ''}: every distinct character is its own "
+                          "id exactly as it appears (no lower-casing, no dropping of punctuation, digits, spaces or "
+                          "line breaks)")
     # A text in another script: over a thousand distinct characters must work too.
     check_rng = np.random.default_rng(3)
     pool = [chr(c) for c in check_rng.choice(np.arange(0x4E00, 0x9FFF), size=1200, replace=False)]
