@@ -4,7 +4,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 RUN    := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" TF_CPP_MIN_LOG_LEVEL=3
 
-.PHONY: demo test bench clean
+.PHONY: demo test check bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "rnnkit needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
@@ -18,6 +18,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(RUN) $(VENV)/bin/python -m pytest
+
+# The fast tier for your own loop: no built course, no sandbox, no grading (about a minute).
+check: $(STAMP)
+	$(RUN) $(VENV)/bin/python -m pytest -m fast -q
 
 bench: $(STAMP)
 	$(RUN) $(VENV)/bin/python bench/throughput.py

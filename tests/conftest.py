@@ -26,6 +26,21 @@ os.environ.setdefault("RNNKIT_SERVICE", "0")
 def pytest_configure(config):
     # some tests import a hidden suite directly, outside the grader's plugin that registers its mark
     config.addinivalue_line("markers", suite.ITEM_MARKER)
+    config.addinivalue_line("markers", "fast: needs neither a built course nor a sandbox (make check)")
+
+
+# The fast tier (``make check``, ``pytest -m fast``): the modules of pure checks (scoring, the typed grading unit
+# with fake runners, the channel's encoding, the checks' messages, the build's parsing, the command line's help),
+# less any of their tests that needs a built course or a sandbox. Every other module grades, trains or builds.
+FAST_MODULES = {"test_core_grading", "test_units", "test_checklib", "test_channel", "test_build", "test_cli"}
+SLOW_FIXTURES = {"built", "level", "zygote", "forger"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
+        if module in FAST_MODULES and not SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.fast)
 
 
 def assignments():
