@@ -33,8 +33,9 @@ def records_of(assignment, namespace, sources, tests, seed):
         kwargs = {"student": student, **{k: values[k] for k in fixtures if k in values}}
         if "rng" in fixtures:
             kwargs["rng"] = np.random.default_rng([seed, zlib.crc32(f"test_{assignment}.py::{name}".encode())])
+        weight = next((m.kwargs.get("weight", 1.0) for m in getattr(fn, "pytestmark", []) if m.name == "item"), 1.0)
         record = {"item": grade_id, "test": name, "doc": (fn.__doc__ or "").strip().split("\n")[0],
-                  "status": "passed", "message": ""}
+                  "weight": weight, "status": "passed", "message": ""}
         try:
             fn(**kwargs)
         except CheckFailed as err:

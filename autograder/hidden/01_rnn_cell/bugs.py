@@ -7,6 +7,8 @@ non-symmetric ``W_hh``, a non-zero bias or H0, float64 inputs checked to ~1e-9, 
 forward pass did not produce, autodiff observed at run time, or a check of ``RNNCell``'s initial weights and
 config; the hidden suite uses all of them. Every sentence of every docstring has at least one bug here.
 """
+import dataclasses
+
 from autograder.simulation.catalogue import Bug
 
 # The body of rnn_backward, replaced whole by the autodiff shortcut below.
@@ -253,3 +255,75 @@ BUGS = [
         "Walks the steps backwards by hand but lets tf.GradientTape differentiate each step instead of calling "
         "rnn_cell_backward."),
 ]
+
+# ---- hints for students (autograder/diagnosis.py): one per cause, shared by the bugs that have it, each completing
+# "This pattern usually comes from ...". Several bugs per hint let a signature seen with one of them speak for a cause.
+DTYPE_KEPT = ("a result that does not keep the inputs' dtype: a tf.cast, or a tensor made by tf.zeros, tf.ones or "
+              "tf.constant without dtype= (they make float32); use tf.zeros_like(x) or dtype=x.dtype")
+FLOAT32_DETOUR = ("a step computed in float32 although the inputs are float64 (a cast there and back, or a float32 "
+                  "constant): the dtype looks right, but nine digits are lost")
+ACTIVATION = "the activation: the cell applies tanh to the pre-activation (not ReLU, not the sigmoid)"
+BIAS = "the bias: b_h is added inside the tanh, to every row of X_t W_xh + H_prev W_hh"
+RECURRENT_ORDER = ("the order of the product with the recurrent weights: with row vectors the previous state "
+                   "multiplies them from the left, H_prev @ W_hh, untransposed")
+STATE_CARRIED = ("a state that is not carried from step to step: each step starts from the state the step before it "
+                 "produced (the first step from the given H0)")
+RECURRENCE = ("the loop over the steps: in order t = 0..T-1, step t reads X[:, t] and starts from the state the step "
+              "before produced, the first step from the given H0")
+STATES_RETURNED = ("which states H holds and how they are stacked: one per step, H_1..H_T, the states after each "
+                   "step (not H_0), along axis 1 as (n, T, h), with T = X.shape[1]")
+OUTPUT_AXES = ("the leading axes of H: O = H @ W_hq + b_q applies the same weights to the last axis, for (n, h) and "
+               "(n, T, h) alike (@ broadcasts over the leading axes)")
+OUTPUT_BIAS = "the output bias: O = H W_hq + b_q adds b_q after the product"
+TANH_PRIME = ("the derivative of tanh: dA = dH_t * (1 - H_t**2), with the cache H_t as given (it is already "
+              "tanh(A): neither apply tanh again nor recompute it)")
+BACKWARD_PRODUCTS = ("a product of the backward pass with a factor untransposed or swapped: dH_prev = dA W_hh^T and "
+                     "dW_hh = H_prev^T dA (square shapes fit either way)")
+BIAS_GRADIENT = "the bias gradient: b_h was added to every row, so db_h is the sum of dA over the batch (axis 0)"
+AUTODIFF = ("automatic differentiation (tf.GradientTape, tf.gradients) in the backward pass: the item is the "
+            "derivation by hand, and earns nothing while a tape computes the gradients")
+GRADIENT_FLOW = ("the gradient's way back: at each step add its own dH[:, t] to the dH_prev carried back from step "
+                 "t + 1 (zeros for the last step) and pass the sum to the step's backward pass")
+SHARED_WEIGHTS = "the shared weights: W_xh, W_hh and b_h serve every step, so their gradients are sums over the steps"
+FIRST_STATE = ("the state a step started from: step t starts from H[:, t - 1], the first step from H0 (in Python "
+               "H[:, -1] is the last state)")
+BACKWARD_RETURNS = ("what rnn_backward returns: dX in the time order of X (the loop meets the steps from last to "
+                    "first), and dH0 as what flows back out of the first step")
+INITIAL_WEIGHTS = "the initial weights: as in SimpleRNNCell, kernel glorot_uniform, recurrent_kernel orthogonal, bias zeros"
+CONFIG = ("the layer's arguments and config: pass **kwargs on to keras.layers.Layer.__init__ and build get_config "
+          "from super().get_config() plus units")
+
+CELL_STEP = ("the step computed in call: h = tanh(inputs @ kernel + h_prev @ recurrent_kernel + bias), every term "
+             "present and no weight transposed, as SimpleRNNCell computes it")
+
+HINTS = {
+    "fwd_cast_float64": DTYPE_KEPT, "seq_cast_float32": DTYPE_KEPT, "out_cast_float32": DTYPE_KEPT,
+    "bwd_db_float64": DTYPE_KEPT, "bptt_db_float64": DTYPE_KEPT, "bptt_zeros_float32": DTYPE_KEPT,
+    "fwd_float32_detour": FLOAT32_DETOUR,
+    "fwd_relu": ACTIVATION, "fwd_sigmoid": ACTIVATION,
+    "fwd_missing_bias": BIAS, "fwd_bias_outside_tanh": BIAS,
+    "fwd_transposed_W_hh": RECURRENT_ORDER, "cell_transposed_recurrent": CELL_STEP,
+    "fwd_no_recurrence": STATE_CARRIED,
+    "seq_state_not_carried": RECURRENCE, "seq_zero_initial_state": RECURRENCE, "seq_reversed_time": RECURRENCE,
+    "cell_state_not_updated": "the new states returned by call: (h, [h]), so that the state advances",
+    "seq_off_by_one": STATES_RETURNED, "seq_includes_H0": STATES_RETURNED, "seq_time_major": STATES_RETURNED,
+    "seq_T_from_batch": STATES_RETURNED,
+    "out_2d_only": OUTPUT_AXES, "out_last_step_only": OUTPUT_AXES, "out_flattened": OUTPUT_AXES,
+    "out_missing_bias": OUTPUT_BIAS, "out_bias_through_weights": OUTPUT_BIAS,
+    "bwd_no_tanh_derivative": TANH_PRIME, "bwd_tanh_of_cache": TANH_PRIME, "bwd_sigmoid_derivative": TANH_PRIME,
+    "bwd_recomputes_without_bias": TANH_PRIME,
+    "bwd_W_hh_not_transposed": BACKWARD_PRODUCTS, "bwd_dW_hh_transposed": BACKWARD_PRODUCTS,
+    "bwd_db_wrong_axis": BIAS_GRADIENT, "bwd_db_mean": BIAS_GRADIENT,
+    "bwd_gradient_tape": AUTODIFF, "bwd_tape_tf_function": AUTODIFF, "bptt_gradient_tape": AUTODIFF,
+    "bptt_tape_per_step": AUTODIFF,
+    "bptt_last_step_only": GRADIENT_FLOW, "bptt_zero_gradients": GRADIENT_FLOW, "bptt_no_carry": GRADIENT_FLOW,
+    "bptt_overwrite": SHARED_WEIGHTS,
+    "bptt_h_prev_wraps": FIRST_STATE,
+    "bptt_dX_reversed": BACKWARD_RETURNS, "bptt_dH0_wrong": BACKWARD_RETURNS,
+    "cell_missing_bias": CELL_STEP,
+    "cell_drops_kwargs": CONFIG, "cell_config_without_units": CONFIG, "cell_config_units_only": CONFIG,
+    "cell_recurrent_glorot": INITIAL_WEIGHTS, "cell_kernel_glorot_normal": INITIAL_WEIGHTS, "cell_bias_ones": INITIAL_WEIGHTS,
+    "cell_kernel_shape_swapped": "the kernel's shape: (d, units), so that inputs @ kernel fits with row vectors",
+    "cell_wraps_keras_cell": "a Keras recurrent cell doing the step: RNNCell must compute it itself, with its own weights",
+}
+BUGS = [dataclasses.replace(bug, hint=HINTS[bug.name]) for bug in BUGS]
