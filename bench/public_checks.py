@@ -113,8 +113,10 @@ def run_checks(assignment, change=None, until=None, answers=None):
                 except Exception as err:   # an answer cell that raises: its check says the name is not defined
                     print(f"answer cell {name} raised {type(err).__name__}: {err}")
         needed = None
-        if until is not None:   # only the target's check and the checks it requires (the others cannot change it)
-            target = dict(checks).get(until, "")
+        target = dict(checks).get(until, "")
+        if until is not None and "require(" in target:
+            # a check that names what it builds on: only those checks and its own (the others cannot change it; a
+            # check without require() may use what earlier check cells define, so all of those run)
             needed = {until} | set(re.findall(r'"(\w+)"', "".join(re.findall(r"require\(([^)]*)\)", target))))
         for item, source in checks:
             if needed is not None and item not in needed:

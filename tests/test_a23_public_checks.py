@@ -163,3 +163,11 @@ def test_a2_correct_training_loops_pass_the_public_check(name):
     selected(A2)
     out = verdict(A2, name, item="train_sentiment")
     assert out.startswith("✓ train_sentiment looks right"), out
+
+
+def test_a2_autodiff_in_the_hand_derivation_is_named_before_submitting():
+    selected(A2)
+    out = verdict(A2, "grads_autodiff")
+    assert out.startswith("✗ many_to_one_grads: many_to_one_grads ran tf.GradientTape: this part is the derivation "
+                          "by hand"), out
+    assert verdict(A2, "grads_tf_nn_cross_entropy_and_softmax").startswith("✓ many_to_one_grads looks right")

@@ -324,8 +324,30 @@ def numpy_loss(params):
     return total / len(ids)
 
 
+def autodiff_ran(func, *args):
+    """``call(func, *args)``, and whether TensorFlow's automatic differentiation ran meanwhile (a tape's gradient,
+    tf.gradients): the hidden tests watch for it the same way and give a derivation done by it no points."""
+    from tensorflow.python.eager import imperative_grad
+    from tensorflow.python.ops import gradients_util
+    seen, hooks = [], [(imperative_grad, "imperative_grad", "tf.GradientTape"),
+                       (gradients_util, "_GradientsHelper", "tf.gradients")]
+    originals = [getattr(owner, name) for owner, name, _ in hooks]
+    for (owner, name, label), original in zip(hooks, originals):
+        setattr(owner, name, lambda *a, _f=original, _label=label, **k: seen.append(_label) or _f(*a, **k))
+    try:
+        return call(func, *args), sorted(set(seen))
+    finally:
+        for (owner, name, _), original in zip(hooks, originals):
+            setattr(owner, name, original)
+
+
 with public_check("many_to_one_grads"):
-    result = call(many_to_one_grads, tf.constant(ids), tf.constant(labels), as_tensors(P, np.float64))
+    result, autodiff = autodiff_ran(many_to_one_grads, tf.constant(ids), tf.constant(labels), as_tensors(P, np.float64))
+    if autodiff:
+        raise CheckFailed(f"many_to_one_grads ran {' and '.join(autodiff)}: this part is the derivation by hand, and "
+                          "the hidden tests give it no points while automatic differentiation computes the gradients; "
+                          "write each gradient with the chain rule of the docstring (dlogits = (p - Y) / n, then back "
+                          "through the steps)")
     if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
         raise CheckFailed("many_to_one_grads must return (loss, grads) with grads a dict")
     loss, grads = result
