@@ -32,8 +32,33 @@ def change(assignment, name):
     return found[name]
 
 
+# Not in the catalogue: graded through the grader's full training run, an epoch on one persistent tape costs time
+# and memory that grow with the square of the batches (the hidden spied runs catch it: bench/results/public_checks.md)
+LOCAL = {"train_one_tape_no_stop_gradient": catalogue.Bug("train_one_tape_no_stop_gradient", "train_char_lm",
+    "        state, total, count = None, 0.0, 0\n"
+    "        for X, Y in sampler(corpus, batch_size, num_steps, rng):\n"
+    "            if use_random_iter or state is None:\n"
+    "                state = model.begin_state(batch_size)\n"
+    "            else:\n"
+    "                state = tf.stop_gradient(state)\n"
+    "            with tf.GradientTape() as tape:\n"
+    "                logits, state = model(X, state)\n"
+    "                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=Y, logits=logits))\n"
+    "            grads = clip_gradients(tape.gradient(loss, model.trainable_variables), theta)\n",
+    "        state, total, count = None, 0.0, 0\n"
+    "        with tf.GradientTape(persistent=True) as tape:   # one tape for the whole epoch\n"
+    "          for X, Y in sampler(corpus, batch_size, num_steps, rng):\n"
+    "            if use_random_iter or state is None:\n"
+    "                state = model.begin_state(batch_size)\n"
+    "            logits, state = model(X, state)\n"
+    "            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=Y, logits=logits))\n"
+    "            grads = clip_gradients(tape.gradient(loss, model.trainable_variables), theta)\n",
+    "Records a whole epoch on one tape and carries the state without tf.stop_gradient, so each batch's gradient "
+    "reaches back through every batch before it (not truncated BPTT).")}
+
+
 def verdict(assignment, name=None, item=None, answers=None):
-    c = change(assignment, name) if name else None
+    c = (LOCAL.get(name) or change(assignment, name)) if name else None
     item = item or c.cell
     return public_checks.run_checks(assignment, c, until=item, answers=answers)[item]
 

@@ -215,27 +215,6 @@ BUGS = [
         "Always uses batches of 32 rows."),
     Bug("train_gradient_ascent", "train_char_lm",
         "w.assign_sub(learning_rate * g)", "w.assign_add(learning_rate * g)", "Adds the gradient instead of subtracting it."),
-    Bug("train_one_tape_no_stop_gradient", "train_char_lm",
-        "        state, total, count = None, 0.0, 0\n"
-        "        for X, Y in sampler(corpus, batch_size, num_steps, rng):\n"
-        "            if use_random_iter or state is None:\n"
-        "                state = model.begin_state(batch_size)\n"
-        "            else:\n"
-        "                state = tf.stop_gradient(state)\n"
-        "            with tf.GradientTape() as tape:\n"
-        "                logits, state = model(X, state)\n"
-        "                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=Y, logits=logits))\n"
-        "            grads = clip_gradients(tape.gradient(loss, model.trainable_variables), theta)\n",
-        "        state, total, count = None, 0.0, 0\n"
-        "        with tf.GradientTape(persistent=True) as tape:   # one tape for the whole epoch\n"
-        "          for X, Y in sampler(corpus, batch_size, num_steps, rng):\n"
-        "            if use_random_iter or state is None:\n"
-        "                state = model.begin_state(batch_size)\n"
-        "            logits, state = model(X, state)\n"
-        "            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=Y, logits=logits))\n"
-        "            grads = clip_gradients(tape.gradient(loss, model.trainable_variables), theta)\n",
-        "Records a whole epoch on one tape and carries the state without tf.stop_gradient, so each batch's gradient "
-        "reaches back through every batch before it (not truncated BPTT)."),
     Bug("train_one_epoch", "train_char_lm",
         "for _ in range(epochs):", "for _ in range(1):", "Makes one pass whatever epochs says."),
 
