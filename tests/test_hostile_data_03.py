@@ -93,7 +93,7 @@ def outcome(results, test_name):
     for t in tests:
         name = t.name if hasattr(t, "name") else t["name"]
         doc = suite().__dict__[test_name].__doc__.strip().split("\n")[0]
-        if test_name in name or doc[:40] in name:
+        if test_name in name or doc[:40] in name or test_name[len("test_"):].replace("_", " ") in name:
             if hasattr(t, "passed"):
                 return t.passed, t.message
             return t["score"] >= t["max_score"], t.get("output", "")
