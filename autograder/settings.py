@@ -33,7 +33,10 @@ class Settings:
                                   "0: 3 x what the reference needs on a loaded 2-core machine, at least 180")
     threads: int = _setting(2, "TensorFlow threads of the student's process")
     memory_gb: float = _setting(4.0, "address space of each student process (TensorFlow alone maps about 1.9 GB)")
-    processes: int = _setting(4096, "processes and threads of the student's sandbox user")
+    processes: int = _setting(1024, "processes and threads of each student process (RLIMIT_NPROC)")
+    group_memory_gb: float = _setting(3.0, "resident memory of all of a submission's processes together (a cgroup, "
+                                           "where the machine has one)")
+    group_processes: int = _setting(1024, "processes and threads of a submission together (a cgroup)")
     file_mb: int = _setting(64, "largest file the student's code may write")
     tmp_mb: int = _setting(256, "size of the sandbox's private /tmp")
     scratch_mb: int = _setting(256, "size of the sandbox's scratch folder (the released files, read-only, and "

@@ -145,3 +145,13 @@ def test_the_cold_path_grades_as_the_warm_one(built, level):
         results[warm] = graded[("cold-bug", A1)]
     assert results[False].items()[bug.cell].lost
     assert [(t.name, t.score) for t in results[True].tests] == [(t.name, t.score) for t in results[False].tests]
+
+
+@pytest.mark.parametrize("warm", [True, False], ids=["warm", "cold"])
+def test_the_trusted_side_has_a_memory_limit(reference_class, level, warm):
+    """The trusted process that grades one submission runs under ``trusted_memory_gb``: a grading that needs more
+    (a flood of replies held, a huge value) ends as a grader failure of that submission, never the machine's."""
+    graded, failures = batch.autograde(reference_class, [A1], ["fault-c"], level, force=True, echo=lambda *_: None,
+                                       settings=Settings(trusted_memory_gb=0.05, warm=warm, service=False,
+                                                         retries=0))
+    assert failures == 1 and not graded

@@ -78,7 +78,8 @@ class Job:
         from autograder.sandbox import launch
         s = self.settings
         return launch.Limits(memory_gb=s.memory_gb, cpu_seconds=int(self.budget * s.threads) + 60,
-                             file_mb=s.file_mb, processes=s.processes, tmp_mb=s.tmp_mb, scratch_mb=s.scratch_mb)
+                             file_mb=s.file_mb, processes=s.processes, tmp_mb=s.tmp_mb, scratch_mb=s.scratch_mb,
+                             group_memory_gb=s.group_memory_gb, group_processes=s.group_processes)
 
     def write(self, path):
         """Writes the job for the grader's eyes only (0600, never over an existing file)."""
