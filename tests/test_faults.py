@@ -97,7 +97,9 @@ def test_a_process_killed_mid_grading_costs_no_grade(reference_class, level, fin
         pytest.skip("zygotes exist at the bubblewrap level only")
     course = reference_class
     killed, stop, lines = [], threading.Event(), []
-    watcher = threading.Thread(target=kill_once, args=(find, killed, stop))
+    # a student process may live for one call only: catch it in the act rather than after a long settle
+    settle = 0.2 if find is student_worker else 1.5
+    watcher = threading.Thread(target=kill_once, args=(find, killed, stop), kwargs={"settle": settle})
     watcher.start()
     try:
         graded, failures = batch.autograde(course, [A1], ["fault-a"], level, force=True, jobs=1,

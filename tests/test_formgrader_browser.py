@@ -148,6 +148,8 @@ def test_formgrader_shows_rnnkit_scores_takes_a_manual_grade_and_autograde_keeps
         _shot(page, "2-after-autograde")
         page.goto(base + f"/formgrader/gradebook/{A1}/{A1}")
         page.wait_for_selector("td")
+        # formgrader fills the table by a request of its own: wait until it has (a loaded machine takes seconds)
+        page.wait_for_function("() => !document.body.innerText.includes('Loading, please wait')", timeout=120_000)
         _shot(page, "3-gradebook")
         text = page.inner_text("body")
         assert f"{results.score + 1.5:g} / 17" in text, text

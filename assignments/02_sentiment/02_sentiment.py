@@ -524,8 +524,8 @@ def check_epoch_means(history, orders, n=60, batch_size=16):
     means) and the fraction of rows right, from the logits the model gave in training (computed here in NumPy)."""
     logits = np.array(logits_seen).reshape(len(orders), n, 2)
     truth = np.array(orders) % 2
-    log_p = logits - np.logaddexp(logits[..., 0], logits[..., 1])[..., None]
-    nll = -np.take_along_axis(log_p, truth[..., None], axis=-1)[..., 0]
+    log_p = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)   # log-softmax over the 2 classes
+    nll = -np.where(truth[..., None] == np.arange(2), log_p, 0.0).sum(axis=-1)   # -log p(true class)
     row_mean = nll.mean(axis=1)
     batch_mean = np.array([np.mean([e[i:i + batch_size].mean() for i in range(0, n, batch_size)]) for e in nll])
     accuracy = (np.argmax(logits, axis=-1) == truth).mean(axis=1)
