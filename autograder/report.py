@@ -1,9 +1,11 @@
 """The class at a glance: a students x items table, a per-item CSV (nbgrader's export has totals only) and a
 plot of the score distribution. Everything is read from ``autograded/*/<assignment>/results.json``."""
+import collections
 import csv
 import glob
 import os
 
+from autograder import diagnosis
 from autograder.results import ItemScore, SubmissionResults
 
 
@@ -85,7 +87,22 @@ def table(course, assignment):
                      + f"{round(total, 2):g}/{round(top, 2):g}".rjust(14))
     if waiting:
         lines.append(f"{waiting} submission(s) await manual grading (formgrader); their totals are not final")
-    return "\n".join(lines)
+    return "\n".join(lines + known_mistakes(assignment, {s: r for s, r in results.items() if s not in failed}))
+
+
+def known_mistakes(assignment, results):
+    """Lines counting, per item, the students whose failure has the signature of a catalogued mistake
+    (:mod:`autograder.diagnosis`): what to go over in the next class. Empty when none was recognised."""
+    count = collections.Counter()
+    for res in results.values():
+        for item, sentences in diagnosis.hints(assignment, res).items():
+            count[item, sentences[0].removeprefix(diagnosis.PREFIX).rstrip(".")] += 1
+    if not count:
+        return []
+    lines = ["", "Known mistakes (students whose failures match a catalogued one; their feedback names it):"]
+    for (item, cause), n in sorted(count.items(), key=lambda kv: (-kv[1], kv[0])):
+        lines.append(f"  {n:>3} student{'s' if n > 1 else ' '}  {item}: {cause}")
+    return lines
 
 
 def _fraction(item):

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from autograder import diagnosis, project
+from autograder import diagnosis, project, report
+from autograder.grading import gradebook
 from autograder.results import SubmissionResults
 from autograder.simulation import catalogue
 from tests.conftest import assignments
@@ -71,6 +72,12 @@ def test_a_graded_bug_gets_the_hint_of_its_cause_from_the_committed_table(name):
     assert name in diagnosis.matches(A1, results)[bug.cell]
     reference = SubmissionResults.from_records({bug.cell: 3}, grade_change(A1, None, seed=20, items={bug.cell}))
     assert reference.score == 3 and diagnosis.hints(A1, reference) == {}
+    # the student reads it under the item's check; the instructor's report counts the students it names
+    feedback = " ".join(gradebook._report(bug.cell, results, hints=diagnosis.hints(A1, results)[bug.cell]).split())
+    assert " ".join(diagnosis.sentence(bug.student_hint).split()) in feedback
+    lines = report.known_mistakes(A1, {"s1": results, "s2": results, "ok": reference})
+    assert lines[2] == f"    2 students  {bug.cell}: {bug.student_hint.strip().rstrip('.')}"
+    assert report.known_mistakes(A1, {"ok": reference}) == []
 
 
 def test_the_committed_table_keeps_its_measured_precision():

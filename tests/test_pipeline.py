@@ -5,7 +5,9 @@ alice hands in the reference, bob a realistic bug (and outputs of every kind in 
 (the second time with a written answer, hostile markdown and a duplicated answer cell), dave's folder was put in
 ``submitted/`` by hand (no secret, a broken timestamp, unknown to the gradebook)."""
 import csv
+import html
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,7 +17,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder import cli, notebooks, project, workflow
+from autograder import cli, diagnosis, notebooks, project, workflow
 from autograder.course import Course
 from autograder.grading import gradebook
 from autograder.nbgrader_students import Student
@@ -77,7 +79,7 @@ def pipeline(tmp_path_factory, level):
     assert cli.main(["build", A1, *common]) == 0
     assert cli.main(["release", A1, *common, "--exchange", exchange]) == 0
     reference = submissions.reference_answers(course, A1)
-    bug = next(b for b in catalogue.catalogue(A1) if b.cell == "rnn_backward")
+    bug = next(b for b in catalogue.catalogue(A1) if b.name == "bptt_no_carry")   # a mistake diagnosis knows
     students = {name: Student(homes, name, exchange) for name in ("alice", "bob", "carol")}
     students["alice"].work(A1, reference)
     students["bob"].work(A1, catalogue.apply(reference, bug), edit=_bob_outputs)
@@ -104,7 +106,7 @@ def pipeline(tmp_path_factory, level):
     fetched = {name: student.fetch_feedback(A1) for name, student in students.items()}
     assert cli.main(["export", *common]) == 0
     return dict(course=course, exchange=exchange, students=students, lines=lines, trusted=trusted,
-                nbgrader_run=nbgrader_run, fetched=fetched, awaiting=awaiting)
+                nbgrader_run=nbgrader_run, fetched=fetched, awaiting=awaiting, bug=bug)
 
 
 def test_release_records_the_exchange_for_nbgrader_and_students(pipeline):
@@ -147,6 +149,21 @@ def test_every_student_fetches_feedback_with_nbgrader(pipeline):
         assert "Hidden tests for rnn_backward" in open(page).read()
     assert any(line.startswith("dave/01_rnn_cell: submission_secret.txt is missing") for line in pipeline["lines"])
     assert any(line.startswith("dave/01_rnn_cell: timestamp.txt does not hold a time") for line in pipeline["lines"])
+
+
+def test_a_known_mistake_is_named_in_the_feedback_and_counted_in_the_report(pipeline):
+    """bob's bug is a catalogued one: the feedback he fetched says what it usually comes from, and the class report
+    counts him under it; alice (the reference) gets no hint."""
+    course, bug = pipeline["course"], pipeline["bug"]
+    hint = diagnosis.sentence(bug.student_hint)
+    (page,) = pipeline["fetched"]["bob"]
+    shown = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", open(page).read())).split())
+    assert " ".join(hint.split()) in shown
+    (alice,) = pipeline["fetched"]["alice"]
+    assert diagnosis.PREFIX not in open(alice).read()
+    table = workflow.reporting.table(course, A1)
+    assert "Known mistakes" in table
+    assert any(line.split()[:2] == ["1", "student"] and f"{bug.cell}: " in line for line in table.splitlines())
 
 
 def test_feedback_hides_the_hidden_suite(pipeline):

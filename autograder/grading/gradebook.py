@@ -24,7 +24,7 @@ import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader import utils as nbgrader_utils
 
-from autograder import notebooks, nbgrader_safe
+from autograder import diagnosis, notebooks, nbgrader_safe
 from autograder.results import ItemScore, points
 
 WRAP = 100   # characters per line of a report: the feedback page wraps too, but plain text should read on its own
@@ -38,9 +38,10 @@ def _wrapped(text, indent):
     return [indent + line for line in lines]
 
 
-def _report(grade_id, results, copies=0):
+def _report(grade_id, results, copies=0, hints=()):
     """The text under an item's check cell: every hidden test's short name, its description, points, and for a
-    failed test the message, wrapped at :data:`WRAP` characters."""
+    failed test the message, wrapped at :data:`WRAP` characters; then ``hints`` (:mod:`autograder.diagnosis`: the
+    known mistake this item's failures usually come from)."""
     item = results.items().get(grade_id, ItemScore(0.0, 0.0))
     lines = [f"Hidden tests for {grade_id}: {item.score:g} / {item.max_score:g} points"]
     if copies > 1:
@@ -55,6 +56,8 @@ def _report(grade_id, results, copies=0):
             lines += _wrapped(description, "    ")
         if not test.passed and test.message:
             lines += _wrapped(test.message, "      ")
+    for hint in hints:
+        lines += _wrapped(hint, "")
     return "\n".join(lines) + "\n"
 
 
@@ -193,8 +196,9 @@ def _save(course, student, assignment, notebook):
 def autograded_notebook(course, student, assignment, results):
     """Writes ``autograded/<student>/<assignment>/<assignment>.ipynb`` (and nbgrader's ``timestamp.txt`` and
     ``submission_secret.txt``) and returns the notebook."""
+    known = diagnosis.hints(assignment, results)
     notebook, written, duplicates = _merge(course, student, assignment,
-                                           lambda item, copies: _report(item, results, copies))
+                                           lambda item, copies: _report(item, results, copies, known.get(item, ())))
     notebook.metadata["rnnkit"] = {"written": {g: _digest(s) for g, s in written.items()},
                                    "duplicates": duplicates}
     _save(course, student, assignment, notebook)

@@ -1,7 +1,7 @@
 """The trusted side's handle on one student's sandboxed process.
 
 The grader calls the student's functions by name with values it chose; what comes back is decoded into plain
-NumPy arrays, lists, dicts and numbers (or opaque :class:`~autograder.sandbox.channel.Ref` handles) and checked on
+NumPy arrays, lists, dicts and numbers (or opaque :class:`~autograder.sandbox.inside.channel.Ref` handles) and checked on
 this side. A call that raises, hangs or kills the process fails only the check that made it: the process is
 started afresh for the next call. A process killed by SIGKILL that the grader did not send (the machine's OOM
 killer, an operator, its zygote gone) costs nothing the first time: the call runs again in a fresh process, and only
@@ -58,7 +58,7 @@ class StudentProcess:
             submission lacks.
         assignment_dir: the released assignment folder; its files (not its notebooks) are copied into the
             sandbox's working folder so that set-up cells find ``checklib.py``, ``data/``, ...
-        level: isolation level (see :mod:`autograder.isolation`).
+        level: isolation level (see :mod:`autograder.sandbox.launch`).
     """
 
     def __init__(self, cells, assignment_dir, level, limits=launch.Limits(), missing=(),

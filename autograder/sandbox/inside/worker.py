@@ -1,6 +1,6 @@
 """The untrusted side: runs a student's answer cells and answers calls from the grader.
 
-Started by :mod:`autograder.student` inside the sandbox as ``python -I worker.py``. It reads one JSON request
+Started by :mod:`autograder.trusted.student` inside the sandbox as ``python -I worker.py``. It reads one JSON request
 per line on stdin and writes one JSON reply per line on the channel (the original stdout; the student's prints go
 to stderr). It computes no verdict: it only runs student code on inputs the grader chose and sends back values.
 
