@@ -114,7 +114,7 @@ class Course:
         derived from it, so nothing a student sees (their notebook, the public generators, the seeds their code is
         given) can rebuild the held-out data."""
         if os.environ.get("RNNKIT_SECRET"):  # a fixed secret (hex) makes gradings reproducible across courses: tests
-            return bytes.fromhex(os.environ["RNNKIT_SECRET"])
+            return _hex_secret(os.environ["RNNKIT_SECRET"], "RNNKIT_SECRET")
         path = self.path(".rnnkit-secret")
         if not os.path.exists(path):
             os.makedirs(self.root, exist_ok=True)
@@ -127,7 +127,7 @@ class Course:
                 pass
             os.unlink(tmp)
         with open(path) as f:
-            return bytes.fromhex(f.read().strip())
+            return _hex_secret(f.read().strip(), path)
 
     def built_assignments(self):
         return sorted(os.path.basename(os.path.dirname(p)) for p in glob.glob(self.path("source", "*", "*.ipynb"))
@@ -152,3 +152,14 @@ class Course:
             tail = [line for line in log.splitlines() if line.strip()][-3:]
             raise RnnkitError(f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}): " + " | ".join(tail))
         return log
+
+
+def _hex_secret(text, where):
+    try:
+        secret = bytes.fromhex(text)
+    except ValueError:
+        secret = b""
+    if len(secret) < 16:
+        raise RnnkitError(f"{where} must hold the course's grading secret as at least 32 hex digits (for example "
+                          "the output of `python -c 'import secrets; print(secrets.token_hex(32))'`)")
+    return secret

@@ -123,6 +123,25 @@ def test_a_grader_failure_is_an_outcome_never_a_grade(course, death):
     assert "GRADER FAILURE" in open(course.log_file("ada", A)).read()  # the instructor's log says what happened
 
 
+def test_the_graders_own_error_is_a_failure_that_names_it(course):
+    submit(course, "ada")
+
+    def broken(job_path):
+        raise ValueError("a bug of the grader")
+    outcome = submission.grade(task(course, "ada"), broken)
+    assert outcome.status == GRADER_FAILURE and "ValueError: a bug of the grader" in outcome.reason
+    assert not os.path.exists(course.results_file("ada", A))
+    assert "Traceback" in open(course.log_file("ada", A)).read()
+
+
+def test_a_malformed_secret_is_refused_in_one_line_before_grading(course, fake_runners, monkeypatch):
+    submit(course, "ada")
+    monkeypatch.setenv("RNNKIT_SECRET", "prof-secret")
+    with pytest.raises(RnnkitError, match="RNNKIT_SECRET must hold .* hex digits"):
+        run(course, ["ada"])
+    assert fake_runners["runner"].calls == [] and not os.path.exists(course.results_file("ada", A))
+
+
 def test_an_unreadable_or_partial_finished_file_is_a_failure(course):
     submit(course, "ada")
 
@@ -344,3 +363,21 @@ def test_settings_come_from_nbgrader_config_and_the_environment_wins(tmp_path):
 def test_the_readme_lists_every_setting():
     readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
     assert settings_module.table() in readme
+
+
+def test_the_service_answers_its_own_error_instead_of_hanging_up(tmp_path, course):
+    """A service whose grading raises tells the client why (a grader failure with the reason), so the run's line
+    and log say what went wrong instead of 'the grading service was lost'."""
+    import socket
+    from autograder.grading import service
+    path = str(tmp_path / "s.sock")
+    settings = Settings(warm=False)
+    server = service.Service(course.root, path, "k", settings)
+    server.pool.grade = lambda task: (_ for _ in ()).throw(ValueError("the service's bug"))
+    mine, theirs = socket.socketpair()
+    mine.sendall((json.dumps({"key": "k", "task": task(course, "ada").to_dict()}) + "\n").encode())
+    server._handle(theirs)
+    reply = json.loads(mine.makefile("rb").readline())
+    outcome = Outcome.from_dict(reply["outcome"])
+    assert outcome.status == GRADER_FAILURE and "ValueError: the service's bug" in outcome.reason
+    server.listener.close()

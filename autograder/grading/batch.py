@@ -110,6 +110,7 @@ def autograde(course, assignments, students=None, level="bubblewrap", force=Fals
     settings = settings or settings_module.load(course.root)
     with exclusive(course):
         check_gradebook(course)
+        course.secret()   # a malformed secret is refused in one line before anything is graded
         todo = tasks(course, assignments, students, level, force, items, salts, settings, echo)
         graded = {}
         with Progress(len(todo), "autograde", echo) as progress:

@@ -196,11 +196,16 @@ class Service:
             with self.lock:
                 self.busy += 1
             try:
+                task = Task.from_dict(request["task"])
                 self.pool.grow(int(request.get("jobs", 1)))
-                outcome = self.pool.grade(Task.from_dict(request["task"]))
+                try:
+                    outcome = self.pool.grade(task)
+                except Exception as err:  # said to the client, never a silent hang-up
+                    outcome = Outcome(task, GRADER_FAILURE, reason=f"the grading service's own error: "
+                                      f"{type(err).__name__}: {err}")
                 conn.sendall((json.dumps({"outcome": outcome.to_dict()}) + "\n").encode())
-            except OSError:
-                pass  # the client went away; its run retries
+            except (OSError, ValueError, KeyError, TypeError):
+                pass  # the client went away (its run retries) or sent no task we can read
             finally:
                 with self.lock:
                     self.busy -= 1

@@ -15,6 +15,7 @@ import os
 import platform
 import tempfile
 import time
+import traceback
 
 from autograder import notebooks, project
 from autograder.course import Course
@@ -89,6 +90,10 @@ def grade(task, runner):
     except GraderFailure as err:
         log(f"[GRADER FAILURE] {err}")
         return Outcome(task, GRADER_FAILURE, reason=str(err), seconds=time.time() - started)
+    except Exception as err:  # the grader's own bug or a broken course file: not a grade, and the others go on
+        log(f"[GRADER FAILURE] {traceback.format_exc()}")
+        return Outcome(task, GRADER_FAILURE, reason=f"the grader's own error: {type(err).__name__}: {err}",
+                       seconds=time.time() - started)
     results.execution_time = time.time() - started
     results.save(course.results_file(task.student, task.assignment))
     return Outcome(task, GRADED, results.to_gradescope(), seconds=results.execution_time)
