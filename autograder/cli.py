@@ -24,9 +24,22 @@ def cmd_collect(args, course):
 
 
 def cmd_autograde(args, course):
+    students = [args.student] if args.student else None
+    sandbox = args.sandbox or os.environ.get("RNNKIT_REQUIRE_SANDBOX") or None
+    if not args.dask:   # the course's warm grading service runs the whole command (it records as we would)
+        from autograder import settings as settings_module
+        from autograder.grading import service
+        settings = settings_module.load(course.root)
+        if settings.service and settings.warm:
+            try:
+                failures = service.Client(course.root, settings, args.jobs).autograde(
+                    _names(args), students, sandbox, args.force)
+                return 1 if failures else 0
+            except service.ServiceUnavailable as err:
+                print(f"{err}; grading in this process instead", flush=True)
     from autograder import workflow
-    _, failures, _ = workflow.autograde(course, _names(args), [args.student] if args.student else None,
-                                        sandbox=args.sandbox, force=args.force, jobs=args.jobs, dask=args.dask)
+    _, failures, _ = workflow.autograde(course, _names(args), students, sandbox=sandbox, force=args.force,
+                                        jobs=args.jobs, dask=args.dask)
     return 1 if failures else 0
 
 

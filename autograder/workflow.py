@@ -88,15 +88,16 @@ def sandbox_warning(level):
 
 
 def autograde(course, assignments=(), students=None, sandbox=None, force=False, jobs=1, echo=print, items=None,
-              dask=None):
-    """Grades every (or the given) submission; returns ``(graded, failures, level)``."""
+              dask=None, settings=None):
+    """Grades every (or the given) submission; returns ``(graded, failures, level)``. ``settings``: the course's
+    (:func:`autograder.settings.load`) by default."""
     assignments = built(course, assignments)
     level = launch.best_level(sandbox or os.environ.get("RNNKIT_REQUIRE_SANDBOX") or None)
     warning = sandbox_warning(level)
     if warning:
         echo(warning)
     graded, failures = batch.autograde(course, assignments, students, level, force=force, jobs=jobs, echo=echo,
-                                       items=items, dask=dask)
+                                       items=items, dask=dask, settings=settings)
     total = len(graded) + failures
     echo(f"autograded {len(graded)} of {total} submission(s) at sandbox level '{level}'"
          + (f"; {failures} NOT GRADED by a fault of the grader, not of the students (see above and "

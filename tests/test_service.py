@@ -3,11 +3,14 @@
 client with other code or settings gets a service of its own; a service lost mid-grading costs no grade; an idle
 service ends by itself."""
 import os
+import subprocess
+import sys
 import threading
 import time
 
 import psutil
 import pytest
+from nbgrader.api import Gradebook
 
 from autograder.grading import batch, service
 from autograder.settings import Settings
@@ -74,6 +77,44 @@ def test_a_second_command_is_graded_warm_and_a_vandal_leaves_nothing_behind(cour
     assert first.score == again.score == first.max_score
     assert [t.score for t in again.tests] == [t.score for t in first.tests]
     assert vandal.score == vandal.max_score   # the vandal's answers are the reference's too
+
+
+def command(course, level, *args):
+    """``rnnkit autograde`` as an instructor (or formgrader's button) runs it, with the service on."""
+    env = dict(os.environ, RNNKIT_SERVICE="1")
+    return subprocess.run([sys.executable, "-X", "importtime", "-m", "autograder.cli", "autograde", *args,
+                           "--course-dir", course.root, "--sandbox", level], env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_the_whole_command_runs_in_the_service_and_its_own_process_stays_light(course, level):
+    """The command's process imports neither nbgrader nor TensorFlow: the service grades and records; its lines
+    and exit status reach the command; a refusal is still one line with exit 2."""
+    for _ in range(2):
+        run = command(course, level, A1, "--student", "svc-ref", "--force")
+        assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+        assert "svc-ref/01_rnn_cell: 15 / 15" in run.stdout and "autograded 1 of 1" in run.stdout
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in run.stderr.splitlines() if "|" in line}
+    assert "autograder" in imported and not imported & {"nbgrader", "nbformat", "tensorflow", "sqlalchemy"}
+    with Gradebook(course.db_url) as gb:
+        assert gb.find_submission(A1, "svc-ref").score == 15
+    refused = command(course, level, "09_missing")
+    assert refused.returncode == 2 and "assignment '09_missing' is not built" in refused.stderr
+
+
+def test_a_service_killed_during_a_command_leaves_the_command_to_grade(course, level):
+    """The service dies while it runs the command: the command says so and grades in its own process."""
+    killed, stop = [], threading.Event()
+    watcher = threading.Thread(target=kill_once, args=(lambda procs: services(), killed, stop),
+                               kwargs={"among": service_tree})
+    watcher.start()
+    try:
+        run = command(course, level, A1, "--student", "svc-ref", "--force")
+    finally:
+        stop.set()
+        watcher.join()
+    assert killed and run.returncode == 0, run.stdout + run.stderr[-3000:]
+    assert "grading in this process instead" in run.stdout and "svc-ref/01_rnn_cell: 15 / 15" in run.stdout
 
 
 def test_other_settings_get_a_service_of_their_own(course, level):

@@ -147,6 +147,9 @@ class Pool:
         self.close()
 
 
+SERVING = None   # in the grading service's own process: its warm graders (see autograder.grading.service)
+
+
 def schedule(tasks, jobs=1, settings=Settings(), echo=print):
     """Grades ``tasks`` (of one course) on this machine, ``jobs`` at a time; yields each :class:`Outcome` as it is
     ready. With ``settings.service`` the course's warm grading service grades them (started on first use, see
@@ -157,7 +160,10 @@ def schedule(tasks, jobs=1, settings=Settings(), echo=print):
     jobs = min(max(1, jobs), len(tasks))
     with contextlib.ExitStack() as stack:
         grade = None
-        if settings.service and settings.warm:
+        if SERVING is not None:
+            SERVING.grow(jobs)
+            grade = SERVING.grade
+        elif settings.service and settings.warm:
             from autograder.grading import service
             client = service.Client(tasks[0].course_root, settings, jobs)
             try:

@@ -16,8 +16,14 @@ The socket lives in a folder of the instructor's own (``/tmp/rnnkit-<uid>/``, mo
 sandbox sees no ``/tmp`` of the host, and at level ``none`` a root grader's student runs as another uid. A client
 that cannot reach or start the service grades in its own process, as before.
 
-Protocol (one JSON line each way per connection): ``{"key": ..., "task": Task, "jobs": n}`` ->
-``{"outcome": Outcome}``, or ``{"stale": true}`` when the keys differ; ``{"stop": true}`` ends the service.
+A whole ``rnnkit autograde`` runs in the service too (:meth:`Client.autograde`): the command's process only passes
+its arguments and prints the lines the run sends back, so a regrade pays neither nbgrader's nor nbformat's imports
+in a new process; the service takes the course's lock, grades and records exactly as the command would.
+
+Protocol (JSON lines): ``{"key": ..., "task": Task, "jobs": n}`` -> ``{"outcome": Outcome}``;
+``{"key": ..., "autograde": {...}}`` -> ``{"echo": line}`` ... then ``{"done": {"failures": n}}``, ``{"error":
+one line}`` or ``{"crash": traceback}``; ``{"stale": true}`` when the keys differ; ``{"stop": true}`` ends the
+service.
 """
 import hashlib
 import json
@@ -28,8 +34,10 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 
 from autograder import project
+from autograder.errors import RnnkitError
 from autograder.grading.job import GRADER_FAILURE, Outcome, Task
 
 START_TIMEOUT = 60    # seconds for a new service to listen (it imports no TensorFlow before its first grading)
@@ -56,6 +64,10 @@ def key(settings):
 # -- the client ----------------------------------------------------------------------------------------------------
 class ServiceUnavailable(OSError):
     """No service could be reached or started: grade in this process instead."""
+
+
+class ServiceLost(ServiceUnavailable):
+    """The service went away in the middle of a command: what it recorded stays; the command grades the rest."""
 
 
 def _exchange(path, request, timeout=None):
@@ -112,6 +124,36 @@ class Client:
                 time.sleep(0.05)
         raise ServiceUnavailable(f"the grading service did not start within {START_TIMEOUT} s (see {log})")
 
+    def autograde(self, assignments, students, sandbox, force, echo=print):
+        """Runs ``rnnkit autograde`` in the service, echoing its lines; returns the number of submissions NOT
+        graded. Raises :class:`RnnkitError` with the run's one-line refusal, :class:`ServiceUnavailable` when no
+        service answers and :class:`ServiceLost` when it went away during the run."""
+        self.ready()
+        request = {"key": self.key, "autograde": {"course_root": self.course_root, "assignments": assignments,
+                                                  "students": students, "sandbox": sandbox, "force": force,
+                                                  "jobs": self.jobs}}
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.settimeout(5)
+                conn.connect(self.path)
+                conn.settimeout(None)
+                conn.sendall((json.dumps(request) + "\n").encode())
+                for line in conn.makefile("rb"):
+                    reply = json.loads(line)
+                    if "echo" in reply:
+                        echo(reply["echo"])
+                    elif "done" in reply:
+                        return reply["done"]["failures"]
+                    elif "error" in reply:
+                        raise RnnkitError(reply["error"])
+                    elif "crash" in reply:
+                        raise RuntimeError(f"the grading service failed:\n{reply['crash']}")
+                    elif reply.get("stale"):   # replaced by another client's service in between
+                        return self.autograde(assignments, students, sandbox, force, echo)
+        except (OSError, ValueError) as err:
+            raise ServiceLost(f"the grading service was lost during the run ({err})") from None
+        raise ServiceLost("the grading service was lost during the run (it closed the connection)")
+
     def grade(self, task):
         """The task's :class:`Outcome`; a service lost mid-grading is a grader failure (retried by the run)."""
         self.ready()
@@ -144,9 +186,10 @@ def stop(course_root):
 # -- the service ---------------------------------------------------------------------------------------------------
 class Service:
     def __init__(self, course_root, path, service_key, settings):
-        from autograder.grading.pool import Pool
+        from autograder.grading import pool
         self.path, self.key, self.settings = path, service_key, settings
-        self.pool = Pool(1, settings)
+        self.pool = pool.Pool(1, settings)
+        pool.SERVING = self.pool   # a run inside the service grades with these warm graders
         self.busy, self.last = 0, time.monotonic()
         self.lock = threading.Lock()
         self.done = threading.Event()
@@ -190,6 +233,16 @@ class Service:
             if request.get("key") != self.key:
                 conn.sendall((json.dumps({"stale": True, "pid": os.getpid()}) + "\n").encode())
                 return
+            if request.get("autograde"):
+                with self.lock:
+                    self.busy += 1
+                try:
+                    self._autograde(conn, request["autograde"])
+                finally:
+                    with self.lock:
+                        self.busy -= 1
+                        self.last = time.monotonic()
+                return
             if not request.get("task"):
                 conn.sendall((json.dumps({"ready": True, "pid": os.getpid()}) + "\n").encode())
                 return
@@ -210,6 +263,28 @@ class Service:
                 with self.lock:
                     self.busy -= 1
                     self.last = time.monotonic()
+
+
+    def _autograde(self, conn, run):
+        """One ``rnnkit autograde``, as the command would run it, its lines sent as they come. A client that went
+        away does not stop the run: every submission is still graded and recorded."""
+        from autograder import workflow
+        from autograder.course import Course
+
+        def send(reply):
+            try:
+                conn.sendall((json.dumps(reply) + "\n").encode())
+            except OSError:
+                pass
+        try:
+            _, failures, _ = workflow.autograde(Course(run["course_root"]), run["assignments"], run["students"],
+                                                sandbox=run["sandbox"], force=run["force"], jobs=run["jobs"],
+                                                echo=lambda line: send({"echo": str(line)}), settings=self.settings)
+            send({"done": {"failures": failures}})
+        except RnnkitError as err:
+            send({"error": str(err)})
+        except Exception:
+            send({"crash": traceback.format_exc()})
 
 
 def main(course_root, path, service_key, settings_json):
