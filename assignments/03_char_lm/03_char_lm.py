@@ -221,6 +221,14 @@ with public_check("seq_data_iter_random") as check:
     starts = check_batches(call_list(seq_data_iter_random, check_corpus, 3, 5, np.random.default_rng(0)),
                            check_corpus, 3, 5, "seq_data_iter_random")
     offset = starts.min() % 5
+    ordered = np.sort(starts.ravel())
+    close = np.flatnonzero(np.diff(ordered) < 5)
+    if len(close):
+        a, b = ordered[close[0]], ordered[close[0] + 1]
+        raise CheckFailed(f"two rows start at corpus positions {a} and {b}, fewer than num_steps = 5 apart, so they "
+                          "overlap: cut corpus[offset:] into consecutive, non-overlapping subsequences (starts "
+                          "offset + k * num_steps) and shuffle their order with rng, instead of drawing start "
+                          "positions at random")
     if len(set(starts.ravel())) != starts.size or np.any(starts % 5 != offset):
         raise CheckFailed(f"rows should start at offset + k * num_steps, each once; got starts "
                           f"{sorted(starts.ravel().tolist())}")
@@ -360,9 +368,22 @@ with public_check("perplexity"):
     Y = check_rng.integers(0, 6, (3, 4))
     log_p = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
     expected = np.exp(-np.mean(np.take_along_axis(log_p, Y[..., None], axis=-1)))
+    cross_entropies = -np.take_along_axis(log_p, Y[..., None], axis=-1)
+    probabilities = np.exp(log_p)
+    log_q = probabilities - np.log(np.exp(probabilities).sum(axis=-1, keepdims=True))
+    known = {"the mean of the per-position perplexities exp(cross-entropy), not exp of the mean cross-entropy":
+             np.mean(np.exp(cross_entropies)),
+             "what the loss gives when it is fed probabilities (a softmax) instead of logits: "
+             "tf.nn.sparse_softmax_cross_entropy_with_logits and tf.nn.log_softmax take the logits as they are":
+             np.exp(-np.mean(np.take_along_axis(log_q, Y[..., None], axis=-1)))}
     for dtype in (tf.float64, tf.float32):
-        check_close(call(perplexity, tf.constant(logits, dtype), tf.constant(Y, tf.int32)), expected,
-                    f"perplexity of random {dtype.name} logits", rtol=1e-4)
+        got = call(perplexity, tf.constant(logits, dtype), tf.constant(Y, tf.int32))
+        if np.size(got) == 1 and not np.isclose(float(np.asarray(got)), expected, rtol=1e-4):
+            for why, value in known.items():
+                if np.isclose(float(np.asarray(got)), value, rtol=1e-4):
+                    raise CheckFailed(f"perplexity of random {dtype.name} logits: expected {expected:.6g}, got "
+                                      f"{float(np.asarray(got)):.6g}, which is {why}")
+        check_close(got, expected, f"perplexity of random {dtype.name} logits", rtol=1e-4)
     # Large logits: every prediction right except one hopeless one, whose softmax probability underflows to 0.
     large = tf.constant([[[80.0, 0.0, -90.0], [0.0, 70.0, 0.0]]])
     got = call(perplexity, large, tf.constant([[2, 1]], tf.int32))
@@ -550,9 +571,20 @@ with public_check("clip_gradients"):
                           "norm 1: that clips every tensor on its own (tf.clip_by_norm per tensor, or each tensor "
                           "scaled by theta / its own norm). Scale ALL of them by the same theta / global norm, where "
                           "global norm = sqrt(3**2 + 4**2) = 5: expected [[0.6, 0]] and [0, 0.8, 0]")
+    first = np.asarray(clipped[0], np.float64)
+    for scale, why in ((1 / 25, "theta / the SQUARED global norm (25): take the square root of the sum of squares"),
+                       (1 / 7, "theta / the sum of the tensors' own norms (3 + 4 = 7): the global norm is "
+                               "sqrt(3**2 + 4**2) = 5, the norm of all entries together")):
+        if first.shape == (1, 2) and np.allclose(first, [[3.0 * scale, 0.0]], rtol=1e-4):
+            raise CheckFailed(f"with gradients [[3, 0]] and [0, 4, 0] and theta = 1, the first came back as "
+                              f"{np.round(first, 4).tolist()}, not [[0.6, 0]]: it was scaled by {why}")
     check_close(clipped[0], [[0.6, 0.0]], "first gradient clipped to global norm 1")
     check_close(clipped[1], [0.0, 0.8, 0.0], "second gradient clipped to global norm 1")
     unchanged = call(clip_gradients, grads, 10.0)
+    if np.allclose(np.asarray(unchanged[0], np.float64), [[6.0, 0.0]], rtol=1e-4):
+        raise CheckFailed("with theta = 10 and gradients of global norm 5, they came back scaled by theta / norm = 2: "
+                          "clipping only ever shrinks, so scale by min(1, theta / norm) and leave gradients whose "
+                          "norm is already below theta unchanged")
     for got, g in zip(unchanged, grads):
         check_close(got, g, "gradients below theta (must not change)")
     check_rng = np.random.default_rng(8)
@@ -867,6 +899,9 @@ def check_spied_run(settings):
                 hint = " (that is the last batch's perplexity)"
             elif abs(got - np.mean(np.exp(losses))) <= 2e-3 * np.mean(np.exp(losses)):
                 hint = " (that is the mean of the batches' perplexities: take exp of the mean cross-entropy)"
+            elif got > 0 and abs(math.log(got) - np.mean(np.exp(losses))) <= 2e-3:   # log of exp(mean(exp))
+                hint = (" (that is exp of the mean of the batches' perplexities: add up the batches' cross-entropy "
+                        "losses, not exp of them, and take exp once at the end)")
             elif abs(got - math.exp(np.sum(losses))) <= 2e-3 * math.exp(np.sum(losses)):
                 hint = " (that is exp of the SUM of the batches' losses: divide by the number of batches)"
             raise CheckFailed(f"{what}: epoch {e + 1}'s perplexity should be exp(mean cross-entropy over all "
