@@ -150,6 +150,9 @@ def test_a3_one_tape_over_an_epoch_passes_when_the_state_is_cut():
     ("clip_per_tensor", r"^✗ clip_gradients: .*clips every tensor on its own \(tf.clip_by_norm per tensor"),
     ("gen_argmax_when_sampling", r"^✗ generate: at temperature 1 every sampled character was the model's most "
                                  r"likely one"),
+    ("random_keeps_partial_batch", r"the last batch, batch \d+, has 1 row, not batch_size = 3"),
+    ("sequential_partial_last_batch", r"stream_length // num_steps of them"),
+    ("clip_always", r"min\(1, theta / norm\)"),
 ])
 def test_a3_messages_name_the_cause(name, expected):
     selected(A3)
