@@ -45,18 +45,24 @@ def _digest(parts):
     return hashlib.sha1(json.dumps(sorted(parts), ensure_ascii=False).encode()).hexdigest()[:16]
 
 
+NAME_WORDS = 8   # a test is known by its docstring's first words: a stored result joins the paragraph's lines
+
+
+def _known_as(item, doc, fallback):
+    words = str(doc or "").split()[:NAME_WORDS]
+    return f"{item}: {' '.join(words)}" if words else fallback
+
+
 def _failed(tests, item):
     """(name, message) of the failed tests of ``item``: TestResult objects or the plugin's record dicts."""
     out = []
     for t in tests:
         if isinstance(t, dict):
-            grade_id, name, passed = t.get("item"), f"{t.get('item')}: {t.get('doc') or t.get('test')}", \
-                t.get("status") == "passed"
-            message = t.get("message", "")
-        else:   # a TestResult: its description is the test's docstring line (older results carried it in name)
-            description = (getattr(t, "description", "") or "").strip().split("\n")[0]
+            grade_id, passed, message = t.get("item"), t.get("status") == "passed", t.get("message", "")
+            name = _known_as(grade_id, t.get("doc"), f"{grade_id}: {t.get('test')}")
+        else:   # a TestResult: its description is the test's docstring (older results carried it in name)
             grade_id, passed, message = t.item, t.passed, t.message
-            name = f"{t.item}: {description}" if description else t.name
+            name = _known_as(t.item, getattr(t, "description", ""), t.name)
         if grade_id == item and not passed:
             out.append((name, message))
     return out

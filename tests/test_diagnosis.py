@@ -28,6 +28,16 @@ def test_messages_are_normalised_to_their_shape():
     assert diagnosis.normalise("expected shape (2, 4, 5), got (4, 2, 5)") == "expected shape (#, #, #), got (#, #, #)"
 
 
+def test_a_stored_result_has_the_signature_of_the_run_that_made_it():
+    """results.json keeps a test's docstring paragraph on one line, the plugin's records keep its line breaks:
+    both must name the test alike, or no real grading would ever be recognised."""
+    from autograder.results import FAILED, TestResult
+    doc = "is derived by hand: no automatic differentiation runs while it computes, and its\ngradients are right"
+    record = [{"item": "f", "test": "test_f", "doc": doc, "status": "failed", "message": "5 of 5 wrong"}]
+    stored = [TestResult("f", "f: by hand", FAILED, 0.0, 1.0, "5 of 5 wrong", description=" ".join(doc.split()))]
+    assert diagnosis.signature(record, "f") == diagnosis.signature(stored, "f") is not None
+
+
 def test_every_catalogued_bug_has_a_hint_for_students():
     for assignment in project.assignments():
         for bug in catalogue.catalogue(assignment):
