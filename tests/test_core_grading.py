@@ -381,3 +381,20 @@ def test_the_service_answers_its_own_error_instead_of_hanging_up(tmp_path, cours
     outcome = Outcome.from_dict(reply["outcome"])
     assert outcome.status == GRADER_FAILURE and "ValueError: the service's bug" in outcome.reason
     server.listener.close()
+
+
+def test_a_stopped_service_leaves_its_successors_socket_alone(tmp_path, course):
+    """A client stops an old service and starts a new one on the same path at once: the old one, ending after
+    that, must not remove the new one's socket (it did, on a loaded machine, and every later command started yet
+    another service)."""
+    from autograder.grading import service
+    path = str(tmp_path / "s.sock")
+    old = service.Service(course.root, path, "old", Settings(warm=False))
+    os.unlink(path)                                                  # what Client._start does before starting
+    new = service.Service(course.root, path, "new", Settings(warm=False))
+    old.done.set()
+    old.serve()
+    assert os.path.exists(path)
+    new.done.set()
+    new.serve()
+    assert not os.path.exists(path)

@@ -199,6 +199,7 @@ class Service:
             self.listener.bind(path)
         finally:
             os.umask(old)
+        self.inode = os.stat(path).st_ino   # a successor binds the same path: only our own socket is removed
         self.listener.listen(64)
         self.listener.settimeout(1.0)
 
@@ -215,7 +216,8 @@ class Service:
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
         self.listener.close()
         try:
-            os.unlink(self.path)
+            if os.stat(self.path).st_ino == self.inode:
+                os.unlink(self.path)
         except FileNotFoundError:
             pass
         self.pool.close()
