@@ -224,13 +224,15 @@ def contract_margins(seeds):
     move of each weight is from learning_rate, relatively)."""
     from autograder.simulation import catalogue
     names = {"history": ("train_hand_written_loop", "train_history_after_each_epoch"),
-             "adam": ("train_hand_written_loop", "train_adam_without_clipping", "train_rmsprop", "train_sgd")}
+             "adam": ("train_hand_written_loop", "train_adam_without_clipping", "train_rmsprop", "train_sgd",
+                      "train_lr_ignored")}
     namespaces = {"reference": harness_namespace()}
     for change in catalogue.variants("02_sentiment") + catalogue.catalogue("02_sentiment"):
         if change.name in names["history"] + names["adam"]:
             namespaces[change.name] = calibration.changed_namespace("02_sentiment", ref, change)
-    errors = {name: {"loss": [], "accuracy": []} for name in ("reference",) + names["history"]}
+    errors = {name: {"loss": [], "accuracy": [], "down": []} for name in ("reference",) + names["history"]}
     steps = {name: [] for name in ("reference",) + names["adam"]}
+    ratios = {name: [] for name in ("reference",) + names["adam"]}
     for seed in range(seeds):
         ids, labels, vocab_size = suite.probe_rows(suite.hidden_problem(seed))
         run = suite.ORDER_RUN
@@ -244,23 +246,34 @@ def contract_margins(seeds):
                                                   np.max(np.abs(loss / batch_mean - 1)))))
             errors[name]["accuracy"].append(float(np.max(np.abs(np.asarray(result["history"]["accuracy"])
                                                                 - accuracy))))
+            errors[name]["down"].append(float(loss[-1] / loss[0]))   # test_history_contract: below 1
         rows, learning_rate = suite.ADAM_STEP_RUN["rows"], suite.ADAM_STEP_RUN["learning_rate"]
         for name in steps:
             result = caller(namespaces[name])("_sentiment_probe", ids[:rows], labels[:rows], vocab_size, 1, rows,
                                               learning_rate, seed, 0, suite.FINGERPRINT_STRIDE)
             steps[name].append(float(np.max(np.abs(suite.adam_step_moves(result, learning_rate) - 1))))
+            small = caller(namespaces[name])("_sentiment_probe", ids[:rows], labels[:rows], vocab_size, 1, rows,
+                                             0.001, seed, 0, suite.FINGERPRINT_STRIDE)
+            ratios[name].append(max(result["moved"]) / max(small["moved"]))   # test_learning_rate_honoured
     lines = ["## Margins of the history check (reference against the nearest wrong answer)", "",
              f"`--contract-seeds {seeds}`: one probe run per seed ({suite.ORDER_RUN}); the check accepts a relative "
              f"error of {suite.HISTORY_RTOL:g} on the loss (against the mean over the rows or the mean of the batch "
              f"means) and {suite.HISTORY_ATOL_ACCURACY:g} on the accuracy.", "",
-             "| answer | loss: relative error | accuracy: absolute error |", "| --- | --- | --- |"]
-    lines += [f"| {name} | {summary(e['loss'], 6)} | {summary(e['accuracy'], 4)} |" for name, e in errors.items()]
+             "| answer | loss: relative error | accuracy: absolute error | last epoch's loss / first's (< 1 asked) |",
+             "| --- | --- | --- | --- |"]
+    lines += [f"| {name} | {summary(e['loss'], 6)} | {summary(e['accuracy'], 4)} | {summary(e['down'], 3)} |"
+              for name, e in errors.items()]
     lines += ["", "## Margins of the optimizer check (Adam's first step)", "",
               f"`--contract-seeds {seeds}`: one full-batch step per seed ({suite.ADAM_STEP_RUN}); the check accepts "
               f"|largest move of a weight / learning_rate - 1| < {suite.ADAM_STEP_RTOL:g} for every kernel (input, "
               "recurrent, output).", "",
               "| answer | worst relative error over the kernels |", "| --- | --- |"]
     lines += [f"| {name} | {summary(e, 5)} |" for name, e in steps.items()]
+    lines += ["", "## Margins of the learning-rate check (one full-batch step at 0.01 against one at 0.001)", "",
+              f"`--contract-seeds {seeds}`: the largest move of a weight with learning_rate 0.01 over the largest with "
+              "0.001, on the same rows from the same weights; the check accepts 4 to 25.", "",
+              "| answer | ratio |", "| --- | --- |"]
+    lines += [f"| {name} | {summary(e, 3)} |" for name, e in ratios.items()]
     return lines
 
 
