@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(RUN) $(VENV)/bin/rnnkit demo --course-dir course
 
+# Two pytest workers: most tests wait on sandboxes, servers and browsers, so one worker leaves a core idle.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(RUN) $(VENV)/bin/python -m pytest
+	$(RUN) $(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # The fast tier for your own loop: no built course, no sandbox, no grading (about a minute).
 check: $(STAMP)

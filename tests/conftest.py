@@ -36,11 +36,20 @@ FAST_MODULES = {"test_core_grading", "test_units", "test_checklib", "test_channe
 SLOW_FIXTURES = {"built", "level", "zygote", "forger"}
 
 
+# Under pytest-xdist (make test: ``-n 2 --dist loadgroup``) a module's tests stay on one worker, so its
+# module-scoped fixtures (a whole course through nbgrader's exchange, a Jupyter server) are made once; the
+# minutes-long validation of each assignment is a group of its own, so the assignments share the two workers.
+SPLIT_BY_PARAMETER = {"test_grading"}
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
         if module in FAST_MODULES and not SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.fast)
+        callspec = getattr(item, "callspec", None)
+        group = f"{module}[{callspec.id}]" if module in SPLIT_BY_PARAMETER and callspec else module
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def assignments():
