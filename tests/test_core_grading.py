@@ -398,3 +398,5 @@ def test_a_stopped_service_leaves_its_successors_socket_alone(tmp_path, course):
     new.done.set()
     new.serve()
     assert not os.path.exists(path)
+    from autograder.grading import pool
+    assert pool.SERVING is None   # a service ended in this process leaves this process's later runs their own graders

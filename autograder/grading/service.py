@@ -189,7 +189,6 @@ class Service:
         from autograder.grading import pool
         self.path, self.key, self.settings = path, service_key, settings
         self.pool = pool.Pool(1, settings)
-        pool.SERVING = self.pool   # a run inside the service grades with these warm graders
         self.busy, self.last = 0, time.monotonic()
         self.lock = threading.Lock()
         self.done = threading.Event()
@@ -204,6 +203,14 @@ class Service:
         self.listener.settimeout(1.0)
 
     def serve(self):
+        from autograder.grading import pool
+        pool.SERVING = self.pool   # while it serves, a run inside the service grades with these warm graders
+        try:
+            self._serve()
+        finally:
+            pool.SERVING = None
+
+    def _serve(self):
         while not self.done.is_set():
             with self.lock:
                 idle = not self.busy and time.monotonic() - self.last > self.settings.service_idle
