@@ -65,16 +65,6 @@ def _lm_step(model, x_column, state=None):
     return [logits[:, -1], new_state]
 
 
-def _lm_replay(model, ids):
-    """Logits after each id of one sequence, fed one id at a time from the initial state: (len(ids), V).
-    Used on text the student's own generate produced, to check it against the model's predictions."""
-    state, rows = None, []
-    for i in np.asarray(ids).tolist():
-        logits, state = model(tf.constant([[i]], tf.int32), state)
-        rows.append(np.asarray(logits[0, -1], dtype=np.float64))
-    return np.stack(rows)
-
-
 def _lm_collect(name, corpus, batch_size, num_steps, seed, limit=5000):
     """Every batch one epoch of the student's iterator ``name`` yields, as [[X, Y], ...]."""
     batches = []
