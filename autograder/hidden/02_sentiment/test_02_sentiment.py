@@ -480,8 +480,10 @@ def probe(student, probe_data, *, rows=300, epochs=2, batch_size=32, learning_ra
     key = (rows, epochs, batch_size, learning_rate, seed, noise_seed)
     if key not in _probes:
         ids, labels, vocab_size = probe_data
+        one_step = epochs == 1 and batch_size >= rows   # eagerly: 0.2 s instead of 1.5 s of tracing
         _probes[key] = student.call("_sentiment_probe", ids[:rows], labels[:rows], vocab_size, epochs, batch_size,
-                                    learning_rate, seed, noise_seed, FINGERPRINT_STRIDE, timeout=TRAIN_TIMEOUT)
+                                    learning_rate, seed, noise_seed, FINGERPRINT_STRIDE, one_step,
+                                    timeout=TRAIN_TIMEOUT)
     result = _probes[key]
     if not isinstance(result, dict) or not isinstance(result.get("history"), dict):
         history = result.get("history") if isinstance(result, dict) else result
