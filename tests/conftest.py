@@ -42,6 +42,7 @@ SLOW_FIXTURES = {"built", "level", "zygote", "forger"}
 SPLIT_BY_PARAMETER = {"test_grading"}
 
 
+@pytest.hookimpl(tryfirst=True)   # before pytest-xdist reads the groups (it appends them to the node ids)
 def pytest_collection_modifyitems(config, items):
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
