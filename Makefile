@@ -19,7 +19,7 @@ demo: $(STAMP)
 # Two pytest workers: most tests wait on sandboxes, servers and browsers, so one worker leaves a core idle.
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(RUN) $(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(RUN) $(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # The fast tier for your own loop: no built course, no sandbox, no grading (about a minute).
 check: $(STAMP)

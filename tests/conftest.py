@@ -36,21 +36,24 @@ FAST_MODULES = {"test_core_grading", "test_units", "test_checklib", "test_channe
 SLOW_FIXTURES = {"built", "level", "zygote", "forger"}
 
 
-# Under pytest-xdist (make test: ``-n 2 --dist loadgroup``) a module's tests stay on one worker, so its
-# module-scoped fixtures (a whole course through nbgrader's exchange, a Jupyter server) are made once; the
-# minutes-long validation of each assignment is a group of its own, so the assignments share the two workers.
-SPLIT_BY_PARAMETER = {"test_grading"}
+# Under pytest-xdist (make test: ``-n 2 --dist loadscope``) a module's tests stay on one worker (a class's, for
+# tests/test_grading.py's one class per assignment), so module fixtures (a whole course through nbgrader's exchange,
+# a Jupyter server) are made once. (Not ``--dist loadgroup``: pytest-xdist 3.8 appends the group to ``_nodeid``, which
+# pytest 9 no longer reads, so every test was dealt alone and every module fixture made on both workers.)
+# The scheduler deals scopes in collection order: the longest come first, so that no long one starts last.
+LONGEST_FIRST = ("test_grading", "test_pipeline", "test_hostile_data_02", "test_hostile", "test_formgrader_browser")
 
 
-@pytest.hookimpl(tryfirst=True)   # before pytest-xdist reads the groups (it appends them to the node ids)
 def pytest_collection_modifyitems(config, items):
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
         if module in FAST_MODULES and not SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.fast)
-        callspec = getattr(item, "callspec", None)
-        group = f"{module}[{callspec.id}]" if module in SPLIT_BY_PARAMETER and callspec else module
-        item.add_marker(pytest.mark.xdist_group(group))
+
+    def rank(item):
+        module = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
+        return LONGEST_FIRST.index(module) if module in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=rank)   # stable: each module keeps its own order
 
 
 def assignments():
