@@ -18,8 +18,8 @@ import keras  # noqa: E402
 from autograder import project  # noqa: E402
 from autograder.sandbox.inside import channel  # noqa: E402
 from autograder.trusted.student import StudentError, StudentTimeout  # noqa: E402
+from reports import NOTES_MARKER, write_report  # noqa: E402,F401  (every calibration writes its report with it)
 
-NOTES_MARKER = "<!-- notes below this line are written by hand and kept when the script rewrites the file -->"
 
 
 def harness_namespace(assignment, reference, **replacements):
@@ -123,18 +123,6 @@ def summary(values, digits=3):
     values = sorted(values)
     return (f"min {values[0]:.{digits}f} · median {statistics.median(values):.{digits}f} · mean "
             f"{statistics.mean(values):.{digits}f} · max {values[-1]:.{digits}f}")
-
-
-def write_report(path, lines):
-    """Writes ``lines`` to ``path``, keeping whatever was written by hand below the notes marker."""
-    kept = ""
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            old = f.read()
-        if NOTES_MARKER in old:
-            kept = old[old.index(NOTES_MARKER) + len(NOTES_MARKER):].strip("\n")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(list(lines) + ["", NOTES_MARKER, kept]).rstrip("\n") + "\n")
 
 
 def grading_runs(grading_run, harness_namespace, variants, names, seeds, variant_seeds):

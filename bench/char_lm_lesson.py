@@ -51,9 +51,12 @@ from solutions import char_lm as reference  # noqa: E402
 NAMES = {1: "unigram", 2: "bigram", 3: "trigram", 4: "4-gram", 5: "5-gram"}
 
 
+NOTEBOOK_PARTS = ("evaluate", "windows", "KerasCharLM")
+
+
 def notebook_parts():
-    """From the notebook's source: the settings TEXT_RUN (a dict literal) and the functions evaluate and windows,
-    defined over the reference solution."""
+    """From the notebook's source: the settings TEXT_RUN (a dict literal), the functions evaluate and windows and
+    Part 9's KerasCharLM, defined over the reference solution: (settings, {name: object})."""
     with open(NOTEBOOK, encoding="utf-8") as f:
         source = f.read()
     tree = ast.parse(source)
@@ -62,11 +65,12 @@ def notebook_parts():
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "TEXT_RUN" for t in node.targets):
             settings = ast.literal_eval(node.value)
-        if isinstance(node, ast.FunctionDef) and node.name in ("evaluate", "windows"):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in NOTEBOOK_PARTS:
             exec(compile(ast.Module([node], []), NOTEBOOK, "exec"), namespace)
-    if settings is None or "evaluate" not in namespace or "windows" not in namespace:
-        raise SystemExit(f"{NOTEBOOK}: TEXT_RUN, evaluate or windows not found")
-    return settings, namespace["evaluate"], namespace["windows"]
+    missing = [name for name in NOTEBOOK_PARTS if name not in namespace]
+    if settings is None or missing:
+        raise SystemExit(f"{NOTEBOOK}: {', '.join(['TEXT_RUN'] * (settings is None) + missing)} not found")
+    return settings, {name: namespace[name] for name in NOTEBOOK_PARTS}
 
 
 def prepared(raw_text):
@@ -96,18 +100,7 @@ def rnn_run(train_ids, valid_ids, V, settings, evaluate, epochs, log):
     return rows
 
 
-class KerasCharLM(keras.Model):
-    """As Part 9: one-hot ids -> a Keras recurrent layer (all steps) -> logits."""
-
-    def __init__(self, layer, vocab_size):
-        super().__init__()
-        self.vocab_size, self.rnn, self.head = vocab_size, layer, keras.layers.Dense(vocab_size)
-
-    def call(self, X):
-        return self.head(self.rnn(tf.one_hot(X, self.vocab_size)))
-
-
-def gru_run(train_ids, valid_ids, V, windows, epochs, log):
+def gru_run(train_ids, valid_ids, V, windows, KerasCharLM, epochs, log):
     """A GRU as Part 9 trains and scores it, epoch by epoch: [(epoch, validation ppl, wall s, CPU s)]."""
     X_train, Y_train = windows(train_ids, (0, 16))
     X_valid, Y_valid = windows(valid_ids, (0,))
@@ -172,7 +165,8 @@ def main():
     parser.add_argument("--corpora", default="tm,offline", help="tm, offline or both")
     parser.add_argument("--markdown", help="write the report here (keeping the notes below the marker)")
     args = parser.parse_args()
-    settings, evaluate, windows = notebook_parts()
+    settings, parts = notebook_parts()
+    evaluate, windows = parts["evaluate"], parts["windows"]
     epochs = max(args.max_epochs, settings["long_epochs"])
     started, load_before = time.time(), os.getloadavg()
     print(f"TEXT_RUN = {settings}; load average {load_before}", flush=True)
@@ -190,7 +184,8 @@ def main():
         baselines = {n: corpora.ngram_perplexity(train_ids, valid_ids, n, V) for n in NAMES}
         print(name, {NAMES[n]: round(p, 3) for n, p in baselines.items()}, flush=True)
         rnn = rnn_run(train_ids, valid_ids, V, settings, evaluate, epochs, print)
-        gru = gru_run(train_ids, valid_ids, V, windows, args.gru_epochs, print) if args.gru_epochs else []
+        gru = (gru_run(train_ids, valid_ids, V, windows, parts["KerasCharLM"], args.gru_epochs, print)
+               if args.gru_epochs else [])
         sections += corpus_section(name, length, baselines, settings, rnn, gru)
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()

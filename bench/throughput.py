@@ -3,7 +3,8 @@ rnnkit, nbgrader, ...) on the same notebooks, reported as medians. Writes ``benc
 
     .venv/bin/python bench/throughput.py --quick            # <= 6 minutes on 2 idle cores
     .venv/bin/python bench/throughput.py                    # medians of 3 everywhere
-    .venv/bin/python bench/throughput.py --large 60         # and a class of 60 (long: nbgrader takes ~8 s each)
+    .venv/bin/python bench/throughput.py --large 60         # and a class of 60 (long: nbgrader takes ~8 s each;
+                                                            # with --quick, once)
 
 What is measured (Assignment 1 unless said):
 
@@ -44,10 +45,11 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from reports import write_report  # noqa: E402
+
 BIN = os.path.dirname(sys.executable)
 FIRST = "01_rnn_cell"
 SECRET = "be4c" * 16
-NOTES_MARKER = "<!-- notes below this line are written by hand and kept when the script rewrites the file -->"
 PLAIN_CONFIG = """\
 # nbgrader's own configuration, nothing of rnnkit's: `nbgrader autograde` executes each notebook in a kernel.
 c = get_config()
@@ -280,18 +282,6 @@ def git(*args):
         return ""
 
 
-def write_report(path, lines):
-    """Writes ``lines``, keeping whatever was written by hand below the notes marker."""
-    kept = ""
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            old = f.read()
-        if NOTES_MARKER in old:
-            kept = old[old.index(NOTES_MARKER) + len(NOTES_MARKER):].strip("\n")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(list(lines) + ["", NOTES_MARKER, kept]).rstrip("\n") + "\n")
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -350,7 +340,7 @@ def main():
             theirs.append(nbgrader(bench, plain, FIRST, f"nbgrader regrade {single} #{i + 1}", students, single))
         measured["single_warm"] = ours, theirs, warmup["service"]
 
-        classes = [(args.class_size, class_repeats)] + ([(args.large, args.repeats)] if args.large else [])
+        classes = [(args.class_size, class_repeats)] + ([(args.large, class_repeats)] if args.large else [])
         for size, repeats in classes:
             print(f"a class of {size}", flush=True)
             group = class_of(course, FIRST, size)

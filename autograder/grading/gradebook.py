@@ -320,6 +320,17 @@ def trusted_writes(course):
             raise
 
 
+def _check_grades(gb, student, assignment, notebook):
+    """(check cell, its gradebook entry) for every autograded check cell of ``notebook`` the gradebook knows."""
+    for cell in notebook.cells:
+        if notebooks.cell_kind(cell) != notebooks.CHECK:
+            continue
+        try:
+            yield cell, gb.find_grade(notebooks.nbgrader_meta(cell)["grade_id"], assignment, assignment, student)
+        except MissingEntry:
+            continue
+
+
 def record(course, student, assignment, results, notebook):
     """Writes the scores of ``results`` (and the automatic part of written answers) into nbgrader's gradebook.
     A notebook with repeated answer cells is flagged in formgrader (the first copy was graded)."""
@@ -327,13 +338,7 @@ def record(course, student, assignment, results, notebook):
     with trusted_writes(course) as gb:
         _submission(gb, course, student, assignment)   # nbgrader's API: commits
         gb.allow_rnnkit_scores()
-        for cell in notebook.cells:
-            if notebooks.cell_kind(cell) != notebooks.CHECK:
-                continue
-            try:
-                entry = gb.find_grade(notebooks.nbgrader_meta(cell)["grade_id"], assignment, assignment, student)
-            except MissingEntry:
-                continue
+        for cell, entry in _check_grades(gb, student, assignment, notebook):
             entry.auto_score = items.get(notebooks.checked_item(cell), ItemScore(0.0, 0.0)).score
             entry.needs_manual_grade = entry.manual_score is not None   # a person overrode the grader: look again
         _record_written(gb, course, student, assignment, notebook)
@@ -355,13 +360,7 @@ def record_not_graded(course, student, assignment, reason):
     with trusted_writes(course) as gb:
         _submission(gb, course, student, assignment)   # nbgrader's API: commits
         gb.allow_rnnkit_scores()
-        for cell in notebook.cells:
-            if notebooks.cell_kind(cell) != notebooks.CHECK:
-                continue
-            try:
-                entry = gb.find_grade(notebooks.nbgrader_meta(cell)["grade_id"], assignment, assignment, student)
-            except MissingEntry:
-                continue
+        for _, entry in _check_grades(gb, student, assignment, notebook):
             entry.auto_score, entry.needs_manual_grade = None, True
         _record_written(gb, course, student, assignment, notebook)
         gb.find_submission_notebook(assignment, assignment, student).flagged = True
