@@ -21,7 +21,7 @@ TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(RUN) $(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
-# The fast tier for your own loop: no built course, no sandbox, no grading (about a minute).
+# The fast tier for your own loop: no built course, no sandbox, no grading (about 20 s idle).
 check: $(STAMP)
 	$(RUN) $(VENV)/bin/python -m pytest -m fast -q
 
