@@ -621,22 +621,28 @@ def test_history_holds_the_epoch_means(student, probe_data):
                           f"trained: {np.round(accuracy, 4).tolist()} here, got {np.round(accuracy_got, 4).tolist()}")
 
 
-# The run of the seed check with another seed, at learning_rate=0: it also checks that nothing then moves.
-STILL_RUN = {**ORDER_RUN, "seed": 6, "learning_rate": 0.0}
+def one_step(student, probe_data, learning_rate, seed=5, noise_seed=0):
+    """One optimizer step over the probe's first ADAM_STEP_RUN["rows"] rows in one batch (run eagerly, see
+    ``probe``); the recorder still keeps the order in which the shuffled rows came."""
+    rows = ADAM_STEP_RUN["rows"]
+    return probe(student, probe_data, rows=rows, epochs=1, batch_size=rows, learning_rate=learning_rate, seed=seed,
+                 noise_seed=noise_seed)
+
+
+# The one-step run of the seed check with another seed, at learning_rate=0: it also checks that nothing then moves.
+STILL_STEP = {"learning_rate": 0.0, "seed": 6}
 
 
 @item("train_sentiment", weight=1)
 def test_learning_rate_honoured(student, probe_data):
     """learning_rate=0 leaves every weight unchanged, and ten times the learning rate moves the weights further"""
-    still = probe(student, probe_data, **STILL_RUN)
+    still = one_step(student, probe_data, **STILL_STEP)
     if max(still["moved"], default=0.0) > 1e-7:
         raise CheckFailed(f"with learning_rate=0 a weight moved by {max(still['moved']):.2e}: is learning_rate "
                           "passed to the optimizer?")
     rows = ADAM_STEP_RUN["rows"]
-    small = max(probe(student, probe_data, rows=rows, epochs=1, batch_size=rows, learning_rate=0.001)["moved"],
-                default=0.0)
-    large = max(probe(student, probe_data, rows=rows, epochs=1, batch_size=rows,
-                      learning_rate=ADAM_STEP_RUN["learning_rate"])["moved"], default=0.0)
+    small = max(one_step(student, probe_data, 0.001)["moved"], default=0.0)
+    large = max(one_step(student, probe_data, ADAM_STEP_RUN["learning_rate"])["moved"], default=0.0)
     if not (small > 0 and 4 < large / small < 25):
         raise CheckFailed(f"over the same one-batch epoch of {rows} rows, learning_rate=0.001 moved the weights by at "
                           f"most {small:.2e} and learning_rate={ADAM_STEP_RUN['learning_rate']} by {large:.2e}; about "
@@ -647,7 +653,7 @@ def test_learning_rate_honoured(student, probe_data):
 def test_optimizer_is_adam(student, probe_data):
     """the optimizer is Adam: its first step moves the largest-moving entry of every kernel by learning_rate"""
     rows, learning_rate = ADAM_STEP_RUN["rows"], ADAM_STEP_RUN["learning_rate"]
-    step = probe(student, probe_data, rows=rows, epochs=1, batch_size=rows, learning_rate=learning_rate)
+    step = one_step(student, probe_data, learning_rate)
     moved = adam_step_moves(step, learning_rate)
     if step["steps"] != 1 or not moved.size or not np.all(np.abs(moved - 1) < ADAM_STEP_RTOL):
         raise CheckFailed(f"one epoch of {rows} rows in batches of {rows} (one optimizer step) with learning_rate="
@@ -673,16 +679,20 @@ def adam_step_moves(step, learning_rate):
 @item("train_sentiment", weight=1)
 def test_seed_decides_the_run(student, probe_data):
     """from the same initial weights, the same seed repeats a run and another seed changes it"""
-    first = probe(student, probe_data, **ORDER_RUN)
-    again = probe(student, probe_data, **ORDER_RUN, noise_seed=1)
-    epochs = ORDER_RUN["epochs"]
-    check_close(history_values(again["history"], "loss", epochs), history_values(first["history"], "loss", epochs),
-                "the losses of a second run with the same seed (call keras.utils.set_random_seed(seed) before "
-                "training)", rtol=1e-4, atol=1e-6)
-    other = probe(student, probe_data, **STILL_RUN)
-    ids = probe_data[0][:ORDER_RUN["rows"]]
-    if np.array_equal(epochs_seen(other, ids, epochs), epochs_seen(first, ids, epochs)):
-        raise CheckFailed(f"a run with another seed (seed={STILL_RUN['seed']} instead of 5) saw the rows in exactly "
+    # one-step runs: the order of the shuffled rows, the loss and every weight's move must repeat exactly
+    learning_rate, ids = ADAM_STEP_RUN["learning_rate"], probe_data[0][:ADAM_STEP_RUN["rows"]]
+    first = one_step(student, probe_data, learning_rate)
+    again = one_step(student, probe_data, learning_rate, noise_seed=1)
+    what = "a second run with the same seed (call keras.utils.set_random_seed(seed) before training)"
+    if not np.array_equal(epochs_seen(again, ids, 1), epochs_seen(first, ids, 1)):
+        raise CheckFailed(f"{what} saw the rows in another order")
+    check_close(history_values(again["history"], "loss", 1), history_values(first["history"], "loss", 1),
+                f"the loss of {what}", rtol=1e-4, atol=1e-6)
+    check_close(np.asarray(again["moved"], dtype=np.float64), np.asarray(first["moved"], dtype=np.float64),
+                f"how far each weight moved in {what}", rtol=1e-4, atol=1e-7)
+    other = one_step(student, probe_data, **STILL_STEP)
+    if np.array_equal(epochs_seen(other, ids, 1), epochs_seen(first, ids, 1)):
+        raise CheckFailed(f"a run with another seed (seed={STILL_STEP['seed']} instead of 5) saw the rows in exactly "
                           "the same order: is the seed argument used, and are the rows shuffled?")
 
 
