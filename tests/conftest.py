@@ -44,16 +44,16 @@ SLOW_FIXTURES = {"built", "level", "zygote", "forger"}
 LONGEST_FIRST = ("test_grading", "test_pipeline", "test_hostile_data_02", "test_hostile", "test_formgrader_browser")
 
 
+def _module(item):
+    return item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        module = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
-        if module in FAST_MODULES and not SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if _module(item) in FAST_MODULES and not SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.fast)
-
-    def rank(item):
-        module = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
-        return LONGEST_FIRST.index(module) if module in LONGEST_FIRST else len(LONGEST_FIRST)
-    items.sort(key=rank)   # stable: each module keeps its own order
+    rank = {module: i for i, module in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_module(item), len(rank)))   # stable: each module keeps its own order
 
 
 def assignments():
