@@ -217,7 +217,7 @@ def sampling_simulation(seeds):
         rng = np.random.default_rng(seed)
         prefix = rng.integers(0, V, prefix_len)
         for t in temperatures:
-            w = {r: v.astype(np.float64) for r, v in suite.generation_roles(seed, t).items()}
+            w = suite.as_float64(suite.generation_roles(seed, t))
             logits, ids = simulate_sampling(w, prefix, suite.SAMPLE_CHARS, t, rng)
             null[t].append(suite.sampling_statistic(logits, ids, prefix_len - 1, t))
             if seed < seeds // 20:

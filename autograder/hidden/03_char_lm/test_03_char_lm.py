@@ -961,13 +961,18 @@ def generation_roles(seed, temperature, memory=0.5, V=None, h=16):
     return {r: w.astype(np.float32) for r, w in roles.items()}
 
 
+def as_float64(roles):
+    """The float32 weights a model is given, exactly, in float64: what the trusted side computes the model with."""
+    return {r: v.astype(np.float64) for r, v in roles.items()}
+
+
 def generation_model(student, seed, temperature=1.0, memory=0.5, h=16):
     """A model of the CharRNNLM class the generation checks use (the reference's, through ``uses``) with the weights
     of ``generation_roles``, and those weights by role in float64: (Ref, weights)."""
     model, roles = built_model(student, len(VOCAB), h, dtype="float32", seed=int(seed) % 2**31)
     w = generation_roles(seed, temperature, memory, h=h)
     student.call("_lm_set_weights", model, [w[r] for r in roles])
-    return model, {r: v.astype(np.float64) for r, v in w.items()}
+    return model, as_float64(w)
 
 
 def generated_ids(text, prefix, num_chars, what):
@@ -1030,8 +1035,7 @@ def greedy_case(student, rng, models=5):
     vanishing probability, none of ``models`` has one)."""
     for _ in range(models):
         seed = int(rng.integers(2**31))
-        prefix = informative_prefix({r: v.astype(np.float64) for r, v in generation_roles(seed, 1.0, 1.5).items()},
-                                    rng)
+        prefix = informative_prefix(as_float64(generation_roles(seed, 1.0, 1.5)), rng)
         if prefix:
             break
     model, w = generation_model(student, seed, memory=1.5)
@@ -1087,7 +1091,7 @@ def sampling_model(student, rng, prefix_ids, temperature, models=10):
     predicts itself almost surely; there, sampling, argmax and an unseeded generator would all write the same text."""
     for _ in range(models):
         seed = int(rng.integers(2**31))
-        w = {r: v.astype(np.float64) for r, v in generation_roles(seed, temperature).items()}
+        w = as_float64(generation_roles(seed, temperature))
         if greedy_log_probability(w, prefix_ids, SAMPLE_CHARS, temperature) <= SAMPLING_MIN_SURPRISE:
             break
     return generation_model(student, seed, temperature)
