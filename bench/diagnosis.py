@@ -31,7 +31,7 @@ RULES = {"fine": {"coarse": False, "min_support": 1}, "fine+coarse": {"coarse": 
 # An assignment's rule is the one with the highest recall on unseen mistakes (then on known ones, then the simplest)
 # among those whose precision is at least these on both; when none is, the assignment gets no hints (a wrong hint
 # is worse than none).
-UNSEEN_PRECISION, KNOWN_PRECISION = 0.9, 0.95
+UNSEEN_PRECISION, KNOWN_PRECISION = 0.95, 0.95
 
 
 def choose(results):

@@ -9,6 +9,8 @@ Several bugs only show with rows of different lengths (including empty and full 
 sentence, tied counts, non-symmetric W_hh, float64 parameters, or a second training run with another seed; the
 hidden suite uses all of them.
 """
+import dataclasses
+
 from autograder.simulation.catalogue import Bug
 
 TRAINING = {"build_sentiment_model", "train_sentiment"}
@@ -175,3 +177,72 @@ BUGS = [
         "    return history",
         "Reports the loss and accuracy measured after each epoch, not their means while the epoch trained."),
 ]
+
+# ---- hints for students (autograder/diagnosis.py): one per cause, shared by the bugs that have it, each completing
+# "This pattern usually comes from ...". Several bugs per hint let a signature seen with one of them speak for a cause.
+VOCAB_ORDER = ("the order of the ids: '<pad>' 0, '<unk>' 1, then the tokens numbered 2, 3, ... without gaps, by "
+               "descending count, ties in alphabetical order")
+VOCAB_ENTRIES = ("which entries the vocabulary holds: '<pad>' (0) and '<unk>' (1) always, then every token counted at "
+                 "least min_freq times over all the sentences (a token twice in one sentence counts twice)")
+ENCODE_WIDTH = ("the rows' width: every row is max_len ids wide, and a longer sentence keeps its first max_len "
+                "tokens")
+ENCODE_ROWS = ("the ids in a row: the sentence's ids first (a token not in vocab as 1, '<unk>'), then the padding "
+               "id 0 up to max_len")
+ENCODE_DTYPE = "the ids' dtype: np.zeros(..., dtype=np.int32) (NumPy's default integer is int64)"
+DTYPE_KEPT = ("a tensor built in float32 whatever the params' dtype: take the dtype from the params (W_xh.dtype) "
+              "for the one-hot inputs, H_0 and every constant")
+RECURRENCE = ("the recurrence: H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h) from H_0 = 0, with every term present and "
+              "W_hh untransposed")
+LOGITS_READ = ("the logits returned: H_L W_hq + b_q with no softmax, H_L the state after the row's last real token "
+               "(L = its number of non-zero ids; H_0 for an empty row), not the state after the padding")
+BPTT = ("the way back through time: from t = T down, dH_t = what H_{t+1} sends back plus the output's share, "
+        "dA_t = dH_t * (1 - H_t^2) with H_t the state after step t, dW_xh += X_t^T dA_t, dH_{t-1} = dA_t W_hh^T")
+LOSS_MEAN = "the mean over the batch: loss = -(1/n) sum_i log p[i, label_i], so dlogits = (p - Y) / n"
+AUTODIFF = ("automatic differentiation (tf.GradientTape, tf.gradients) in many_to_one_grads: the item is the "
+            "derivation by hand, and earns nothing while a tape computes the gradients")
+GRADS_RETURNED = ("the gradients returned: a dict with every key of params (W_xh, W_hh, b_h, W_hq, b_q), each of "
+                  "its parameter's shape and dtype")
+MODEL_SIZES = ("the layers' sizes: Embedding(vocab_size, embed_dim), a recurrent layer of `units` units, "
+               "Dense(num_classes)")
+MODEL_READS = ("how the model reads a sentence: Embedding(mask_zero=True) so that padding is skipped, then a "
+               "recurrent layer that reads the words in order (not an average of them)")
+LOGITS_ONLY = ("logits and the loss: the last Dense layer has no activation, the model returns logits and the loss "
+               "applies the softmax (SparseCategoricalCrossentropy(from_logits=True))")
+TRAIN_ARGUMENTS = ("an argument not honoured: epochs, batch_size and learning_rate go to model.fit and "
+                   "keras.optimizers.Adam as given")
+OPTIMIZER = ("the optimizer: keras.optimizers.Adam(learning_rate=learning_rate), whose first step moves each weight "
+             "by about learning_rate")
+SHUFFLING = ("the shuffling: keras.utils.set_random_seed(seed) first, then an order shuffled anew every epoch (a "
+             "tf.data.Dataset with reshuffle_each_iteration=True; fit(shuffle=True) repeats one order)")
+HISTORY = ("what is reported: fit's history, the mean loss and accuracy over each epoch's batches while it trained, "
+           "not an evaluation after the epoch")
+
+HINTS = {
+    "vocab_ties_first_seen": VOCAB_ORDER, "vocab_ties_reverse_alphabetical": VOCAB_ORDER,
+    "vocab_ascending_counts": VOCAB_ORDER, "vocab_ids_skip_one": VOCAB_ORDER,
+    "vocab_min_freq_strict": VOCAB_ENTRIES, "vocab_no_reserved_ids": VOCAB_ENTRIES,
+    "vocab_counts_sentences": VOCAB_ENTRIES, "vocab_min_freq_ignored": VOCAB_ENTRIES,
+    "encode_truncates_one_short": ENCODE_WIDTH, "encode_keeps_last_tokens": ENCODE_WIDTH,
+    "encode_width_of_longest": ENCODE_WIDTH,
+    "encode_pads_front": ENCODE_ROWS, "encode_unknown_as_padding": ENCODE_ROWS, "encode_int64": ENCODE_DTYPE,
+    "fwd_transposed_W_hh": RECURRENCE, "fwd_no_hidden_bias": RECURRENCE, "fwd_relu": RECURRENCE,
+    "fwd_H0_ones": RECURRENCE,
+    "fwd_first_state": LOGITS_READ, "fwd_padding_counted": LOGITS_READ, "fwd_length_off_by_one": LOGITS_READ,
+    "fwd_softmax_output": LOGITS_READ,
+    "fwd_hardcoded_float32": DTYPE_KEPT, "grads_hardcoded_float32": DTYPE_KEPT,
+    "grads_W_hh_not_transposed": BPTT, "grads_no_tanh_derivative": BPTT, "grads_tanh_derivative_of_previous_state": BPTT,
+    "grads_one_step_only": BPTT, "grads_input_off_by_one": BPTT,
+    "grads_loss_summed": LOSS_MEAN,
+    "grads_autodiff": AUTODIFF, "grads_autodiff_via_forward_alias": AUTODIFF,
+    "grads_missing_b_h": GRADS_RETURNED,
+    "model_units_from_embed_dim": MODEL_SIZES, "model_embedding_width_units": MODEL_SIZES,
+    "model_two_classes_always": MODEL_SIZES,
+    "model_no_mask": MODEL_READS, "model_bag_of_words": MODEL_READS,
+    "model_softmax_output": LOGITS_ONLY, "train_from_logits_false": LOGITS_ONLY,
+    "train_one_epoch": TRAIN_ARGUMENTS, "train_lr_ignored": TRAIN_ARGUMENTS, "train_batch_size_ignored": TRAIN_ARGUMENTS,
+    "train_rmsprop": OPTIMIZER, "train_sgd": OPTIMIZER,
+    "train_seed_ignored": SHUFFLING, "train_no_shuffle": SHUFFLING, "train_shuffle_once": SHUFFLING,
+    "train_fit_shuffle_after_global_seed": SHUFFLING,
+    "train_history_after_each_epoch": HISTORY,
+}
+BUGS = [dataclasses.replace(bug, hint=HINTS[bug.name]) for bug in BUGS]

@@ -5,6 +5,8 @@ Each bug must cost points on its own item only. ``train_char_lm`` and ``generate
 of every item they call (``item(..., uses=...)``: the iterators, ``clip_gradients``, ``perplexity`` and
 ``CharRNNLM`` run as the reference inside those tests), so a bug in an earlier item never reaches them.
 """
+import dataclasses
+
 from autograder.simulation.catalogue import Bug
 
 
@@ -229,3 +231,85 @@ BUGS = [
         "logits, _ = model(tf.constant([[ids[-1]]], tf.int32), state)",
         "Does not keep the new state, so every step restarts from the state after the prefix."),
 ]
+
+# ---- hints for students (autograder/diagnosis.py): one per cause, shared by the bugs that have it, each completing
+# "This pattern usually comes from ...". Several bugs per hint let a signature seen with one of them speak for a cause.
+CHAR_ORDER = ("the order of the ids: characters by descending count, ties by code point (ord), numbered 0, 1, 2, ... "
+              "so that idx_to_char[char_to_idx[c]] == c")
+CHAR_SET = ("which characters get an id: every character of the text as it is, upper and lower case apart, "
+            "punctuation, spaces and line breaks included")
+LABELS_SHIFTED = "the labels: Y is X shifted by one, the character that follows each input character"
+RANDOM_WINDOWS = ("the random iterator's windows: the text after the offset cut into non-overlapping windows of "
+                  "num_steps, each used once, in one random order over all of them (not per batch)")
+WINDOW_COUNT = ("how many windows and batches fit: the labels need one character after the last window "
+                "((L - offset - 1) // num_steps windows), and only full batches of num_steps columns and "
+                "batch_size rows")
+BATCH_DTYPE = "the batches' dtype: int32 whatever the corpus's integer dtype (tf.constant(x, tf.int32))"
+STREAMS = ("the sequential iterator's streams: from a random offset in [0, num_steps), the text reshaped into "
+           "batch_size contiguous rows, so that row j of a batch continues row j of the batch before")
+GLOBAL_NORM = ("the global norm: the square root of the sum of the squares of every entry of every gradient, and one "
+               "scale min(1, theta / norm) for all of them")
+CLIP_RETURNS = ("what clip_gradients returns: a list of tensors, one per gradient (a tf.IndexedSlices made dense "
+                "with tf.convert_to_tensor before it is scaled), not (grads, norm)")
+MODEL_STEP = ("the step in call: H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h), every term present, W_hh untransposed, "
+              "and the gradient flowing through every step")
+MODEL_STATE = ("the state in call: start from the state passed in (begin_state only when it is None) and return the "
+               "state after the last step")
+MODEL_DTYPE = ("the model's dtype: the one-hot inputs and begin_state in self.compute_dtype (tf.one_hot and tf.zeros "
+               "make float32 without dtype=)")
+MODEL_INPUTS = "the one-hot inputs: tf.one_hot(X, vocab_size) adds the last axis, (n, T) -> (n, T, V)"
+MODEL_INIT = "the initial weights: W_xh and W_hq Glorot-uniform, W_hh orthogonal, b_h and b_q zeros"
+# base 2 and softmax-as-logits fail the same tests the same way: one hint names both
+PERPLEXITY = ("the formula: exp (base e) of the MEAN cross-entropy, computed from the logits themselves (not a sum, "
+              "not a mean of exps, not 2 ** ..., not from softmax probabilities)")
+TRAIN_STATE = ("the state between batches: begin_state at every epoch's start and for every random batch; with "
+               "sequential sampling the state carried from batch to batch (through tf.stop_gradient)")
+TRAIN_RNG = "the generator: one np.random.default_rng(seed) for the whole run, made once before the first epoch"
+TRAIN_REPORTED = ("the perplexity reported per epoch: exp of the mean cross-entropy over all the epoch's predicted "
+                  "characters")
+TRAIN_STEP = ("the update: the batch's MEAN cross-entropy, its gradients clipped with clip_gradients(grads, theta), "
+              "then w -= learning_rate * g")
+TRAIN_ARGUMENTS = ("an argument not honoured: epochs, batch_size and use_random_iter (True: the random iterator) as "
+                   "given")
+SAMPLING = ("the sampling: argmax at temperature 0, else one draw from softmax(logits / temperature) with the rng "
+            "given")
+GEN_STATE = ("the state while generating: warm up on the prefix but its last character, then feed each new "
+             "character in with the state the last call returned")
+GEN_RETURNS = "what generate returns: the prefix followed by exactly num_chars new characters"
+
+HINTS = {
+    "vocab_ties_first_seen": CHAR_ORDER, "vocab_alphabetical": CHAR_ORDER, "vocab_ties_reverse_code_point": CHAR_ORDER,
+    "vocab_ascending_count": CHAR_ORDER, "vocab_ids_from_one": CHAR_ORDER,
+    "vocab_lowercases": CHAR_SET, "vocab_drops_punctuation": CHAR_SET,
+    "random_labels_not_shifted": LABELS_SHIFTED, "sequential_labels_not_shifted": LABELS_SHIFTED,
+    "random_overlapping_windows": RANDOM_WINDOWS, "random_not_shuffled": RANDOM_WINDOWS,
+    "random_rows_consecutive": RANDOM_WINDOWS, "random_shuffles_within_batches_only": RANDOM_WINDOWS,
+    "random_keeps_partial_batch": WINDOW_COUNT, "random_one_subsequence_too_many": WINDOW_COUNT,
+    "sequential_partial_last_batch": WINDOW_COUNT,
+    "random_int64_batches": BATCH_DTYPE,
+    "sequential_no_offset": STREAMS, "sequential_rows_interleaved": STREAMS,
+    "clip_per_tensor": GLOBAL_NORM, "clip_always": GLOBAL_NORM, "clip_squared_norm": GLOBAL_NORM,
+    "clip_sum_of_norms": GLOBAL_NORM,
+    "clip_returns_norm_too": CLIP_RETURNS, "clip_python_float_scale": CLIP_RETURNS,
+    "model_transposed_W_hh": MODEL_STEP, "model_no_hidden_bias": MODEL_STEP, "model_relu": MODEL_STEP,
+    "model_gradient_cut_every_step": MODEL_STEP,
+    "model_ignores_state": MODEL_STATE, "model_returns_first_state": MODEL_STATE,
+    "model_one_hot_float32": MODEL_DTYPE, "model_begin_state_float32": MODEL_DTYPE,
+    "model_one_hot_wrong_axis": MODEL_INPUTS,
+    "model_W_hh_glorot": MODEL_INIT, "model_random_output_bias": MODEL_INIT,
+    "perplexity_exp_of_sum": PERPLEXITY, "perplexity_mean_of_exp": PERPLEXITY, "perplexity_base_2": PERPLEXITY,
+    "perplexity_log_of_softmax": PERPLEXITY, "perplexity_softmax_as_logits": PERPLEXITY,
+    "train_state_carried_across_random_batches": TRAIN_STATE, "train_state_never_carried": TRAIN_STATE,
+    "train_state_kept_across_epochs": TRAIN_STATE,
+    "train_seed_ignored": TRAIN_RNG, "train_rng_per_epoch": TRAIN_RNG,
+    "train_history_last_batch": TRAIN_REPORTED, "train_history_mean_of_perplexities": TRAIN_REPORTED,
+    "train_no_clipping": TRAIN_STEP, "train_loss_sum": TRAIN_STEP, "train_theta_fixed": TRAIN_STEP,
+    "train_learning_rate_fixed": TRAIN_STEP, "train_gradient_ascent": TRAIN_STEP,
+    "train_iterators_swapped": TRAIN_ARGUMENTS, "train_batch_size_fixed": TRAIN_ARGUMENTS,
+    "train_one_epoch": TRAIN_ARGUMENTS,
+    "gen_ignores_temperature": SAMPLING, "gen_multiplies_temperature": SAMPLING, "gen_argmax_when_sampling": SAMPLING,
+    "gen_rng_ignored": SAMPLING,
+    "gen_no_warm_up": GEN_STATE, "gen_prefix_fed_twice": GEN_STATE, "gen_state_not_fed_back": GEN_STATE,
+    "gen_drops_prefix": GEN_RETURNS, "gen_one_short": GEN_RETURNS,
+}
+BUGS = [dataclasses.replace(bug, hint=HINTS[bug.name]) for bug in BUGS]
