@@ -575,7 +575,7 @@ TRAIN_USES = ("build_char_vocab", "seq_data_iter_random", "seq_data_iter_sequent
 ROLES = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")   # the reference model's weight order
 
 
-def spy_corpus(rng, V=7, L=600):
+def spy_corpus(rng, V=7, L=300):
     return rng.integers(0, V, L)
 
 
