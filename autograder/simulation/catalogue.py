@@ -5,7 +5,7 @@ Both are text substitutions inside the reference body of one answer cell (``auto
 that build on earlier ones with the earlier reference, see ``item(..., uses=...)``); a variant is another correct
 solution and must score full marks everywhere. The tests, ``rnnkit validate`` and the demo use them.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import importlib
 
 
@@ -35,6 +35,16 @@ class Variant:
     old: str
     new: str
     why: str = ""   # the other valid choice it makes
+
+
+def with_hints(bugs, hints):
+    """``bugs`` with their hints for students (``{bug name: hint}``, one hint per cause, shared by the bugs that have
+    it); every bug needs one, and a hint for a bug that is not there (renamed, removed) is an error too."""
+    names = [bug.name for bug in bugs]
+    if set(names) != set(hints):
+        raise ValueError(f"bugs without a hint: {sorted(set(names) - set(hints))}; hints without a bug: "
+                         f"{sorted(set(hints) - set(names))}")
+    return [replace(bug, hint=hints[bug.name]) for bug in bugs]
 
 
 def _hidden(assignment, module):

@@ -7,9 +7,7 @@ non-symmetric ``W_hh``, a non-zero bias or H0, float64 inputs checked to ~1e-9, 
 forward pass did not produce, autodiff observed at run time, or a check of ``RNNCell``'s initial weights and
 config; the hidden suite uses all of them. Every sentence of every docstring has at least one bug here.
 """
-import dataclasses
-
-from autograder.simulation.catalogue import Bug
+from autograder.simulation.catalogue import Bug, with_hints
 
 # The body of rnn_backward, replaced whole by the autodiff shortcut below.
 BPTT_BODY = """    T = X.shape[1]
@@ -326,4 +324,4 @@ HINTS = {
     "cell_kernel_shape_swapped": "the kernel's shape: (d, units), so that inputs @ kernel fits with row vectors",
     "cell_wraps_keras_cell": "a Keras recurrent cell doing the step: RNNCell must compute it itself, with its own weights",
 }
-BUGS = [dataclasses.replace(bug, hint=HINTS[bug.name]) for bug in BUGS]
+BUGS = with_hints(BUGS, HINTS)

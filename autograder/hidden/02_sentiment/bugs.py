@@ -9,9 +9,7 @@ Several bugs only show with rows of different lengths (including empty and full 
 sentence, tied counts, non-symmetric W_hh, float64 parameters, or a second training run with another seed; the
 hidden suite uses all of them.
 """
-import dataclasses
-
-from autograder.simulation.catalogue import Bug
+from autograder.simulation.catalogue import Bug, with_hints
 
 TRAINING = {"build_sentiment_model", "train_sentiment"}
 
@@ -245,4 +243,4 @@ HINTS = {
     "train_fit_shuffle_after_global_seed": SHUFFLING,
     "train_history_after_each_epoch": HISTORY,
 }
-BUGS = [dataclasses.replace(bug, hint=HINTS[bug.name]) for bug in BUGS]
+BUGS = with_hints(BUGS, HINTS)

@@ -5,9 +5,7 @@ Each bug must cost points on its own item only. ``train_char_lm`` and ``generate
 of every item they call (``item(..., uses=...)``: the iterators, ``clip_gradients``, ``perplexity`` and
 ``CharRNNLM`` run as the reference inside those tests), so a bug in an earlier item never reaches them.
 """
-import dataclasses
-
-from autograder.simulation.catalogue import Bug
+from autograder.simulation.catalogue import Bug, with_hints
 
 
 BUGS = [
@@ -312,4 +310,4 @@ HINTS = {
     "gen_no_warm_up": GEN_STATE, "gen_prefix_fed_twice": GEN_STATE, "gen_state_not_fed_back": GEN_STATE,
     "gen_drops_prefix": GEN_RETURNS, "gen_one_short": GEN_RETURNS,
 }
-BUGS = [dataclasses.replace(bug, hint=HINTS[bug.name]) for bug in BUGS]
+BUGS = with_hints(BUGS, HINTS)
