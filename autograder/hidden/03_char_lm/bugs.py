@@ -247,8 +247,8 @@ STREAMS = ("the sequential iterator's streams: from a random offset in [0, num_s
            "batch_size contiguous rows, so that row j of a batch continues row j of the batch before")
 GLOBAL_NORM = ("the global norm: the square root of the sum of the squares of every entry of every gradient, and one "
                "scale min(1, theta / norm) for all of them")
-CLIP_RETURNS = ("what clip_gradients returns: a list of tensors, one per gradient (a tf.IndexedSlices made dense "
-                "with tf.convert_to_tensor before it is scaled), not (grads, norm)")
+CLIP_RETURNS = ("what clip_gradients returns: a list of tensors, one per gradient, not (grads, norm); a "
+                "tf.IndexedSlices cannot be multiplied by a Python float (tf.convert_to_tensor makes it dense)")
 MODEL_STEP = ("the step in call: H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h), every term present, W_hh untransposed, "
               "and the gradient flowing through every step")
 MODEL_STATE = ("the state in call: start from the state passed in (begin_state only when it is None) and return the "
@@ -271,8 +271,8 @@ TRAIN_ARGUMENTS = ("an argument not honoured: epochs, batch_size and use_random_
                    "given")
 SAMPLING = ("the sampling: argmax at temperature 0, else one draw from softmax(logits / temperature) with the rng "
             "given")
-GEN_STATE = ("the state while generating: warm up on the prefix but its last character, then feed each new "
-             "character in with the state the last call returned")
+GEN_STATE = ("the state while generating: warm up on the prefix from begin_state(1), each character once and in "
+             "order, then feed each new character back in with the state the last call returned")
 GEN_RETURNS = "what generate returns: the prefix followed by exactly num_chars new characters"
 
 HINTS = {
