@@ -43,6 +43,11 @@ def _lm_forward(model, X, state=None, weights=None):
     return [logits, new_state]
 
 
+def _lm_forward_many(model, X, states, weight_sets):
+    """``_lm_forward`` for each (state, weights) pair, in one call: [[logits, final state], ...]."""
+    return [_lm_forward(model, X, state, weights) for state, weights in zip(states, weight_sets)]
+
+
 def _lm_vjp(model, X, state, upstream_logits, upstream_state):
     """Gradients of ``sum(logits * upstream_logits) + sum(new_state * upstream_state)`` by GradientTape, with
     respect to every trainable weight (model order) and to the initial state. Missing gradients come back as

@@ -22,7 +22,7 @@ import pytest
 import tensorflow as tf
 
 from assignments.common.checklib import (CheckFailed, check_close, check_dtype, check_finite, check_gradient,
-                                         check_shape, numeric_gradient, to_array)
+                                         check_shape, numeric_gradient_of_many, to_array)
 from autograder import project
 from autograder.sandbox.inside.channel import numpy_arg, rng_arg
 from autograder.trusted.suite import Flagged, item
@@ -551,19 +551,24 @@ def test_model_gradients(student, rng):
     if not isinstance(grads, list) or len(grads) != len(weights) + 1:
         raise CheckFailed("could not take gradients through CharRNNLM")
 
-    def objective(weights_now, state_now):
-        logits, new_state = forward(student, model, X, state_now, weights_now)
-        return np.sum(to_array(logits, "logits", np.float64) * up_logits) + np.sum(
-            to_array(new_state, "state", np.float64) * up_state)
+    def objectives(cases):
+        """The objective at each (weights, state) of ``cases``: the student's model runs them all in one call."""
+        results = student.call("_lm_forward_many", model, X.astype(np.int32), [s for _, s in cases],
+                               [ws for ws, _ in cases])
+        if not isinstance(results, list) or not all(isinstance(r, list) and len(r) == 2 for r in results):
+            raise CheckFailed("CharRNNLM.call must return a pair (logits, state)")
+        return [np.sum(to_array(logits, "logits", np.float64) * up_logits) +
+                np.sum(to_array(new_state, "state", np.float64) * up_state) for logits, new_state in results]
 
     for k, role in enumerate(roles):
-        def f(x, k=k):
-            return np.array(objective([x if j == k else v for j, v in enumerate(weights)], state))
-        expected = numeric_gradient(f, weights[k].copy(), np.float64(1.0))
+        def f_many(points, k=k):
+            return objectives([([x if j == k else v for j, v in enumerate(weights)], state) for x in points])
+        expected = numeric_gradient_of_many(f_many, weights[k].copy(), np.float64(1.0))
         check_gradient(grads[k], expected, f"the gradient of the logits and state with respect to {role} (is every "
                        "step computed with TensorFlow operations, and is the gradient cut nowhere inside call?)",
                        tol=1e-6)
-    expected = numeric_gradient(lambda s: np.array(objective(weights, s)), state.copy(), np.float64(1.0))
+    expected = numeric_gradient_of_many(lambda points: objectives([(weights, s) for s in points]), state.copy(),
+                                        np.float64(1.0))
     check_gradient(grads[-1], expected, "the gradient with respect to the initial state", tol=1e-6)
 
 
