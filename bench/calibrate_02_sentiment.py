@@ -250,10 +250,10 @@ def contract_margins(seeds):
         rows, learning_rate = suite.ADAM_STEP_RUN["rows"], suite.ADAM_STEP_RUN["learning_rate"]
         for name in steps:
             result = caller(namespaces[name])("_sentiment_probe", ids[:rows], labels[:rows], vocab_size, 1, rows,
-                                              learning_rate, seed, 0, suite.FINGERPRINT_STRIDE, True)
+                                              learning_rate, seed, 0, suite.FINGERPRINT_STRIDE)
             steps[name].append(float(np.max(np.abs(suite.adam_step_moves(result, learning_rate) - 1))))
             small = caller(namespaces[name])("_sentiment_probe", ids[:rows], labels[:rows], vocab_size, 1, rows,
-                                             0.001, seed, 0, suite.FINGERPRINT_STRIDE, True)
+                                             0.001, seed, 0, suite.FINGERPRINT_STRIDE)
             ratios[name].append(max(result["moved"]) / max(small["moved"]))   # test_learning_rate_honoured
     lines = ["## Margins of the history check (reference against the nearest wrong answer)", "",
              f"`--contract-seeds {seeds}`: one probe run per seed ({suite.ORDER_RUN}); the check accepts a relative "

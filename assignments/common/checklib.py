@@ -171,26 +171,28 @@ def numeric_gradient(f, x, upstream, h=1e-5):
     Returns:
         Array of ``x``'s shape: d sum(f(x) * upstream) / dx.
     """
-    return numeric_gradient_of_many(lambda points: [f(point) for point in points], x, upstream, h)
+    return numeric_gradient_of_many(lambda points: (f(point) for point in points), x, upstream, h)
 
 
 def numeric_gradient_of_many(f_many, x, upstream, h=1e-5):
-    """:func:`numeric_gradient` with every evaluation in one call: ``f_many`` takes the list of the 2 * x.size
-    points ``x +- h e_i`` and returns the list of ``f`` at each (for a function that is cheaper to run on many
-    points at once, such as one that must cross a process boundary)."""
+    """:func:`numeric_gradient` with every evaluation in one call: ``f_many`` takes the 2 * x.size points
+    ``x + h e_i, x - h e_i, ...`` (an iterable, made one at a time as it is read) and returns ``f`` at each, in
+    order, as a list or an iterable (for a function that is cheaper to run on many points at once, such as one
+    that must cross a process boundary). Each value is reduced as it comes, so memory stays of the order of x."""
     x = np.asarray(x)
     upstream = np.asarray(upstream, dtype=np.float64)
-    points = []
-    for index in np.ndindex(x.shape):
-        for step in (h, -h):
-            point = x.copy()
-            point[index] = x[index] + step
-            points.append(point)
-    values = f_many(points)
-    if len(values) != len(points):
-        raise CheckFailed(f"expected {len(points)} values for the finite differences, got {len(values)}")
-    sums = [np.sum(to_array(v, dtype=np.float64) * upstream) for v in values]
+    indices = list(np.ndindex(x.shape))
+
+    def points():
+        for index in indices:
+            for step in (h, -h):
+                point = x.copy()
+                point[index] = x[index] + step
+                yield point
+    sums = [np.sum(to_array(v, dtype=np.float64) * upstream) for v in f_many(points())]   # one value at a time
+    if len(sums) != 2 * len(indices):
+        raise CheckFailed(f"expected {2 * len(indices)} values for the finite differences, got {len(sums)}")
     grad = np.zeros_like(x, dtype=np.float64)
-    for k, index in enumerate(np.ndindex(x.shape)):
+    for k, index in enumerate(indices):
         grad[index] = (sums[2 * k] - sums[2 * k + 1]) / (2 * h)
     return grad

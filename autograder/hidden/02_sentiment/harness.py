@@ -137,20 +137,20 @@ def _sentiment_train_and_predict(train_ids, train_labels, test_ids, vocab_size, 
 
 
 def _sentiment_probe(train_ids, train_labels, vocab_size, epochs, batch_size, learning_rate, seed, noise_seed,
-                     stride, eager=False):
+                     stride):
     """A short run of train_sentiment on the fixed model from fixed initial weights: its history, the optimizer
     steps and rows the model saw in training mode, the fingerprint and logits of each of those rows in the order
     they came, and how far each trainable weight moved (with its rank).
 
     ``noise_seed`` reseeds every generator between building and training, so that two runs agree only if
-    train_sentiment seeds them itself. ``stride`` is the grader's fingerprint stride. ``eager`` runs every
-    tf.function eagerly (the same numbers): for a run of one step, tracing the step costs ten times the step."""
+    train_sentiment seeds them itself. ``stride`` is the grader's fingerprint stride. A run of one step (one epoch,
+    one batch) runs every tf.function eagerly (the same numbers): tracing the step would cost ten times the step."""
     tf.config.experimental.enable_op_determinism()
     capacity = len(train_ids) * int(epochs)
     model = _sentiment_known_model(vocab_size, 8, 16, 1, capacity, stride)
     before = [np.array(w.numpy()) for w in model.trainable_weights]
     keras.utils.set_random_seed(int(noise_seed))
-    tf.config.run_functions_eagerly(bool(eager))
+    tf.config.run_functions_eagerly(int(epochs) == 1 and int(batch_size) >= len(train_ids))
     try:
         history = train_sentiment(model, train_ids, train_labels, epochs=int(epochs), batch_size=int(batch_size),
                                   learning_rate=float(learning_rate), seed=int(seed))
