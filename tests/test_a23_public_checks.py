@@ -199,3 +199,47 @@ def test_a2_autodiff_in_the_hand_derivation_is_named_before_submitting():
     assert out.startswith("✗ many_to_one_grads: many_to_one_grads ran tf.GradientTape: this part is the derivation "
                           "by hand"), out
     assert verdict(A2, "grads_tf_nn_cross_entropy_and_softmax").startswith("✓ many_to_one_grads looks right")
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("vocab_counts_sentences", r"count every occurrence of a token, not the sentences it appears in"),
+    ("vocab_ascending_counts", r"from the rarest to the most frequent"),
+    ("vocab_ties_first_seen", r"ties are not alphabetical"),
+    ("vocab_min_freq_strict", r"count >= min_freq"),
+    ("vocab_no_reserved_ids", r"ids 0 and 1 are reserved"),
+    ("vocab_ids_skip_one", r"with no gaps"),
+    ("encode_width_of_longest", r"the width is always max_len"),
+    ("encode_pads_front", r"the padding must come after the words"),
+    ("encode_unknown_as_padding", r"its id is 1 \('<unk>'\)"),
+    ("encode_truncates_one_short", r"keeps all of them, but its last one was dropped"),
+    ("encode_keeps_last_tokens", r"those are its last 3 tokens"),
+    ("fwd_padding_counted", r"come from H_T, the state after the last column"),
+    ("fwd_first_state", r"come from H_1, the state after the first word"),
+    ("fwd_length_off_by_one", r"come from H_\{L\+1\}"),
+    ("fwd_softmax_output", r"these are probabilities"),
+    ("fwd_relu", r"a ReLU recurrence"),
+    ("fwd_H0_ones", r"started from H_0 = 1"),
+    ("fwd_transposed_W_hh", r"H_\{t-1\} @ transpose\(W_hh\)"),
+    ("grads_loss_summed", r"that is the SUM of the 5 sentences' cross-entropies"),
+    ("grads_input_off_by_one", r"Only W_xh is wrong"),
+    ("grads_no_tanh_derivative", r"wrong even for sentences of one word"),
+    ("grads_tanh_derivative_of_previous_state", r"wrong even for sentences of one word"),
+    ("grads_W_hh_not_transposed", r"right for sentences of one word and for a symmetric W_hh"),
+    ("grads_one_step_only", r"carry the gradient back through every earlier step"),
+    ("model_units_from_embed_dim", r"no recurrent layer of units = 16"),
+    ("model_embedding_width_units", r"make the embedding embed_dim wide"),
+])
+def test_a2_messages_name_the_cause(name, expected):
+    selected(A2)
+    out = verdict(A2, name)
+    item = change(A2, name).cell
+    assert out.startswith(f"✗ {item}: ") and re.search(expected, out), out
+
+
+def test_a2_reference_and_keras_variants_pass_every_public_check():
+    selected(A2)
+    results = public_checks.run_checks(A2)
+    assert all(v.startswith("✓") for v in results.values()), results
+    for name in ("model_gru", "model_lstm", "encode_pad_sequences", "vocab_counter_and_sorted_items",
+                 "fwd_gather_and_last_state_gather", "grads_tf_nn_cross_entropy_and_softmax"):
+        assert verdict(A2, name).startswith("✓"), name

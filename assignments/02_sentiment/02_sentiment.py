@@ -54,7 +54,7 @@ import keras
 import matplotlib.pyplot as plt
 
 from checklib import (CheckFailed, check_close, check_dtype, check_gradient, check_gradients, check_shape,
-                      numeric_gradient, rel_error)
+                      likely_cause, numeric_gradient, rel_error)
 from publiccheck import call, call_tf, passed, public_check, ready
 from sentiment_data import BagOfWords, DatasetUnavailable, load_imdb, load_tsv, sentence_kind, tokenize
 
@@ -132,20 +132,51 @@ print("\ntokenize:", tokenize(train_sentences[0]))
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_build_vocab", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+def vocab_mistake(got, expected, counts):
+    """What is wrong with the vocabulary ``got`` (a dict) against ``expected``, in one sentence ('' if unknown)."""
+    if got.get("<pad>") != 0 or got.get("<unk>") != 1:
+        return "ids 0 and 1 are reserved for '<pad>' and '<unk>' (in that order), and the words start at 2"
+    if sorted(got.values()) != list(range(len(got))):
+        return f"the ids must be 0, 1, 2, ... with no gaps, got {sorted(got.values())}"
+    words = lambda vocab: [w for w in sorted(vocab, key=vocab.get) if w not in ("<pad>", "<unk>")]
+    if set(got) != set(expected):
+        dropped = sorted(set(expected) - set(got))
+        if dropped and all(counts[w] == min(counts.values()) for w in dropped):
+            return (f"the words seen least often ({', '.join(map(repr, dropped))}, {min(counts.values())} time(s)) are "
+                    "missing: a word seen at least min_freq times (count >= min_freq) gets its own id")
+        return f"expected the words {sorted(words(expected))}, got {sorted(words(got))}"
+    order = words(got)
+    if [counts[w] for w in order] == sorted(counts[w] for w in order):
+        return "the words come from the rarest to the most frequent: the most frequent word gets id 2 (descending count)"
+    if [counts[w] for w in order] == sorted((counts[w] for w in order), reverse=True):
+        return (f"the counts are in order but ties are not alphabetical: {order} (words seen equally often are sorted "
+                "alphabetically, whatever the order they first appear in)")
+    return ""
+
+
 with public_check("build_vocab"):
     tiny = [["the", "film", "was", "good"], ["the", "plot", "was", "bad"], ["good", "good"]]
     # counts: good 3, the 2, was 2, then bad, film, plot once each (ties alphabetical)
+    counts = {"good": 3, "the": 2, "was": 2, "bad": 1, "film": 1, "plot": 1}
     expected = {"<pad>": 0, "<unk>": 1, "good": 2, "the": 3, "was": 4, "bad": 5, "film": 6, "plot": 7}
     got = call(build_vocab, tiny)
     if not isinstance(got, dict):
         raise CheckFailed(f"build_vocab must return a dict, got {type(got).__name__}")
     if got != expected:
-        raise CheckFailed(f"build_vocab(tiny):\n  expected {expected}\n  got      {got}")
+        raise CheckFailed(f"build_vocab(tiny): {vocab_mistake(got, expected, counts) or 'not the vocabulary expected'}"
+                          f"\n  expected {expected}\n  got      {got}")
     if build_vocab(tiny[::-1]) != expected:
         raise CheckFailed("the vocabulary changes with the order of the sentences: sort ties alphabetically")
     got = build_vocab(tiny, min_freq=2)
     if got != {"<pad>": 0, "<unk>": 1, "good": 2, "the": 3, "was": 4}:
-        raise CheckFailed(f"build_vocab(tiny, min_freq=2) should keep the tokens seen at least twice, got {got}")
+        ignored = "min_freq=2 was ignored (every token kept): " if got == expected else ""
+        raise CheckFailed(f"build_vocab(tiny, min_freq=2) should keep only the tokens seen at least twice: {ignored}got "
+                          f"{got}")
+    repeated = [["the", "end"], ["wow", "wow", "wow"]]
+    got = build_vocab(repeated)
+    if got != {"<pad>": 0, "<unk>": 1, "wow": 2, "end": 3, "the": 4}:
+        raise CheckFailed(f"build_vocab({repeated}) should give 'wow' id 2, for it occurs 3 times (in one sentence), "
+                          f"got {got}: count every occurrence of a token, not the sentences it appears in")
     if build_vocab([]) != {"<pad>": 0, "<unk>": 1}:
         raise CheckFailed("build_vocab([]) should hold just '<pad>' and '<unk>'")
 
@@ -158,6 +189,17 @@ with public_check("build_vocab"):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_encode", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+def encode_mistake(got, expected):
+    """What the rows ``got`` of the check below get wrong, in one sentence ('' if unknown)."""
+    if got[1, -1] == 2 and not got[1, 0]:
+        return "the padding must come after the words, not before them ([2, 0, 0, 0] for 'good')"
+    if got[0, 3] == 0 and np.array_equal(got[1:], expected[1:]):
+        return "'great' is not in the vocabulary, so its id is 1 ('<unk>'); 0 is the padding"
+    if np.array_equal(got[3, :3], expected[3, :3]) and got[3, 3] == 0:
+        return "a sentence of exactly max_len tokens keeps all of them, but its last one was dropped: keep tokens[:max_len]"
+    return ""
+
+
 with public_check("encode"):
     vocab_tiny = {"<pad>": 0, "<unk>": 1, "good": 2, "the": 3, "was": 4, "bad": 5, "film": 6, "plot": 7}
     got = call(encode, [["the", "film", "was", "great"], ["good"], [], ["the", "plot", "was", "bad"]], vocab_tiny, 4)
@@ -169,11 +211,18 @@ with public_check("encode"):
                          [0, 0, 0, 0],    # an empty sentence is all padding
                          [3, 7, 4, 5]])   # exactly max_len tokens: no padding
     if not np.array_equal(got, expected):
-        raise CheckFailed(f"encode(...) with max_len=4:\n  expected\n{expected}\n  got\n{got}")
+        raise CheckFailed(f"encode(...) with max_len=4: {encode_mistake(got, expected)}\n  expected\n{expected}\n"
+                          f"  got\n{got}")
+    got = call(encode, [["good"], ["the", "end"]], vocab_tiny, 6)
+    if np.shape(got) != (2, 6):
+        raise CheckFailed(f"encode([['good'], ['the', 'end']], vocab, max_len=6) should have shape (2, 6), got "
+                          f"{np.shape(got)}: the width is always max_len, even when every sentence is shorter")
     got = encode([["the", "film", "was", "good", "the", "end"]], vocab_tiny, 3)
     if not np.array_equal(got, [[3, 6, 4]]):
+        last = " (those are its last 3 tokens: cut the end off, tokens[:max_len])" if np.array_equal(got, [[2, 3, 1]]) \
+            else ""
         raise CheckFailed(f"a sentence longer than max_len keeps its first max_len tokens: expected [[3 6 4]], "
-                          f"got {got}")
+                          f"got {got}{last}")
 
 # %% [markdown]
 # With both functions in place, the whole dataset becomes three matrices of ids. The vocabulary is built from the
@@ -235,6 +284,42 @@ def as_tensors(params, dtype):
     return {k: tf.constant(v, dtype) for k, v in params.items()}
 
 
+def numpy_logits(P, ids, act=np.tanh, H0=0.0, W_hh=None, last=lambda L, T: L):
+    """The many-to-one forward pass in NumPy, over all T columns; ``last(L, T)`` is the index of the state each
+    row is classified from (0 for H_0 = 0). The defaults are the docstring's; the others make known mistakes."""
+    W_hh = P["W_hh"] if W_hh is None else W_hh
+    rows = []
+    for row in ids:
+        states = [np.full(len(P["b_h"]), H0)]
+        for w in row:
+            states.append(act(P["W_xh"][w] + states[-1] @ W_hh + P["b_h"]))
+        pick = last(int((row != 0).sum()), len(row))
+        rows.append((states[pick] if pick else np.zeros_like(P["b_h"])) @ P["W_hq"] + P["b_q"])
+    return np.array(rows)
+
+
+def forward_mistakes(P, ids):
+    """What the usual mistakes of many_to_one_forward compute on ``ids``: cause -> logits."""
+    right = numpy_logits(P, ids)
+    softmax = np.exp(right - right.max(axis=1, keepdims=True))
+    return {
+        "the logits come from H_T, the state after the last column: the padding was read as words; classify each "
+        "row from H_L, the state after its last real word": numpy_logits(P, ids, last=lambda L, T: T),
+        "the logits come from H_1, the state after the first word, in every row: classify each row from H_L, the "
+        "state after its last real word": numpy_logits(P, ids, last=lambda L, T: 1),
+        "the logits come from H_{L+1}, one step after the last real word (and from H_0 in a full row): a row of "
+        "L words ends at states index L - 1 when the states H_1..H_T are numbered from 0":
+            numpy_logits(P, ids, last=lambda L, T: L + 1 if L < T else 0),
+        "these are probabilities (each row sums to 1): return the logits H_L W_hq + b_q, without a softmax":
+            softmax / softmax.sum(axis=1, keepdims=True),
+        "these are the logits of a ReLU recurrence: use tanh, H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)":
+            numpy_logits(P, ids, act=lambda a: np.maximum(a, 0)),
+        "these are the logits of a recurrence started from H_0 = 1: start from zeros (H_0 = 0)": numpy_logits(P, ids, H0=1.0),
+        "these are the logits of H_{t-1} @ transpose(W_hh): multiply by W_hh itself (a square matrix, "
+        "not symmetric, so the transpose fits the shapes but not the values)": numpy_logits(P, ids, W_hh=P["W_hh"].T),
+    }
+
+
 with public_check("many_to_one_forward"):
     check_rng = np.random.default_rng(2)
     V, h, C = 9, 5, 3
@@ -243,23 +328,18 @@ with public_check("many_to_one_forward"):
                     [8, 0, 0, 0, 0],     # one word
                     [0, 0, 0, 0, 0],     # padding only
                     [3, 1, 5, 6, 2]])    # no padding
-    expected = []
-    for row in ids:                      # the recurrence in NumPy, up to the last real word of each row
-        H_t = np.zeros(h)
-        for w in row[row != 0]:
-            H_t = np.tanh(P["W_xh"][w] + H_t @ P["W_hh"] + P["b_h"])
-        expected.append(H_t @ P["W_hq"] + P["b_q"])
-    expected = np.array(expected)
+    expected, mistakes = numpy_logits(P, ids), forward_mistakes(P, ids)
     for dtype in (np.float64, np.float32):
         got = call_tf(many_to_one_forward, tf.constant(ids), as_tensors(P, dtype))   # a tensor, with gradients
         got_array = check_shape(got, (4, C), f"logits ({np.dtype(dtype).name})")
         check_dtype(got, dtype, "logits")
-        if not np.allclose(got_array[2], P["b_q"], rtol=1e-4, atol=1e-5):
-            raise CheckFailed(f"a row of padding only must give logits = b_q = {P['b_q']} (H_0 = 0), "
-                              f"got {got_array[2]}")
-        check_close(got_array[1], expected[1], "logits of the one-word row [8, 0, 0, 0, 0] (the state after its "
-                    "last real word is H_1)", rtol=1e-4, atol=1e-5)
-        check_close(got, expected, f"logits ({np.dtype(dtype).name})", rtol=1e-4, atol=1e-5)
+        if likely_cause(got_array, mistakes, rtol=1e-4, atol=1e-5) is None:   # then: which row goes wrong first
+            if not np.allclose(got_array[2], P["b_q"], rtol=1e-4, atol=1e-5):
+                raise CheckFailed(f"a row of padding only must give logits = b_q = {P['b_q']} (H_0 = 0), "
+                                  f"got {got_array[2]}")
+            check_close(got_array[1], expected[1], "logits of the one-word row [8, 0, 0, 0, 0] (the state after "
+                        "its last real word is H_1)", rtol=1e-4, atol=1e-5)
+        check_close(got, expected, f"logits ({np.dtype(dtype).name})", rtol=1e-4, atol=1e-5, causes=mistakes)
     longer = np.concatenate([ids, np.zeros((4, 3), dtype=ids.dtype)], axis=1)
     check_close(call(many_to_one_forward, tf.constant(longer), as_tensors(P, np.float64)), expected,
                 "logits with 3 more padding columns (padding must not change them)")
@@ -312,7 +392,7 @@ ids = np.array([[5, 2, 7, 1, 0, 0], [3, 0, 0, 0, 0, 0], [6, 6, 2, 4, 3, 1], [2, 
 labels = np.array([2, 0, 1, 1, 2], dtype=np.int32)
 
 
-def numpy_loss(params):
+def numpy_loss(params, ids=ids, labels=labels):
     """The mean cross-entropy written in NumPy (the truth for finite differences; it never calls your code)."""
     total = 0.0
     for row, label in zip(ids, labels):
@@ -341,6 +421,41 @@ def autodiff_ran(func, *args):
             setattr(owner, name, original)
 
 
+def finite_differences(params, ids, labels):
+    return {name: numeric_gradient(lambda x, name=name: numpy_loss({**params, name: x}, ids, labels),
+                                   params[name].copy(), 1.0) for name in params}
+
+
+def wrong_gradients(params, ids, labels):
+    """The names of the gradients many_to_one_grads gets wrong on another problem (a probe of the pattern)."""
+    _, got = call(many_to_one_grads, tf.constant(ids), tf.constant(labels), as_tensors(params, np.float64))
+    truth = finite_differences(params, ids, labels)
+    return {name for name in params if np.shape(got[name]) != truth[name].shape
+            or rel_error(np.asarray(got[name]), truth[name]) > 1e-6}
+
+
+def gradient_pattern(failure):
+    """What the wrong gradients point at, from two probes: sentences of one word (nothing is carried back through
+    time) and a symmetric W_hh (a missing transpose does not show)."""
+    wrong = {name for name in P if f"{name} ✗" in str(failure)}
+    if wrong == {"W_xh"}:
+        return (" Only W_xh is wrong: step t reads the word ids[:, t], so dW_xh += X_t^T dA_t with X_t the one-hot of "
+                "that same column (check the time index of X)")
+    if not wrong or not wrong <= {"W_xh", "W_hh", "b_h"}:
+        return ""
+    one_word = np.where(np.arange(ids.shape[1]) == 0, np.maximum(ids[:, :1], 1), 0).astype(ids.dtype)
+    if wrong_gradients(P, one_word, labels):
+        return (" The output layer's gradients are right and the recurrent ones wrong even for sentences of one word, "
+                "where nothing is carried back through time: look at dA_t = G_t * (1 - H_t**2), with H_t the state "
+                "step t made (not H_{t-1}), and the tanh' factor not left out")
+    if not wrong_gradients({**P, "W_hh": (P["W_hh"] + P["W_hh"].T) / 2}, ids, labels):
+        return (" The gradients are right for sentences of one word and for a symmetric W_hh, wrong otherwise: the "
+                "gradient carried to the step before is G_{t-1} += dA_t W_hh^T, with W_hh transposed")
+    return (" The gradients are right for sentences of one word and wrong for longer ones: carry the gradient back "
+            "through every earlier step, G_{t-1} += dA_t W_hh^T, down to each row's first word (not only through "
+            "the last step)")
+
+
 with public_check("many_to_one_grads"):
     result, autodiff = autodiff_ran(many_to_one_grads, tf.constant(ids), tf.constant(labels), as_tensors(P, np.float64))
     if autodiff:
@@ -353,7 +468,9 @@ with public_check("many_to_one_grads"):
     loss, grads = result
     if set(grads) != set(P):
         raise CheckFailed(f"grads must have the keys {sorted(P)}, got {sorted(grads)}")
-    check_close(loss, numpy_loss(P), "loss (the MEAN cross-entropy over the batch)", rtol=1e-8)
+    check_close(loss, numpy_loss(P), "loss (the MEAN cross-entropy over the batch)", rtol=1e-8,
+                causes={f"that is the SUM of the {len(ids)} sentences' cross-entropies: divide by the batch size "
+                        f"n = {len(ids)}": len(ids) * numpy_loss(P)})
     not_tensors = [name for name in P if not tf.is_tensor(grads[name])]
     if not_tensors:
         raise CheckFailed(f"grads {not_tensors} are not TensorFlow tensors: keep every step in TensorFlow operations")
@@ -362,10 +479,11 @@ with public_check("many_to_one_grads"):
         raise CheckFailed(f"with float64 params every gradient must be float64, but {', '.join(wrong_dtype)}")
 
     # every gradient against centred finite differences of the loss written in NumPy, all reported at once
-    numeric = {name: numeric_gradient(lambda x, name=name: numpy_loss({**P, name: x}), P[name].copy(), 1.0)
-               for name in P}
-    errors = check_gradients({name: grads[name] for name in P}, numeric, tol=1e-6, what="many_to_one_grads",
-                             against="centred finite differences")
+    try:
+        errors = check_gradients({name: grads[name] for name in P}, finite_differences(P, ids, labels), tol=1e-6,
+                                 what="many_to_one_grads", against="centred finite differences")
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure}.{gradient_pattern(failure)}") from None
     print("  norm-wise relative error vs finite differences: "
           + ", ".join(f"{name} {error:.0e}" for name, error in errors.items()))
 
@@ -435,11 +553,13 @@ with public_check("build_sentiment_model") as check:
     if not isinstance(model, keras.Model):
         raise CheckFailed(f"build_sentiment_model must return a keras.Model, got {type(model).__name__}")
     ids = np.array([[5, 9, 2, 0, 0, 0], [7, 0, 0, 0, 0, 0], [29, 28, 3, 4, 11, 2]], dtype=np.int32)
-    logits = check_shape(call(model, ids), (3, 3), "model(ids) for 3 sentences and num_classes=3")
+    logits = check_shape(call(model, ids), (3, 3), "model(ids) for 3 sentences and num_classes=3 (is num_classes "
+                         "the output layer's size?)")
     if np.allclose(logits.sum(axis=1), 1.0, atol=1e-4) and (logits >= 0).all():
         raise CheckFailed("the model's outputs are probabilities (rows sum to 1): return logits, without a softmax")
     longer = np.concatenate([ids, np.zeros((3, 5), np.int32)], axis=1)
-    check_close(call(model, longer), logits, "logits after adding 5 padding columns (is the padding masked?)",
+    check_close(call(model, longer), logits, "logits after adding 5 padding columns (is the padding masked? Embedding(..., "
+                "mask_zero=True))",
                 rtol=1e-4, atol=1e-5)
     swapped = ids.copy()
     swapped[0, :3] = swapped[0, 2::-1]
@@ -447,6 +567,18 @@ with public_check("build_sentiment_model") as check:
         raise CheckFailed("reversing a sentence does not change its logits: the model ignores word order")
     if not model.trainable_weights:
         raise CheckFailed("the model has no trainable weights")
+    shapes = [tuple(w.shape) for w in model.weights]
+    if (30, 8) not in shapes:
+        swapped = ": there is one of (30, 16), units wide; make the embedding embed_dim wide" if (30, 16) in shapes \
+            else ""
+        raise CheckFailed(f"build_sentiment_model(30, 8, 16) has no embedding matrix of shape (vocab_size, embed_dim) = "
+                          f"(30, 8){swapped} (its weights have shapes {shapes})")
+    if not any(shape in shapes for shape in [(16, 16), (16, 48), (16, 64)]):   # SimpleRNN, GRU, LSTM
+        raise CheckFailed(f"build_sentiment_model(30, 8, 16) has no recurrent layer of units = 16 (a recurrent kernel "
+                          f"(16, 16), or (16, 48) for a GRU, (16, 64) for an LSTM); its weights have shapes {shapes}: "
+                          f"give the recurrent layer `units` units, not embed_dim")
+    default = call(build_sentiment_model, 30, 8, 16)
+    check_shape(call(default, ids), (3, 2), "without num_classes, model(ids) (num_classes=2 by default)")
     check.note = f" ({model.count_params()} parameters)"
 
 # %% [markdown]

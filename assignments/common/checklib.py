@@ -86,19 +86,37 @@ def differing(expected, got):
     return f"expected {e}, got {g}"
 
 
-def check_close(got, expected, name="the result", rtol=1e-5, atol=1e-6):
+def _close(array, expected, rtol, atol):
+    return ~(np.abs(array - expected) <= atol + rtol * np.abs(expected))
+
+
+def likely_cause(got, causes, rtol=1e-5, atol=1e-6):
+    """The sentence of the first of ``causes`` (sentence -> the values that mistake gives) whose values ``got``
+    matches within the tolerance, or None: a wrong result that is exactly what a known mistake computes."""
+    array = np.asarray(got, dtype=np.float64)
+    for sentence, values in (causes or {}).items():
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape == array.shape and not _close(array, values, rtol, atol).any():
+            return sentence
+    return None
+
+
+def check_close(got, expected, name="the result", rtol=1e-5, atol=1e-6, causes=None):
     """Checks values elementwise: |got - expected| <= atol + rtol * |expected|.
 
-    The message names the first mismatching index with both values and the largest relative error.
+    The message names the first mismatching index with both values and the largest relative error. ``causes``
+    (sentence -> values) names a likely mistake first when the values are exactly what that mistake gives.
     """
     expected = to_array(expected, f"expected {name}", np.float64)
     array = check_shape(got, expected.shape, name).astype(np.float64)
     check_finite(array, name)
-    bad = ~(np.abs(array - expected) <= atol + rtol * np.abs(expected))
+    bad = _close(array, expected, rtol, atol)
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
+        cause = likely_cause(array, causes, rtol, atol)
         raise CheckFailed(
-            f"{name}: {int(bad.sum())} of {bad.size} values differ; first at index {index}: "
+            f"{name}: {cause + '. In numbers: ' if cause else ''}{int(bad.sum())} of {bad.size} values differ; "
+            f"first at index {index}: "
             f"{differing(expected[index], array[index])} "
             f"(norm-wise relative error {rel_error(array, expected):.2e}; elementwise tolerance rtol={rtol:g}, "
             f"atol={atol:g})")
