@@ -53,7 +53,8 @@ import matplotlib.pyplot as plt
 
 from checklib import CheckFailed, check_close, check_dtype, check_gradient, check_shape, numeric_gradient, rel_error
 from publiccheck import call, call_tf, public_check, ready
-from rnn_checks import cell_forward_differs, check_float64, check_rnn_backward
+from rnn_checks import (cell_forward_differs, cell_step_cause, check_float64, check_rnn_backward, on_its_own,
+                        sequence_cause, step_cause, with_cause)
 
 keras.utils.set_random_seed(0)
 
@@ -111,7 +112,9 @@ with public_check("rnn_cell_forward"):
     # X_t W_xh + H_prev W_hh + b_h is [0, 1] and H_t = [tanh(0), tanh(1)].
     tiny = call_tf(rnn_cell_forward, tf.constant([[1.0, 2.0]]), tf.constant([[0.5, -1.0]]), tf.eye(2),
                    tf.constant([[0.0, 1.0], [0.0, 0.0]]), tf.constant([-1.0, -1.5]))
-    check_close(tiny, [[0.0, np.tanh(1.0)]], "H_t of the tiny example")
+    # When a value is wrong, step_cause compares your step with common mistakes (ReLU, W_hh transposed, ...).
+    with with_cause(lambda: step_cause(rnn_cell_forward)):
+        check_close(tiny, [[0.0, np.tanh(1.0)]], "H_t of the tiny example")
 
     # Random, non-square inputs (n, d, h all different) in float32 and float64, against the equation in NumPy
     # (float64 to 1e-9, as the hidden tests do); call_tf also checks that the result is a tensor that gradients can
@@ -126,10 +129,11 @@ with public_check("rnn_cell_forward"):
         got = call_tf(rnn_cell_forward, *(tf.constant(a, dtype) for a in (X_t, H_prev, W_xh, W_hh, b_h)))
         check_shape(got, (n, h), "H_t")
         check_dtype(got, dtype, "H_t")
-        if dtype == np.float64:
-            check_float64(got, expected, "H_t (float64)")
-        else:
-            check_close(got, expected, "H_t (float32)")
+        with with_cause(lambda: step_cause(rnn_cell_forward)):
+            if dtype == np.float64:
+                check_float64(got, expected, "H_t (float64)")
+            else:
+                check_close(got, expected, "H_t (float32)")
 
 # %% [markdown]
 # ## Part 2 — The whole sequence (2 points)
@@ -183,8 +187,10 @@ with public_check("rnn_forward"):
             else:
                 check_close(got, expected, "H (float32)")
         except CheckFailed as failure:
-            differs = cell_forward_differs(rnn_cell_forward)
-            raise CheckFailed(str(failure) + ("." + differs if differs else "")) from None
+            # what a common mistake would give (H run backwards in time, every step from H0), else your cell's check
+            cause = sequence_cause(got_array, X, H0, W_xh, W_hh, b_h)
+            cause = " " + cause if cause else cell_forward_differs(rnn_cell_forward)
+            raise CheckFailed(str(failure) + ("." + cause if cause else "")) from None
 
 # %% [markdown]
 # ## Part 3 — The output layer (1 point)
@@ -421,6 +427,19 @@ with public_check("RNNCell"):
         raise CheckFailed(f"RNNCell({units}).get_config() should contain 'units': {units}, got {cell.get_config()}")
     if RNNCell.from_config(cell.get_config()).units != units:
         raise CheckFailed("RNNCell.from_config(cell.get_config()) does not give back a cell of the same size")
+    # **kwargs reach keras.layers.Layer, and from_config(get_config()) gives back the same layer, name and dtype too.
+    named = call(RNNCell, units, name="check_cell", dtype="float64")
+    if named.name != "check_cell" or named.dtype != "float64":
+        raise CheckFailed(f"RNNCell({units}, name='check_cell', dtype='float64') made a layer named {named.name!r} with "
+                          f"dtype {named.dtype}: pass **kwargs on to keras.layers.Layer.__init__")
+    config = named.get_config()
+    clone = call(RNNCell.from_config, config)
+    if clone.name != "check_cell" or clone.dtype != "float64":
+        missing = [key for key in ("name", "dtype") if key not in config]
+        raise CheckFailed(f"RNNCell.from_config(cell.get_config()) should give back the same layer, named 'check_cell' "
+                          f"with dtype float64, got {clone.name!r} with dtype {clone.dtype}"
+                          f"{' (get_config() has no ' + ' and no '.join(map(repr, missing)) + ')' if missing else ''}: "
+                          "start get_config from super().get_config() (the base layer's name, dtype, ...) and add units")
     cell.build((n, d))   # fresh weights: glorot_uniform kernel, orthogonal recurrent_kernel, zero bias
     fresh = {w.name: np.asarray(w) for w in cell.weights}
     K, R, b = (fresh.get(name, np.zeros(0)) for name in ("kernel", "recurrent_kernel", "bias"))
@@ -431,10 +450,32 @@ with public_check("RNNCell"):
         raise CheckFailed(f"recurrent_kernel should be ({units}, {units}) and orthogonal (initializer='orthogonal')")
     if b.shape != (units,) or np.any(b):
         raise CheckFailed(f"bias should be ({units},) and start at zeros")
+    # The initial distributions, on a cell large enough for them to show (768 kernel values, as the hidden tests).
+    wide = call(RNNCell, 32)
+    wide.build((None, 24))
+    fresh = {w.name: np.asarray(w) for w in wide.weights}
+    K, R = fresh["kernel"], fresh["recurrent_kernel"]
+    limit = np.sqrt(6 / (24 + 32))   # glorot_uniform: uniform in ±limit, standard deviation limit / sqrt(3)
+    top, spread = np.abs(K).max(), K.std() / (limit / np.sqrt(3))
+    if top > limit * (1 + 1e-5) or top < 0.9 * limit or not 0.85 < spread < 1.15:
+        normal = top > limit * (1 + 1e-5) and 0.85 < spread < 1.15
+        raise CheckFailed(f"RNNCell(32)'s initial kernel on 24 features should be glorot_uniform, as in SimpleRNNCell: "
+                          f"uniform in ±{limit:.3f} with standard deviation {limit / np.sqrt(3):.3f}; got values up to "
+                          f"{top:.3f} with standard deviation {K.std():.3f}"
+                          + (" (the right spread, but beyond the limit: a normal initialiser such as glorot_normal; "
+                             "use initializer='glorot_uniform')" if normal else ""))
+    if np.linalg.norm(R - np.eye(32)) < 1:
+        raise CheckFailed("RNNCell(32)'s initial recurrent_kernel is the identity: it should be a random orthogonal "
+                          "matrix (initializer='orthogonal'), as in SimpleRNNCell")
 
-    # One step, calling the cell directly as keras.layers.RNN will: states is a list holding h_prev.
+    # One step, calling the cell directly as keras.layers.RNN will: states is a list holding h_prev. The weights are
+    # random (a bias still at zero would hide a missing one).
+    K, R, b = (0.5 * check_rng.standard_normal(s) for s in ((d, units), (units, units), (units,)))
+    weights_by_name = {w.name: w for w in cell.weights}
+    for name, value in (("kernel", K), ("recurrent_kernel", R), ("bias", b)):
+        weights_by_name[name].assign(value.astype(np.float32))
     x_t, h_prev = check_rng.standard_normal((n, d)), check_rng.standard_normal((n, units))
-    step = call(cell, tf.constant(x_t, tf.float32), [tf.constant(h_prev, tf.float32)])
+    step = on_its_own(cell, tf.constant(x_t, tf.float32), [tf.constant(h_prev, tf.float32)])   # no Keras cell in it
     if not isinstance(step, (tuple, list)) or len(step) != 2:
         kind = f"a tensor of shape {tuple(step.shape)}" if tf.is_tensor(step) else f"a {type(step).__name__}"
         raise CheckFailed(f"cell(inputs, [h_prev]) returned {kind}: call must return two things, the output and the "
@@ -444,16 +485,19 @@ with public_check("RNNCell"):
     if tuple(np.shape(output)) == (1, n, units):
         raise CheckFailed(f"cell(inputs, [h_prev]) gives an output of shape {(1, n, units)} instead of {(n, units)}: "
                           "states is a list (or tuple) holding h_prev, so use states[0], not states itself")
-    check_close(output, expected_step, "the output of cell(inputs, [h_prev])")
+    # When a value is wrong, cell_step_cause compares it with common mistakes (no bias, a transposed weight, ...).
+    with with_cause(lambda: cell_step_cause(output, x_t, h_prev, K, R, b)):
+        check_close(output, expected_step, "the output of cell(inputs, [h_prev])")
     if not isinstance(new_states, (list, tuple)) or len(new_states) != 1:
         raise CheckFailed("call must return (h, [h]): its second value is the list of new states, holding h")
-    check_close(new_states[0], expected_step, "the new state of cell(inputs, [h_prev]) (it must be [h])")
+    with with_cause(lambda: cell_step_cause(new_states[0], x_t, h_prev, K, R, b)):
+        check_close(new_states[0], expected_step, "the new state of cell(inputs, [h_prev]) (it must be [h])")
 
     for dtype in ("float32", "float64"):
         x = check_rng.standard_normal((n, T, d)).astype(dtype)
         ours = keras.layers.RNN(call(RNNCell, units, dtype=dtype), return_sequences=True, dtype=dtype)
         reference = keras.layers.SimpleRNN(units, return_sequences=True, dtype=dtype)
-        call(ours, x), reference(x)   # builds both layers
+        on_its_own(ours, x), reference(x)   # builds both layers
         expected_weights = {"kernel": (d, units), "recurrent_kernel": (units, units), "bias": (units,)}
         got_weights = {w.name: tuple(w.shape) for w in ours.cell.weights}
         if got_weights != expected_weights:
@@ -465,7 +509,7 @@ with public_check("RNNCell"):
             made = [w.dtype for w in ours.cell.weights]
             raise CheckFailed(f"RNNCell(units, dtype='{dtype}') made weights of dtype {made}: "
                               "pass **kwargs on to keras.layers.Layer.__init__")
-        got = call(ours, x)
+        got = on_its_own(ours, x)
         check_dtype(got, dtype, "RNN(RNNCell) output")
         tolerance = {"rtol": 1e-5, "atol": 1e-6} if dtype == "float32" else {"rtol": 1e-10, "atol": 1e-12}
         check_close(got, reference(x), f"RNN(RNNCell) output vs SimpleRNN ({dtype})", **tolerance)

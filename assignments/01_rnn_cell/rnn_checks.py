@@ -5,9 +5,11 @@ Tolerances are the hidden suite's, so that what passes here passes there on the 
 to ``rtol=1e-9``, float64 gradients to 1e-9 against the tape, float32 results to 1e-4 of the float64 truth.
 """
 import contextlib
+import functools
 
 import numpy as np
 import tensorflow as tf
+import keras
 
 from checklib import CheckFailed, check_close, check_gradients, numeric_gradient, rel_error, to_array
 from publiccheck import call
@@ -43,6 +45,146 @@ def cell_forward_differs(rnn_cell_forward):
         return f" Your rnn_cell_forward already differs in float64 ({str(failure)[:160]}): fix it first (its check " \
                "says how)."
     return ""
+
+
+# ------------------------------------------------------------------------------------------------ cause probes
+# When a value is wrong, the numbers say where; these say why, by comparing the result with what a common mistake
+# computes from the same inputs. Each probe only speaks when the result equals that mistake's output (to float32
+# precision), so a different mistake is never named.
+
+def _equals(got, candidate):
+    try:
+        array = to_array(got, "the result", np.float64)
+    except CheckFailed:
+        return False
+    return array.shape == np.shape(candidate) and bool(np.allclose(array, candidate, rtol=1e-4, atol=1e-5))
+
+
+def _first_match(got, candidates):
+    """The sentence of the first ``(values, sentence)`` that ``got`` equals, or ''."""
+    return next((sentence for values, sentence in candidates if _equals(got, values)), "")
+
+
+@contextlib.contextmanager
+def with_cause(cause):
+    """Adds the sentence ``cause()`` returns (if any) to the message of a CheckFailed raised in the block."""
+    try:
+        yield
+    except CheckFailed as failure:
+        said = cause()
+        if not said:
+            raise
+        raise CheckFailed(f"{failure}. {said}") from None
+
+
+def _sigmoid(a):
+    return 1 / (1 + np.exp(-a))
+
+
+def step_cause(rnn_cell_forward):
+    """What the student's step computes instead of tanh(X_t W_xh + H_prev W_hh + b_h), judged on random float64
+    inputs with negative pre-activations and a non-symmetric W_hh; '' if it is none of the common mistakes."""
+    rng = np.random.default_rng(12)
+    X_t, H_prev, W_xh, W_hh, b_h = (rng.standard_normal(s) for s in ((4, 3), (4, 5), (3, 5), (5, 5), (5,)))
+    try:
+        got = call(rnn_cell_forward, *(tf.constant(a) for a in (X_t, H_prev, W_xh, W_hh, b_h)))
+    except CheckFailed:
+        return ""
+    A = X_t @ W_xh + H_prev @ W_hh + b_h
+    return _first_match(got, [
+        (np.maximum(A, 0), "On random inputs H_t equals ReLU of the pre-activation X_t W_xh + H_prev W_hh + b_h: "
+                           "the activation is tanh (tf.tanh), not ReLU."),
+        (_sigmoid(A), "On random inputs H_t equals the logistic sigmoid of the pre-activation X_t W_xh + H_prev W_hh "
+                      "+ b_h: the activation is tanh (tf.tanh), not the sigmoid."),
+        (A, "On random inputs H_t equals the pre-activation X_t W_xh + H_prev W_hh + b_h itself: apply tf.tanh to it."),
+        (np.tanh(X_t @ W_xh + H_prev @ W_hh.T + b_h),
+         "On random inputs H_t equals tanh(X_t W_xh + H_prev W_hh^T + b_h): W_hh is used transposed; with row "
+         "vectors the previous state multiplies it from the left as it is, H_prev @ W_hh."),
+        (np.tanh(X_t @ W_xh + H_prev @ W_hh) + b_h,
+         "On random inputs H_t equals tanh(X_t W_xh + H_prev W_hh) + b_h: the bias belongs inside the tanh."),
+    ])
+
+
+def sequence_cause(got, X, H0, W_xh, W_hh, b_h):
+    """What the student's rnn_forward computed instead of the recurrence H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)
+    from H0, in time order; '' if it is none of the common mistakes."""
+    def run(X, start_from_H0=False):
+        H_t, states = H0, []
+        for t in range(X.shape[1]):
+            H_t = np.tanh(X[:, t] @ W_xh + (H0 if start_from_H0 else H_t) @ W_hh + b_h)
+            states.append(H_t)
+        return np.stack(states, axis=1)
+    backwards = run(X[:, ::-1])
+    return _first_match(got, [
+        (backwards, "H is the recurrence run over X from the last step to the first: step t = 0, 1, ..., T - 1 "
+                    "reads X[:, t] in this order (does the loop run over reversed(range(T))?)."),
+        (backwards[:, ::-1], "H is the recurrence run over X from the last step to the first, stored back in time "
+                             "order: step t = 0, 1, ..., T - 1 reads X[:, t] in this order, starting from H0."),
+        (run(X, start_from_H0=True), "Every step starts from H0: step t must start from the state the step before "
+                                     "produced, H[:, t - 1] (only the first step starts from H0)."),
+    ])
+
+
+def cell_step_cause(output, x, h_prev, K, R, b):
+    """What the student's RNNCell.call computed instead of tanh(x K + h_prev R + b); '' if none of the common
+    mistakes."""
+    A = x @ K + h_prev @ R + b
+    return _first_match(output, [
+        (np.tanh(x @ K + h_prev @ R),
+         "It equals tanh(inputs @ kernel + h_prev @ recurrent_kernel) without the bias: add self.bias inside the tanh "
+         "(a zero initial bias hides this; here the weights are random)."),
+        (np.tanh(x @ K + h_prev @ R.T + b),
+         "It equals what the transposed recurrent_kernel gives: the step is h_prev @ self.recurrent_kernel, "
+         "untransposed, as in SimpleRNNCell."),
+        (np.tanh(x @ K + h_prev @ R) + b, "It equals tanh(inputs @ kernel + h_prev @ recurrent_kernel) + bias: the "
+                                          "bias belongs inside the tanh."),
+        (A, "It equals the pre-activation itself: apply tf.tanh to it."),
+        (np.maximum(A, 0), "It equals ReLU of the pre-activation: the activation is tanh, as in SimpleRNNCell."),
+        (_sigmoid(A), "It equals the sigmoid of the pre-activation: the activation is tanh, as in SimpleRNNCell."),
+        (h_prev, "It equals h_prev, the state the step was given: return the new h, as (h, [h]), so that the state "
+                 "advances."),
+    ])
+
+
+# ------------------------------------------------------------------------------------------------ Keras cell spy
+KERAS_RECURRENT = ("SimpleRNNCell", "GRUCell", "LSTMCell", "SimpleRNN", "GRU", "LSTM")
+
+
+@contextlib.contextmanager
+def keras_cells_watch():
+    """Records the Keras recurrent cells and layers whose ``call`` runs inside the block: yields the list."""
+    seen, saved = [], []
+    for name in KERAS_RECURRENT:
+        owner = getattr(keras.layers, name, None)
+        if owner is None:
+            continue
+        original, own = owner.call, "call" in owner.__dict__
+
+        @functools.wraps(original)
+        def spy(*args, _original=original, _label=f"keras.layers.{name}", **kwargs):
+            seen.append(_label)
+            return _original(*args, **kwargs)
+        saved.append((owner, original, own))
+        owner.call = spy
+    try:
+        yield seen
+    finally:
+        for owner, original, own in reversed(saved):
+            if own:
+                owner.call = original
+            else:
+                del owner.call
+
+
+def on_its_own(layer, *args):
+    """``call(layer, *args)``; fails if a Keras recurrent cell or layer ran meanwhile (RNNCell computes the step)."""
+    with keras_cells_watch() as seen:
+        result = call(layer, *args)
+    if seen:
+        raise CheckFailed(f"RNNCell ran {', '.join(sorted(set(seen)))}: it must compute the step itself with its own "
+                          "weights, tf.tanh(inputs @ self.kernel + h_prev @ self.recurrent_kernel + self.bias), not "
+                          "through a Keras recurrent cell or layer")
+    return result
 
 
 # ------------------------------------------------------------------------------------------------ autodiff spy
