@@ -1,4 +1,4 @@
-"""Assignment 1: what the public checks say to 18 common mistakes, and whether the sentence names the cause.
+"""Assignment 1: what the public checks say to common mistakes (36), and whether the sentence names the cause.
 
     nice -n 10 .venv/bin/python bench/a1_messages.py [--markdown bench/results/a1_messages.md]
 
@@ -34,8 +34,8 @@ def bug(name):
 
 class Change:
     """A mistake written here (not in the catalogue), in the catalogue's form."""
-    def __init__(self, name, cell, old, new):
-        self.name, self.cell, self.old, self.new, self.more = name, cell, old, new, ()
+    def __init__(self, name, cell, old, new, more=()):
+        self.name, self.cell, self.old, self.new, self.more = name, cell, old, new, tuple(more)
 
 
 # (mistake, (item, change), pattern the ✗ sentence must match to name the cause)
@@ -64,6 +64,33 @@ MISTAKES = [
     ("states stored before the update (H_0..H_{T-1})", bug("seq_off_by_one"), r"H\[:, 0\] equals H0: H must hold the states after each step"),
     ("db_h as a mean over the batch", bug("bwd_db_mean"), r"Only db_h is wrong: .*sum of dA over the batch"),
     ("states stacked time-major", bug("seq_time_major"), r"H: expected shape \(2, 4, 5\), got \(4, 2, 5\)"),
+    # issue 21: the cause, not only the numbers, for wrong values; and the RNNCell contracts the check did not see
+    ("tf.nn.relu as the activation", bug("fwd_relu"), r"tiny example: .* differ.*H_t equals ReLU of the pre-activation.*tanh"),
+    ("tf.sigmoid as the activation", bug("fwd_sigmoid"), r"tiny example: .* differ.*equals the logistic sigmoid of the pre-activation"),
+    ("no activation at all",
+     ("rnn_cell_forward", Change("no_activation", "rnn_cell_forward", "return tf.tanh(A)", "return A")), r"H_t equals the pre-activation .* itself: apply tf\.tanh"),
+    ("H_prev @ tf.transpose(W_hh)", bug("fwd_transposed_W_hh"), r"tiny example: .* differ.*W_hh is used transposed.*H_prev @ W_hh"),
+    ("matmul(H_prev, W_hh, transpose_b=True)",
+     ("rnn_cell_forward", Change("transpose_b", "rnn_cell_forward", "H_prev @ W_hh", "tf.matmul(H_prev, W_hh, transpose_b=True)")), r"W_hh is used transposed"),
+    ("the steps run from last to first", bug("seq_reversed_time"), r"H \(float32\): 40 of 40 values differ.*run over X from the last step to the first.*reversed\(range\(T\)\)"),
+    ("reversed steps stored back in time order",
+     ("rnn_forward", Change("reversed_inserted", "rnn_forward", "for t in range(X.shape[1]):", "for t in range(X.shape[1] - 1, -1, -1):",
+                            more=(("        states.append(H_t)", "        states.insert(0, H_t)"),))), r"from the last step to the first, stored back in time order"),
+    ("every step from H0", bug("seq_state_not_carried"), r"values differ.*Every step starts from H0: step t must start from .*H\[:, t - 1\]"),
+    ("RNNCell.call without the bias", bug("cell_missing_bias"), r"output of cell\(inputs, \[h_prev\]\): .* differ.*without the bias: add self\.bias"),
+    ("RNNCell.call adds the bias after tanh",
+     ("RNNCell", Change("cell_bias_after", "RNNCell", "tf.matmul(h_prev, self.recurrent_kernel) + self.bias)", "tf.matmul(h_prev, self.recurrent_kernel)) + self.bias")), r"the bias belongs inside the tanh"),
+    ("RNNCell.call with recurrent_kernel transposed", bug("cell_transposed_recurrent"), r"equals what the transposed recurrent_kernel gives"),
+    ("RNNCell.call returns the incoming states", bug("cell_state_not_updated"), r"new state of cell.*It equals h_prev.*\(h, \[h\]\)"),
+    ("kernel initialised glorot_normal", bug("cell_kernel_glorot_normal"), r"initial kernel .* should be glorot_uniform.*beyond the limit: a normal initialiser such as glorot_normal"),
+    ("kernel initialised random_normal",
+     ("RNNCell", Change("kernel_random_normal", "RNNCell", 'shape=(d, self.units), initializer="glorot_uniform"', 'shape=(d, self.units), initializer="random_normal"')), r"initial kernel .* should be glorot_uniform, as in SimpleRNNCell: uniform in ±0\.327"),
+    ("recurrent_kernel initialised as the identity",
+     ("RNNCell", Change("recurrent_identity", "RNNCell", 'initializer="orthogonal"', 'initializer="identity"')), r"initial recurrent_kernel is the identity: .*initializer='orthogonal'"),
+    ("get_config returns only units", bug("cell_config_units_only"), r"from_config\(cell\.get_config\(\)\) should give back the same layer.*no 'name' and no 'dtype'.*super\(\)\.get_config\(\)"),
+    ("get_config returns units and name only",
+     ("RNNCell", Change("config_no_dtype", "RNNCell", 'return {**super().get_config(), "units": self.units}', 'return {"units": self.units, "name": self.name}')), r"with dtype float32 \(get_config\(\) has no 'dtype'\): start get_config from super\(\)\.get_config\(\)"),
+    ("RNNCell delegates to keras.layers.SimpleRNNCell", bug("cell_wraps_keras_cell"), r"RNNCell ran keras\.layers\.SimpleRNNCell: it must compute the step itself"),
 ]
 
 
@@ -117,7 +144,7 @@ def main():
     parser.add_argument("--markdown")
     args = parser.parse_args()
     table = rows()
-    lines = ["# Assignment 1: the public checks' sentence for 18 common mistakes", "",
+    lines = [f"# Assignment 1: the public checks' sentence for {len(table)} common mistakes", "",
              "Command: `nice -n 10 .venv/bin/python bench/a1_messages.py --markdown bench/results/a1_messages.md`", "",
              f"Names the cause: **{sum(r['names_cause'] for r in table)} of {len(table)}** (the ✗ sentence matches "
              "the pattern in `bench/a1_messages.py`; asserted by `tests/test_a1_messages.py`).", "",

@@ -1,6 +1,7 @@
-"""Assignment 1's public checks name the cause of 18 common mistakes (``bench/a1_messages.py``: each mistake's
+"""Assignment 1's public checks name the cause of 36 common mistakes (``bench/a1_messages.py``: each mistake's
 ✗ sentence against a pattern naming it), and pass the reference and every correct variant of the catalogue, so
-that they are never weaker than, nor contradict, the hidden suite on the properties both check."""
+that they are never weaker than, nor contradict, the hidden suite on the properties both check. A sentence that
+names a cause is said for that cause only: no other catalogued bug of the item gets it."""
 import os
 import sys
 
@@ -19,7 +20,7 @@ ITEMS = ["rnn_cell_forward", "rnn_forward", "output_layer", "rnn_cell_backward",
 def test_every_listed_mistake_gets_a_sentence_that_names_its_cause():
     import a1_messages
     table = a1_messages.rows()
-    assert len(table) == 18
+    assert len(table) == 36
     unnamed = [(r["mistake"], r["said"]) for r in table if not r["names_cause"]]
     assert not unnamed, unnamed
 
@@ -39,3 +40,33 @@ def test_what_the_hidden_suite_fails_on_dtype_precision_or_autodiff_the_public_c
     bug = next(b for b in catalogue.catalogue(A1) if b.name == name)
     said = a1_messages.verdict(bug.cell, bug)
     assert len(said) == 1 and said[0].startswith(f"✗ {bug.cell}:"), said
+
+
+# The sentences the cause probes and the RNNCell contract checks add (issue 21), each with the one catalogued bug it
+# names: every other bug of the same item must be flagged without it.
+CAUSES = {
+    "fwd_relu": "H_t equals ReLU of the pre-activation",
+    "fwd_sigmoid": "H_t equals the logistic sigmoid of the pre-activation",
+    "fwd_transposed_W_hh": "W_hh is used transposed",
+    "seq_reversed_time": "H is the recurrence run over X from the last step to the first",
+    "seq_state_not_carried": "Every step starts from H0",
+    "cell_missing_bias": "without the bias: add self.bias",
+    "cell_transposed_recurrent": "It equals what the transposed recurrent_kernel gives",
+    "cell_state_not_updated": "It equals h_prev",
+    "cell_kernel_glorot_normal": "a normal initialiser such as glorot_normal",
+    "cell_config_units_only": "start get_config from super().get_config()",
+    "cell_wraps_keras_cell": "RNNCell ran keras.layers.SimpleRNNCell",
+}
+OTHER_PROBES = ["equals the pre-activation", "the bias belongs inside the tanh", "It equals ReLU", "It equals the sigmoid",
+                "initial recurrent_kernel is the identity"]
+
+
+@pytest.mark.parametrize("item", ["rnn_cell_forward", "rnn_forward", "RNNCell"])
+def test_each_cause_is_named_for_its_own_bug_and_no_other(item):
+    import a1_messages
+    for bug in (b for b in catalogue.catalogue(A1) if b.cell == item):
+        said = a1_messages.verdict(item, bug)
+        assert len(said) == 1 and said[0].startswith(f"✗ {item}:"), (bug.name, said)
+        for owner, sentence in CAUSES.items():
+            assert (sentence in said[0]) == (owner == bug.name), (bug.name, owner, said[0])
+        assert not [p for p in OTHER_PROBES if p in said[0]], (bug.name, said[0])
