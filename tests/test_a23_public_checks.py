@@ -153,6 +153,16 @@ def test_a3_one_tape_over_an_epoch_passes_when_the_state_is_cut():
     ("random_keeps_partial_batch", r"the last batch, batch \d+, has 1 row, not batch_size = 3"),
     ("sequential_partial_last_batch", r"stream_length // num_steps of them"),
     ("clip_always", r"min\(1, theta / norm\)"),
+    ("model_relu", r"^✗ CharRNNLM: logits: these are the logits of a ReLU recurrence"),
+    ("model_transposed_W_hh", r"H_\{t-1\} @ transpose\(W_hh\)"),
+    ("model_returns_first_state", r"that is H_1, the state after the first step"),
+    ("model_ignores_state", r"the second call started from zeros"),
+    ("model_gradient_cut_every_step", r"The logits are right and their gradient is not"),
+    ("model_W_hh_glorot", r"W_hh does not start orthogonal"),
+    ("model_random_output_bias", r"b_q should start at zeros"),
+    ("vocab_alphabetical", r"sorted by code point \(alphabetically\) only"),
+    ("vocab_ascending_count", r"from the rarest to the most frequent"),
+    ("vocab_ties_first_seen", r"the ties are not sorted by code point"),
 ])
 def test_a3_messages_name_the_cause(name, expected):
     selected(A3)
@@ -204,7 +214,7 @@ def test_a2_autodiff_in_the_hand_derivation_is_named_before_submitting():
 @pytest.mark.parametrize("name, expected", [
     ("vocab_counts_sentences", r"count every occurrence of a token, not the sentences it appears in"),
     ("vocab_ascending_counts", r"from the rarest to the most frequent"),
-    ("vocab_ties_first_seen", r"ties are not alphabetical"),
+    ("vocab_ties_first_seen", r"the ties are not sorted by code point"),
     ("vocab_min_freq_strict", r"count >= min_freq"),
     ("vocab_no_reserved_ids", r"ids 0 and 1 are reserved"),
     ("vocab_ids_skip_one", r"with no gaps"),

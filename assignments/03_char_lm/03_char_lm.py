@@ -61,7 +61,8 @@ import tensorflow as tf
 import keras
 import matplotlib.pyplot as plt
 
-from checklib import CheckFailed, check_close, check_dtype, check_gradient, check_shape, numeric_gradient, rel_error
+from checklib import (CheckFailed, check_close, check_dtype, check_gradient, check_shape, likely_cause, numeric_gradient,
+                      order_mistake, rel_error)
 from corpora import default_source, letters_only, load_default_corpus, load_text, ngram_perplexity
 from publiccheck import call, call_list, call_tf, passed, public_check, ready
 
@@ -103,8 +104,10 @@ with public_check("build_char_vocab"):
     c2i, i2c = call(build_char_vocab, "banana bread")
     # counts: a 4, b 2, n 2, ' ' 1, d 1, e 1, r 1; ties by code point: b < n, then ' ' < d < e < r
     if i2c != ["a", "b", "n", " ", "d", "e", "r"]:
-        raise CheckFailed("build_char_vocab('banana bread'): idx_to_char should be ['a', 'b', 'n', ' ', 'd', 'e', 'r'] "
-                          f"(descending count, ties by code point), got {i2c}")
+        why = order_mistake(i2c, collections.Counter("banana bread")) if sorted(i2c) == sorted(set("banana bread")) \
+            else ""
+        raise CheckFailed(f"build_char_vocab('banana bread'): {why + '. ' if why else ''}idx_to_char should be "
+                          f"['a', 'b', 'n', ' ', 'd', 'e', 'r'] (descending count, ties by code point), got {i2c}")
     if c2i != {c: i for i, c in enumerate(i2c)}:
         raise CheckFailed(f"char_to_idx should map each character to its position in idx_to_char, got {c2i}")
     # Case, punctuation, digits, spaces and line breaks are characters like any other.
@@ -487,14 +490,33 @@ def weights_by_role(model, V, h):
     return roles
 
 
+def numpy_char_rnn(w, X, activation=np.tanh):
+    """The model's equations in NumPy from H_0 = 0: logits (n, T, V) and the states H_1..H_T."""
+    H, logits, states = np.zeros((len(X), len(w["b_h"]))), [], []
+    for t in range(X.shape[1]):
+        H = activation(w["W_xh"][X[:, t]] + H @ w["W_hh"] + w["b_h"])
+        states.append(H)
+        logits.append(H @ w["W_hq"] + w["b_q"])
+    return np.stack(logits, axis=1), states
+
+
+def relu(a):
+    return np.maximum(a, 0)
+
+
 with public_check("CharRNNLM"):
     keras.utils.set_random_seed(1)
     model = call(CharRNNLM, 6, 4)
     X_check = tf.constant(np.random.default_rng(6).integers(0, 6, (3, 5)), tf.int32)
     logits, state = call(model, X_check)
     w = {r: v.numpy().astype(np.float64) for r, v in weights_by_role(model, 6, 4).items()}
-    if not np.allclose(w["W_hh"].T @ w["W_hh"], np.eye(4), atol=1e-5) or np.any(w["b_h"]) or np.any(w["b_q"]):
-        raise CheckFailed("initialise W_hh orthogonal and the biases with zeros, as keras.layers.SimpleRNN does")
+    if not np.allclose(w["W_hh"].T @ w["W_hh"], np.eye(4), atol=1e-5):
+        raise CheckFailed("W_hh does not start orthogonal (W_hh^T W_hh is not the identity): initialise it with "
+                          "initializer='orthogonal', as keras.layers.SimpleRNN does")
+    nonzero = [name for name in ("b_h", "b_q") if np.any(w[name])]
+    if nonzero:
+        raise CheckFailed(f"{' and '.join(nonzero)} should start at zeros (initializer='zeros'), as in "
+                          "keras.layers.SimpleRNN")
     state0 = call(model.begin_state, 3)
     check_shape(state0, (3, 4), "begin_state(3)")
     check_dtype(state0, np.float32, "begin_state of a float32 model")
@@ -504,19 +526,22 @@ with public_check("CharRNNLM"):
     check_shape(state, (3, 4), "the returned state")
     check_dtype(logits, np.float32, "logits of a float32 model")
 
-    # against the equations in NumPy
-    H, expected = np.zeros((3, 4)), []
-    for t in range(5):
-        H = np.tanh(w["W_xh"][X_check.numpy()[:, t]] + H @ w["W_hh"] + w["b_h"])
-        expected.append(H @ w["W_hq"] + w["b_q"])
-    check_close(logits, np.stack(expected, axis=1), "logits", rtol=1e-4, atol=1e-5)
-    check_close(state, H, "the returned state H_T", rtol=1e-4, atol=1e-5)
+    # against the equations in NumPy, and what the usual mistakes give instead
+    expected, states = numpy_char_rnn(w, X_check.numpy())
+    check_close(logits, expected, "logits", rtol=1e-4, atol=1e-5, causes={
+        "these are the logits of a ReLU recurrence: use tanh": numpy_char_rnn(w, X_check.numpy(), relu)[0],
+        "these are the logits of H_{t-1} @ transpose(W_hh): multiply by W_hh itself (square, not symmetric)":
+            numpy_char_rnn({**w, "W_hh": w["W_hh"].T}, X_check.numpy())[0]})
+    check_close(state, states[-1], "the returned state H_T", rtol=1e-4, atol=1e-5, causes={
+        "that is H_1, the state after the first step: return the state after the last one": states[0]})
 
     # two halves, the state carried, give the logits of the whole
     first, mid_state = call(model, X_check[:, :2])
     second, _ = call(model, X_check[:, 2:], mid_state)
     check_close(tf.concat([first, second], axis=1), logits, "logits of X[:, :2] then X[:, 2:] (state carried)",
-                rtol=1e-4, atol=1e-5)
+                rtol=1e-4, atol=1e-5, causes={
+                    "the second call started from zeros: carry on from the state passed in (state=None alone means "
+                    "begin_state)": np.concatenate([expected[:, :2], numpy_char_rnn(w, X_check.numpy()[:, 2:])[0]], 1)})
 
     # float64 model, and gradients by GradientTape against centred finite differences
     keras.utils.set_random_seed(2)
@@ -530,8 +555,8 @@ with public_check("CharRNNLM"):
     grads = tape.gradient(objective, model64.trainable_variables)
     for variable, grad in zip(model64.trainable_variables, grads):
         if grad is None:
-            raise CheckFailed(f"no gradient reaches {variable.name}: is every step computed with TensorFlow "
-                              "operations?")
+            raise CheckFailed(f"no gradient reaches {variable.name}: is it used (H_t = tanh(X_t W_xh + H_(t-1) W_hh + "
+                              "b_h), logits H_t W_hq + b_q)? If it is, some step left TensorFlow operations")
         start = variable.numpy()
 
         def forward_with(value, variable=variable):
@@ -539,7 +564,12 @@ with public_check("CharRNNLM"):
             return model64(X64)[0]
         expected_grad = numeric_gradient(forward_with, start.copy(), upstream)
         variable.assign(start)
-        check_gradient(grad, expected_grad, f"gradient of {variable.name}", tol=1e-6)
+        try:
+            check_gradient(grad, expected_grad, f"gradient of {variable.name}", tol=1e-6)
+        except CheckFailed as failure:   # the logits are right (checked above), so the way back is not
+            raise CheckFailed(f"{failure}. The logits are right and their gradient is not: between the steps "
+                              "something cuts or changes the way back (tf.stop_gradient on the state, .numpy() "
+                              "or tf.constant of H)") from None
 
 # %% [markdown]
 # ## Part 5 — Gradient clipping (2 points)

@@ -101,6 +101,20 @@ def likely_cause(got, causes, rtol=1e-5, atol=1e-6):
     return None
 
 
+def order_mistake(order, counts):
+    """Why the tokens ``order`` are not by descending count, ties by code point (alphabetical), in one sentence
+    ('' when the known mistakes do not explain it)."""
+    got = [counts[token] for token in order]
+    if got == sorted(got) and got != sorted(got, reverse=True):
+        return "they come from the rarest to the most frequent: the most frequent gets the first id (descending count)"
+    if got == sorted(got, reverse=True):
+        return (f"the counts are in order but the ties are not sorted by code point (alphabetically): {order}; tokens "
+                "seen equally often are sorted, whatever order they first appear in")
+    if list(order) == sorted(order):
+        return "they are sorted by code point (alphabetically) only: sort by descending count first, ties by code point"
+    return ""
+
+
 def check_close(got, expected, name="the result", rtol=1e-5, atol=1e-6, causes=None):
     """Checks values elementwise: |got - expected| <= atol + rtol * |expected|.
 
