@@ -45,20 +45,20 @@ def test_what_the_hidden_suite_fails_on_dtype_precision_or_autodiff_the_public_c
 # The sentences the cause probes and the RNNCell contract checks add (issue 21), each with the one catalogued bug it
 # names: every other bug of the same item must be flagged without it.
 CAUSES = {
-    "fwd_relu": "H_t equals ReLU of the pre-activation",
-    "fwd_sigmoid": "H_t equals the logistic sigmoid of the pre-activation",
+    "fwd_relu": "these are ReLU of the pre-activation X_t",
+    "fwd_sigmoid": "these are the logistic sigmoid of the pre-activation",
     "fwd_transposed_W_hh": "W_hh is used transposed",
     "seq_reversed_time": "H is the recurrence run over X from the last step to the first",
-    "seq_state_not_carried": "Every step starts from H0",
+    "seq_state_not_carried": "every step starts from H0",
     "cell_missing_bias": "without the bias: add self.bias",
-    "cell_transposed_recurrent": "It equals what the transposed recurrent_kernel gives",
-    "cell_state_not_updated": "It equals h_prev",
+    "cell_transposed_recurrent": "these are what the transposed recurrent_kernel gives",
+    "cell_state_not_updated": "these are h_prev",
     "cell_kernel_glorot_normal": "a normal initialiser such as glorot_normal",
     "cell_config_units_only": "start get_config from super().get_config()",
     "cell_wraps_keras_cell": "RNNCell ran keras.layers.SimpleRNNCell",
 }
-OTHER_PROBES = ["equals the pre-activation", "the bias belongs inside the tanh", "It equals ReLU", "It equals the sigmoid",
-                "initial recurrent_kernel is the identity"]
+OTHER_PROBES = ["these are the pre-activation", "the bias belongs inside the tanh", "these are ReLU of the pre-activation:",
+                "these are the sigmoid", "initial recurrent_kernel is the identity"]
 
 
 @pytest.mark.parametrize("item", ["rnn_cell_forward", "rnn_forward", "RNNCell"])

@@ -53,8 +53,8 @@ import matplotlib.pyplot as plt
 
 from checklib import CheckFailed, check_close, check_dtype, check_gradient, check_shape, numeric_gradient, rel_error
 from publiccheck import call, call_tf, public_check, ready
-from rnn_checks import (cell_forward_differs, cell_step_cause, check_float64, check_rnn_backward, on_its_own,
-                        sequence_cause, step_cause, with_cause)
+from rnn_checks import (cell_forward_differs, cell_step_causes, check_float64, check_rnn_backward, on_its_own,
+                        sequence_causes, step_causes)
 
 keras.utils.set_random_seed(0)
 
@@ -109,12 +109,11 @@ print(f"largest difference from X_t W_xh + H_prev W_hh: {np.max(np.abs(one_produ
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_cell_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 with public_check("rnn_cell_forward"):
     # A tiny example you can check by hand: X_t W_xh = [1, 2], H_prev W_hh = [0, 0.5], so the pre-activation
-    # X_t W_xh + H_prev W_hh + b_h is [0, 1] and H_t = [tanh(0), tanh(1)].
-    tiny = call_tf(rnn_cell_forward, tf.constant([[1.0, 2.0]]), tf.constant([[0.5, -1.0]]), tf.eye(2),
-                   tf.constant([[0.0, 1.0], [0.0, 0.0]]), tf.constant([-1.0, -1.5]))
-    # When a value is wrong, step_cause compares your step with common mistakes (ReLU, W_hh transposed, ...).
-    with with_cause(lambda: step_cause(rnn_cell_forward)):
-        check_close(tiny, [[0.0, np.tanh(1.0)]], "H_t of the tiny example")
+    # X_t W_xh + H_prev W_hh + b_h is [-1, 1] and H_t = [tanh(-1), tanh(1)] = [-0.762, 0.762]. When the values are
+    # wrong, causes= names the common mistake they equal (ReLU, the sigmoid, W_hh transposed, ...), if any.
+    tiny_inputs = [np.array(a) for a in ([[1.0, 2.0]], [[0.5, -1.0]], np.eye(2), [[0.0, 1.0], [0.0, 0.0]], [-2.0, -1.5])]
+    tiny = call_tf(rnn_cell_forward, *(tf.constant(a, tf.float32) for a in tiny_inputs))
+    check_close(tiny, [[np.tanh(-1.0), np.tanh(1.0)]], "H_t of the tiny example", causes=step_causes(*tiny_inputs))
 
     # Random, non-square inputs (n, d, h all different) in float32 and float64, against the equation in NumPy
     # (float64 to 1e-9, as the hidden tests do); call_tf also checks that the result is a tensor that gradients can
@@ -129,11 +128,11 @@ with public_check("rnn_cell_forward"):
         got = call_tf(rnn_cell_forward, *(tf.constant(a, dtype) for a in (X_t, H_prev, W_xh, W_hh, b_h)))
         check_shape(got, (n, h), "H_t")
         check_dtype(got, dtype, "H_t")
-        with with_cause(lambda: step_cause(rnn_cell_forward)):
-            if dtype == np.float64:
-                check_float64(got, expected, "H_t (float64)")
-            else:
-                check_close(got, expected, "H_t (float32)")
+        causes = step_causes(X_t, H_prev, W_xh, W_hh, b_h)
+        if dtype == np.float64:
+            check_float64(got, expected, "H_t (float64)", causes=causes)
+        else:
+            check_close(got, expected, "H_t (float32)", causes=causes)
 
 # %% [markdown]
 # ## Part 2 — The whole sequence (2 points)
@@ -181,16 +180,15 @@ with public_check("rnn_forward"):
         if np.allclose(got_array, np.stack(late, axis=1), rtol=1e-4, atol=1e-5):
             raise CheckFailed("step t reads X[:, t - 1]: with Python's counting from 0, the inputs of step t are "
                               "X[:, t] (X[:, 0] is X_1), and X[:, -1] at t = 0 is the last step's input")
+        causes = sequence_causes(X, H0, W_xh, W_hh, b_h)   # the loop's common mistakes: backwards in time, ...
         try:
             if dtype == np.float64:
-                check_float64(got, expected, "H (float64)")
+                check_float64(got, expected, "H (float64)", causes=causes)
             else:
-                check_close(got, expected, "H (float32)")
+                check_close(got, expected, "H (float32)", causes=causes)
         except CheckFailed as failure:
-            # what a common mistake would give (H run backwards in time, every step from H0), else your cell's check
-            cause = sequence_cause(got_array, X, H0, W_xh, W_hh, b_h)
-            cause = " " + cause if cause else cell_forward_differs(rnn_cell_forward)
-            raise CheckFailed(str(failure) + ("." + cause if cause else "")) from None
+            differs = cell_forward_differs(rnn_cell_forward)
+            raise CheckFailed(str(failure) + ("." + differs if differs else "")) from None
 
 # %% [markdown]
 # ## Part 3 — The output layer (1 point)
@@ -485,13 +483,12 @@ with public_check("RNNCell"):
     if tuple(np.shape(output)) == (1, n, units):
         raise CheckFailed(f"cell(inputs, [h_prev]) gives an output of shape {(1, n, units)} instead of {(n, units)}: "
                           "states is a list (or tuple) holding h_prev, so use states[0], not states itself")
-    # When a value is wrong, cell_step_cause compares it with common mistakes (no bias, a transposed weight, ...).
-    with with_cause(lambda: cell_step_cause(output, x_t, h_prev, K, R, b)):
-        check_close(output, expected_step, "the output of cell(inputs, [h_prev])")
+    causes = cell_step_causes(x_t, h_prev, K, R, b)   # the common mistakes: no bias, a transposed weight, ...
+    check_close(output, expected_step, "the output of cell(inputs, [h_prev])", causes=causes)
     if not isinstance(new_states, (list, tuple)) or len(new_states) != 1:
         raise CheckFailed("call must return (h, [h]): its second value is the list of new states, holding h")
-    with with_cause(lambda: cell_step_cause(new_states[0], x_t, h_prev, K, R, b)):
-        check_close(new_states[0], expected_step, "the new state of cell(inputs, [h_prev]) (it must be [h])")
+    check_close(new_states[0], expected_step, "the new state of cell(inputs, [h_prev]) (it must be [h])",
+                causes=causes)
 
     for dtype in ("float32", "float64"):
         x = check_rng.standard_normal((n, T, d)).astype(dtype)

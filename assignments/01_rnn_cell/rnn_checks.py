@@ -25,10 +25,10 @@ FLOAT32_SIZE = (" The difference has the size of float32 rounding: somewhere the
                 "without dtype=, which default to float32).")
 
 
-def check_float64(got, expected, name):
+def check_float64(got, expected, name, causes=None):
     """check_close at the hidden suite's float64 tolerance; names a float32 detour when the error has its size."""
     try:
-        return check_close(got, expected, name, **F64)
+        return check_close(got, expected, name, causes=causes, **F64)
     except CheckFailed as failure:
         error = rel_error(to_array(got, name, np.float64), expected) if np.shape(got) == np.shape(expected) else 1
         raise CheckFailed(str(failure) + ("." + FLOAT32_SIZE if 1e-12 < error < 1e-5 else "")) from None
@@ -47,67 +47,33 @@ def cell_forward_differs(rnn_cell_forward):
     return ""
 
 
-# ------------------------------------------------------------------------------------------------ cause probes
-# When a value is wrong, the numbers say where; these say why, by comparing the result with what a common mistake
-# computes from the same inputs. Each probe only speaks when the result equals that mistake's output (to float32
-# precision), so a different mistake is never named.
-
-def _equals(got, candidate):
-    try:
-        array = to_array(got, "the result", np.float64)
-    except CheckFailed:
-        return False
-    return array.shape == np.shape(candidate) and bool(np.allclose(array, candidate, rtol=1e-4, atol=1e-5))
-
-
-def _first_match(got, candidates):
-    """The sentence of the first ``(values, sentence)`` that ``got`` equals, or ''."""
-    return next((sentence for values, sentence in candidates if _equals(got, values)), "")
-
-
-@contextlib.contextmanager
-def with_cause(cause):
-    """Adds the sentence ``cause()`` returns (if any) to the message of a CheckFailed raised in the block."""
-    try:
-        yield
-    except CheckFailed as failure:
-        said = cause()
-        if not said:
-            raise
-        raise CheckFailed(f"{failure}. {said}") from None
-
+# ------------------------------------------------------------------------------------------------ likely causes
+# When a value is wrong, the numbers say where; these say why. Each maps a sentence to the values a common mistake
+# computes from the check's own inputs (check_close(..., causes=...) names the first one the result equals), so a
+# different mistake is never named: the inputs are chosen so that no two of these give the same values.
 
 def _sigmoid(a):
     return 1 / (1 + np.exp(-a))
 
 
-def step_cause(rnn_cell_forward):
-    """What the student's step computes instead of tanh(X_t W_xh + H_prev W_hh + b_h), judged on random float64
-    inputs with negative pre-activations and a non-symmetric W_hh; '' if it is none of the common mistakes."""
-    rng = np.random.default_rng(12)
-    X_t, H_prev, W_xh, W_hh, b_h = (rng.standard_normal(s) for s in ((4, 3), (4, 5), (3, 5), (5, 5), (5,)))
-    try:
-        got = call(rnn_cell_forward, *(tf.constant(a) for a in (X_t, H_prev, W_xh, W_hh, b_h)))
-    except CheckFailed:
-        return ""
+def step_causes(X_t, H_prev, W_xh, W_hh, b_h):
+    """{sentence: values} of the common mistakes in rnn_cell_forward on these inputs (NumPy)."""
     A = X_t @ W_xh + H_prev @ W_hh + b_h
-    return _first_match(got, [
-        (np.maximum(A, 0), "On random inputs H_t equals ReLU of the pre-activation X_t W_xh + H_prev W_hh + b_h: "
-                           "the activation is tanh (tf.tanh), not ReLU."),
-        (_sigmoid(A), "On random inputs H_t equals the logistic sigmoid of the pre-activation X_t W_xh + H_prev W_hh "
-                      "+ b_h: the activation is tanh (tf.tanh), not the sigmoid."),
-        (A, "On random inputs H_t equals the pre-activation X_t W_xh + H_prev W_hh + b_h itself: apply tf.tanh to it."),
-        (np.tanh(X_t @ W_xh + H_prev @ W_hh.T + b_h),
-         "On random inputs H_t equals tanh(X_t W_xh + H_prev W_hh^T + b_h): W_hh is used transposed; with row "
-         "vectors the previous state multiplies it from the left as it is, H_prev @ W_hh."),
-        (np.tanh(X_t @ W_xh + H_prev @ W_hh) + b_h,
-         "On random inputs H_t equals tanh(X_t W_xh + H_prev W_hh) + b_h: the bias belongs inside the tanh."),
-    ])
+    return {
+        "these are ReLU of the pre-activation X_t W_xh + H_prev W_hh + b_h: the activation is tanh (tf.tanh), not "
+        "ReLU": np.maximum(A, 0),
+        "these are the logistic sigmoid of the pre-activation X_t W_xh + H_prev W_hh + b_h: the activation is tanh "
+        "(tf.tanh), not the sigmoid": _sigmoid(A),
+        "these are the pre-activation X_t W_xh + H_prev W_hh + b_h itself: apply tf.tanh to it": A,
+        "these are tanh(X_t W_xh + H_prev W_hh^T + b_h): W_hh is used transposed; with row vectors the previous "
+        "state multiplies it from the left as it is, H_prev @ W_hh": np.tanh(X_t @ W_xh + H_prev @ W_hh.T + b_h),
+        "these are tanh(X_t W_xh + H_prev W_hh) + b_h: the bias belongs inside the tanh":
+            np.tanh(X_t @ W_xh + H_prev @ W_hh) + b_h,
+    }
 
 
-def sequence_cause(got, X, H0, W_xh, W_hh, b_h):
-    """What the student's rnn_forward computed instead of the recurrence H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)
-    from H0, in time order; '' if it is none of the common mistakes."""
+def sequence_causes(X, H0, W_xh, W_hh, b_h):
+    """{sentence: values} of the common mistakes in rnn_forward's loop on these inputs (NumPy)."""
     def run(X, start_from_H0=False):
         H_t, states = H0, []
         for t in range(X.shape[1]):
@@ -115,35 +81,32 @@ def sequence_cause(got, X, H0, W_xh, W_hh, b_h):
             states.append(H_t)
         return np.stack(states, axis=1)
     backwards = run(X[:, ::-1])
-    return _first_match(got, [
-        (backwards, "H is the recurrence run over X from the last step to the first: step t = 0, 1, ..., T - 1 "
-                    "reads X[:, t] in this order (does the loop run over reversed(range(T))?)."),
-        (backwards[:, ::-1], "H is the recurrence run over X from the last step to the first, stored back in time "
-                             "order: step t = 0, 1, ..., T - 1 reads X[:, t] in this order, starting from H0."),
-        (run(X, start_from_H0=True), "Every step starts from H0: step t must start from the state the step before "
-                                     "produced, H[:, t - 1] (only the first step starts from H0)."),
-    ])
+    return {
+        "H is the recurrence run over X from the last step to the first: step t = 0, 1, ..., T - 1 reads X[:, t] in "
+        "this order (does the loop run over reversed(range(T))?)": backwards,
+        "H is the recurrence run over X from the last step to the first, stored back in time order: step t = 0, 1, "
+        "..., T - 1 reads X[:, t] in this order, starting from H0": backwards[:, ::-1],
+        "every step starts from H0: step t must start from the state the step before produced, H[:, t - 1] (only "
+        "the first step starts from H0)": run(X, start_from_H0=True),
+    }
 
 
-def cell_step_cause(output, x, h_prev, K, R, b):
-    """What the student's RNNCell.call computed instead of tanh(x K + h_prev R + b); '' if none of the common
-    mistakes."""
+def cell_step_causes(x, h_prev, K, R, b):
+    """{sentence: values} of the common mistakes in RNNCell.call on these inputs and weights (NumPy)."""
     A = x @ K + h_prev @ R + b
-    return _first_match(output, [
-        (np.tanh(x @ K + h_prev @ R),
-         "It equals tanh(inputs @ kernel + h_prev @ recurrent_kernel) without the bias: add self.bias inside the tanh "
-         "(a zero initial bias hides this; here the weights are random)."),
-        (np.tanh(x @ K + h_prev @ R.T + b),
-         "It equals what the transposed recurrent_kernel gives: the step is h_prev @ self.recurrent_kernel, "
-         "untransposed, as in SimpleRNNCell."),
-        (np.tanh(x @ K + h_prev @ R) + b, "It equals tanh(inputs @ kernel + h_prev @ recurrent_kernel) + bias: the "
-                                          "bias belongs inside the tanh."),
-        (A, "It equals the pre-activation itself: apply tf.tanh to it."),
-        (np.maximum(A, 0), "It equals ReLU of the pre-activation: the activation is tanh, as in SimpleRNNCell."),
-        (_sigmoid(A), "It equals the sigmoid of the pre-activation: the activation is tanh, as in SimpleRNNCell."),
-        (h_prev, "It equals h_prev, the state the step was given: return the new h, as (h, [h]), so that the state "
-                 "advances."),
-    ])
+    return {
+        "these are tanh(inputs @ kernel + h_prev @ recurrent_kernel) without the bias: add self.bias inside the tanh "
+        "(a zero initial bias hides this; here the weights are random)": np.tanh(x @ K + h_prev @ R),
+        "these are what the transposed recurrent_kernel gives: the step is h_prev @ self.recurrent_kernel, "
+        "untransposed, as in SimpleRNNCell": np.tanh(x @ K + h_prev @ R.T + b),
+        "these are tanh(inputs @ kernel + h_prev @ recurrent_kernel) + bias: the bias belongs inside the tanh":
+            np.tanh(x @ K + h_prev @ R) + b,
+        "these are the pre-activation itself: apply tf.tanh to it": A,
+        "these are ReLU of the pre-activation: the activation is tanh, as in SimpleRNNCell": np.maximum(A, 0),
+        "these are the sigmoid of the pre-activation: the activation is tanh, as in SimpleRNNCell": _sigmoid(A),
+        "these are h_prev, the state the step was given: return the new h, as (h, [h]), so that the state "
+        "advances": h_prev,
+    }
 
 
 # ------------------------------------------------------------------------------------------------ Keras cell spy
