@@ -57,8 +57,9 @@ CAUSES = {
     "cell_config_units_only": "start get_config from super().get_config()",
     "cell_wraps_keras_cell": "RNNCell ran keras.layers.SimpleRNNCell",
 }
-OTHER_PROBES = ["these are the pre-activation", "the bias belongs inside the tanh", "these are ReLU of the pre-activation:",
-                "these are the sigmoid", "initial recurrent_kernel is the identity"]
+OTHER_PROBES = ["these are the pre-activation", "the bias belongs inside the tanh",
+                "these are ReLU of the pre-activation:", "these are the sigmoid",
+                "initial recurrent_kernel is the identity"]
 
 
 @pytest.mark.parametrize("item", ["rnn_cell_forward", "rnn_forward", "RNNCell"])

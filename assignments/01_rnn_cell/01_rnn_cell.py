@@ -111,7 +111,8 @@ with public_check("rnn_cell_forward"):
     # A tiny example you can check by hand: X_t W_xh = [1, 2], H_prev W_hh = [0, 0.5], so the pre-activation
     # X_t W_xh + H_prev W_hh + b_h is [-1, 1] and H_t = [tanh(-1), tanh(1)] = [-0.762, 0.762]. When the values are
     # wrong, causes= names the common mistake they equal (ReLU, the sigmoid, W_hh transposed, ...), if any.
-    tiny_inputs = [np.array(a) for a in ([[1.0, 2.0]], [[0.5, -1.0]], np.eye(2), [[0.0, 1.0], [0.0, 0.0]], [-2.0, -1.5])]
+    tiny_inputs = [np.array(a) for a in ([[1.0, 2.0]], [[0.5, -1.0]], np.eye(2), [[0.0, 1.0], [0.0, 0.0]],
+                                         [-2.0, -1.5])]
     tiny = call_tf(rnn_cell_forward, *(tf.constant(a, tf.float32) for a in tiny_inputs))
     check_close(tiny, [[np.tanh(-1.0), np.tanh(1.0)]], "H_t of the tiny example", causes=step_causes(*tiny_inputs))
 
@@ -428,8 +429,8 @@ with public_check("RNNCell"):
     # **kwargs reach keras.layers.Layer, and from_config(get_config()) gives back the same layer, name and dtype too.
     named = call(RNNCell, units, name="check_cell", dtype="float64")
     if named.name != "check_cell" or named.dtype != "float64":
-        raise CheckFailed(f"RNNCell({units}, name='check_cell', dtype='float64') made a layer named {named.name!r} with "
-                          f"dtype {named.dtype}: pass **kwargs on to keras.layers.Layer.__init__")
+        raise CheckFailed(f"RNNCell({units}, name='check_cell', dtype='float64') made a layer named {named.name!r} "
+                          f"with dtype {named.dtype}: pass **kwargs on to keras.layers.Layer.__init__")
     config = named.get_config()
     clone = call(RNNCell.from_config, config)
     if clone.name != "check_cell" or clone.dtype != "float64":
@@ -437,7 +438,8 @@ with public_check("RNNCell"):
         raise CheckFailed(f"RNNCell.from_config(cell.get_config()) should give back the same layer, named 'check_cell' "
                           f"with dtype float64, got {clone.name!r} with dtype {clone.dtype}"
                           f"{' (get_config() has no ' + ' and no '.join(map(repr, missing)) + ')' if missing else ''}: "
-                          "start get_config from super().get_config() (the base layer's name, dtype, ...) and add units")
+                          "start get_config from super().get_config() (the base layer's name, dtype, ...) and add "
+                          "units")
     cell.build((n, d))   # fresh weights: glorot_uniform kernel, orthogonal recurrent_kernel, zero bias
     fresh = {w.name: np.asarray(w) for w in cell.weights}
     K, R, b = (fresh.get(name, np.zeros(0)) for name in ("kernel", "recurrent_kernel", "bias"))
@@ -457,38 +459,41 @@ with public_check("RNNCell"):
     top, spread = np.abs(K).max(), K.std() / (limit / np.sqrt(3))
     if top > limit * (1 + 1e-5) or top < 0.9 * limit or not 0.85 < spread < 1.15:
         normal = top > limit * (1 + 1e-5) and 0.85 < spread < 1.15
-        raise CheckFailed(f"RNNCell(32)'s initial kernel on 24 features should be glorot_uniform, as in SimpleRNNCell: "
-                          f"uniform in ±{limit:.3f} with standard deviation {limit / np.sqrt(3):.3f}; got values up to "
-                          f"{top:.3f} with standard deviation {K.std():.3f}"
+        raise CheckFailed(f"RNNCell(32)'s initial kernel on 24 features should be glorot_uniform, as in "
+                          f"SimpleRNNCell: uniform in ±{limit:.3f} with standard deviation {limit / np.sqrt(3):.3f}; "
+                          f"got values up to {top:.3f} with standard deviation {K.std():.3f}"
                           + (" (the right spread, but beyond the limit: a normal initialiser such as glorot_normal; "
                              "use initializer='glorot_uniform')" if normal else ""))
     if np.linalg.norm(R - np.eye(32)) < 1:
         raise CheckFailed("RNNCell(32)'s initial recurrent_kernel is the identity: it should be a random orthogonal "
                           "matrix (initializer='orthogonal'), as in SimpleRNNCell")
 
-    # One step, calling the cell directly as keras.layers.RNN will: states is a list holding h_prev. The weights are
-    # random (a bias still at zero would hide a missing one).
+    # One step, calling the cell directly as keras.layers.RNN will: states is a list (or a tuple) holding h_prev. The
+    # weights are random (a bias still at zero would hide a missing one).
     K, R, b = (0.5 * check_rng.standard_normal(s) for s in ((d, units), (units, units), (units,)))
     weights_by_name = {w.name: w for w in cell.weights}
     for name, value in (("kernel", K), ("recurrent_kernel", R), ("bias", b)):
         weights_by_name[name].assign(value.astype(np.float32))
     x_t, h_prev = check_rng.standard_normal((n, d)), check_rng.standard_normal((n, units))
-    step = on_its_own(cell, tf.constant(x_t, tf.float32), [tf.constant(h_prev, tf.float32)])   # no Keras cell in it
-    if not isinstance(step, (tuple, list)) or len(step) != 2:
-        kind = f"a tensor of shape {tuple(step.shape)}" if tf.is_tensor(step) else f"a {type(step).__name__}"
-        raise CheckFailed(f"cell(inputs, [h_prev]) returned {kind}: call must return two things, the output and the "
-                          "list of new states, (h, [h]); keras.layers.RNN unpacks them")
-    output, new_states = step
     expected_step = np.tanh(x_t @ K + h_prev @ R + b)
-    if tuple(np.shape(output)) == (1, n, units):
-        raise CheckFailed(f"cell(inputs, [h_prev]) gives an output of shape {(1, n, units)} instead of {(n, units)}: "
-                          "states is a list (or tuple) holding h_prev, so use states[0], not states itself")
     causes = cell_step_causes(x_t, h_prev, K, R, b)   # the common mistakes: no bias, a transposed weight, ...
-    check_close(output, expected_step, "the output of cell(inputs, [h_prev])", causes=causes)
-    if not isinstance(new_states, (list, tuple)) or len(new_states) != 1:
-        raise CheckFailed("call must return (h, [h]): its second value is the list of new states, holding h")
-    check_close(new_states[0], expected_step, "the new state of cell(inputs, [h_prev]) (it must be [h])",
-                causes=causes)
+    h_prev_t = tf.constant(h_prev, tf.float32)
+    for states, shown in (([h_prev_t], "[h_prev]"), ((h_prev_t,), "(h_prev,)")):
+        step = on_its_own(cell, tf.constant(x_t, tf.float32), states)   # no Keras recurrent cell may run in it
+        if not isinstance(step, (tuple, list)) or len(step) != 2:
+            kind = f"a tensor of shape {tuple(step.shape)}" if tf.is_tensor(step) else f"a {type(step).__name__}"
+            raise CheckFailed(f"cell(inputs, {shown}) returned {kind}: call must return two things, the output and "
+                              "the list of new states, (h, [h]); keras.layers.RNN unpacks them")
+        output, new_states = step
+        if tuple(np.shape(output)) == (1, n, units):
+            raise CheckFailed(f"cell(inputs, {shown}) gives an output of shape {(1, n, units)} instead of "
+                              f"{(n, units)}: states is a list (or tuple) holding h_prev, so use states[0], not states "
+                              "itself")
+        check_close(output, expected_step, f"the output of cell(inputs, {shown})", causes=causes)
+        if not isinstance(new_states, (list, tuple)) or len(new_states) != 1:
+            raise CheckFailed("call must return (h, [h]): its second value is the list of new states, holding h")
+        check_close(new_states[0], expected_step, f"the new state of cell(inputs, {shown}) (it must be [h])",
+                    causes=causes)
 
     for dtype in ("float32", "float64"):
         x = check_rng.standard_normal((n, T, d)).astype(dtype)
