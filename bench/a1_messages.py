@@ -1,4 +1,4 @@
-"""Assignment 1: what the public checks say to common mistakes (36), and whether the sentence names the cause.
+"""Assignment 1: what the public checks say to common mistakes (40), and whether the sentence names the cause.
 
     nice -n 10 .venv/bin/python bench/a1_messages.py [--markdown bench/results/a1_messages.md]
 
@@ -91,6 +91,10 @@ MISTAKES = [
     ("get_config returns units and name only",
      ("RNNCell", Change("config_no_dtype", "RNNCell", 'return {**super().get_config(), "units": self.units}', 'return {"units": self.units, "name": self.name}')), r"with dtype float32 \(get_config\(\) has no 'dtype'\): start get_config from super\(\)\.get_config\(\)"),
     ("RNNCell delegates to keras.layers.SimpleRNNCell", bug("cell_wraps_keras_cell"), r"RNNCell ran keras\.layers\.SimpleRNNCell: it must compute the step itself"),
+    ("tf.tensordot over axis 1 of H", bug("out_2d_only"), r"It works for the states of one step, \(n, h\), but not for a sequence, \(n, T, h\): contract the LAST axis"),
+    ("only the last step's outputs", bug("out_last_step_only"), r"got \(2, 5\): only the last step's outputs"),
+    ("the time axis merged into the batch", bug("out_flattened"), r"got \(6, 5\): the time axis was merged into the batch"),
+    ("a scalar bias added to H before the product", bug("out_bias_through_weights"), r"O - H W_hq is the same vector in every row but not b_q .*O = H W_hq \+ b_q"),
 ]
 
 

@@ -52,7 +52,7 @@ import keras
 import matplotlib.pyplot as plt
 
 from checklib import CheckFailed, check_close, check_dtype, check_gradient, check_shape, numeric_gradient, rel_error
-from publiccheck import call, call_tf, public_check, ready
+from publiccheck import CallFailed, call, call_tf, public_check, ready
 from rnn_checks import (cell_forward_differs, cell_step_causes, check_float64, check_rnn_backward, on_its_own,
                         sequence_causes, step_causes)
 
@@ -211,10 +211,25 @@ with public_check("output_layer"):
     for dtype in (np.float32, np.float64):
         W, b = tf.constant(W_hq, dtype), tf.constant(b_q, dtype)
         for states, shape in ((H[:, 0], (n, q)), (H, (n, T, q))):
-            got = call_tf(output_layer, tf.constant(states, dtype), W, b)
+            try:
+                got = call_tf(output_layer, tf.constant(states, dtype), W, b)
+            except CallFailed as failure:
+                if states.ndim == 2:
+                    raise
+                raise CheckFailed(f"{failure}. It works for the states of one step, (n, h), but not for a sequence, "
+                                  "(n, T, h): contract the LAST axis of H with W_hq (H @ W_hq does, for both)") from None
+            if states.ndim == 3 and np.shape(got) in ((n, q), (n * T, q)):
+                raise CheckFailed(f"O for H of shape {states.shape}: expected shape {shape}, got {tuple(np.shape(got))}: "
+                                  + ("only the last step's outputs" if np.shape(got) == (n, q) else "the time axis was "
+                                     "merged into the batch") + "; O holds every step's outputs, (n, T, q)")
             check_shape(got, shape, f"O for H of shape {states.shape}")
             check_dtype(got, dtype, "O")
             what = f"O for H of shape {states.shape} ({np.dtype(dtype).name})"
+            offset = (np.asarray(got, np.float64) - states @ W_hq).reshape(-1, q)   # b_q in every row, if right
+            if not np.allclose(offset, b_q, rtol=1e-4, atol=1e-5) and np.allclose(offset, offset[0], atol=1e-5):
+                raise CheckFailed(f"{what}: O - H W_hq is the same vector in every row but not b_q "
+                                  f"({np.round(offset[0], 4)} instead of {np.round(b_q, 4)}): the bias is added after "
+                                  "the product, O = H W_hq + b_q")
             if dtype == np.float64:
                 check_float64(got, states @ W_hq + b_q, what)
             else:
