@@ -4,15 +4,13 @@ it: the truth comes from NumPy, finite differences, tf.GradientTape and Keras).
 Tolerances are the hidden suite's, so that what passes here passes there on the same properties: float64 values
 to ``rtol=1e-9``, float64 gradients to 1e-9 against the tape, float32 results to 1e-4 of the float64 truth.
 """
-import contextlib
-import functools
 
 import numpy as np
 import tensorflow as tf
 import keras
 
 from checklib import CheckFailed, check_close, check_gradients, numeric_gradient, rel_error, to_array
-from publiccheck import call
+from publiccheck import autodiff_watch, call, watching
 
 F64 = {"rtol": 1e-9, "atol": 1e-11}   # float64 values (the hidden suite's)
 F32 = {"rtol": 1e-4, "atol": 1e-5}    # float32 values against the float64 truth
@@ -109,34 +107,14 @@ def cell_step_causes(x, h_prev, K, R, b):
     }
 
 
-# ------------------------------------------------------------------------------------------------ Keras cell spy
+# ------------------------------------------------------------------------------------------------ spies
 KERAS_RECURRENT = ("SimpleRNNCell", "GRUCell", "LSTMCell", "SimpleRNN", "GRU", "LSTM")
 
 
-@contextlib.contextmanager
 def keras_cells_watch():
-    """Records the Keras recurrent cells and layers whose ``call`` runs inside the block: yields the list."""
-    seen, saved = [], []
-    for name in KERAS_RECURRENT:
-        owner = getattr(keras.layers, name, None)
-        if owner is None:
-            continue
-        original, own = owner.call, "call" in owner.__dict__
-
-        @functools.wraps(original)
-        def spy(*args, _original=original, _label=f"keras.layers.{name}", **kwargs):
-            seen.append(_label)
-            return _original(*args, **kwargs)
-        saved.append((owner, original, own))
-        owner.call = spy
-    try:
-        yield seen
-    finally:
-        for owner, original, own in reversed(saved):
-            if own:
-                owner.call = original
-            else:
-                del owner.call
+    """Records the Keras recurrent cells and layers whose ``call`` runs inside the block."""
+    return watching([(getattr(keras.layers, name), "call", f"keras.layers.{name}") for name in KERAS_RECURRENT
+                     if hasattr(keras.layers, name)])
 
 
 def on_its_own(layer, *args):
@@ -148,31 +126,6 @@ def on_its_own(layer, *args):
                           "weights, tf.tanh(inputs @ self.kernel + h_prev @ self.recurrent_kernel + self.bias), not "
                           "through a Keras recurrent cell or layer")
     return result
-
-
-# ------------------------------------------------------------------------------------------------ autodiff spy
-
-@contextlib.contextmanager
-def autodiff_watch():
-    """Records TensorFlow's automatic-differentiation entry points that run inside the block: yields the list."""
-    from tensorflow.python.eager import forwardprop, imperative_grad
-    from tensorflow.python.ops import gradients_util
-    seen, saved = [], []
-    for owner, attr, label in ((imperative_grad, "imperative_grad", "tf.GradientTape"),
-                               (gradients_util, "_GradientsHelper", "tf.gradients"),
-                               (forwardprop.ForwardAccumulator, "__enter__", "tf.autodiff.ForwardAccumulator")):
-        original = getattr(owner, attr)
-
-        def spy(*args, _original=original, _label=label, **kwargs):
-            seen.append(_label)
-            return _original(*args, **kwargs)
-        saved.append((owner, attr, original))
-        setattr(owner, attr, spy)
-    try:
-        yield seen
-    finally:
-        for owner, attr, original in reversed(saved):
-            setattr(owner, attr, original)
 
 
 def by_hand(backward, *args):

@@ -55,7 +55,7 @@ import matplotlib.pyplot as plt
 
 from checklib import (CheckFailed, check_close, check_dtype, check_gradient, check_gradients, check_shape,
                       likely_cause, numeric_gradient, order_mistake, rel_error)
-from publiccheck import call, call_tf, passed, public_check, ready
+from publiccheck import autodiff_watch, call, call_tf, passed, public_check, ready
 from sentiment_data import BagOfWords, DatasetUnavailable, load_imdb, load_tsv, sentence_kind, tokenize
 
 keras.utils.set_random_seed(0)
@@ -400,19 +400,11 @@ def numpy_loss(params, ids=ids, labels=labels):
 
 def autodiff_ran(func, *args):
     """``call(func, *args)``, and whether TensorFlow's automatic differentiation ran meanwhile (a tape's gradient,
-    tf.gradients): the hidden tests watch for it the same way and give a derivation done by it no points."""
-    from tensorflow.python.eager import imperative_grad
-    from tensorflow.python.ops import gradients_util
-    seen, hooks = [], [(imperative_grad, "imperative_grad", "tf.GradientTape"),
-                       (gradients_util, "_GradientsHelper", "tf.gradients")]
-    originals = [getattr(owner, name) for owner, name, _ in hooks]
-    for (owner, name, label), original in zip(hooks, originals):
-        setattr(owner, name, lambda *a, _f=original, _label=label, **k: seen.append(_label) or _f(*a, **k))
-    try:
-        return call(func, *args), sorted(set(seen))
-    finally:
-        for (owner, name, _), original in zip(hooks, originals):
-            setattr(owner, name, original)
+    tf.gradients, a forward accumulator): the hidden tests watch for it the same way and give a derivation done by
+    it no points."""
+    with autodiff_watch() as seen:
+        result = call(func, *args)
+    return result, sorted(set(seen))
 
 
 def finite_differences(params, ids, labels):

@@ -17,6 +17,8 @@ A check cell reads::
 Nothing here knows a solution: the truth always comes from the check cell (NumPy, finite differences, Keras).
 """
 import ast
+import contextlib
+import functools
 import inspect
 import os
 import re
@@ -229,6 +231,41 @@ def _kind(value):
     if isinstance(value, np.ndarray):
         return f"a NumPy array ({value.dtype} {value.shape})"
     return f"a {type(value).__name__}"
+
+
+# --------------------------------------------------------------------------------------------------- spies
+
+@contextlib.contextmanager
+def watching(targets):
+    """Records which of ``targets`` ((owner, attribute, label)) run inside the block: yields the list of labels.
+    Each attribute is put back as it was (an inherited one is removed again, not copied onto its owner)."""
+    seen, saved = [], []
+    for owner, attr, label in targets:
+        original, own = getattr(owner, attr), attr in vars(owner)
+
+        @functools.wraps(original)
+        def spy(*args, _original=original, _label=label, **kwargs):
+            seen.append(_label)
+            return _original(*args, **kwargs)
+        saved.append((owner, attr, original, own))
+        setattr(owner, attr, spy)
+    try:
+        yield seen
+    finally:
+        for owner, attr, original, own in reversed(saved):
+            if own:
+                setattr(owner, attr, original)
+            else:
+                delattr(owner, attr)
+
+
+def autodiff_watch():
+    """Records TensorFlow's automatic-differentiation entry points that run inside the block."""
+    from tensorflow.python.eager import forwardprop, imperative_grad
+    from tensorflow.python.ops import gradients_util
+    return watching([(imperative_grad, "imperative_grad", "tf.GradientTape"),
+                     (gradients_util, "_GradientsHelper", "tf.gradients"),
+                     (forwardprop.ForwardAccumulator, "__enter__", "tf.autodiff.ForwardAccumulator")])
 
 
 # --------------------------------------------------------------------------------------------------- the guard
