@@ -117,27 +117,28 @@ def keras_cells_watch():
                      if hasattr(keras.layers, name)])
 
 
+def alone(watch, func, *args, complaint):
+    """``call(func, *args)``; fails with ``complaint(what ran)`` if something ``watch`` records ran meanwhile."""
+    with watch() as seen:
+        result = call(func, *args)
+    if seen:
+        raise CheckFailed(complaint(", ".join(sorted(set(seen)))))
+    return result
+
+
 def on_its_own(layer, *args):
     """``call(layer, *args)``; fails if a Keras recurrent cell or layer ran meanwhile (RNNCell computes the step)."""
-    with keras_cells_watch() as seen:
-        result = call(layer, *args)
-    if seen:
-        raise CheckFailed(f"RNNCell ran {', '.join(sorted(set(seen)))}: it must compute the step itself with its own "
-                          "weights, tf.tanh(inputs @ self.kernel + h_prev @ self.recurrent_kernel + self.bias), not "
-                          "through a Keras recurrent cell or layer")
-    return result
+    return alone(keras_cells_watch, layer, *args, complaint=lambda ran: (
+        f"RNNCell ran {ran}: it must compute the step itself with its own weights, tf.tanh(inputs @ self.kernel + "
+        "h_prev @ self.recurrent_kernel + self.bias), not through a Keras recurrent cell or layer"))
 
 
 def by_hand(backward, *args):
     """``call(backward, *args)``; fails if automatic differentiation ran meanwhile (the item is the derivation)."""
-    with autodiff_watch() as seen:
-        result = call(backward, *args)
-    if seen:
-        raise CheckFailed(f"{backward.__name__} ran {', '.join(sorted(set(seen)))}: this part is the derivation by "
-                          "hand, and the hidden tests give it no points while automatic differentiation computes the "
-                          "gradients. Write each gradient as a product of tensors (the chain rule above), without a "
-                          "tape")
-    return result
+    return alone(autodiff_watch, backward, *args, complaint=lambda ran: (
+        f"{backward.__name__} ran {ran}: this part is the derivation by hand, and the hidden tests give it no points "
+        "while automatic differentiation computes the gradients. Write each gradient as a product of tensors (the "
+        "chain rule above), without a tape"))
 
 
 # ------------------------------------------------------------------------------------------------ the patterns
