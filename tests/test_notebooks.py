@@ -339,7 +339,48 @@ def _bug_notebook(source_path, cases):
     return notebook, marks
 
 
-@pytest.mark.parametrize("assignment, cases", [("01_rnn_cell", A1_BUGS), ("02_sentiment", A2_CASES)])
+A2_CASES += [
+    # mistakes as a student writes them: each check names the cause in the kernel too
+    ("build_vocab", '''
+def build_vocab(token_lists, min_freq=1):
+    """Counts a token once per sentence (a set), not every occurrence."""
+    counts = {}
+    for tokens in token_lists:
+        for token in set(tokens):
+            counts[token] = counts.get(token, 0) + 1
+    vocab = {"<pad>": 0, "<unk>": 1}
+    for token in sorted(counts, key=lambda t: (-counts[t], t)):
+        if counts[token] >= min_freq:
+            vocab[token] = len(vocab)
+    return vocab
+''', r"^✗ build_vocab: .*count every occurrence of a token, not the sentences it appears in"),
+    ("many_to_one_forward", '''
+def many_to_one_forward(ids, params):
+    """Classifies from the state after the last column: the padding is read as words."""
+    X = tf.one_hot(ids, tf.shape(params["W_xh"])[0], dtype=params["W_xh"].dtype)
+    H = tf.zeros((tf.shape(ids)[0], tf.shape(params["W_hh"])[0]), dtype=params["W_xh"].dtype)
+    for t in range(ids.shape[1]):
+        H = tf.tanh(X[:, t] @ params["W_xh"] + H @ params["W_hh"] + params["b_h"])
+    return H @ params["W_hq"] + params["b_q"]
+''', r"^✗ many_to_one_forward: logits \(float64\): the logits come from H_T, the state after the last column"),
+]
+A3_CASES = [
+    ("perplexity", '''
+def perplexity(logits, Y):
+    """exp of the SUM of the cross-entropies."""
+    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(Y, tf.int32), logits=logits)
+    return float(tf.exp(tf.reduce_sum(tf.cast(nll, tf.float64))))
+''', r"^✗ perplexity: .*exp of the SUM of the 6 cross-entropies"),
+    ("clip_gradients", '''
+def clip_gradients(grads, theta):
+    """Each tensor clipped on its own."""
+    return [tf.clip_by_norm(tf.convert_to_tensor(g), theta) for g in grads]
+''', r"^✗ clip_gradients: .*clips every tensor on its own"),
+]
+
+
+@pytest.mark.parametrize("assignment, cases", [("01_rnn_cell", A1_BUGS), ("02_sentiment", A2_CASES),
+                                               ("03_char_lm", A3_CASES)])
 def test_realistic_bugs_get_the_sentence_that_points_at_them(built, tmp_path, assignment, cases):
     if assignment not in assignments():
         pytest.skip(f"{assignment} not selected")
