@@ -37,7 +37,6 @@ import threading
 import time
 
 from autograder import project
-from autograder.grading import submission
 from autograder.grading.job import GRADER_FAILURE, Job, Outcome
 from autograder.settings import Settings
 
@@ -72,6 +71,11 @@ def _mapped():
     """Bytes of address space this process has mapped (VmSize)."""
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+
+
+def _describe_exit(code):
+    from autograder.grading import submission
+    return submission.describe_exit(code)
 
 
 def _suite_args(job_path):
@@ -133,7 +137,7 @@ class WarmGrader:
                 self.session, self.proc = None, None
             left, session.pending = list(session.pending.values()), {}
         for slot in left:
-            slot[1] = (code, f"the warm grader died while grading ({submission.describe_exit(code)})")
+            slot[1] = (code, f"the warm grader died while grading ({_describe_exit(code)})")
             slot[0].set()
 
     def run(self, job_path):
@@ -182,6 +186,7 @@ class Pool:
 
     def grade(self, task):
         """Grades ``task`` with a free runner; returns its :class:`Outcome`."""
+        from autograder.grading import submission
         if not self.warm:
             return submission.grade(task, run_cold)
         with self.available:
@@ -278,7 +283,6 @@ def _import_once():
     import tensorflow  # noqa: F401
     import keras  # noqa: F401
     import pytest  # noqa: F401
-    import nbformat  # noqa: F401
     import autograder.trusted.plugin  # noqa: F401
 
 
