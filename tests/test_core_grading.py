@@ -272,7 +272,8 @@ import json, sys
 for number, line in enumerate(sys.stdin):
     if number == 1:
         sys.exit(-9 % 256)          # dies on its second job, as a killed process would
-    print(json.dumps({"code": 0, "output": "graded " + json.loads(line)["job"]}), flush=True)
+    request = json.loads(line)
+    print(json.dumps({"id": request["id"], "code": 0, "output": "graded " + request["job"]}), flush=True)
 """
 
 

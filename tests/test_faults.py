@@ -63,14 +63,14 @@ def student_worker(procs):
     return [p for p in procs if (p.ppid in zygotes and p.pid not in zygotes) or p.has("worker.py")]
 
 
-def kill_once(find, killed, stop, settle=1.5, among=None):
+def kill_once(find, killed, stop, settle=1.5, among=None, under_way=grading_child):
     """Kills the first process ``find`` picks among ours (``among``: another tree of processes) once a grading is
-    under way (a suite is running in a warm grader's child)."""
+    under way (by default: a suite is running in a warm grader's child)."""
     among = among or _descendants
     while not stop.is_set():
         procs = among()
         victims = find(procs)
-        if victims and grading_child(procs):
+        if victims and under_way(procs):
             time.sleep(settle)  # well inside the grading
             victims = find(among())
             if victims:
@@ -81,6 +81,11 @@ def kill_once(find, killed, stop, settle=1.5, among=None):
                 except psutil.Error:
                     pass
         time.sleep(0.05)
+
+
+# In the act, not after a settle: a grading is under way once its suite has a student process (a warm A1 grading
+# is over in about a second, so a kill after a fixed delay may land after it).
+IN_THE_ACT = {"settle": 0, "under_way": lambda procs: grading_child(procs) and student_worker(procs)}
 
 
 @pytest.fixture(scope="module")
@@ -97,9 +102,7 @@ def test_a_process_killed_mid_grading_costs_no_grade(reference_class, level, fin
         pytest.skip("zygotes exist at the bubblewrap level only")
     course = reference_class
     killed, stop, lines = [], threading.Event(), []
-    # a student process may live for one call only: catch it in the act rather than after a long settle
-    settle = 0.2 if find is student_worker else 1.5
-    watcher = threading.Thread(target=kill_once, args=(find, killed, stop), kwargs={"settle": settle})
+    watcher = threading.Thread(target=kill_once, args=(find, killed, stop), kwargs=IN_THE_ACT)
     watcher.start()
     try:
         graded, failures = batch.autograde(course, [A1], ["fault-a"], level, force=True, jobs=1,
@@ -116,7 +119,7 @@ def test_a_process_killed_mid_grading_costs_no_grade(reference_class, level, fin
 def test_without_retries_a_killed_grading_is_not_kept_and_the_next_plain_run_grades_it(reference_class, level):
     course = reference_class
     killed, stop, lines = [], threading.Event(), []
-    watcher = threading.Thread(target=kill_once, args=(grading_child, killed, stop))
+    watcher = threading.Thread(target=kill_once, args=(grading_child, killed, stop), kwargs=IN_THE_ACT)
     watcher.start()
     try:
         graded, failures = batch.autograde(course, [A1], ["fault-c"], level, echo=lines.append,

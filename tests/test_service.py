@@ -3,6 +3,7 @@
 client with other code or settings gets a service of its own; a service lost mid-grading costs no grade; an idle
 service ends by itself."""
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -15,7 +16,7 @@ from nbgrader.api import Gradebook
 from autograder.grading import batch, service
 from autograder.settings import Settings
 from autograder.simulation import submissions
-from tests.test_faults import Proc, kill_once
+from tests.test_faults import Proc, grading_child, kill_once, student_worker, zygote
 from tests.test_warm import VANDAL
 
 A1 = "01_rnn_cell"
@@ -55,6 +56,9 @@ def grade(course, students, level, lines=None, **settings):
     return graded
 
 
+SLEEPER = "import time\ntime.sleep(3600)\n"   # an answer cell that never ends: its grading stays under way
+
+
 @pytest.fixture(scope="module")
 def course(built):
     course, answers = built
@@ -62,6 +66,7 @@ def course(built):
     first = next(iter(reference))
     submissions.submit(course, "svc-ref", A1, reference)
     submissions.submit(course, "svc-vandal", A1, {**reference, first: VANDAL + "\nvandal()\n" + reference[first]})
+    submissions.submit(course, "svc-stuck", A1, {**reference, first: SLEEPER + reference[first]})
     Watch.course = course
     yield course
     service.stop(course.root)
@@ -157,3 +162,39 @@ def test_an_idle_service_ends_by_itself(course, level):
     gone, alive = psutil.wait_procs(tree, timeout=30)
     assert not alive, alive   # its warm graders and zygotes went with it
     assert not os.path.exists(service.socket_path(course.root))
+
+
+def test_two_gradings_at_once_share_one_warm_grader_and_a_killed_one_fails_alone(course, level):
+    """-j 2 is two forked children of ONE warm grader (and, at the bubblewrap level, one zygote). A submission whose
+    answer cell never ends keeps its grading under way while the other one is graded, fully, by the same warm
+    grader; then the stuck grading's child is killed: that submission alone is a grader failure (never a grade),
+    its student worker goes with it, and the same warm grader grades the next submission."""
+    seen = {}
+
+    def echo(line):   # called as each grading ends: the reference's ends while the stuck one is under way
+        if line.startswith("svc-ref/") and not seen:
+            tree = service_tree()
+            seen.update(graders={p.pid for p in warm_graders()}, children=grading_child(tree),
+                        zygotes={p.pid for p in zygote(tree)}, workers=student_worker(tree))
+            for child in seen["children"]:
+                child.proc.send_signal(signal.SIGKILL)
+        lines.append(line)
+    lines = []
+    graded, failures = batch.autograde(course, [A1], ["svc-stuck", "svc-ref"], level, force=True, jobs=2,
+                                       echo=echo, settings=Settings(service=True, retries=0))
+    assert seen, lines
+    (grader,) = seen["graders"]                                     # one warm grader for both gradings
+    assert [c.ppid for c in seen["children"]] == [grader], seen       # the stuck grading: its child, still there
+    assert failures == 1 and ("svc-ref", A1) in graded and ("svc-stuck", A1) not in graded, lines
+    assert graded[("svc-ref", A1)].score == graded[("svc-ref", A1)].max_score
+    assert any(line.startswith("svc-stuck/") and "NOT GRADED, grader failure" in line and "SIGKILL" in line
+               for line in lines), lines
+    assert not os.path.exists(course.results_file("svc-stuck", A1))
+    if level == "bubblewrap":
+        assert len(seen["zygotes"]) == 1 and graded[("svc-ref", A1)].provenance["student_starts"][1] == 0
+        # the killed grading's worker ends with its connection to the zygote (the sleeper would not end itself)
+        gone, alive = psutil.wait_procs([w.proc for w in seen["workers"]], timeout=30)
+        assert seen["workers"] and not alive, alive
+    again = grade(course, ["svc-ref"], level, retries=0)[("svc-ref", A1)]
+    assert {p.pid for p in warm_graders()} == {grader}               # the same warm grader, still serving
+    assert again.score == again.max_score

@@ -1,12 +1,14 @@
 """Warm student processes keep every guarantee of a cold one: each worker forked by the zygote is fresh (its own
 /tmp, scratch folder and PID namespace), unprivileged, filtered, and cannot reach the zygote or the next worker.
 Checked from inside, as the student's code sees it."""
+import copy
 import os
 import time
 
+import psutil
 import pytest
 
-from autograder.sandbox import warm
+from autograder.sandbox import launch, warm
 from autograder.trusted.student import StudentError, StudentProcess
 
 PROBE = '''
@@ -248,3 +250,28 @@ def test_a_fresh_warm_worker_still_starts_in_milliseconds(zygote):
             process.close()
         times.append(time.monotonic() - started)
     assert sorted(times)[2] < 1.0, times
+
+
+def test_gradings_sharing_a_zygote_each_have_a_connection_of_their_own(zygote):
+    """A warm grader's concurrent gradings share its zygote, each over a connection of its own: one grading cannot
+    poll or end another's worker, and the workers of a grading whose connection closes (it ended, or its process
+    was killed) end with it, while the zygote serves the others."""
+    def handle(conn):
+        mine = copy.copy(zygote)
+        mine.control = conn
+        return mine
+    first, second = handle(zygote.attach()), handle(zygote.attach())
+    worker = first.spawn(launch.Limits())
+    pids = worker.host_pids()
+    assert pids and all(psutil.pid_exists(p) for p in pids)
+    assert second._ask({"op": "kill", "pid": worker.pid})["code"] is None      # not the second grading's worker
+    assert second._ask({"op": "poll", "pid": worker.pid})["code"] is None
+    assert first._ask({"op": "poll", "pid": worker.pid})["code"] is None        # still running
+    assert all(psutil.pid_exists(p) for p in pids)
+    first.control.close()                                                     # the first grading is gone
+    gone, alive = psutil.wait_procs([psutil.Process(p) for p in pids if psutil.pid_exists(p)], timeout=30)
+    assert not alive, alive
+    other = second.spawn(launch.Limits())                                     # the zygote serves the second
+    assert second._ask({"op": "poll", "pid": other.pid})["code"] is None
+    assert other.kill() == -9 and zygote.alive()
+    second.control.close()

@@ -98,7 +98,7 @@ class Job:
         TensorFlow's heap): together about half of a warm Assignment 1 grading."""
         return [suite, "-p", "autograder.trusted.plugin", f"--rnnkit-job={job_path}", "-q", "-p", "no:cacheprovider",
                 "--assert=plain", "-p", "no:unraisableexception", "-p", "no:threadexception",
-                "--no-header", "--durations=8", "-o", "addopts=", f"--rootdir={os.path.dirname(suite)}"]
+                "--no-header", "--tb=native", "--durations=8", "-o", "addopts=", f"--rootdir={os.path.dirname(suite)}"]
 
 
 @dataclass

@@ -1,7 +1,10 @@
 """The trusted side's handle on a zygote (:mod:`autograder.sandbox.inside.zygote`): student processes that start
 in milliseconds, because TensorFlow was imported once, in a sandbox, before any student code existed.
 
-One zygote serves one grading slot and one assignment at a time; it runs in the same sandbox as a cold worker (at
+One zygote serves one assignment, and every grading of it that a warm grader runs at once: each grading (a forked
+child of the warm grader) talks to it over a control connection of its own (:meth:`Zygote.attach`), so that two
+gradings' requests never meet on one socket, and the workers of a grading that ends or is killed go with its
+connection. It runs in the same sandbox as a cold worker (at
 the ``bubblewrap`` level only: there the zygote's children can enter namespaces of their own), and each child it
 forks is a fresh worker isolated from every other (see the zygote's docstring). At the other levels, and whenever a
 zygote is not available, :class:`~autograder.trusted.student.StudentProcess` starts a cold worker as before.
@@ -59,6 +62,27 @@ class Zygote:
         if not reply:
             raise ZygoteError("the zygote closed its control socket")
         return json.loads(reply)
+
+    def attach(self):
+        """A new control connection to the zygote, for one grading: ``connect(conn)`` makes this handle use it (in
+        the forked grading child, before its suite runs). Raises :class:`ZygoteError`."""
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:  # no answer to wait for (the zygote may still be importing TensorFlow): the grading's first request
+            # waits on its own connection, which the zygote serves once it has read this one
+            socket.send_fds(self.control, [json.dumps({"op": "attach"}).encode()], [theirs.fileno()])
+        except OSError as err:
+            mine.close()
+            raise ZygoteError(f"the zygote does not answer: {err}") from None
+        finally:
+            theirs.close()
+        mine.settimeout(CONTROL_TIMEOUT)
+        return mine
+
+    def connect(self, conn):
+        """In a grading child: talk to the zygote over ``conn`` (from :meth:`attach`) only; the warm grader's own
+        connection is closed in this process."""
+        self.control.close()
+        self.control = conn
 
     def spawn(self, limits, threads=2):
         """A fresh isolated worker: a Popen-like :class:`Child` with pipes on stdin, stdout and stderr."""

@@ -23,12 +23,20 @@ Control messages (one JSON line each way; the pipes travel as SCM_RIGHTS with th
     {"op": "spawn", "limits": {...}, "threads": 2}  -> {"ok": true, "pid": P}
     {"op": "poll", "pid": P}                        -> {"ok": true, "code": exit code, or null while it runs}
     {"op": "kill", "pid": P}                        -> {"ok": true, "code": its exit code (-9 if killed here)}
+    {"op": "attach"} with one socket as SCM_RIGHTS  -> (no answer: the socket is a new connection)
     {"op": "ping"}                                  -> {"ok": true}
+
+Several gradings may use one zygote at once: each has a control connection of its own (``attach`` hands the zygote
+a new one), so requests and replies of two gradings never meet on one socket. The zygote serves every connection
+in one loop, a request at a time; a worker belongs to the connection that spawned it (``poll`` and ``kill`` of
+another connection's worker find nothing), and the workers of a connection that closes (its grading ended, or was
+killed) are killed with it. No worker holds any control connection.
 """
 import ctypes
 import json
 import os
 import resource
+import select
 import signal
 import socket
 import stat
@@ -206,44 +214,84 @@ def serve_child(fds, request):
     os._exit(code)
 
 
+def _reap(children):
+    """Keeps the exit codes of the workers that ended by themselves (no zombies left between requests)."""
+    for pid, (owner, code) in list(children.items()):
+        if code is None:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                children[pid] = (owner, os.waitstatus_to_exitcode(status))
+
+
+def _kill(pid, children):
+    owner, code = children[pid]
+    if code is None:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        children[pid] = (owner, -signal.SIGKILL)
+
+
 def main():
-    control = socket.socket(fileno=int(sys.argv[1]))  # SOCK_SEQPACKET: one message per request
+    first = socket.socket(fileno=int(sys.argv[1]))  # SOCK_SEQPACKET: one message per request
     _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     import numpy  # noqa: F401  (what every worker imports anyway: paid once, here)
     import tensorflow  # noqa: F401
     import keras  # noqa: F401
     import worker  # noqa: F401
-    children = {}  # pid -> exit code once it ended (None while it runs)
-    while True:
-        message, fds, _, _ = socket.recv_fds(control, 1 << 16, 3)
-        if not message:
-            break  # the grader went away
-        request = json.loads(message)
-        for pid, code in list(children.items()):  # keep the exit codes of the ones that ended by themselves
-            if code is None:
-                done, status = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    children[pid] = os.waitstatus_to_exitcode(status)
-        reply = {"ok": True}
-        if request["op"] == "spawn":
-            pid = os.fork()
-            if pid == 0:
+    connections = {first.fileno(): first}
+    children = {}  # pid -> (the connection's fd that spawned it, exit code once it ended or None while it runs)
+    while connections:
+        ready, _, _ = select.select(list(connections), [], [])
+        for fd in ready:
+            control = connections[fd]
+            try:
+                message, fds, _, _ = socket.recv_fds(control, 1 << 16, 3)
+            except OSError:
+                message, fds = b"", []
+            _reap(children)
+            if not message:  # that grading went away: so do its workers
+                for fd2 in fds:
+                    os.close(fd2)
+                del connections[fd]
                 control.close()
-                serve_child(fds, request)
-            children[pid] = None
-            reply["pid"] = pid
-        elif request["op"] == "poll":
-            reply["code"] = children.get(int(request["pid"]))
-        elif request["op"] == "kill":
-            pid = int(request["pid"])
-            if pid in children and children[pid] is None:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                children[pid] = -signal.SIGKILL
-            reply["code"] = children.pop(pid, None)
-        for fd in fds:
-            os.close(fd)
-        control.send(json.dumps(reply).encode())
+                for pid, (owner, _) in list(children.items()):
+                    if owner == fd:
+                        _kill(pid, children)
+                        del children[pid]
+                continue
+            request = json.loads(message)
+            reply = {"ok": True}
+            if request["op"] == "spawn":
+                pid = os.fork()
+                if pid == 0:
+                    for other in connections.values():
+                        other.close()
+                    serve_child(fds, request)
+                children[pid] = (fd, None)
+                reply["pid"] = pid
+            elif request["op"] == "poll":
+                owner, code = children.get(int(request["pid"]), (None, None))
+                reply["code"] = code if owner == fd else None
+            elif request["op"] == "kill":
+                pid = int(request["pid"])
+                if children.get(pid, (None,))[0] == fd:
+                    _kill(pid, children)
+                    reply["code"] = children.pop(pid)[1]
+                else:
+                    reply["code"] = None
+            elif request["op"] == "attach":  # no answer: the grader does not wait for it
+                if len(fds) == 1:
+                    attached = socket.socket(fileno=fds.pop())
+                    connections[attached.fileno()] = attached
+                for fd2 in fds:
+                    os.close(fd2)
+                continue
+            for fd2 in fds:
+                os.close(fd2)
+            try:
+                control.send(json.dumps(reply).encode())
+            except OSError:
+                pass  # it went away meanwhile: its end is read as such next time round
 
 
 if __name__ == "__main__":
