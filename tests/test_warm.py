@@ -275,3 +275,56 @@ def test_gradings_sharing_a_zygote_each_have_a_connection_of_their_own(zygote):
     assert second._ask({"op": "poll", "pid": other.pid})["code"] is None
     assert other.kill() == -9 and zygote.alive()
     second.control.close()
+
+
+# Two gradings of one assignment now run side by side on one zygote: their workers are alive at the same time, so
+# nothing they can open for each other may be shared (issue 18's neighbours, concurrent this time).
+NEIGHBOUR = r'''
+import socket
+def listen():
+    """Opens what a neighbour could reach: a loopback TCP port and an abstract Unix socket."""
+    global held
+    tcp = socket.socket()
+    try:
+        tcp.bind(("127.0.0.1", 0))
+        tcp.listen()
+        port = tcp.getsockname()[1]
+    except OSError:
+        port = None
+    unix = socket.socket(socket.AF_UNIX)
+    unix.bind("\0rnnkit-neighbour")
+    unix.listen()
+    held = (tcp, unix)
+    return port
+def reach(port):
+    """What of the neighbour's this worker reaches."""
+    reached = []
+    if port is not None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            reached.append("tcp")
+        except OSError:
+            pass
+    try:
+        probe = socket.socket(socket.AF_UNIX)
+        probe.connect("\0rnnkit-neighbour")
+        reached.append("abstract unix socket")
+    except OSError:
+        pass
+    return reached
+'''
+
+
+def test_workers_alive_at_once_cannot_reach_each_other(zygote):
+    """Each worker has a network namespace of its own: a loopback port or an abstract Unix socket one student's
+    code opens is not there for another worker of the same zygote, even while both run."""
+    first, second = student(zygote, NEIGHBOUR), student(zygote, NEIGHBOUR)
+    try:
+        port = first.call("listen")
+        reached = second.call("reach", port)
+        assert isinstance(first.proc, warm.Child) and isinstance(second.proc, warm.Child)
+        assert reached == [], reached
+        assert first.call("reach", port) != []   # the probe itself works: the worker reaches its own sockets
+    finally:
+        first.close()
+        second.close()

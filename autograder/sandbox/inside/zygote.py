@@ -4,8 +4,9 @@ Started inside the sandbox like the worker (``python -I zygote.py CONTROL_FD``).
 Each request on the control socket carries three pipe ends (requests in, replies out, student output) and the
 limits; the zygote forks, and the child, before it runs a line of student code:
 
-* enters new user, mount, PID and IPC namespaces (so it is PID 1 of its own namespace: every process the student
-  starts dies with it, and no other worker is visible or signalable);
+* enters new user, mount, PID, IPC and network namespaces (so it is PID 1 of its own namespace: every process the
+  student starts dies with it, and no other worker is visible or signalable; and no loopback port or abstract Unix
+  socket of a worker alive beside it, another grading's, can be reached);
 * makes every mount it inherited read-only in its own mount namespace (the sandbox's root and ``/dev`` are tmpfs
   that every worker of this zygote would otherwise share: a file written or a folder renamed there would reach the
   next submission);
@@ -45,7 +46,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import confine  # noqa: E402  (beside this file, in the sandbox too)
 
-CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWIPC = 0x00020000, 0x10000000, 0x20000000, 0x08000000
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x08000000, \
+    0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
 DEV_KB = 64          # the fresh /dev holds device nodes and links only; read-only once they are in place
 SHM_MB = 64          # the fresh /dev/shm (as launch.SHM_MB)
@@ -124,7 +126,7 @@ def isolate(limits):
     namespace's first process (the caller's original process waits for it and exits with its code)."""
     uid, gid = os.getuid(), os.getgid()
     _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # its own /proc files (uid_map) writable; the zygote stays closed
-    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC), "unshare")
+    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNET), "unshare")
     with open("/proc/self/setgroups", "w") as f:
         f.write("deny")
     with open("/proc/self/uid_map", "w") as f:
