@@ -243,3 +243,32 @@ def test_two_builds_release_the_same_bytes(tmp_path, built):
         with open(os.path.join(course.release_dir(assignment), name), "rb") as first, \
                 open(os.path.join(again.release_dir(assignment), name), "rb") as second:
             assert first.read() == second.read(), name
+
+
+def test_scratch_folders_of_a_killed_process_are_removed_by_the_next(tmp_path, monkeypatch):
+    """A folder named after a process that no longer runs is removed when the next one of its kind is made; one of
+    a running process, one named the older way and another kind are kept."""
+    import subprocess
+    import sys
+    import tempfile
+    from autograder import scratch
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = tmp_path / f"rnnkit-grade-{dead.pid}-abc"
+    alive = tmp_path / f"rnnkit-grade-{os.getpid()}-def"
+    older = tmp_path / "rnnkit-grade-12345678"
+    other = tmp_path / f"rnnkit-zygote-{dead.pid}-ghi"
+    for path in (orphan, alive, older, other):
+        (path / "inside").mkdir(parents=True)
+    with scratch.folder("rnnkit-grade-") as made:
+        assert os.path.basename(made).startswith(f"rnnkit-grade-{os.getpid()}-")
+        assert not orphan.exists() and alive.exists() and older.exists() and other.exists()
+    assert not os.path.exists(made)
+    if os.getuid() == 0:   # a root grader hands its folders to a sandbox's uid: those are its own too
+        from autograder.sandbox.launch import SANDBOX_UID_BASE
+        handed = tmp_path / f"rnnkit-grade-{dead.pid}-jkl"
+        handed.mkdir()
+        os.chown(handed, SANDBOX_UID_BASE + 5, SANDBOX_UID_BASE + 5)
+        scratch.remove_orphans("rnnkit-grade-")
+        assert not handed.exists()

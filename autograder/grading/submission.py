@@ -13,11 +13,10 @@ import hashlib
 import hmac
 import os
 import platform
-import tempfile
 import time
 import traceback
 
-from autograder import notebooks, project
+from autograder import notebooks, project, scratch
 from autograder.course import Course
 from autograder.grading.job import GRADED, GRADER_FAILURE, KEPT, Finished, Job, Outcome
 from autograder.results import GRADER_ERROR, SubmissionResults
@@ -138,7 +137,7 @@ def _run_suite(course, task, settings, layout, answers, seeds, runner, log):
     if os.path.exists(project.harness(assignment)):
         with open(project.harness(assignment), encoding="utf-8") as f:
             cells.append({"grade_id": "harness", "source": f.read(), "kind": "harness"})
-    with tempfile.TemporaryDirectory(prefix="rnnkit-grade-") as tmp:
+    with scratch.folder("rnnkit-grade-") as tmp:
         job = Job(assignment=assignment, cells=cells, missing=[g for g in layout.answers if g not in answers],
                   release=course.release_dir(assignment), level=task.level, seed=seeds[0], hidden_seed=seeds[1],
                   budget=settings.budget_for(assignment), records=os.path.join(tmp, "records.json"),

@@ -16,9 +16,9 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
+from autograder import scratch
 from autograder.sandbox import launch
 
 CONTROL_TIMEOUT = 60   # seconds the zygote may take to answer (a spawn is a fork: milliseconds)
@@ -34,7 +34,7 @@ class Zygote:
 
     def __init__(self, level, release_dir, limits=launch.Limits()):
         self.level, self.release_dir, self.limits = level, release_dir, limits
-        self.workdir = tempfile.mkdtemp(prefix="rnnkit-zygote-")
+        self.workdir = scratch.make("rnnkit-zygote-")
         if release_dir:
             shutil.copytree(release_dir, self.workdir, dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__"))

@@ -21,11 +21,11 @@ import marshal
 import os
 import select
 import shutil
-import tempfile
 import threading
 import time
 
 from assignments.common.checklib import CheckFailed
+from autograder import scratch
 from autograder.sandbox import cgroup, launch, warm
 from autograder.sandbox.inside import channel
 
@@ -250,7 +250,7 @@ class StudentProcess:
         return bool(pids)
 
     def _spawn_cold(self):
-        self.workdir = tempfile.mkdtemp(prefix="rnnkit-student-")
+        self.workdir = scratch.make("rnnkit-student-")
         if self.assignment_dir:
             shutil.copytree(self.assignment_dir, self.workdir, dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__"))
