@@ -318,28 +318,6 @@ A2_CASES = [
     ("build_sentiment_model", None, r"^✓ build_sentiment_model looks right"),
     ("train_sentiment", FIT_SHUFFLE, r"^✗ train_sentiment: both epochs saw the rows in the same order"),
     ("train_sentiment", RMSPROP, r"^✗ train_sentiment: one optimizer step .* Adam's first step moves each entry by"),
-]
-
-
-def _bug_notebook(source_path, cases):
-    """Set-up and reference answers, then for each case its answer cell (None: the reference's) and the item's check
-    cell, then the reference answer again (so that the next case's check sees a correct rest)."""
-    notebook = nbformat.read(source_path, as_version=4)
-    cells = [c for c in notebook.cells if c.cell_type == "code"]
-    setup = [c for c in cells if notebooks.cell_kind(c) == notebooks.SETUP]
-    answers = {notebooks.nbgrader_meta(c)["grade_id"]: c for c in cells if notebooks.cell_kind(c) == notebooks.ANSWER}
-    checks = {notebooks.checked_item(c): c for c in cells if notebooks.cell_kind(c) == notebooks.CHECK}
-    out = list(setup) + list(answers.values())
-    marks = []
-    for item, source, _ in cases:
-        out.append(nbformat.v4.new_code_cell(answers[item].source if source is None else source))
-        marks.append(len(out))
-        out += [nbformat.v4.new_code_cell(checks[item].source), nbformat.v4.new_code_cell(answers[item].source)]
-    notebook.cells = out
-    return notebook, marks
-
-
-A2_CASES += [
     # mistakes as a student writes them: each check names the cause in the kernel too
     ("build_vocab", '''
 def build_vocab(token_lists, min_freq=1):
@@ -364,6 +342,26 @@ def many_to_one_forward(ids, params):
     return H @ params["W_hq"] + params["b_q"]
 ''', r"^✗ many_to_one_forward: logits \(float64\): the logits come from H_T, the state after the last column"),
 ]
+
+
+def _bug_notebook(source_path, cases):
+    """Set-up and reference answers, then for each case its answer cell (None: the reference's) and the item's check
+    cell, then the reference answer again (so that the next case's check sees a correct rest)."""
+    notebook = nbformat.read(source_path, as_version=4)
+    cells = [c for c in notebook.cells if c.cell_type == "code"]
+    setup = [c for c in cells if notebooks.cell_kind(c) == notebooks.SETUP]
+    answers = {notebooks.nbgrader_meta(c)["grade_id"]: c for c in cells if notebooks.cell_kind(c) == notebooks.ANSWER}
+    checks = {notebooks.checked_item(c): c for c in cells if notebooks.cell_kind(c) == notebooks.CHECK}
+    out = list(setup) + list(answers.values())
+    marks = []
+    for item, source, _ in cases:
+        out.append(nbformat.v4.new_code_cell(answers[item].source if source is None else source))
+        marks.append(len(out))
+        out += [nbformat.v4.new_code_cell(checks[item].source), nbformat.v4.new_code_cell(answers[item].source)]
+    notebook.cells = out
+    return notebook, marks
+
+
 A3_CASES = [
     ("perplexity", '''
 def perplexity(logits, Y):

@@ -101,7 +101,7 @@ def autograde(course, assignments, students=None, level="bubblewrap", force=Fals
     kept results, and how many submissions were NOT graded (grader failures, or results that could not be
     recorded).
 
-    Never stops on one bad submission. ``jobs`` local warm graders grade at once, or ``dask`` (a ``tls://``
+    Never stops on one bad submission. ``jobs`` submissions are graded at once by the local warm grader, or ``dask`` (a ``tls://``
     scheduler address, or ``local``) sends one task per submission to a Dask cluster (``jobs`` workers for
     ``local``). ``items`` (``{student: [grade_id, ...]}``) grades some submissions in part; ``salts``
     (``{student: text}``) gives them other grader seeds (``rnnkit validate``). ``settings``: the course's

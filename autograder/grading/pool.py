@@ -210,13 +210,13 @@ class Pool:
         self.close()
 
 
-SERVING = None   # in the grading service's own process: its warm graders (see autograder.grading.service)
+SERVING = None   # in the grading service's own process: its Pool (see autograder.grading.service)
 
 
 def schedule(tasks, jobs=1, settings=Settings(), echo=print):
     """Grades ``tasks`` (of one course) on this machine, ``jobs`` at a time; yields each :class:`Outcome` as it is
     ready. With ``settings.service`` the course's warm grading service grades them (started on first use, see
-    :mod:`autograder.grading.service`); otherwise, or if it cannot start, warm graders of this run's own."""
+    :mod:`autograder.grading.service`); otherwise, or if it cannot start, a warm grader of this run's own."""
     tasks = list(tasks)
     if not tasks:
         return

@@ -2,11 +2,11 @@
 
 ``rnnkit autograde`` (and so formgrader's button, ``nbgrader autograde`` on an rnnkit course and ``rnnkit
 validate``) finds the course's service through the course folder, starts it on first use and hands it one
-:class:`~autograder.grading.job.Task` per connection; the service grades it with its warm graders
+:class:`~autograder.grading.job.Task` per connection; the service grades it with its warm grader
 (:class:`~autograder.grading.pool.Pool`) and answers with the :class:`~autograder.grading.job.Outcome`. It ends by
 itself after ``Settings.service_idle`` seconds without work.
 
-Warm never means shared: the service keeps the same warm graders a single run would (each submission is still
+Warm never means shared: the service keeps the same warm grader a single run would (each submission is still
 graded in a forked child whose memory dies with it, and each student process is a fresh worker with its own root,
 ``/tmp``, ``/dev`` and limits); it only keeps them alive between commands. It runs the grader's code as it was
 when it started: a client whose code, settings, secret or interpreter differ (its :func:`key`) stops it and starts
@@ -204,7 +204,7 @@ class Service:
 
     def serve(self):
         from autograder.grading import pool
-        pool.SERVING = self.pool   # while it serves, a run inside the service grades with these warm graders
+        pool.SERVING = self.pool   # while it serves, a run inside the service grades with this warm grader
         try:
             self._serve()
         finally:
