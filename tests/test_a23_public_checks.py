@@ -63,6 +63,15 @@ def verdict(assignment, name=None, item=None, answers=None):
     return public_checks.run_checks(assignment, c, until=item, answers=answers)[item]
 
 
+def assert_flagged(assignment, name, expected):
+    """The check of the mistake's own item prints ✗, once prefixed with the item, and a sentence matching
+    ``expected``."""
+    selected(assignment)
+    out = verdict(assignment, name)
+    item = (LOCAL.get(name) or change(assignment, name)).cell
+    assert out.startswith(f"✗ {item}: ") and f"{item}: {item}:" not in out and re.search(expected, out), out
+
+
 # A whole epoch on one persistent tape: harmless when the carried state is cut with tf.stop_gradient, wrong when not
 EPOCH_BODY = '''        state, total, count = None, 0.0, 0
         for X, Y in sampler(corpus, batch_size, num_steps, rng):
@@ -100,9 +109,7 @@ TRAINING_MISTAKES = [
 
 @pytest.mark.parametrize("name, expected", TRAINING_MISTAKES)
 def test_a3_training_loop_mistakes_are_flagged_by_the_public_check(name, expected):
-    selected(A3)
-    out = verdict(A3, name)
-    assert out.startswith("✗ train_char_lm: ") and re.search(expected, out), out
+    assert_flagged(A3, name, expected)
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -118,9 +125,7 @@ def test_a3_training_loop_mistakes_are_flagged_by_the_public_check(name, expecte
     ("train_state_never_carried", r"did not start from the state batch 1 ended with"),
 ])
 def test_a3_every_argument_of_the_training_loop_is_checked_in_public(name, expected):
-    selected(A3)
-    out = verdict(A3, name)
-    assert out.startswith("✗ train_char_lm: ") and re.search(expected, out), out
+    assert_flagged(A3, name, expected)
 
 
 @pytest.mark.parametrize("name", ["train_keras_sgd_tf_function", "train_assign_and_sum_of_nll",
@@ -165,11 +170,7 @@ def test_a3_one_tape_over_an_epoch_passes_when_the_state_is_cut():
     ("vocab_ties_first_seen", r"the ties are not sorted by code point"),
 ])
 def test_a3_messages_name_the_cause(name, expected):
-    selected(A3)
-    out = verdict(A3, name)
-    assert re.search(expected, out), out
-    item = change(A3, name).cell
-    assert f"{item}: {item}:" not in out
+    assert_flagged(A3, name, expected)
 
 
 def test_a3_reference_and_tensorflow_clipping_pass_every_public_check():
@@ -191,9 +192,7 @@ A2 = "02_sentiment"
     ("train_lr_ignored", r"with learning_rate=0 a weight moved"),
 ])
 def test_a2_training_loop_mistakes_are_flagged_by_the_public_check(name, expected):
-    selected(A2)
-    out = verdict(A2, name)
-    assert out.startswith("✗ train_sentiment: ") and re.search(expected, out), out
+    assert_flagged(A2, name, expected)
 
 
 @pytest.mark.parametrize("name", ["train_hand_written_loop", "train_keras_loss_function_and_accuracy_metric", None])
@@ -240,10 +239,7 @@ def test_a2_autodiff_in_the_hand_derivation_is_named_before_submitting():
     ("model_embedding_width_units", r"make the embedding embed_dim wide"),
 ])
 def test_a2_messages_name_the_cause(name, expected):
-    selected(A2)
-    out = verdict(A2, name)
-    item = change(A2, name).cell
-    assert out.startswith(f"✗ {item}: ") and re.search(expected, out), out
+    assert_flagged(A2, name, expected)
 
 
 def test_a2_reference_and_keras_variants_pass_every_public_check():
