@@ -181,11 +181,6 @@ def pattern_hint(wrong, names, sequence, carried_back):
     return ""
 
 
-def _wrong(failure, names):
-    text = str(failure)
-    return {n for n in names if f"{n} ✗" in text}
-
-
 # ------------------------------------------------------------------------------------------------ the check
 
 def check_rnn_backward(backward, forward, numpy_forward, inputs, upstream, names, step_forward=None):
@@ -242,7 +237,7 @@ def check_rnn_backward(backward, forward, numpy_forward, inputs, upstream, names
             last_only[:, -1] = upstream[:, -1]
             probe = by_hand(backward, *(tf.constant(a) for a in (last_only, X, H_start, H, W_xh, W_hh)))
             carried_back = bool(np.any(to_array(probe[1], names[1])))
-        hint = pattern_hint(_wrong(failure, names), names, sequence, carried_back)
+        hint = pattern_hint(failure.wrong, names, sequence, carried_back)
         raise CheckFailed(str(failure) + ("." + hint if hint else "")) from None
     try:
         check_gradients(float32, numeric, tol=F32_GRAD_TOL, against="the float64 truth", what=f"{name} in float32")

@@ -423,7 +423,7 @@ def wrong_gradients(params, ids, labels):
 def gradient_pattern(failure):
     """What the wrong gradients point at, from two probes: sentences of one word (nothing is carried back through
     time) and a symmetric W_hh (a missing transpose does not show)."""
-    wrong = {name for name in P if f"{name} ✗" in str(failure)}
+    wrong = failure.wrong
     if wrong == {"W_xh"}:
         return (" Only W_xh is wrong: step t reads the word ids[:, t], so dW_xh += X_t^T dA_t with X_t the one-hot of "
                 "that same column (check the time index of X)")

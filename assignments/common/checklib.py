@@ -167,7 +167,8 @@ def check_gradients(got, expected, tol=1e-7, against="the expected gradients", w
 
     Returns:
         dict name -> relative error, when every gradient passes. Otherwise raises :class:`CheckFailed` naming, for
-        every gradient, its relative error or what is wrong with it (shape, NaN, all zeros).
+        every gradient, its relative error or what is wrong with it (shape, NaN, all zeros); its ``wrong`` is the
+        set of the wrong gradients' names.
     """
     errors, problems = {}, {}
     for name, value in got.items():
@@ -187,8 +188,10 @@ def check_gradients(got, expected, tol=1e-7, against="the expected gradients", w
     if not problems:
         return errors
     parts = [f"{name} {'✗ ' + problems[name] if name in problems else f'✓ {errors[name]:.0e}'}" for name in got]
-    raise CheckFailed(f"{len(problems)} of {len(got)} gradients of {what} are wrong (norm-wise relative error vs "
-                      f"{against}, tolerance {tol:.0e}): " + "; ".join(parts))
+    failure = CheckFailed(f"{len(problems)} of {len(got)} gradients of {what} are wrong (norm-wise relative error vs "
+                          f"{against}, tolerance {tol:.0e}): " + "; ".join(parts))
+    failure.wrong = set(problems)   # for the checks that say what the pattern of wrong gradients means
+    raise failure
 
 
 def numeric_gradient(f, x, upstream, h=1e-5):
