@@ -24,23 +24,46 @@ def cmd_collect(args, course):
 
 
 def cmd_autograde(args, course):
+    from autograder import settings as settings_module
+    settings = settings_module.load(course.root)
+    found = course.built_assignments()
+    if not found or any(name not in found for name in _names(args)):   # refused here: nothing starts
+        from autograder import workflow
+        workflow.built(course, _names(args))
     students = [args.student] if args.student else None
-    sandbox = args.sandbox or os.environ.get("RNNKIT_REQUIRE_SANDBOX") or None
-    if not args.dask:   # the course's warm grading service runs the whole command (it records as we would)
-        from autograder import settings as settings_module
-        from autograder.grading import service
-        settings = settings_module.load(course.root)
-        if settings.service and settings.warm:
-            try:
-                failures = service.Client(course.root, settings, args.jobs).autograde(
-                    _names(args), students, sandbox, args.force)
-                return 1 if failures else 0
-            except service.ServiceUnavailable as err:
-                print(f"{err}; grading in this process instead", flush=True)
+    sandbox = args.sandbox or settings_module.required_sandbox()
+    if not args.dask and settings.service and settings.warm:
+        # this account's warm grading service runs the whole command (it records as we would)
+        from autograder.grading import client
+        try:
+            failures = client.Client(settings, args.jobs).autograde(course.root, _names(args), students, sandbox,
+                                                                    args.force, settings)
+            return 1 if failures else 0
+        except client.ServiceUnavailable as err:
+            print(f"{err}; grading in this process instead", flush=True)
     from autograder import workflow
     _, failures, _ = workflow.autograde(course, _names(args), students, sandbox=sandbox, force=args.force,
-                                        jobs=args.jobs, dask=args.dask)
+                                        jobs=args.jobs, dask=args.dask, settings=settings)
     return 1 if failures else 0
+
+
+def cmd_service(args, course):
+    """What this account's grading service runs (courses, memory, idle time), or ``--stop`` it."""
+    from autograder.grading import client
+    report = client.status()
+    if report is None:
+        print("no grading service runs for this account")
+        return 0
+    if args.stop:
+        client.stop()
+        print(f"stopped the grading service (pid {report.pid})")
+        return 0
+    print(f"grading service pid {report.pid}: {report.memory_mb:.0f} MB resident (with its warm grader and "
+          f"zygotes), " + (f"{report.busy} command(s) under way" if report.busy else f"idle for {report.idle:.0f} s"))
+    for root, idle in sorted(report.courses.items(), key=lambda pair: pair[1]):
+        gone = "" if os.path.isdir(root) else " (gone)"
+        print(f"  {root}{gone}: last graded {idle:.0f} s ago")
+    return 0
 
 
 def cmd_feedback(args, course):
@@ -103,6 +126,9 @@ def parser():
                    "for a LocalCluster of --jobs workers on this machine)")
     p.add_argument("--sandbox", choices=["bubblewrap", "unshare", "none"],
                    help="require this isolation level (default: the strongest available, or RNNKIT_REQUIRE_SANDBOX)")
+    p = command("service", cmd_service, "show this account's grading service (courses, memory, idle time), or stop "
+                "it (it also ends by itself when idle)")
+    p.add_argument("--stop", action="store_true", help="stop it")
     p = command("feedback", cmd_feedback, "render feedback HTML (nbgrader generate_feedback), optionally release it")
     p.add_argument("assignment", nargs="?")
     p.add_argument("--student")

@@ -44,9 +44,14 @@ class Settings:
     trusted_memory_gb: float = _setting(8.0, "address space of the trusted process that grades one submission")
     suite_timeout: float = _setting(3600.0, "seconds the whole hidden suite of one submission may take")
     retries: int = _setting(1, "times a grader failure is retried within one run (the next run retries again)")
+    train_timeout: float = _setting(300.0, "seconds one training call of a hidden suite may take (Assignments 2 "
+                                           "and 3; the reference needs under 10)")
     warm: bool = _setting(True, "warm graders and zygotes (TensorFlow imported once); false grades cold")
-    service: bool = _setting(True, "keep the warm graders running between commands (a grading service per course)")
+    service: bool = _setting(True, "keep a warm grader running between commands (one grading service per "
+                                   "instructor account)")
     service_idle: float = _setting(900.0, "seconds without work after which the grading service ends")
+    warm_memory_gb: float = _setting(2.5, "resident memory of what the grading service keeps warm (a warm grader, "
+                                          "about 0.7 GB, and its zygotes); past it the least recently used go")
 
     def to_dict(self):
         return asdict(self)
@@ -68,6 +73,18 @@ class Settings:
 # BUDGET_FACTOR times that, at least BUDGET_FLOOR, so that a busy machine never fails a correct submission.
 REFERENCE_SECONDS = {"01_rnn_cell": 20, "02_sentiment": 135, "03_char_lm": 105}
 BUDGET_FACTOR, BUDGET_FLOOR = 3, 180
+
+
+def secret(environ=None):
+    """``RNNKIT_SECRET``: a fixed course secret (hex) that makes gradings reproducible across courses (tests,
+    benchmarks), or None: each course keeps its own (:meth:`autograder.course.Course.secret`)."""
+    return (os.environ if environ is None else environ).get("RNNKIT_SECRET") or None
+
+
+def required_sandbox(environ=None):
+    """``RNNKIT_REQUIRE_SANDBOX``: the isolation level grading must have (CI sets it), or None: the strongest
+    available."""
+    return (os.environ if environ is None else environ).get("RNNKIT_REQUIRE_SANDBOX") or None
 
 
 def _convert(setting, text, where):

@@ -7,6 +7,7 @@ import os
 
 from autograder import build as builder
 from autograder import report as reporting
+from autograder import settings as settings_module
 from autograder.errors import RnnkitError
 from autograder.grading import batch, gradebook
 from autograder.sandbox import launch
@@ -88,16 +89,17 @@ def sandbox_warning(level):
 
 
 def autograde(course, assignments=(), students=None, sandbox=None, force=False, jobs=1, echo=print, items=None,
-              dask=None, settings=None):
+              dask=None, settings=None, grader=None):
     """Grades every (or the given) submission; returns ``(graded, failures, level)``. ``settings``: the course's
-    (:func:`autograder.settings.load`) by default."""
+    (:func:`autograder.settings.load`) by default; ``grader``: who grades (see :func:`batch.autograde`), passed
+    down by whoever decides where grading runs (the command line, the grading service)."""
     assignments = built(course, assignments)
-    level = launch.best_level(sandbox or os.environ.get("RNNKIT_REQUIRE_SANDBOX") or None)
+    level = launch.best_level(sandbox or settings_module.required_sandbox())
     warning = sandbox_warning(level)
     if warning:
         echo(warning)
     graded, failures = batch.autograde(course, assignments, students, level, force=force, jobs=jobs, echo=echo,
-                                       items=items, dask=dask, settings=settings)
+                                       items=items, dask=dask, settings=settings, grader=grader)
     total = len(graded) + failures
     echo(f"autograded {len(graded)} of {total} submission(s) at sandbox level '{level}'"
          + (f"; {failures} NOT GRADED by a fault of the grader, not of the students (see above and "

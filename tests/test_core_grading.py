@@ -273,7 +273,8 @@ for number, line in enumerate(sys.stdin):
     if number == 1:
         sys.exit(-9 % 256)          # dies on its second job, as a killed process would
     request = json.loads(line)
-    print(json.dumps({"id": request["id"], "code": 0, "output": "graded " + request["job"]}), flush=True)
+    print(json.dumps({"type": "JobAnswer", "id": request["id"], "code": 0, "output": "graded " + request["job"]}),
+          flush=True)
 """
 
 
@@ -282,7 +283,7 @@ def test_a_warm_grader_that_dies_fails_one_grading_and_the_next_starts_a_new_one
 
     def start(self):
         self.proc = subprocess.Popen([sys.executable, "-c", FAKE_WARM_GRADER], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE)
         started.append(self.proc.pid)
     monkeypatch.setattr(pool.WarmGrader, "_start", start)
     grader = pool.WarmGrader()
@@ -371,15 +372,15 @@ def test_the_service_answers_its_own_error_instead_of_hanging_up(tmp_path, cours
     and log say what went wrong instead of 'the grading service was lost'."""
     import socket
     from autograder.grading import service
+    from autograder.sandbox.inside import messages as m
     path = str(tmp_path / "s.sock")
-    settings = Settings(warm=False)
-    server = service.Service(course.root, path, "k", settings)
+    server = service.Service(path, "k", Settings(warm=False))
     server.pool.grade = lambda task: (_ for _ in ()).throw(ValueError("the service's bug"))
     mine, theirs = socket.socketpair()
-    mine.sendall((json.dumps({"key": "k", "task": task(course, "ada").to_dict()}) + "\n").encode())
+    mine.sendall(m.encode_line(m.GradeTask("k", task(course, "ada").to_dict())))
     server._handle(theirs)
-    reply = json.loads(mine.makefile("rb").readline())
-    outcome = Outcome.from_dict(reply["outcome"])
+    reply = m.decode(mine.makefile("rb").readline(), m.Graded)
+    outcome = Outcome.from_dict(reply.outcome)
     assert outcome.status == GRADER_FAILURE and "ValueError: the service's bug" in outcome.reason
     server.listener.close()
 
@@ -390,14 +391,12 @@ def test_a_stopped_service_leaves_its_successors_socket_alone(tmp_path, course):
     another service)."""
     from autograder.grading import service
     path = str(tmp_path / "s.sock")
-    old = service.Service(course.root, path, "old", Settings(warm=False))
+    old = service.Service(path, "old", Settings(warm=False))
     os.unlink(path)                                                  # what Client._start does before starting
-    new = service.Service(course.root, path, "new", Settings(warm=False))
+    new = service.Service(path, "new", Settings(warm=False))
     old.done.set()
     old.serve()
     assert os.path.exists(path)
     new.done.set()
     new.serve()
     assert not os.path.exists(path)
-    from autograder.grading import pool
-    assert pool.SERVING is None   # a service ended in this process leaves this process's later runs their own graders

@@ -40,14 +40,14 @@ def _descendants():
 
 
 def warm_grader(procs):
-    """The warm grader: ``python -m autograder.grading.pool`` whose parent is not one itself."""
-    pids = {p.pid for p in procs if p.has("autograder.grading.pool")}
+    """The warm grader: ``python -m autograder.grading.grader`` whose parent is not one itself."""
+    pids = {p.pid for p in procs if p.has("autograder.grading.grader")}
     return [p for p in procs if p.pid in pids and p.ppid not in pids]
 
 
 def grading_child(procs):
     """A warm grader's forked child, which runs the hidden suite (same command line as its parent)."""
-    pids = {p.pid for p in procs if p.has("autograder.grading.pool")}
+    pids = {p.pid for p in procs if p.has("autograder.grading.grader")}
     return [p for p in procs if p.pid in pids and p.ppid in pids]
 
 

@@ -2,8 +2,9 @@
 
 One run, in order: take the course's lock (one ``rnnkit autograde`` at a time per course: a second one says who
 holds it and stops), check the gradebook and back it up, hand every submission as a
-:class:`~autograder.grading.job.Task` to a scheduler (:func:`autograder.grading.pool.schedule` on this machine,
-:func:`autograder.grading.distributed.schedule` on a Dask cluster), and record each
+:class:`~autograder.grading.job.Task` to a grader (the one the caller passes down, such as the grading service's
+warm :class:`~autograder.grading.pool.Pool`; else a pool of this run's own; or
+:func:`autograder.grading.distributed.schedule` on a Dask cluster), ``jobs`` at a time, and record each
 :class:`~autograder.grading.job.Outcome` as it comes back:
 
 * graded or kept: the autograded notebook and the gradebook (a kept result is recorded again, so a gradebook that
@@ -16,6 +17,7 @@ holds it and stops), check the gradebook and back it up, hand every submission a
 Results are written as each submission finishes, so an interrupted run loses nothing already graded, and the
 next run skips what is graded and unchanged (``--force`` regrades).
 """
+from concurrent.futures import ThreadPoolExecutor, as_completed
 import contextlib
 import fcntl
 import os
@@ -24,7 +26,7 @@ import sqlite3
 from autograder import settings as settings_module
 from autograder.errors import RnnkitError
 from autograder.grading import distributed, gradebook, pool, submission
-from autograder.grading.job import KEPT, Task
+from autograder.grading.job import GRADER_FAILURE, KEPT, Outcome, Task
 from autograder.progress import Progress
 from autograder.results import SubmissionResults
 
@@ -95,8 +97,25 @@ def tasks(course, assignments, students, level, force, items, salts, settings, e
     return todo
 
 
+def outcomes(grader, tasks, jobs):
+    """Grades ``tasks`` with ``grader`` (``grade(task) -> Outcome`` and ``grow(jobs)``), ``jobs`` at a time; yields
+    each :class:`Outcome` as it is ready. A bug of the grader's own costs its submission only."""
+    tasks = list(tasks)
+    if not tasks:
+        return
+    jobs = min(max(1, jobs), len(tasks))
+    grader.grow(jobs)
+    with ThreadPoolExecutor(max_workers=jobs) as threads:
+        futures = {threads.submit(grader.grade, task): task for task in tasks}
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except Exception as err:
+                yield Outcome(futures[future], GRADER_FAILURE, reason=f"{type(err).__name__}: {err}")
+
+
 def autograde(course, assignments, students=None, level="bubblewrap", force=False, jobs=1, echo=print,
-              items=None, dask=None, salts=None, settings=None, dask_security=None):
+              items=None, dask=None, salts=None, settings=None, dask_security=None, grader=None):
     """Grades the submissions; returns ``({(student, assignment): SubmissionResults}, failures)``: the graded and
     kept results, and how many submissions were NOT graded (grader failures, or results that could not be
     recorded).
@@ -105,7 +124,8 @@ def autograde(course, assignments, students=None, level="bubblewrap", force=Fals
     scheduler address, or ``local``) sends one task per submission to a Dask cluster (``jobs`` workers for
     ``local``). ``items`` (``{student: [grade_id, ...]}``) grades some submissions in part; ``salts``
     (``{student: text}``) gives them other grader seeds (``rnnkit validate``). ``settings``: the course's
-    (:func:`autograder.settings.load`) by default.
+    (:func:`autograder.settings.load`) by default. ``grader``: who grades (a :class:`~autograder.grading.pool.Pool`
+    or a :class:`~autograder.grading.client.Client`); by default a pool of this run's own, closed at its end.
     """
     settings = settings or settings_module.load(course.root)
     with exclusive(course):
@@ -113,14 +133,16 @@ def autograde(course, assignments, students=None, level="bubblewrap", force=Fals
         course.secret()   # a malformed secret is refused in one line before anything is graded
         todo = tasks(course, assignments, students, level, force, items, salts, settings, echo)
         graded = {}
-        with Progress(len(todo), "autograde", echo) as progress:
+        with contextlib.ExitStack() as stack, Progress(len(todo), "autograde", echo) as progress:
+            if grader is None and not dask and todo:
+                grader = stack.enter_context(pool.Pool(jobs, settings.warm))
             for attempt in range(settings.retries + 1):
                 if dask:
-                    outcomes = distributed.schedule(todo, dask, workers=max(1, jobs), security=dask_security)
+                    ready = distributed.schedule(todo, dask, workers=max(1, jobs), security=dask_security)
                 else:
-                    outcomes = pool.schedule(todo, jobs, settings, echo)
+                    ready = outcomes(grader, todo, jobs)
                 retry = []
-                for outcome in outcomes:
+                for outcome in ready:
                     if outcome.failed and attempt < settings.retries:
                         echo(f"{_name(outcome)}: grader failure ({outcome.reason}); trying again")
                         retry.append(outcome.task)

@@ -32,7 +32,7 @@ def grade_task(task):
     from autograder.sandbox import launch
     launch.best_level(task.level)  # this worker must offer the level the instructor asked for, or say so
     if not hasattr(_local, "pool"):
-        _local.pool = pool.Pool(1, task.settings)
+        _local.pool = pool.Pool(1, task.settings.warm)
     return _local.pool.grade(task).to_dict()
 
 
