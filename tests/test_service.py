@@ -1,11 +1,17 @@
-"""The grading service that stays warm between commands: a second command is graded by the same warm processes
-(no TensorFlow imported again), yet a vandal graded by one command leaves nothing for the next submission; a
-client with other code or settings gets a service of its own; a service lost mid-grading costs no grade; an idle
-service ends by itself."""
+"""The grading service, one per instructor account: a second command is graded by the same warm processes (no
+TensorFlow imported again), yet a vandal graded by one command leaves nothing for the next submission; several
+courses share it within its memory bound; it cannot be impersonated (a folder or socket another user prepared is
+refused in one line and the command still grades; both ends check the peer's uid); a command that fails before
+grading starts nothing; it ends when idle, when its courses are gone, on --stop and on SIGTERM."""
 import os
+import pathlib
+import pwd
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -13,7 +19,10 @@ import psutil
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder.grading import batch, service
+from autograder import project
+from autograder.course import Course
+from autograder.grading import batch, client, service
+from autograder.sandbox.inside import messages as m
 from autograder.settings import Settings
 from autograder.simulation import submissions
 from tests.test_faults import Proc, grading_child, kill_once, student_worker, zygote
@@ -22,14 +31,9 @@ from tests.test_warm import VANDAL
 A1 = "01_rnn_cell"
 
 
-class Watch:
-    """The course's service process (a daemon, nobody's child: found through its socket) and its descendants."""
-    course = None
-
-
 def services():
-    pid = service.pid(Watch.course.root)
-    return [Proc(psutil.Process(pid))] if pid else []
+    report = client.status()
+    return [Proc(psutil.Process(report.pid))] if report else []
 
 
 def service_tree():
@@ -45,13 +49,21 @@ def service_tree():
 
 def warm_graders():
     ours = {p.pid for p in services()}
-    return [p for p in service_tree() if p.has("autograder.grading.pool") and p.ppid in ours]
+    return [p for p in service_tree() if p.has("autograder.grading.grader") and p.ppid in ours]
+
+
+def stop_and_wait():
+    """Stops this account's service and waits until its processes are gone (a new one must not race them)."""
+    tree = [p.proc for p in service_tree()]
+    client.stop()
+    psutil.wait_procs(tree, timeout=60)
 
 
 def grade(course, students, level, lines=None, **settings):
     lines = [] if lines is None else lines
+    settings = Settings(service=True, **settings)
     graded, failures = batch.autograde(course, [A1], students, level, force=True, echo=lines.append,
-                                       settings=Settings(service=True, **settings))
+                                       settings=settings, grader=client.Client(settings, echo=lines.append))
     assert failures == 0, lines
     return graded
 
@@ -67,9 +79,8 @@ def course(built):
     submissions.submit(course, "svc-ref", A1, reference)
     submissions.submit(course, "svc-vandal", A1, {**reference, first: VANDAL + "\nvandal()\n" + reference[first]})
     submissions.submit(course, "svc-stuck", A1, {**reference, first: SLEEPER + reference[first]})
-    Watch.course = course
     yield course
-    service.stop(course.root)
+    stop_and_wait()
 
 
 def test_a_second_command_is_graded_warm_and_a_vandal_leaves_nothing_behind(course, level):
@@ -89,12 +100,12 @@ def test_a_second_command_is_graded_warm_and_a_vandal_leaves_nothing_behind(cour
 KILL_EARLY = {"among": service_tree, "settle": 0.2}
 
 
-def command(course, level, *args):
+def command(course, level, *args, env=None, importtime=True):
     """``rnnkit autograde`` as an instructor (or formgrader's button) runs it, with the service on."""
-    env = dict(os.environ, RNNKIT_SERVICE="1")
-    return subprocess.run([sys.executable, "-X", "importtime", "-m", "autograder.cli", "autograde", *args,
-                           "--course-dir", course.root, "--sandbox", level], env=env, capture_output=True,
-                          text=True, timeout=600)
+    env = dict(os.environ, RNNKIT_SERVICE="1", **(env or {}))
+    return subprocess.run([sys.executable, *(["-X", "importtime"] if importtime else []), "-m", "autograder.cli",
+                           "autograde", *args, "--course-dir", course.root, "--sandbox", level], env=env,
+                          capture_output=True, text=True, timeout=600, cwd=project.ROOT)
 
 
 def test_the_whole_command_runs_in_the_service_and_its_own_process_stays_light(course, level):
@@ -108,8 +119,18 @@ def test_the_whole_command_runs_in_the_service_and_its_own_process_stays_light(c
     assert "autograder" in imported and not imported & {"nbgrader", "nbformat", "tensorflow", "sqlalchemy"}
     with Gradebook(course.db_url) as gb:
         assert gb.find_submission(A1, "svc-ref").score == 15
-    refused = command(course, level, "09_missing")
-    assert refused.returncode == 2 and "assignment '09_missing' is not built" in refused.stderr
+
+
+def test_a_command_that_fails_before_grading_starts_no_service(course, level, tmp_path):
+    stop_and_wait()
+    for args in (["--course-dir", str(tmp_path / "nonexistent")], [A1, "--course-dir", str(tmp_path)],
+                 ["09_missing", "--course-dir", course.root]):
+        run = subprocess.run([sys.executable, "-m", "autograder.cli", "autograde", *args],
+                             env=dict(os.environ, RNNKIT_SERVICE="1"), capture_output=True, text=True,
+                             timeout=120, cwd=project.ROOT)
+        assert run.returncode == 2 and run.stderr.count("\n") == 1 and "built in" in run.stderr, run.stderr
+        assert client.status() is None
+    assert not os.path.exists(str(tmp_path / "nonexistent"))
 
 
 def test_a_service_killed_during_a_command_leaves_the_command_to_grade(course, level):
@@ -127,11 +148,13 @@ def test_a_service_killed_during_a_command_leaves_the_command_to_grade(course, l
     assert "grading in this process instead" in run.stdout and "svc-ref/01_rnn_cell: 15 / 15" in run.stdout
 
 
-def test_other_settings_get_a_service_of_their_own(course, level):
+def test_a_courses_settings_travel_with_it_and_other_service_settings_get_a_service_of_their_own(course, level):
     grade(course, ["svc-ref"], level)
     before = {p.pid for p in services()}
     assert len(before) == 1
-    grade(course, ["svc-ref"], level, call_timeout=90.0)
+    grade(course, ["svc-ref"], level, call_timeout=90.0)       # a course's own setting: the same service
+    assert {p.pid for p in services()} == before
+    grade(course, ["svc-ref"], level, service_idle=600.0)      # the service's own: a new one
     after = {p.pid for p in services()}
     assert len(after) == 1 and after != before
 
@@ -151,19 +174,6 @@ def test_a_service_killed_mid_grading_costs_no_grade(course, level):
     assert results.score == results.max_score
 
 
-def test_an_idle_service_ends_by_itself(course, level):
-    grade(course, ["svc-ref"], level, service_idle=10.0)   # long enough to be seen alive on a loaded machine
-    tree = [p.proc for p in service_tree()]
-    assert services() and len(tree) >= 2
-    deadline = time.monotonic() + 60
-    while services() and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert not services()
-    gone, alive = psutil.wait_procs(tree, timeout=30)
-    assert not alive, alive   # its warm graders and zygotes went with it
-    assert not os.path.exists(service.socket_path(course.root))
-
-
 def test_two_gradings_at_once_share_one_warm_grader_and_a_killed_one_fails_alone(course, level):
     """-j 2 is two forked children of ONE warm grader (and, at the bubblewrap level, one zygote). A submission whose
     answer cell never ends keeps its grading under way while the other one is graded, fully, by the same warm
@@ -180,8 +190,9 @@ def test_two_gradings_at_once_share_one_warm_grader_and_a_killed_one_fails_alone
                 child.proc.send_signal(signal.SIGKILL)
         lines.append(line)
     lines = []
+    settings = Settings(service=True, retries=0)
     graded, failures = batch.autograde(course, [A1], ["svc-stuck", "svc-ref"], level, force=True, jobs=2,
-                                       echo=echo, settings=Settings(service=True, retries=0))
+                                       echo=echo, settings=settings, grader=client.Client(settings))
     assert seen, lines
     (grader,) = seen["graders"]                                     # one warm grader for both gradings
     assert [c.ppid for c in seen["children"]] == [grader], seen       # the stuck grading: its child, still there
@@ -198,3 +209,219 @@ def test_two_gradings_at_once_share_one_warm_grader_and_a_killed_one_fails_alone
     again = grade(course, ["svc-ref"], level, retries=0)[("svc-ref", A1)]
     assert {p.pid for p in warm_graders()} == {grader}               # the same warm grader, still serving
     assert again.score == again.max_score
+
+
+def course_copy(course, where):
+    """A course folder of its own with the same built assignment and the reference's submission."""
+    shutil.copytree(course.root, where, ignore=shutil.ignore_patterns("autograded", "feedback", "grader_logs",
+                                                                     ".rnnkit-autograde.lock"))
+    return Course(where)
+
+
+def test_several_courses_share_one_service_within_its_memory_bound(course, level, tmp_path):
+    """Four course folders graded one after another: one service, one warm grader; what it keeps warm stays
+    under the bound (the least recently used zygotes go), and every grade is right."""
+    if level != "bubblewrap":
+        pytest.skip("zygotes (what the bound evicts) run at the bubblewrap level only")
+    stop_and_wait()
+    bound = 1.6   # GB: a warm grader (about 0.7) and one zygote (about 0.6), not four zygotes
+    courses = [course_copy(course, str(tmp_path / f"course{i}")) for i in range(4)]
+    peaks = []
+    for other in courses:
+        graded = grade(other, ["svc-ref"], level, warm_memory_gb=bound)[("svc-ref", A1)]
+        assert graded.score == graded.max_score
+        time.sleep(1)   # the warm grader evicts once the grading is answered
+        peaks.append(client.status().memory_mb)
+        assert len(warm_graders()) == 1 and len(services()) == 1
+        assert len(zygote(service_tree())) == 1
+    report = client.status()
+    assert set(report.courses) == {c.root for c in courses}
+    resident_warm = sum(p.proc.memory_info().rss for p in service_tree() if not p.has("autograder.grading.service"))
+    print(f"resident after 4 courses: service tree {report.memory_mb:.0f} MB, warm part "
+          f"{resident_warm / 2**20:.0f} MB; after each course {peaks}")
+    assert resident_warm <= bound * 2**30 * 1.1
+
+
+def test_a_service_whose_courses_are_gone_ends_and_sigterm_removes_its_socket(course, level, tmp_path):
+    stop_and_wait()
+    doomed = course_copy(course, str(tmp_path / "doomed"))
+    grade(doomed, ["svc-ref"], level)
+    (pid,) = {p.pid for p in services()}
+    shutil.rmtree(doomed.root)
+    assert psutil.wait_procs([psutil.Process(pid)], timeout=60)[0], "the service outlived its course"
+    path = client.socket_path()
+    assert not os.path.exists(path)
+    grade(course, ["svc-ref"], level)
+    (pid,) = {p.pid for p in services()}
+    os.kill(pid, signal.SIGTERM)
+    assert psutil.wait_procs([psutil.Process(pid)], timeout=60)[0]
+    assert not os.path.exists(path) and client.status() is None
+
+
+def test_rnnkit_service_shows_what_runs_and_stops_it(course, level):
+    grade(course, ["svc-ref"], level)
+
+    def rnnkit_service(*args):
+        return subprocess.run([sys.executable, "-m", "autograder.cli", "service", *args], capture_output=True,
+                              text=True, timeout=120, cwd=project.ROOT)
+    shown = rnnkit_service()
+    assert shown.returncode == 0 and f"{course.root}: last graded" in shown.stdout and "MB resident" in shown.stdout
+    assert "idle for" in shown.stdout, shown.stdout
+    stopped = rnnkit_service("--stop")
+    assert stopped.returncode == 0 and "stopped the grading service" in stopped.stdout
+    assert client.status() is None
+    assert "no grading service runs" in rnnkit_service().stdout
+
+
+def test_an_idle_service_ends_by_itself(course, level):
+    stop_and_wait()
+    grade(course, ["svc-ref"], level, service_idle=10.0)   # long enough to be seen alive on a loaded machine
+    tree = [p.proc for p in service_tree()]
+    assert services() and len(tree) >= 2
+    deadline = time.monotonic() + 60
+    while services() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not services()
+    gone, alive = psutil.wait_procs(tree, timeout=30)
+    assert not alive, alive   # its warm graders and zygotes went with it
+    assert not os.path.exists(client.socket_path())
+
+
+# -- impersonation --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def squatter():
+    """A real Unix user who is not the instructor (removed at the end)."""
+    name = "rks_squat"
+    subprocess.run(["userdel", "-r", name], capture_output=True)
+    subprocess.run(["useradd", "-M", "-s", "/bin/sh", name], check=True)
+    yield pwd.getpwnam(name)
+    subprocess.run(["userdel", "-r", name], capture_output=True)
+
+
+FAKE_SERVICE = """
+import os, socket, sys
+os.makedirs(sys.argv[1], mode=0o777, exist_ok=True)
+os.chmod(sys.argv[1], 0o777)
+listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+listener.bind(os.path.join(sys.argv[1], "service.sock"))
+os.chmod(os.path.join(sys.argv[1], "service.sock"), 0o777)
+listener.listen(8)
+print("listening", flush=True)
+while True:
+    conn, _ = listener.accept()
+    data = conn.recv(1 << 16)
+    print("got", len(data), flush=True)
+    conn.sendall(b'{"type": "Ready", "pid": 1}\\n')
+"""
+
+
+def as_user(user, argv, **kwargs):
+    """Runs ``argv`` as ``user`` (setpriv drops root's uid, gid and groups before exec)."""
+    return ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", "--", *argv]
+
+
+def test_a_folder_and_socket_another_user_prepared_are_refused_and_the_command_grades(course, level, squatter,
+                                                                                       tmp_path):
+    """A student makes ``<tmp>/rnnkit-0/`` and listens there before the instructor's first command: the command
+    names the folder and its owner in one line, sends the squatter nothing, and grades right with a service in a
+    private place of its own."""
+    stop_and_wait()
+    shared_tmp = tmp_path / "shared-tmp"
+    shared_tmp.mkdir()
+    os.chmod(shared_tmp, 0o1777)    # like /tmp
+    squat = shared_tmp / f"rnnkit-{os.getuid()}"
+    fake = subprocess.Popen(as_user(squatter, ["/usr/bin/python3", "-c", FAKE_SERVICE, str(squat)]),
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert fake.stdout.readline().strip() == "listening"
+        run = command(course, level, A1, "--student", "svc-ref", "--force", env={"TMPDIR": str(shared_tmp)},
+                      importtime=False)
+        assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+        refusal = [line for line in run.stdout.splitlines() if str(squat) in line]
+        assert refusal == [f"rnnkit: {squat} was made by {squatter.pw_name} (uid {squatter.pw_uid}), not by you: "
+                           "not used"], run.stdout
+        assert "svc-ref/01_rnn_cell: 15 / 15" in run.stdout
+        assert os.lstat(squat).st_uid == squatter.pw_uid and (os.lstat(squat).st_mode & 0o777) == 0o777  # untouched
+    finally:
+        fake.kill()
+        got = fake.communicate()[0]
+    assert "got" not in got, got     # not a byte was sent to the squatter
+    with Gradebook(course.db_url) as gb:
+        assert gb.find_submission(A1, "svc-ref").score == 15
+    env = dict(os.environ, TMPDIR=str(shared_tmp))
+    subprocess.run([sys.executable, "-m", "autograder.cli", "service", "--stop"], env=env, cwd=project.ROOT,
+                   capture_output=True, timeout=120)
+
+
+def test_both_ends_check_the_peers_uid(squatter, tmp_path):
+    """A listener of another uid behind a socket file of ours is refused by the client (SO_PEERCRED, not the
+    file's owner); a client of another uid gets nothing from the service, and cannot stop it."""
+    folder = tmp_path / "ours"
+    folder.mkdir(mode=0o700)
+    path = str(folder / "service.sock")
+    bound = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    bound.bind(path)                  # the file is ours; the listener will be the squatter's
+    listener = subprocess.Popen(as_user(squatter, ["/usr/bin/python3", "-c", (
+        "import socket, sys\ns = socket.socket(fileno=int(sys.argv[1]))\ns.listen(4)\nprint('listening', flush=True)\n"
+        "conn, _ = s.accept()\nprint('got', len(conn.recv(100)), flush=True)\n"), str(bound.fileno())]),
+        pass_fds=[bound.fileno()], stdout=subprocess.PIPE, text=True)
+    bound.close()
+    try:
+        assert listener.stdout.readline().strip() == "listening"
+        with pytest.raises(client.ServiceUnavailable, match=f"is served by {squatter.pw_name} .*not by you"):
+            client.exchange(path, m.Hello("k"), m.Ready)
+        assert "got 0" in listener.communicate(timeout=60)[0]   # it was hung up on without a byte
+    finally:
+        listener.kill()
+        listener.wait()
+
+    shared = pathlib.Path(tempfile.mkdtemp(prefix="rks-shared-"))   # in the temporary folder: others reach it
+    os.chmod(shared, 0o755)
+    server = service.Service(str(shared / "s.sock"), "k", Settings(warm=False))
+    os.chmod(shared / "s.sock", 0o777)     # as if anyone could connect: the uid check alone must hold
+    serving = threading.Thread(target=server.serve)
+    serving.start()
+    try:
+        other = subprocess.run(as_user(squatter, ["/usr/bin/python3", "-c", (
+            "import socket, sys\nc = socket.socket(socket.AF_UNIX)\nc.connect(sys.argv[1])\n"
+            "try:\n    c.sendall(b'{\"type\": \"Stop\"}\\n')\n    print(repr(c.recv(100)))\n"
+            "except OSError as err:\n    print('hung up:', err)\n"), str(shared / "s.sock")]),
+            capture_output=True, text=True, timeout=60)
+        assert other.stdout.strip() in ("b''", "hung up: [Errno 32] Broken pipe",
+                                        "hung up: [Errno 104] Connection reset by peer"), other.stdout + other.stderr
+        assert not server.done.is_set() and serving.is_alive()            # and not stopped
+    finally:
+        server.done.set()
+        serving.join()
+        shutil.rmtree(shared)
+
+
+@pytest.mark.parametrize("forge", ["score", "score and maximum"])
+def test_a_score_above_the_maximum_from_a_peer_is_a_grader_failure_never_a_grade(course, forge):
+    """A grader that answers 6000 points for a test (a fake peer: the worst case, past every other check), even
+    with a maximum raised to match, is not believed: the submission is a grader failure, nothing is recorded."""
+    from autograder import notebooks
+    from autograder.grading.job import GRADED, Outcome
+    from autograder.results import SubmissionResults
+    submissions.submit(course, "svc-forged", A1, {})
+    points = notebooks.layout(notebooks.read(course.source_notebook(A1))).points
+
+    class Forger:
+        def grow(self, jobs):
+            pass
+
+        def grade(self, task):
+            records = [{"test": f"test_{item}", "item": item, "weight": 1.0, "status": "passed"} for item in points]
+            results = SubmissionResults.from_records(points, records, None).to_gradescope()
+            results["tests"][0]["score"] = 6000
+            if forge == "score and maximum":
+                results["tests"][0]["max_score"] = 6000
+            return Outcome.from_dict(Outcome(task, GRADED, results).to_dict())
+    lines = []
+    graded, failures = batch.autograde(course, [A1], ["svc-forged"], "none", force=True, echo=lines.append,
+                                       settings=Settings(retries=0), grader=Forger())
+    assert failures == 1 and graded == {}, lines
+    assert any("NOT GRADED, grader failure" in line and "6000, above" in line for line in lines), lines
+    assert not os.path.exists(course.results_file("svc-forged", A1))
+    with Gradebook(course.db_url) as gb:
+        assert all(s.score <= 15 for s in gb.assignment_submissions(A1))

@@ -23,7 +23,7 @@ import fcntl
 import os
 import sqlite3
 
-from autograder import settings as settings_module
+from autograder import notebooks, settings as settings_module
 from autograder.errors import RnnkitError
 from autograder.grading import distributed, gradebook, pool, submission
 from autograder.grading.job import GRADER_FAILURE, KEPT, Outcome, Task
@@ -165,10 +165,13 @@ def _record(course, outcome, progress):
     :class:`SubmissionResults`, or None if it is not a grade."""
     student, assignment = outcome.task.student, outcome.task.assignment
     log = course.log_file(student, assignment)
+    results = None if outcome.failed else outcome.submission_results()
+    wrong = results is not None and over_maximum(course, outcome.task.assignment, results)
+    if wrong:
+        outcome = Outcome(outcome.task, GRADER_FAILURE, reason=wrong, seconds=outcome.seconds)
     if outcome.failed:
         _not_graded(course, outcome, progress)
         return None
-    results = outcome.submission_results()
     try:
         notebook = gradebook.autograded_notebook(course, student, assignment, results)
         gradebook.record(course, student, assignment, results, notebook)
@@ -185,11 +188,32 @@ def _record(course, outcome, progress):
     return results
 
 
+def over_maximum(course, assignment, results):
+    """Why ``results`` cannot be a grade, or None: a test scored above its maximum, an item above its points or
+    the total above the assignment's, as the course's source notebook sets them. Every outcome passes here before
+    it is recorded, whoever graded it."""
+    points = notebooks.layout(notebooks.read(course.source_notebook(assignment))).points
+    for test in results.tests:
+        if test.score > test.max_score + EPSILON:
+            return f"{test.name} scored {test.score:g}, above its maximum {test.max_score:g}"
+    for item, got in results.items().items():
+        if got.score > points.get(item, 0.0) + EPSILON:
+            return f"item {item} scored {got.score:g}, above its {points.get(item, 0.0):g} point(s)"
+    if results.score > sum(points.values()) + EPSILON:
+        return f"a total of {results.score:g}, above the assignment's {sum(points.values()):g}"
+    return None
+
+
+EPSILON = 1e-6   # points are rounded (results.points): a sum may differ from the maximum in its last digits
+
+
 def _not_graded(course, outcome, progress):
     """A grader failure is not a grade: an earlier grade of this very submission stays; otherwise the gradebook
     shows the submission as not graded and an older submission's results leave the feedback folder."""
     student, assignment, task = outcome.task.student, outcome.task.assignment, outcome.task
     earlier = submission.already_graded(course, student, assignment, task.level)
+    if earlier is not None and over_maximum(course, assignment, earlier):
+        earlier = None   # not a grade either: it leaves the feedback folder below
     where = f"the log is {course.log_file(student, assignment)}"
     if earlier is not None:
         progress.done(f"{_name(outcome)}: NOT REGRADED, grader failure ({outcome.reason}); its earlier grade "
