@@ -315,7 +315,14 @@ while True:
 """
 
 
-def as_user(user, argv, **kwargs):
+def shared_folder(mode):
+    """A folder another user can reach (in the temporary folder itself; the test's own is private)."""
+    path = pathlib.Path(tempfile.mkdtemp(prefix="rks-shared-"))
+    os.chmod(path, mode)
+    return path
+
+
+def as_user(user, argv):
     """Runs ``argv`` as ``user`` (setpriv drops root's uid, gid and groups before exec)."""
     return ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", "--", *argv]
 
@@ -326,9 +333,7 @@ def test_a_folder_and_socket_another_user_prepared_are_refused_and_the_command_g
     names the folder and its owner in one line, sends the squatter nothing, and grades right with a service in a
     private place of its own."""
     stop_and_wait()
-    shared_tmp = tmp_path / "shared-tmp"
-    shared_tmp.mkdir()
-    os.chmod(shared_tmp, 0o1777)    # like /tmp
+    shared_tmp = shared_folder(0o1777)    # like /tmp
     squat = shared_tmp / f"rnnkit-{os.getuid()}"
     fake = subprocess.Popen(as_user(squatter, ["/usr/bin/python3", "-c", FAKE_SERVICE, str(squat)]),
                             stdout=subprocess.PIPE, text=True)
@@ -351,6 +356,7 @@ def test_a_folder_and_socket_another_user_prepared_are_refused_and_the_command_g
     env = dict(os.environ, TMPDIR=str(shared_tmp))
     subprocess.run([sys.executable, "-m", "autograder.cli", "service", "--stop"], env=env, cwd=project.ROOT,
                    capture_output=True, timeout=120)
+    shutil.rmtree(shared_tmp)
 
 
 def test_both_ends_check_the_peers_uid(squatter, tmp_path):
@@ -375,8 +381,7 @@ def test_both_ends_check_the_peers_uid(squatter, tmp_path):
         listener.kill()
         listener.wait()
 
-    shared = pathlib.Path(tempfile.mkdtemp(prefix="rks-shared-"))   # in the temporary folder: others reach it
-    os.chmod(shared, 0o755)
+    shared = shared_folder(0o755)
     server = service.Service(str(shared / "s.sock"), "k", Settings(warm=False))
     os.chmod(shared / "s.sock", 0o777)     # as if anyone could connect: the uid check alone must hold
     serving = threading.Thread(target=server.serve)

@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 
-from autograder import project
+from autograder import project, settings as settings_module
 from autograder.errors import RnnkitError
 from autograder.grading.job import GRADER_FAILURE, Outcome
 from autograder.sandbox.inside import messages as m
@@ -131,7 +131,8 @@ def key(settings):
     """What a service must share with its client: the grader's code, the interpreter, the course secret's source
     (a digest, never the secret) and the service's own settings (the course's travel with each request)."""
     digest = hashlib.sha256(project.digest(project.code_files("autograder", "solutions", "assignments")).encode())
-    digest.update(f"{sys.executable}\0{settings.secret}\0{settings.service_idle}\0{settings.warm_memory_gb}".encode())
+    digest.update(f"{sys.executable}\0{settings_module.secret()}\0{settings.service_idle}\0"
+                  f"{settings.warm_memory_gb}".encode())
     return digest.hexdigest()[:24]
 
 
