@@ -61,6 +61,28 @@ class Settings:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
+    def __post_init__(self):
+        """Each value is of its setting's type and not negative (as :func:`load` checks what it reads)."""
+        for setting in fields(self):
+            value = getattr(self, setting.name)
+            kind = type(setting.default)
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, setting.name, value := float(value))
+            if type(value) is not kind:
+                raise RnnkitError(f"setting {setting.name}: {value!r} is not a {kind.__name__}")
+            if kind in (int, float) and value < 0:
+                raise RnnkitError(f"setting {setting.name}: {value!r} must not be negative")
+
+    def sandbox_limits(self, budget=None):
+        """The :class:`~autograder.sandbox.launch.Limits` of a student process whose code may take ``budget``
+        seconds of wall clock (None: the default budget): a CPU-time backstop of the budget x threads (+ 60 s)."""
+        from autograder.sandbox import launch
+        budget = self.budget_for(None) if budget is None else budget
+        return launch.Limits(memory_gb=self.memory_gb, cpu_seconds=int(budget * self.threads) + 60,
+                             file_mb=self.file_mb, processes=self.processes, tmp_mb=self.tmp_mb,
+                             scratch_mb=self.scratch_mb, group_memory_gb=self.group_memory_gb,
+                             group_processes=self.group_processes)
+
     def budget_for(self, assignment):
         """Seconds of wall clock one submission's student code may use (the ``budget`` setting, or its default)."""
         if self.budget > 0:

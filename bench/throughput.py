@@ -77,7 +77,7 @@ def machine_cpu_seconds():
 
 
 def grader_files():
-    """{path: (mtime, size)} of what the grading service's key digests (autograder.grading.service.key)."""
+    """{path: (mtime, size)} of what the grading service's key digests (autograder.grading.client.key)."""
     found = {}
     for top in ("autograder", "solutions", "assignments"):
         for folder, dirs, files in os.walk(os.path.join(ROOT, top)):
@@ -122,8 +122,7 @@ class Run:
         run = dict(what=what, wall=wall, cpu=cpu, load=(load_before, load_after), code=proc.returncode,
                    output=proc.stdout + proc.stderr, edits=edits, service=None, note="")
         if course is not None:
-            from autograder.grading import service
-            run["service"] = service.pid(course.root)
+            run["service"] = service_pid()
         if edits:
             run["note"] = f"grader files edited during the command: {', '.join(edits[:3])}"
         self.runs.append(run)
@@ -194,11 +193,18 @@ def nbgrader(bench, plain, assignment, what, students, student=None):
     return run
 
 
+def service_pid():
+    """The pid of this account's grading service, or None."""
+    from autograder.grading import client
+    report = client.status()
+    return report.pid if report else None
+
+
 def stop_service(course):
-    """Ends the course's service and waits until its process is gone (a new one must not race its exit)."""
-    from autograder.grading import service
-    pid = service.pid(course.root)
-    service.stop(course.root)
+    """Ends this account's service and waits until its process is gone (a new one must not race its exit)."""
+    from autograder.grading import client
+    pid = service_pid()
+    client.stop()
     deadline = time.monotonic() + 60
     while pid and os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
         try:

@@ -32,7 +32,8 @@ def pytest_configure(config):
 # The fast tier (``make check``, ``pytest -m fast``): the modules of pure checks (scoring, the typed grading unit
 # with fake runners, the channel's encoding, the checks' messages, the build's parsing, the command line's help),
 # less any of their tests that needs a built course or a sandbox. Every other module grades, trains or builds.
-FAST_MODULES = {"test_core_grading", "test_units", "test_checklib", "test_channel", "test_build", "test_cli"}
+FAST_MODULES = {"test_core_grading", "test_units", "test_checklib", "test_channel", "test_build", "test_cli",
+                "test_imports"}
 SLOW_FIXTURES = {"built", "level", "zygote", "forger"}
 
 

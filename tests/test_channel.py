@@ -1,7 +1,14 @@
 """The narrow channel: plain values only, and no student value can pose as a tagged form."""
+import ast
+import base64
+import functools
+import marshal
+import types
+
 import numpy as np
 import pytest
 
+from autograder import project
 from autograder.sandbox.inside import channel
 
 
@@ -183,3 +190,33 @@ def test_a_flood_of_unsolicited_lines_keeps_the_graders_memory_bounded(forger):
     with pytest.raises(StudentError, match="wrote 600 line"):
         forger.call("fine")
     assert forger.call("fine") == 3
+
+
+def _constants(code):
+    """Every constant of a code object and of the code objects nested in it, at any depth."""
+    for value in code.co_consts:
+        if isinstance(value, types.CodeType):
+            yield from _constants(value)
+        else:
+            yield value
+
+
+@pytest.mark.parametrize("assignment", project.assignments())
+def test_the_reference_sent_for_uses_carries_no_docstring_at_any_depth(assignment):
+    """What a ``uses=`` item sends the worker (the reference's code object) holds no docstring of the reference:
+    not the function's, not a nested function's or class's, not a method's."""
+    with open(project.solution_file(assignment), encoding="utf-8") as f:
+        source = f.read()
+    docstrings = {ast.get_docstring(node, clean=False) for node in ast.walk(ast.parse(source))
+                  if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))} - {None}
+    names = list(project.top_level_definitions(source))
+    process = StudentProcess([], None, "none", reference_source=functools.partial(project.reference_source,
+                                                                                  assignment))
+    checked = 0
+    for name in names:
+        sent = process._reference_code(name)
+        code = marshal.loads(base64.b64decode(sent["code"]))
+        found = {value for value in _constants(code) if isinstance(value, str)} & docstrings
+        assert not found, (name, sorted(found)[:1])
+        checked += 1
+    assert checked and docstrings   # something was looked at

@@ -158,7 +158,7 @@ def test_typed_units_survive_every_hop():
     settings = Settings(memory_gb=3.0, warm=False)
     t = Task("/c", "ada", A, "unshare", force=True, items=("f",), salt="2", settings=settings)
     assert Task.from_dict(json.loads(json.dumps(t.to_dict()))) == t
-    outcome = Outcome(t, GRADER_FAILURE, reason="killed", attempts=2)
+    outcome = Outcome(t, GRADER_FAILURE, reason="killed", seconds=2.0)
     back = Outcome.from_dict(json.loads(json.dumps(outcome.to_dict())))
     assert back == outcome and back.failed and back.task.settings.memory_gb == 3.0
 

@@ -24,7 +24,8 @@ def imports(path, name, known):
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
             found |= {base} | {f"{base}.{alias.name}" for alias in node.names}
     # "from autograder.grading import pool" names autograder.grading.pool; a bare package is not an edge
     return {m for m in found if m in known and m != name and not known[m].endswith("__init__.py")}

@@ -7,6 +7,7 @@ import pytest
 
 from autograder import project
 from autograder.sandbox import launch
+from autograder.settings import Settings
 from autograder.trusted.student import StudentError, StudentProcess
 
 
@@ -64,7 +65,7 @@ def spawn():
 
 def test_memory_limit_turns_a_bomb_into_a_failed_check():
     student = process("none", "def bomb():\n    return len(bytearray(8 * 2**30))\n",
-                      limits=launch.Limits(memory_gb=3))
+                      limits=Settings(memory_gb=3.0).sandbox_limits())
     try:
         with pytest.raises(StudentError, match="MemoryError"):
             student.call("bomb")

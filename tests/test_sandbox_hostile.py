@@ -19,6 +19,7 @@ import pytest
 
 from autograder import project
 from autograder.sandbox import launch
+from autograder.settings import Settings
 try:
     from autograder.sandbox.inside import seccomp
 except ImportError:  # only when these tests are run against an older sandbox, to show what they catch
@@ -188,7 +189,7 @@ def inside(request, tmp_path_factory):
             mp.setattr(launch, "_prefixes", lambda: original() + [str(fake_prefix)])
         mp.syspath_prepend(str(site))
         student = StudentProcess(cells, str(release), level, load_timeout=180, call_timeout=120,
-                                 limits=launch.Limits(processes=BOMB_LIMIT))
+                                 limits=Settings(processes=BOMB_LIMIT).sandbox_limits())
         try:
             facts = student.call("probe", json.dumps(spec))
             bombed = student.call("bomb", 3000)
@@ -312,7 +313,7 @@ def test_command_runs_another_entry_point_in_the_same_sandbox(level, tmp_path):
     os.chmod(tmp_path, 0o755)
     code = ("import os, sys; sys.path.insert(0, os.getcwd()); import helper; "
             "print(helper.VALUE, os.getuid(), open('/proc/self/status').read().split('CapEff:')[1].split()[0])")
-    proc = launch.start(level, str(tmp_path), argv=[sys.executable, "-I", "-c", code])
+    proc = launch.start(level, str(tmp_path), Settings().sandbox_limits(), argv=[sys.executable, "-I", "-c", code])
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()[-2000:]
     value, uid, caps = out.decode().split()

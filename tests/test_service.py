@@ -417,11 +417,12 @@ def test_a_score_above_the_maximum_from_a_peer_is_a_grader_failure_never_a_grade
 
         def grade(self, task):
             records = [{"test": f"test_{item}", "item": item, "weight": 1.0, "status": "passed"} for item in points]
-            results = SubmissionResults.from_records(points, records, None).to_gradescope()
-            results["tests"][0]["score"] = 6000
+            results = SubmissionResults.from_records(points, records, None)
+            answer = Outcome(task, GRADED, results).to_dict()   # as a peer sends it
+            answer["results"]["tests"][0]["score"] = 6000
             if forge == "score and maximum":
-                results["tests"][0]["max_score"] = 6000
-            return Outcome.from_dict(Outcome(task, GRADED, results).to_dict())
+                answer["results"]["tests"][0]["max_score"] = 6000
+            return Outcome.from_dict(answer)
     lines = []
     graded, failures = batch.autograde(course, [A1], ["svc-forged"], "none", force=True, echo=lines.append,
                                        settings=Settings(retries=0), grader=Forger())
@@ -430,3 +431,29 @@ def test_a_score_above_the_maximum_from_a_peer_is_a_grader_failure_never_a_grade
     assert not os.path.exists(course.results_file("svc-forged", A1))
     with Gradebook(course.db_url) as gb:
         assert all(s.score <= 15 for s in gb.assignment_submissions(A1))
+
+
+PLANTED = "open({marker!r}, 'a').write(__name__ + '\\n')\n"
+
+
+@pytest.mark.parametrize("service_on", ["1", "0"], ids=["service", "in-process"])
+def test_no_trusted_process_imports_from_the_course_folder(course, level, tmp_path, service_on):
+    """A ``csv.py`` and an ``autograder/__init__.py`` planted in the course folder, where the instructor runs the
+    command: neither is imported by the command, the service, the warm grader or its gradings."""
+    marker = str(tmp_path / "imported")
+    planted = [os.path.join(course.root, "csv.py"), os.path.join(course.root, "autograder", "__init__.py")]
+    os.makedirs(os.path.dirname(planted[1]), exist_ok=True)
+    for path in planted:
+        with open(path, "w") as f:
+            f.write(PLANTED.format(marker=marker))
+    try:
+        stop_and_wait()
+        run = subprocess.run([os.path.join(os.path.dirname(sys.executable), "rnnkit"), "autograde", A1, "--student",
+                              "svc-ref", "--force", "--course-dir", ".", "--sandbox", level],
+                             env=dict(os.environ, RNNKIT_SERVICE=service_on), capture_output=True, text=True,
+                             timeout=600, cwd=course.root)
+        assert run.returncode == 0 and "svc-ref/01_rnn_cell: 15 / 15" in run.stdout, run.stdout + run.stderr[-3000:]
+    finally:
+        os.remove(planted[0])
+        shutil.rmtree(os.path.dirname(planted[1]))
+    assert not os.path.exists(marker), open(marker).read()

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from autograder.sandbox import cgroup, launch, warm
+from autograder.settings import Settings
 from autograder.trusted.student import StudentError, StudentProcess
 
 # Eight children of 300 MB each: every one far under the 4 GB address-space limit, 2.4 GB together.
@@ -41,7 +42,7 @@ def budget():
 def test_processes_together_cannot_outgrow_the_submissions_memory(level, budget, warm_start, tmp_path):
     if warm_start and level != "bubblewrap":
         pytest.skip(f"warm workers need bubblewrap (this machine offers '{level}')")
-    limits = launch.Limits(group_memory_gb=1.0)
+    limits = Settings(group_memory_gb=1.0).sandbox_limits()
     zygote = warm.Zygote("bubblewrap", str(tmp_path)) if warm_start else None
     warm.ZYGOTE = zygote
     student = StudentProcess([{"grade_id": "hog", "source": HOG, "kind": "answer"}], str(tmp_path) if zygote

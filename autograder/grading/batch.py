@@ -120,9 +120,9 @@ def autograde(course, assignments, students=None, level="bubblewrap", force=Fals
     kept results, and how many submissions were NOT graded (grader failures, or results that could not be
     recorded).
 
-    Never stops on one bad submission. ``jobs`` submissions are graded at once by the local warm grader, or ``dask`` (a ``tls://``
-    scheduler address, or ``local``) sends one task per submission to a Dask cluster (``jobs`` workers for
-    ``local``). ``items`` (``{student: [grade_id, ...]}``) grades some submissions in part; ``salts``
+    Never stops on one bad submission. ``jobs`` submissions are graded at once by ``grader``, or ``dask`` (a
+    ``tls://`` scheduler address, or ``local``) sends one task per submission to a Dask cluster (``jobs`` workers
+    for ``local``). ``items`` (``{student: [grade_id, ...]}``) grades some submissions in part; ``salts``
     (``{student: text}``) gives them other grader seeds (``rnnkit validate``). ``settings``: the course's
     (:func:`autograder.settings.load`) by default. ``grader``: who grades (a :class:`~autograder.grading.pool.Pool`
     or a :class:`~autograder.grading.client.Client`); by default a pool of this run's own, closed at its end.
@@ -165,7 +165,7 @@ def _record(course, outcome, progress):
     :class:`SubmissionResults`, or None if it is not a grade."""
     student, assignment = outcome.task.student, outcome.task.assignment
     log = course.log_file(student, assignment)
-    results = None if outcome.failed else outcome.submission_results()
+    results = None if outcome.failed else outcome.results
     wrong = results is not None and over_maximum(course, outcome.task.assignment, results)
     if wrong:
         outcome = Outcome(outcome.task, GRADER_FAILURE, reason=wrong, seconds=outcome.seconds)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 import json
 import os
 
+from autograder.results import SubmissionResults
 from autograder.settings import Settings
 
 # what an Outcome says happened
@@ -74,12 +75,8 @@ class Job:
     settings: Settings = Settings()
 
     def sandbox_limits(self):
-        """The resource limits of this job's student processes (a CPU backstop of the budget x threads)."""
-        from autograder.sandbox import launch
-        s = self.settings
-        return launch.Limits(memory_gb=s.memory_gb, cpu_seconds=int(self.budget * s.threads) + 60,
-                             file_mb=s.file_mb, processes=s.processes, tmp_mb=s.tmp_mb, scratch_mb=s.scratch_mb,
-                             group_memory_gb=s.group_memory_gb, group_processes=s.group_processes)
+        """The resource limits of this job's student processes (see :meth:`Settings.sandbox_limits`)."""
+        return self.settings.sandbox_limits(self.budget)
 
     def write(self, path):
         """Writes the job for the grader's eyes only (0600, never over an existing file)."""
@@ -149,30 +146,26 @@ class Finished:
 
 @dataclass
 class Outcome:
-    """What grading one :class:`Task` came to. ``results`` is the Gradescope dict (``SubmissionResults``'s) for
-    GRADED and KEPT; a GRADER_FAILURE has a ``reason`` instead and is never a grade."""
+    """What grading one :class:`Task` came to. ``results`` is the :class:`~autograder.results.SubmissionResults`
+    for GRADED and KEPT (typed all the way: the Gradescope dict is made only for a hop between processes, and
+    for ``results.json``); a GRADER_FAILURE has a ``reason`` instead and is never a grade."""
     task: Task
     status: str
-    results: dict = None
+    results: SubmissionResults = None
     reason: str = ""
-    attempts: int = 1
     seconds: float = 0.0
 
     @property
     def failed(self):
         return self.status == GRADER_FAILURE
 
-    def submission_results(self):
-        from autograder.results import SubmissionResults
-        return SubmissionResults.from_gradescope(self.results) if self.results is not None else None
-
     def to_dict(self):
-        data = asdict(self)
-        data["task"] = self.task.to_dict()
-        return data
+        return {"task": self.task.to_dict(), "status": self.status, "reason": self.reason, "seconds": self.seconds,
+                "results": self.results.to_gradescope() if self.results is not None else None}
 
     @classmethod
     def from_dict(cls, data):
-        outcome = _plain(cls, data)
-        outcome.task = Task.from_dict(data["task"])
-        return outcome
+        results = data.get("results")
+        return cls(Task.from_dict(data["task"]), data["status"],
+                   SubmissionResults.from_gradescope(results) if results is not None else None,
+                   reason=data.get("reason", ""), seconds=data.get("seconds", 0.0))

@@ -77,7 +77,7 @@ def grade(task, runner):
     if not task.force:
         kept = already_graded(course, task.student, task.assignment, task.level)
         if kept is not None:
-            return Outcome(task, KEPT, kept.to_gradescope())
+            return Outcome(task, KEPT, kept)
     log_path = course.log_file(task.student, task.assignment)
 
     def log(text):
@@ -95,7 +95,7 @@ def grade(task, runner):
                        seconds=time.time() - started)
     results.execution_time = time.time() - started
     results.save(course.results_file(task.student, task.assignment))
-    return Outcome(task, GRADED, results.to_gradescope(), seconds=results.execution_time)
+    return Outcome(task, GRADED, results, seconds=results.execution_time)
 
 
 def _grade(course, task, runner, log):

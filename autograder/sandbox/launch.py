@@ -79,8 +79,6 @@ SANDBOX_DIR = "/sandbox"                  # WORKER_DIR, as bubblewrap shows it
 SANDBOX_WORKDIR = "/work/assignment"      # the scratch folder, as bubblewrap shows it
 INSIDE_UID = INSIDE_GID = 65534           # who the student is, seen from inside a user namespace
 SANDBOX_UID_BASE = 0x10000000             # a root grader's sandboxes run as BASE + 64 * (grader pid) + n outside
-TMP_MB = 256                              # private /tmp (tmpfs) of the bubblewrap and unshare levels
-SCRATCH_MB = 256                          # scratch folder (tmpfs) of the bubblewrap and unshare levels
 SHM_MB = 64                               # private /dev/shm
 MASKED_PACKAGES = ("solutions", "autograder", "assignments")  # never visible under a bound folder
 _starts = itertools.count()
@@ -88,14 +86,21 @@ _starts = itertools.count()
 
 @dataclass(frozen=True)
 class Limits:
-    memory_gb: float = 4.0        # address space of each student process (TensorFlow alone maps ~1.9 GB)
-    cpu_seconds: int = 1800       # a backstop; wall-clock timeouts per call are the real limit
-    file_mb: int = 64             # largest file the student process may write (in its scratch folder)
-    processes: int = 1024         # RLIMIT_NPROC: threads count here too (a worker runs about 40 on 2 cores)
-    tmp_mb: int = TMP_MB          # size of the private /tmp (bubblewrap, unshare)
-    scratch_mb: int = SCRATCH_MB  # size of the scratch folder (bubblewrap, unshare)
-    group_memory_gb: float = 3.0  # resident memory of all of a submission's processes together (a cgroup)
-    group_processes: int = 1024   # processes and threads of a submission together (a cgroup)
+    """The limits of one student process, built by :meth:`autograder.settings.Settings.sandbox_limits` (their
+    only home: no default here)."""
+    memory_gb: float              # address space of each student process (TensorFlow alone maps ~1.9 GB)
+    cpu_seconds: int              # a backstop; wall-clock timeouts per call are the real limit
+    file_mb: int                  # largest file the student process may write (in its scratch folder)
+    processes: int                # RLIMIT_NPROC: threads count here too (a worker runs about 40 on 2 cores)
+    tmp_mb: int                   # size of the private /tmp (bubblewrap, unshare)
+    scratch_mb: int               # size of the scratch folder (bubblewrap, unshare)
+    group_memory_gb: float        # resident memory of all of a submission's processes together (a cgroup)
+    group_processes: int          # processes and threads of a submission together (a cgroup)
+
+    def __post_init__(self):
+        for name, value in vars(self).items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"Limits.{name} must be a positive number, not {value!r}")
 
 
 @dataclass
@@ -267,7 +272,7 @@ def _chown_tree(path, uid):
             os.lchown(name, uid, uid)
 
 
-def command(level, workdir, argv, limits=Limits(), nested=False, group=None):
+def command(level, workdir, argv, limits, nested=False, group=None):
     """The :class:`Command` that runs ``argv`` (paths as seen inside: see :func:`inside_path`) at ``level`` with the
     scratch folder ``workdir`` (the grader's copy of the released folder).
 
@@ -356,7 +361,7 @@ def worker_env():
     return env
 
 
-def start(level, workdir, limits=Limits(), argv=None, group=None):
+def start(level, workdir, limits, argv=None, group=None):
     """Starts the worker (or ``argv``) at ``level`` with its scratch folder ``workdir``, in the control ``group`` if
     one is given; returns the Popen, with pipes on stdin, stdout and stderr."""
     cmd = command(level, workdir, argv or worker_argv(level), limits, group=group)

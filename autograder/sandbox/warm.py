@@ -10,7 +10,6 @@ forks is a fresh worker isolated from every other (see the zygote's docstring). 
 zygote is not available, :class:`~autograder.trusted.student.StudentProcess` starts a cold worker as before.
 """
 from dataclasses import asdict
-import json
 import os
 import shutil
 import socket
@@ -20,6 +19,8 @@ import time
 
 from autograder import scratch
 from autograder.sandbox import launch
+from autograder.sandbox.inside import messages as m
+from autograder.settings import Settings
 
 CONTROL_TIMEOUT = 60   # seconds the zygote may take to answer (a spawn is a fork: milliseconds)
 ZYGOTE = None          # the zygote of this grading process, set by the warm grader before a suite runs
@@ -32,8 +33,10 @@ class ZygoteError(OSError):
 class Zygote:
     """A zygote in the sandbox at ``level`` whose children see the released folder ``release_dir``."""
 
-    def __init__(self, level, release_dir, limits=launch.Limits()):
-        self.level, self.release_dir, self.limits = level, release_dir, limits
+    def __init__(self, level, release_dir, limits=None):
+        self.level, self.release_dir = level, release_dir
+        self.limits = limits or Settings().sandbox_limits()   # the settings' defaults (their only home)
+        limits = self.limits
         self.workdir = scratch.make("rnnkit-zygote-")
         if release_dir:
             shutil.copytree(release_dir, self.workdir, dirs_exist_ok=True,
@@ -51,17 +54,20 @@ class Zygote:
             cmd.close()
             theirs.close()
 
-    def _ask(self, request, fds=()):
+    def _ask(self, request, *expected, fds=()):
         # (no self.proc.poll() here: a forked grading child is not the zygote's parent, and poll() would report a
         # living zygote as exited; the socket says whether it is there)
         try:
-            socket.send_fds(self.control, [json.dumps(request).encode()], list(fds))
+            socket.send_fds(self.control, [m.encode(request)], list(fds))
             reply = self.control.recv(1 << 16)
         except OSError as err:
             raise ZygoteError(f"the zygote does not answer: {err}") from None
         if not reply:
             raise ZygoteError("the zygote closed its control socket")
-        return json.loads(reply)
+        try:
+            return m.decode(reply, *expected)
+        except m.MessageError as err:
+            raise ZygoteError(f"the zygote answered out of turn: {err}") from None
 
     def attach(self):
         """A new control connection to the zygote, for one grading: ``connect(conn)`` makes this handle use it (in
@@ -69,7 +75,7 @@ class Zygote:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:  # no answer to wait for (the zygote may still be importing TensorFlow): the grading's first request
             # waits on its own connection, which the zygote serves once it has read this one
-            socket.send_fds(self.control, [json.dumps({"op": "attach"}).encode()], [theirs.fileno()])
+            socket.send_fds(self.control, [m.encode(m.Attach())], [theirs.fileno()])
         except OSError as err:
             mine.close()
             raise ZygoteError(f"the zygote does not answer: {err}") from None
@@ -84,12 +90,12 @@ class Zygote:
         self.control.close()
         self.control = conn
 
-    def spawn(self, limits, threads=2):
+    def spawn(self, limits, threads):
         """A fresh isolated worker: a Popen-like :class:`Child` with pipes on stdin, stdout and stderr."""
         requests, replies, output = os.pipe(), os.pipe(), os.pipe()
         theirs = (requests[0], replies[1], output[1])
         try:
-            reply = self._ask({"op": "spawn", "limits": asdict(limits), "threads": threads}, theirs)
+            reply = self._ask(m.Spawn(asdict(limits), threads), m.Spawned, fds=theirs)
         except ZygoteError:
             for fd in (*requests, *replies, *output):
                 os.close(fd)
@@ -100,7 +106,7 @@ class Zygote:
                     os.close(fd)
                 except OSError:
                     pass
-        return Child(self, reply["pid"], os.fdopen(requests[1], "wb"), os.fdopen(replies[0], "rb"),
+        return Child(self, reply.pid, os.fdopen(requests[1], "wb"), os.fdopen(replies[0], "rb"),
                      os.fdopen(output[0], "rb"))
 
     def alive(self):
@@ -156,7 +162,7 @@ class Child:
         """Ends the worker (and with it its PID namespace: every process it started); returns its exit code."""
         if self.returncode is None:
             try:
-                code = self.zygote._ask({"op": "kill", "pid": self.pid}).get("code")
+                code = self.zygote._ask(m.Kill(self.pid), m.Exited).code
             except ZygoteError:
                 code = None
             self.returncode = -9 if code is None else code
@@ -172,7 +178,7 @@ class Child:
         deadline = time.monotonic() + (2 if timeout is None else min(timeout, 2))
         while time.monotonic() < deadline:
             try:
-                code = self.zygote._ask({"op": "poll", "pid": self.pid}).get("code")
+                code = self.zygote._ask(m.Poll(self.pid), m.Exited).code
             except ZygoteError:
                 break
             if code is not None:

@@ -19,6 +19,7 @@ from autograder.grading.job import Finished, Job, Record
 from autograder.results import FAILED, FLAGGED, GRADER_ERROR, PASSED
 from autograder.sandbox import launch
 from autograder.trusted.student import StudentProcess
+from autograder.trusted import suite
 from autograder.trusted.suite import FLAGGED_FOR_STUDENT, ITEM_MARKER, Flagged
 
 _records = []
@@ -35,7 +36,7 @@ def pytest_configure(config):
     if job:
         # Start the student's process now, so that it loads TensorFlow while this one collects the suite.
         launch.become_subreaper()
-        settings = job.settings
+        settings = suite.SETTINGS = job.settings
         config._rnnkit_student = StudentProcess(
             job.cells, job.release, job.level, limits=job.sandbox_limits(), missing=job.missing,
             threads=settings.threads, load_timeout=settings.load_timeout, call_timeout=settings.call_timeout,

@@ -14,6 +14,7 @@ with the call's deadline (a process that stops reading its requests is stopped l
 A reply that is unsolicited, too long, malformed, of the wrong shape or for another request fails the check that
 was waiting (:class:`StudentError`), never the grader.
 """
+import ast
 import base64
 import collections
 import importlib.util
@@ -28,6 +29,7 @@ from assignments.common.checklib import CheckFailed
 from autograder import scratch
 from autograder.sandbox import cgroup, launch, warm
 from autograder.sandbox.inside import channel
+from autograder.settings import Settings
 
 MAX_REPLY_BYTES = 64 * 2**20   # one reply line (an answer with arrays in base64)
 OUTPUT_TAIL_CHARS = 4000
@@ -61,13 +63,16 @@ class StudentProcess:
         level: isolation level (see :mod:`autograder.sandbox.launch`).
     """
 
-    def __init__(self, cells, assignment_dir, level, limits=launch.Limits(), missing=(),
-                 load_timeout=180, call_timeout=60, threads=2, reference_source=None, budget=None):
+    def __init__(self, cells, assignment_dir, level, limits=None, missing=(),
+                 load_timeout=None, call_timeout=None, threads=None, reference_source=None, budget=None):
         self.cells = list(cells)
         self.missing = set(missing)
         self.assignment_dir = assignment_dir
-        self.level, self.limits = level, limits
-        self.load_timeout, self.call_timeout, self.threads = load_timeout, call_timeout, threads
+        defaults = Settings()   # what is not given is the settings' default (their only home)
+        self.level, self.limits = level, limits or defaults.sandbox_limits()
+        self.load_timeout = defaults.load_timeout if load_timeout is None else load_timeout
+        self.call_timeout = defaults.call_timeout if call_timeout is None else call_timeout
+        self.threads = defaults.threads if threads is None else threads
         # Wall-clock seconds the student's code may take over the whole grading (loading and every call
         # together); None: no budget. ``spent`` counts them, restarts included.
         self.budget, self.spent = budget, 0.0
@@ -97,13 +102,6 @@ class StudentProcess:
         self.group = None            # the current process's control group (cgroup.Group), where the machine has one
 
     # -- what the suites use -------------------------------------------------------------------------------
-    def source(self, grade_id):
-        """The text of the student's answer cell ``grade_id`` ('' if it is missing)."""
-        for cell in self.cells:
-            if cell["grade_id"] == grade_id and cell["kind"] == "answer":
-                return cell["source"]
-        return ""
-
     def observed_in(self, fn):
         """Everything :data:`~autograder.sandbox.inside.worker.OBSERVED` that ran during any call of ``fn`` so far
         in this grading run (restarts included), sorted. Every call is observed the same way, so a function that
@@ -155,11 +153,11 @@ class StudentProcess:
             raise StudentError(f"{fn} returned a value the grader cannot read ({type(err).__name__})") from None
 
     def _reference_code(self, name):
-        """The reference definition of ``name`` compiled here, for the worker to run: its code object, never its
-        source text (which student code could read off the worker's stack or memory). Its bytecode can still be
-        disassembled in there: see the README on ``uses``."""
+        """The reference definition of ``name`` compiled here, for the worker to run: its code object without a
+        docstring at any depth, never its source text (which student code could read off the worker's stack or
+        memory). Its bytecode can still be disassembled in there: see the README on ``uses``."""
         if name not in self._compiled:
-            code = compile(self.reference_source(name), f"<reference {name}>", "exec")
+            code = compile(without_docstrings(self.reference_source(name)), f"<reference {name}>", "exec")
             self._compiled[name] = {"magic": importlib.util.MAGIC_NUMBER.hex(),
                                     "code": base64.b64encode(marshal.dumps(code)).decode("ascii")}
         return self._compiled[name]
@@ -474,6 +472,19 @@ def _reply_problem(reply, request_id):
             for c in reply["cells"])):
         return "a malformed list of cells"
     return None
+
+
+def without_docstrings(source):
+    """The module ``source`` as a syntax tree without the docstring of the module or of any function or class in
+    it, however deeply nested (a body left empty gets ``pass``)."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(
+                    first.value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return ast.fix_missing_locations(tree)
 
 
 def _describe_exit(code, limits):

@@ -1,4 +1,4 @@
-"""What a hidden suite imports: the ``item`` marker and :class:`Flagged`.
+"""What a hidden suite imports: the ``item`` marker, :class:`Flagged` and :func:`grading_settings`.
 
     @item("rnn_cell_backward", weight=2)
     def test_gradients(student, rng): ...
@@ -8,6 +8,15 @@ The fixtures ``student``, ``rng``, ``seed`` and ``hidden_seed`` come from :mod:`
 import pytest
 
 from assignments.common.checklib import CheckFailed
+from autograder.settings import Settings
+
+SETTINGS = None   # the grading's settings, set by the plugin before the suite is collected
+
+
+def grading_settings():
+    """The settings of this grading (the job's :class:`~autograder.settings.Settings`), for a suite's own limits
+    such as ``train_timeout``; the defaults when a suite is imported outside a grading."""
+    return SETTINGS if SETTINGS is not None else Settings()
 
 
 class Flagged(CheckFailed):

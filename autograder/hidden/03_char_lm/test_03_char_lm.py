@@ -25,7 +25,7 @@ from assignments.common.checklib import (CheckFailed, check_close, check_dtype, 
                                          check_shape, numeric_gradient_of_many, to_array)
 from autograder import project
 from autograder.sandbox.inside.channel import numpy_arg, rng_arg
-from autograder.trusted.suite import Flagged, item
+from autograder.trusted.suite import Flagged, grading_settings, item
 from solutions import char_lm as ref
 
 CORPORA = project.public_module("03_char_lm", "corpora")
@@ -44,7 +44,7 @@ HELD_OUT = {"streams": 256, "burn_in": 16, "steps": 40}
 # about a sixth of the gap open (a third on its worst seed); a model without memory leaves all of it.
 MAX_SHARE_OF_GAP = 0.6
 MIN_ALLOWANCE = 1.1           # never demand less than 1.1 x the floor (sources whose bigram is nearly optimal)
-TRAIN_TIMEOUT = 300           # seconds; the reference needs 4-10 s on 2 shared cores
+TRAIN_TIMEOUT = grading_settings().train_timeout   # seconds (c.Rnnkit.train_timeout); the reference needs 4-10 s
 # The sampling check: a two-sided z test on the log-likelihood of the sampled characters under softmax(O / tau),
 # with a model whose weights make softmax(O / tau) moderately spread (entropy about 1.1 nats), where the statistic
 # is close to normal (the tails of peaked distributions would make rare draws dominate it).

@@ -7,14 +7,15 @@ to stderr). It computes no verdict: it only runs student code on inputs the grad
 Requests (each with an ``"id"``, which its reply carries back):
     {"op": "load", "cells": [{"grade_id", "source", "kind"}...], "threads": 2}
         -> {"ok", "cells": [{"grade_id", "error"}]}
-    {"op": "call", "fn": name, "args": [...], "kwargs": {...}, "reference": {name: source}}
+    {"op": "call", "fn": name, "args": [...], "kwargs": {...}, "reference": {name: {"magic", "code"}}}
         -> {"ok": true, "value": ...} | {"ok": false, "error": "..."}
 
 Two namespaces: the student's (set-up and answer cells) and the harness's (the grader's wiring functions, named
 ``_...``), a copy of the student's taken after the answer cells ran, so that student code cannot replace a harness
 function by assigning a global. ``reference`` puts the reference implementation of earlier items in place of the
 student's for the length of one call, so that a bug in an earlier item costs points only there; it arrives
-compiled on the trusted side (``marshal`` of the code), so that no reference source text is ever in this process.
+compiled on the trusted side (``marshal`` of the code, without docstrings), so that no reference source text, nor
+any of its docstrings, is ever in this process.
 
 Every call is observed the same way: before the first cell runs, the entry points of :data:`OBSERVED`
 (TensorFlow's automatic differentiation, Keras's recurrent cells and layers) are wrapped for good, and each call's

@@ -20,12 +20,13 @@ Nothing of one student's worker survives into the next: the namespaces, the tmpf
 go away when the worker ends, and the zygote's own memory is only ever copied. A worker cannot read or trace the
 zygote: it lives in a nested user namespace without capabilities, and the zygote is not dumpable besides.
 
-Control messages (one JSON line each way; the pipes travel as SCM_RIGHTS with the ``spawn`` request):
-    {"op": "spawn", "limits": {...}, "threads": 2}  -> {"ok": true, "pid": P}
-    {"op": "poll", "pid": P}                        -> {"ok": true, "code": exit code, or null while it runs}
-    {"op": "kill", "pid": P}                        -> {"ok": true, "code": its exit code (-9 if killed here)}
-    {"op": "attach"} with one socket as SCM_RIGHTS  -> (no answer: the socket is a new connection)
-    {"op": "ping"}                                  -> {"ok": true}
+Control messages (:mod:`messages`, one each way; the pipes travel as SCM_RIGHTS with ``Spawn``):
+    Spawn(limits, threads)                  -> Spawned(pid)
+    Poll(pid)                               -> Exited(code: its exit code, or None while it runs)
+    Kill(pid)                               -> Exited(code: its exit code, -9 if killed here)
+    Attach() with one socket as SCM_RIGHTS  -> (no answer: the socket is a new connection)
+    Ping()                                  -> Pong()
+A message that is not one of these ends its connection (and that connection's workers).
 
 Several gradings may use one zygote at once: each has a control connection of its own (``attach`` hands the zygote
 a new one), so requests and replies of two gradings never meet on one socket. The zygote serves every connection
@@ -34,7 +35,6 @@ another connection's worker find nothing), and the workers of a connection that 
 killed) are killed with it. No worker holds any control connection.
 """
 import ctypes
-import json
 import os
 import resource
 import select
@@ -45,6 +45,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import confine  # noqa: E402  (beside this file, in the sandbox too)
+import messages as m  # noqa: E402
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x08000000, \
     0x40000000
@@ -142,14 +143,14 @@ def isolate(limits):
     # so a write there would be seen by the next submission. Only the fresh mounts below are writable.
     confine.set_readonly("/")
     confine.set_readonly("/proc", recursive=False, readonly=False)
-    _mount_tmpfs("/tmp", limits.get("tmp_mb", 256))
+    _mount_tmpfs("/tmp", limits["tmp_mb"])
     for path, fd in kept.items():  # a checkout (and its venv) under /tmp stays visible, read-only, over the tmpfs
         os.makedirs(path, exist_ok=True)
         # a bind keeps the read-only (and locked) flags of the sandbox's own read-only mount of it
         _check(_libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, MS_BIND | MS_REC, None),
                f"bind {path}")
         os.close(fd)
-    _mount_tmpfs(SCRATCH, limits.get("scratch_mb", 256))
+    _mount_tmpfs(SCRATCH, limits["scratch_mb"])
     _fresh_dev(nodes, links, SHM_MB)
     for relative, data in released.items():
         path = os.path.join(SCRATCH, relative)
@@ -180,10 +181,10 @@ def drop_capabilities():
 def apply_limits(limits):
     def both(kind, value):
         resource.setrlimit(kind, (int(value), int(value)))
-    both(resource.RLIMIT_AS, limits.get("memory_gb", 4.0) * 2**30)
-    both(resource.RLIMIT_CPU, limits.get("cpu_seconds", 1800))
-    both(resource.RLIMIT_FSIZE, limits.get("file_mb", 64) * 2**20)
-    both(resource.RLIMIT_NPROC, limits.get("processes", 4096))
+    both(resource.RLIMIT_AS, limits["memory_gb"] * 2**30)
+    both(resource.RLIMIT_CPU, limits["cpu_seconds"])
+    both(resource.RLIMIT_FSIZE, limits["file_mb"] * 2**20)
+    both(resource.RLIMIT_NPROC, limits["processes"])
     both(resource.RLIMIT_CORE, 0)
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     try:
@@ -201,9 +202,9 @@ def serve_child(fds, request):
             os.dup2(fd, target)
         for fd in fds:
             os.close(fd)
-        isolate(request.get("limits", {}))
+        isolate(request.limits)
         drop_capabilities()
-        apply_limits(request.get("limits", {}))
+        apply_limits(request.limits)
         import worker
         worker.main()
         code = 0
@@ -251,7 +252,11 @@ def main():
             except OSError:
                 message, fds = b"", []
             _reap(children)
-            if not message:  # that grading went away: so do its workers
+            try:
+                request = m.decode(message, *REQUESTS) if message else None
+            except m.MessageError:
+                request = None   # not a request of ours: the connection ends as if it had closed
+            if request is None:  # that grading went away: so do its workers
                 for fd2 in fds:
                     os.close(fd2)
                 del connections[fd]
@@ -261,39 +266,41 @@ def main():
                         _kill(pid, children)
                         del children[pid]
                 continue
-            request = json.loads(message)
-            reply = {"ok": True}
-            if request["op"] == "spawn":
-                pid = os.fork()
-                if pid == 0:
-                    for other in connections.values():
-                        other.close()
-                    serve_child(fds, request)
-                children[pid] = (fd, None)
-                reply["pid"] = pid
-            elif request["op"] == "poll":
-                owner, code = children.get(int(request["pid"]), (None, None))
-                reply["code"] = code if owner == fd else None
-            elif request["op"] == "kill":
-                pid = int(request["pid"])
-                if children.get(pid, (None,))[0] == fd:
-                    _kill(pid, children)
-                    reply["code"] = children.pop(pid)[1]
-                else:
-                    reply["code"] = None
-            elif request["op"] == "attach":  # no answer: the grader does not wait for it
+            if isinstance(request, m.Attach):  # no answer: the grader does not wait for it
                 if len(fds) == 1:
                     attached = socket.socket(fileno=fds.pop())
                     connections[attached.fileno()] = attached
                 for fd2 in fds:
                     os.close(fd2)
                 continue
+            if isinstance(request, m.Spawn):
+                pid = os.fork()
+                if pid == 0:
+                    for other in connections.values():
+                        other.close()
+                    serve_child(fds, request)
+                children[pid] = (fd, None)
+                reply = m.Spawned(pid)
+            elif isinstance(request, m.Poll):
+                owner, code = children.get(request.pid, (None, None))
+                reply = m.Exited(code if owner == fd else None)
+            elif isinstance(request, m.Kill):
+                if children.get(request.pid, (None,))[0] == fd:
+                    _kill(request.pid, children)
+                    reply = m.Exited(children.pop(request.pid)[1])
+                else:
+                    reply = m.Exited(None)
+            else:
+                reply = m.Pong()
             for fd2 in fds:
                 os.close(fd2)
             try:
-                control.send(json.dumps(reply).encode())
+                control.send(m.encode(reply))
             except OSError:
                 pass  # it went away meanwhile: its end is read as such next time round
+
+
+REQUESTS = (m.Spawn, m.Poll, m.Kill, m.Attach, m.Ping)
 
 
 if __name__ == "__main__":
