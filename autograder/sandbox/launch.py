@@ -298,6 +298,11 @@ def command(level, workdir, argv, limits, nested=False, group=None):
     return Command(full, fds, _preexec(limits, level, uid, reveal, group), uid)
 
 
+# The probe's own: enough for ``python -c pass`` whatever else this user runs (a student's come from the settings).
+PROBE_LIMITS = Limits(memory_gb=2.0, cpu_seconds=60, file_mb=1, processes=1024, tmp_mb=16, scratch_mb=16,
+                      group_memory_gb=1.0, group_processes=64)
+
+
 @functools.lru_cache(maxsize=None)
 def _works(level):
     if level == "none":
@@ -306,7 +311,7 @@ def _works(level):
         return False
     workdir = tempfile.mkdtemp(prefix="rnnkit-probe-")
     try:
-        cmd = command(level, workdir, [sys.executable, "-I", "-c", "pass"])
+        cmd = command(level, workdir, [sys.executable, "-I", "-c", "pass"], PROBE_LIMITS)
         try:
             return subprocess.run(cmd.argv, capture_output=True, timeout=60, preexec_fn=cmd.preexec,
                                   pass_fds=cmd.pass_fds, env=worker_env()).returncode == 0
