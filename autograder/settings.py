@@ -47,6 +47,8 @@ class Settings:
     warm: bool = _setting(True, "warm graders and zygotes (TensorFlow imported once); false grades cold")
     service: bool = _setting(True, "keep the warm graders running between commands (a grading service per course)")
     service_idle: float = _setting(900.0, "seconds without work after which the grading service ends")
+    ta_group: str = _setting("", "Unix group that may read and grade the course besides the instructor (empty: "
+                                 "the instructor alone)")
 
     def to_dict(self):
         return asdict(self)
