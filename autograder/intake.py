@@ -35,7 +35,7 @@ def shown(name):
     text = name if isinstance(name, str) else os.fsdecode(name)
     if valid_student_id(text):
         return text
-    return repr(text.encode("unicode_escape", "backslashreplace").decode("ascii"))[1:-1]
+    return text.encode("unicode_escape").decode("ascii")
 
 
 @dataclass

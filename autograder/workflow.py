@@ -143,6 +143,7 @@ def autograde(course, assignments=(), students=None, sandbox=None, force=False, 
     if any(waiting.values()):
         echo(", ".join(f"{n} submission(s) of {a}" for a, n in waiting.items() if n)
              + " await manual grading (written answers) in formgrader")
+    _private(course)   # autograded/ and grader_logs/, if this run made them
     for line in (line for a in assignments for line in collecting.flags(course, a)):
         echo(line)   # submissions the instructor must look at (owned by another user, times that disagree)
     if warning:
@@ -180,6 +181,7 @@ def feedback(course, assignments=(), student=None, exchange=None, echo=print, re
                 exclude = [f"--CourseDirectory.student_id_exclude={','.join(missing)}"] if missing else []
                 course.nbgrader("release_feedback", assignment, f"--Exchange.root={_exchange(course, exchange)}",
                                 *extra, *exclude)
+    _private(course)
     echo(f"feedback in {course.path('feedback')}" +
          (f", released to {_exchange(course, exchange)}; students run: nbgrader fetch_feedback ASSIGNMENT "
           "--course rnnkit" if release else ""))
