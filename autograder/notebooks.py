@@ -68,18 +68,25 @@ def read(path, data=None):
         raise NotebookError(f"{name} is not a Jupyter notebook (no list of cells)")
     if len(parsed["cells"]) > MAX_CELLS:
         raise NotebookError(f"{name} has {len(parsed['cells'])} cells, over the grader's limit of {MAX_CELLS}")
-    problem = next((p for i, cell in enumerate(parsed["cells"]) for p in [_cell_problem(cell)] if p), None)
+    problem = next((p for cell in parsed["cells"] for p in [_cell_problem(cell)] if p), None)
     if problem:
         raise NotebookError(f"{name}: {problem}: was it edited outside Jupyter?")
+    lines = sum(cell_source(cell).count("\n") + 1 for cell in parsed["cells"])
+    if lines > MAX_NOTEBOOK_LINES:
+        raise NotebookError(f"{name} has {lines:,} lines in its cells, over the grader's limit of "
+                            f"{MAX_NOTEBOOK_LINES:,}: remove what the assignment does not ask for")
     try:
         return nbformat.reads(text, as_version=4)  # joins multi-line sources, upgrades old formats
     except Exception as err:
         raise NotebookError(f"{name} is not a readable notebook: {type(err).__name__}: {err}") from None
 
 
-# What one cell may hold: a real answer is tens of lines; a cell of millions of short lines (19.9 MB of comments)
-# made nbgrader's feedback run for ten minutes and 13.8 GB.
-MAX_CELL_LINES = 5_000
+# What the cells' sources may hold: nbconvert's feedback page costs about 3.5 ms per line of code on a loaded 2-core
+# machine (pygments' spans, then bleach and BeautifulSoup over them: 20,000 lines 90 s, 100,000 lines 354 s), so a
+# cell of millions of short lines (19.9 MB of comments) ran for ten minutes and 13.8 GB. Assignment 1's source
+# notebook has 733 lines, 104 in its longest cell.
+MAX_CELL_LINES = 2_000
+MAX_NOTEBOOK_LINES = 10_000
 MAX_CELL_CHARS = 2 * 2**20   # an inline PNG in a written answer fits
 GRADE_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 FLAGS = ("grade", "solution", "locked", "task")

@@ -30,12 +30,19 @@ def _notebook(cell_changes=None, **top):
     ({"metadata": {"nbgrader": {"grade_id": "f", "solution": "yes"}}}, "flags that are not true or false"),
     ({"metadata": {"nbgrader": {"grade_id": "f", "grade": True, "points": "15"}}}, "points that are not a number"),
     ({"metadata": "x"}, "metadata that is a str"),
-    ({"source": "#\n" * 6000}, "6,001 lines"),
+    ({"source": "#\n" * 6000}, "6,001 lines and 12,000 characters, over the grader's limit of 2,000 lines"),
 ])
 def test_malformed_cells_are_one_line_of_the_students(tmp_path, change, words):
     with pytest.raises(notebooks.NotebookError, match=words) as caught:
         notebooks.read(str(tmp_path / "a.ipynb"), _notebook(change))
     assert "\n" not in str(caught.value) and "edited outside Jupyter" in str(caught.value)
+
+
+def test_a_notebook_of_many_cells_of_many_lines_is_one_line(tmp_path):
+    cell = {"cell_type": "code", "source": "#\n" * 1900, "metadata": {}, "outputs": [], "execution_count": None}
+    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [cell] * 6}
+    with pytest.raises(notebooks.NotebookError, match="11,406 lines in its cells, over the grader's limit of 10,000"):
+        notebooks.read(str(tmp_path / "a.ipynb"), json.dumps(notebook).encode())
 
 
 def test_an_old_notebook_format_is_one_line(tmp_path):

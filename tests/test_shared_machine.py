@@ -145,6 +145,7 @@ os.utime(folder, (time.time() - 7200, time.time() - 7200))
 """)
         time.sleep(1.1)   # nbgrader tells submissions apart by their time stamp
         submit_as("rkt_mallory", exchange, _filled(course, None), student="rkt_alice")
+        links = {name: target.format(course=course.root, exchange=exchange) for name, target in LINKS.items()}
         as_user("rkt_mallory", exchange, f"""
 import time
 inbound = os.path.join(spec["exchange"], "rnnkit", "inbound")
@@ -152,7 +153,7 @@ now = time.strftime("%Y-%m-%d %H:%M:%S.000000 UTC", time.gmtime())
 mine = os.path.join(inbound, "rkt_mallory+{A1}+" + now + "+planted")
 os.mkdir(mine)
 os.symlink({course.source_notebook(A1)!r}, os.path.join(mine, "{A1}.ipynb"))
-for name, target in {json.dumps({k: v.format(course=course.root, exchange=exchange) for k, v in LINKS.items()})}.items():
+for name, target in {json.dumps(links)}.items():
     os.symlink(target, os.path.join(mine, name))
 os.mkfifo(os.path.join(mine, "fifo"))
 with open(os.path.join(mine, "sparse.bin"), "wb") as f:
@@ -304,7 +305,7 @@ def test_a_malformed_notebook_is_the_students_with_one_line(machine):
 def test_millions_of_short_lines_are_refused_and_feedback_stays_bounded(machine):
     course = machine["course"]
     assert os.path.getsize(course.submitted_notebook("huge", A1)) > 13 * 2**20
-    with pytest.raises(notebooks.NotebookError, match="6,600,0.. lines .* over the grader's limit of 5,000 lines"):
+    with pytest.raises(notebooks.NotebookError, match="6,600,0.. lines .* over the grader's limit of 2,000 lines"):
         notebooks.read(course.submitted_notebook("huge", A1))
     assert _score(course, "huge") == 0
     page = course.path("feedback", "huge", A1, f"{A1}.html")
