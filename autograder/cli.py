@@ -20,7 +20,7 @@ def cmd_release(args, course):
 
 def cmd_collect(args, course):
     from autograder import workflow
-    workflow.collect(course, args.assignment, args.exchange)
+    workflow.collect(course, args.assignment, args.exchange, accept=args.accept)
 
 
 def cmd_autograde(args, course):
@@ -112,11 +112,14 @@ def parser():
     p = command("build", cmd_build, "inline the reference solutions, then run nbgrader generate_assignment")
     p.add_argument("assignment", nargs="*", help="assignments to build (default: all)")
     for name, func, text in [("release", cmd_release, "copy the release to the exchange (nbgrader release_assignment)"),
-                             ("collect", cmd_collect, "collect submissions from the exchange (nbgrader collect)")]:
+                             ("collect", cmd_collect,
+                                                                       "collect submissions from the exchange")]:
         p = command(name, func, text)
         p.add_argument("assignment")
         p.add_argument("--exchange", help="nbgrader exchange root (default: the one `rnnkit release` recorded in "
                        "the course's nbgrader_config.py, else ./exchange)")
+    p.add_argument("--accept", metavar="STUDENT", action="append", default=[],
+                   help="grade the flagged submission of STUDENT (owned by another user) as theirs")
     p = command("autograde", cmd_autograde, "grade submissions with the hidden suites, in the sandbox")
     p.add_argument("assignment", nargs="?", help="the assignment (default: every built one)")
     p.add_argument("--student", help="grade only this student")

@@ -3,6 +3,7 @@ import ast
 import glob
 import os
 import re
+import resource
 import secrets
 import subprocess
 import sys
@@ -22,6 +23,9 @@ c.CourseDirectory.course_id = "rnnkit"
 # nbgrader autograde and formgrader's Autograde button grade with rnnkit's trusted grader (the hidden suite in the
 # sandbox), never by running the notebook in a kernel: see autograder/nbgrader_autograde.py.
 c.Autograde.sanitize_preprocessors = []
+# nbgrader collect and formgrader's Collect button: rnnkit's collect (regular files only, the exchange's time, the
+# owner checked): see autograder/collect.py.
+c.ExchangeFactory.collect = "autograder.collect.ExchangeCollect"
 c.Autograde.autograde_preprocessors = ["autograder.nbgrader_autograde.TrustedGrade"]
 # Feedback: no hidden test (there is none in a notebook; nbgrader's guard stays), a note under written answers that
 # await a person, and a page sanitised with nh3 under a Content-Security-Policy: see autograder/nbgrader_feedback.py.
@@ -136,19 +140,32 @@ class Course:
                       if os.path.basename(p) == os.path.basename(os.path.dirname(p)) + ".ipynb")
 
     def students(self, assignment):
-        """Students with a submission of ``assignment``, in order."""
-        return sorted(os.path.basename(os.path.dirname(p)) for p in glob.glob(self.path("submitted", "*", assignment)))
+        """Students with a submission of ``assignment``, in order; a folder whose name is not a student id (a control
+        character, a look-alike of a separator: see :func:`autograder.intake.valid_student_id`) is none, and is
+        flagged by :func:`autograder.collect.flags`."""
+        from autograder import intake
+        names = (os.path.basename(os.path.dirname(p)) for p in glob.glob(self.path("submitted", "*", assignment)))
+        return sorted(name for name in names if intake.valid_student_id(name))
 
-    def nbgrader(self, *args, check=True):
+    def nbgrader(self, *args, check=True, timeout=None, memory_bytes=None):
         """Runs one of nbgrader's own commands on this course; returns its log (stdout + stderr).
 
-        Raises :class:`RnnkitError` naming the command and the last lines of its log when it fails. The venv's
+        Raises :class:`RnnkitError` naming the command and the last lines of its log when it fails, or when it
+        outlives ``timeout`` seconds (it is killed) or outgrows ``memory_bytes`` of address space. The venv's
         ``bin`` goes first on ``PATH``: nbgrader shells out to ``alembic`` when it creates a gradebook.
         """
         env = dict(os.environ)
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
         command = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={self.root}"]
-        proc = subprocess.run(command, cwd=self.root, env=env, capture_output=True, text=True)
+
+        def limit():
+            if memory_bytes:
+                resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+        try:
+            proc = subprocess.run(command, cwd=self.root, env=env, capture_output=True, text=True, timeout=timeout,
+                                  preexec_fn=limit if memory_bytes else None)
+        except subprocess.TimeoutExpired:
+            raise RnnkitError(f"`nbgrader {' '.join(args)}` was stopped after {timeout:.0f} s") from None
         log = proc.stdout + proc.stderr
         if check and proc.returncode != 0:
             tail = [line for line in log.splitlines() if line.strip()][-3:]

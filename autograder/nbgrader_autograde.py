@@ -56,6 +56,22 @@ def grade(course_root, assignment, student, log=None):
         f"was: {reason or (lines[-1] if lines else f'exit {proc.returncode}')}")
 
 
+def _remove_strange_copies(course_root, student, assignment, log):
+    """nbgrader copied every file of ``submitted/S/A/`` into ``autograded/S/A/`` before any preprocessor ran,
+    following links: what it copied from a link or a special file (never there after ``rnnkit collect``; possible
+    after nbgrader's own collect or a folder copied by hand) is removed and said, so that no byte from outside the
+    submission reaches the feedback."""
+    from autograder import intake
+    submitted = os.path.join(course_root, "submitted", student, assignment)
+    autograded = os.path.join(course_root, "autograded", student, assignment)
+    for relpath in intake.strange_entries(submitted):
+        copy = os.path.join(autograded, relpath)
+        if os.path.lexists(copy) and not os.path.isdir(copy):
+            os.unlink(copy)
+        log(f"rnnkit: {student}/{assignment}: {intake.shown(relpath)} in submitted/ is not a regular file: not "
+            "taken (collect with `rnnkit collect`, which takes regular files only)")
+
+
 class TrustedGrade(Preprocessor):
     """The grading pass of ``nbgrader autograde`` on an rnnkit course: rnnkit's trusted grader instead of running
     the notebook in a kernel. Returns the autograded notebook rnnkit wrote (what formgrader and feedback show)."""
@@ -66,6 +82,7 @@ class TrustedGrade(Preprocessor):
         info = resources["nbgrader"]
         root = _course_root(self)
         student, assignment = info["student"], info["assignment"]
+        _remove_strange_copies(root, student, assignment, self.log.error)
         try:
             status = grade(root, assignment, student, log=self.log.info)
         except RnnkitRefused as err:

@@ -2,6 +2,7 @@
 from dataclasses import dataclass, field
 import json
 import os
+import re
 import stat
 
 import nbformat
@@ -58,14 +59,70 @@ def read(path, data=None):
                             "was it edited outside Jupyter?") from None
     except RecursionError:
         raise NotebookError(f"{name} is nested too deeply to be a notebook") from None
-    if not isinstance(parsed, dict) or not isinstance(parsed.get("cells"), list):
+    if not isinstance(parsed, dict):
+        raise NotebookError(f"{name} is not a Jupyter notebook (no list of cells)")
+    if parsed.get("nbformat") != 4 or type(parsed.get("nbformat")) is not int:
+        raise NotebookError(f"{name} is in notebook format {str(parsed.get('nbformat'))[:10]!r}, not 4: open it in a "
+                            "current Jupyter and save it again")
+    if not isinstance(parsed.get("cells"), list):
         raise NotebookError(f"{name} is not a Jupyter notebook (no list of cells)")
     if len(parsed["cells"]) > MAX_CELLS:
         raise NotebookError(f"{name} has {len(parsed['cells'])} cells, over the grader's limit of {MAX_CELLS}")
+    problem = next((p for cell in parsed["cells"] for p in [_cell_problem(cell)] if p), None)
+    if problem:
+        raise NotebookError(f"{name}: {problem}: was it edited outside Jupyter?")
+    lines = sum(cell_source(cell).count("\n") + 1 for cell in parsed["cells"])
+    if lines > MAX_NOTEBOOK_LINES:
+        raise NotebookError(f"{name} has {lines:,} lines in its cells, over the grader's limit of "
+                            f"{MAX_NOTEBOOK_LINES:,}: remove what the assignment does not ask for")
     try:
         return nbformat.reads(text, as_version=4)  # joins multi-line sources, upgrades old formats
     except Exception as err:
         raise NotebookError(f"{name} is not a readable notebook: {type(err).__name__}: {err}") from None
+
+
+# What the cells' sources may hold: nbconvert's feedback page costs about 3.5 ms per line of code on a loaded 2-core
+# machine (pygments' spans, then bleach and BeautifulSoup over them: 20,000 lines 90 s, 100,000 lines 354 s), so a
+# cell of millions of short lines (19.9 MB of comments) ran for ten minutes and 13.8 GB. Assignment 1's source
+# notebook has 733 lines, 104 in its longest cell.
+MAX_CELL_LINES = 2_000
+MAX_NOTEBOOK_LINES = 10_000
+MAX_CELL_CHARS = 2 * 2**20   # an inline PNG in a written answer fits
+GRADE_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+FLAGS = ("grade", "solution", "locked", "task")
+
+
+def _cell_problem(cell):
+    """What is wrong with one cell of a submitted notebook's JSON (one line), or None."""
+    if not isinstance(cell, dict):
+        return "a cell is not a JSON object"
+    where = f"a {cell.get('cell_type')!s:.20} cell"
+    if cell.get("cell_type") not in ("code", "markdown", "raw"):
+        return f"a cell has the type {str(cell.get('cell_type'))[:20]!r}"
+    source = cell.get("source", "")
+    if not (isinstance(source, str) or isinstance(source, list) and all(isinstance(s, str) for s in source)):
+        return f"{where} has a source that is not text"
+    text = source if isinstance(source, str) else "".join(source)
+    if len(text) > MAX_CELL_CHARS or text.count("\n") >= MAX_CELL_LINES:
+        return (f"{where} has {text.count(chr(10)) + 1:,} lines and {len(text):,} characters, over the grader's "
+                f"limit of {MAX_CELL_LINES:,} lines and {MAX_CELL_CHARS:,} characters per cell")
+    metadata = cell.get("metadata", {})
+    if not isinstance(metadata, dict):
+        return f"{where} has metadata that is a {type(metadata).__name__}, not a mapping"
+    meta = metadata.get("nbgrader", {})
+    if not isinstance(meta, dict):
+        return f"{where} has nbgrader metadata that is a {type(meta).__name__}, not a mapping"
+    grade_id = meta.get("grade_id")
+    if grade_id is not None and not (isinstance(grade_id, str) and GRADE_ID.fullmatch(grade_id)):
+        return f"{where} has a grade_id that is not a name ({str(grade_id)[:40]!r})"
+    if any(not isinstance(meta.get(flag, False), bool) for flag in FLAGS):
+        return f"{where} '{grade_id}' has nbgrader flags that are not true or false"
+    points = meta.get("points", 0)
+    if isinstance(points, bool) or not isinstance(points, (int, float)) or not 0 <= points < 1e6:
+        return f"{where} '{grade_id}' has points that are not a number ({str(points)[:20]!r})"
+    if not isinstance(cell.get("outputs", []), list):
+        return f"{where} '{grade_id}' has outputs that are not a list"
+    return None
 
 
 @dataclass

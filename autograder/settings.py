@@ -52,6 +52,8 @@ class Settings:
     service_idle: float = _setting(900.0, "seconds without work after which the grading service ends")
     warm_memory_gb: float = _setting(2.5, "resident memory of what the grading service keeps warm (a warm grader, "
                                           "about 0.7 GB, and its zygotes); past it the least recently used go")
+    ta_group: str = _setting("", "Unix group that may read and grade the course besides the instructor (empty: "
+                                 "the instructor alone)")
 
     def to_dict(self):
         return asdict(self)

@@ -6,6 +6,10 @@ The command line (:mod:`autograder.cli`) and the demo both call these; nbgrader'
 import os
 
 from autograder import build as builder
+from autograder import collect as collecting
+from autograder import intake
+from autograder import permissions
+from autograder import settings as settings_module
 from autograder import report as reporting
 from autograder import settings as settings_module
 from autograder.errors import RnnkitError
@@ -25,7 +29,16 @@ def built(course, names=()):
 
 
 def build(course, assignments=None, echo=print):
-    builder.build(course, assignments or None, log=echo)
+    """Builds the course (see :mod:`autograder.build`), private to the instructor (and the TA group), and makes the
+    checkout's solutions and hidden suites readable by their owner only."""
+    permissions.private_checkout(echo)
+    with permissions.private_umask():
+        builder.build(course, assignments or None, log=echo)
+    _private(course)
+
+
+def _private(course):
+    permissions.private_course(course, settings_module.load(course.root).ta_group)
 
 
 def _exchange(course, exchange):
@@ -42,6 +55,10 @@ def release(course, assignment, exchange=None, echo=print):
         os.makedirs(exchange)
         os.chmod(exchange, 0o1777)  # nbgrader's exchange: every student writes there (sticky, like /tmp)
     course.write_config(exchange=exchange)
+    _private(course)
+    if _inside(exchange, course.root):
+        echo(f"note: the exchange {exchange} is inside the course folder, which only you can read: other Unix users "
+             "cannot reach it (fine when one user plays every student, as the demo does)")
     course.nbgrader("release_assignment", assignment, "--force")
     student_config = write_student_config(course, exchange)
     echo(f"released {assignment} to {exchange} (recorded in {course.config_file}); students run: "
@@ -64,16 +81,36 @@ def write_student_config(course, exchange):
     return path
 
 
-def collect(course, assignment, exchange=None, echo=print):
-    """``nbgrader collect --update`` from the exchange; then one line per submission whose nbgrader files are
-    missing or malformed (it is still graded; see :func:`gradebook.submission_problems`)."""
+def _inside(path, folder):
+    return os.path.commonpath([os.path.realpath(path), os.path.realpath(folder)]) == os.path.realpath(folder)
+
+
+def collect(course, assignment, exchange=None, echo=print, accept=()):
+    """Collects every submission of ``assignment`` from the exchange's ``inbound/`` into ``submitted/`` with
+    rnnkit's own copy (:mod:`autograder.collect`: regular files only, the exchange's time, the owner checked); one
+    line per entry refused, per nbgrader file missing, per submission flagged. ``accept``: students whose flagged
+    submission (owned by another user) the instructor accepts as theirs."""
     built(course, [assignment])
-    course.nbgrader("collect", assignment, f"--Exchange.root={_exchange(course, exchange)}", "--update")
+    _private(course)
+    group = settings_module.load(course.root).ta_group
+    for student in accept:
+        collecting.accept(course, assignment, student, echo=echo, group=group)
+    inbound = os.path.join(_exchange(course, exchange), "rnnkit", "inbound")
+    fresh, _ = collecting.collect(course, assignment, inbound, echo=echo, group=group)
     students = course.students(assignment)
-    for student in students:
-        for problem in gradebook.submission_problems(course, student, assignment):
+    for student in students:   # what came in now, and folders placed in submitted/ by other means (zip_collect)
+        record = collecting.load_record(course, student, assignment).get("collected")
+        if record and student not in fresh:
+            continue
+        problems = gradebook.submission_problems(course, student, assignment)
+        if record:   # rnnkit wrote timestamp.txt: the note on the student's own says what there is to say
+            problems = [p for p in problems if not p.startswith("timestamp.txt")] + [record["time_note"]] * bool(
+                record.get("time_note"))
+        for problem in problems:
             echo(f"{student}/{assignment}: {problem}")
-    echo(f"collected {assignment}: {len(students)} submission(s) in {course.path('submitted')}")
+    for line in collecting.flags(course, assignment):
+        echo(line)
+    echo(f"collected {assignment}: {len(fresh)} new, {len(students)} submission(s) in {course.path('submitted')}")
 
 
 def sandbox_warning(level):
@@ -108,6 +145,9 @@ def autograde(course, assignments=(), students=None, sandbox=None, force=False, 
     if any(waiting.values()):
         echo(", ".join(f"{n} submission(s) of {a}" for a, n in waiting.items() if n)
              + " await manual grading (written answers) in formgrader")
+    _private(course)   # autograded/ and grader_logs/, if this run made them
+    for line in (line for a in assignments for line in collecting.flags(course, a)):
+        echo(line)   # submissions the instructor must look at (owned by another user, times that disagree)
     if warning:
         echo(warning)
     return graded, failures, level
@@ -131,11 +171,7 @@ def feedback(course, assignments=(), student=None, exchange=None, echo=print, re
         if not graded:
             echo(f"{assignment}: nothing autograded yet, no feedback")
             continue
-        try:
-            course.nbgrader("generate_feedback", assignment, "--force", *extra)
-        except RnnkitError as err:   # nbgrader goes on past a broken submission and fails at the end: say it, go on
-            echo(f"{assignment}: {err}")
-            problems += 1
+        problems += _bounded_feedback(course, assignment, graded, echo)
         if release:
             missing = [s for s in graded
                        if not os.path.isfile(os.path.join(course.autograded_dir(s, assignment), "submission_secret.txt"))]
@@ -147,10 +183,40 @@ def feedback(course, assignments=(), student=None, exchange=None, echo=print, re
                 exclude = [f"--CourseDirectory.student_id_exclude={','.join(missing)}"] if missing else []
                 course.nbgrader("release_feedback", assignment, f"--Exchange.root={_exchange(course, exchange)}",
                                 *extra, *exclude)
+    _private(course)
     echo(f"feedback in {course.path('feedback')}" +
          (f", released to {_exchange(course, exchange)}; students run: nbgrader fetch_feedback ASSIGNMENT "
           "--course rnnkit" if release else ""))
     return problems
+
+
+# nbgrader's generate_feedback renders every notebook of a class in one process: bounded as a whole, and, when the
+# whole fails, one submission at a time, so that one submission can cost only its own page.
+FEEDBACK_MEMORY = 4 * 2**30          # address space of one generate_feedback (about 0.5 GB is usual)
+FEEDBACK_SECONDS = (120, 30)         # seconds: a base, and per submission
+
+
+def _bounded_feedback(course, assignment, students, echo):
+    """``nbgrader generate_feedback`` for ``students`` of ``assignment`` within time and memory bounds; returns the
+    number of submissions whose feedback could not be made (one line each). Anything in ``autograded/`` that is not
+    a regular file or a folder is removed first: nbgrader would copy what a link points to into ``feedback/``."""
+    for name in students:
+        folder = course.autograded_dir(name, assignment)
+        for relpath in intake.strange_entries(folder):
+            os.unlink(os.path.join(folder, relpath))
+            echo(f"{name}/{assignment}: {intake.shown(relpath)} in autograded/ is not a regular file: removed, not "
+                 "copied into the feedback")
+    base, each = FEEDBACK_SECONDS
+    only = [f"--student={students[0]}"] if len(students) == 1 else []
+    try:
+        course.nbgrader("generate_feedback", assignment, "--force", *only, timeout=base + each * len(students),
+                        memory_bytes=FEEDBACK_MEMORY)
+        return 0
+    except RnnkitError as err:
+        if len(students) == 1:
+            echo(f"{students[0]}/{assignment}: no feedback: {err}")
+            return 1
+    return sum(_bounded_feedback(course, assignment, [name], echo) for name in students)
 
 
 def export(course, to=None, echo=print):
@@ -177,6 +243,8 @@ def report(course, assignments=(), echo=print):
     assignments = built(course, assignments)
     for assignment in assignments:
         echo(reporting.table(course, assignment) + "\n")
+        for line in collecting.flags(course, assignment):
+            echo(line)
     out = course.path("exports")
     os.makedirs(out, exist_ok=True)
     plot = reporting.plot_distribution(course, assignments, os.path.join(out, "score_distribution.png"))
