@@ -359,6 +359,80 @@ def test_a_folder_and_socket_another_user_prepared_are_refused_and_the_command_g
     shutil.rmtree(shared_tmp)
 
 
+# Runs a command as another user in a private mount namespace where this interpreter (under /root, mode 0700, on
+# these machines) is reachable: a tmpfs of mode 755 over /root holding only a bind of the interpreter's folder.
+AS_USER = """set -e
+uid=$1; gid=$2; shift 2
+view=$(mktemp -d)
+mount --make-rprivate /
+mount --bind "$PYROOT" "$view"
+mount -t tmpfs -o mode=755,size=1m tmpfs /root
+mkdir -p "$PYROOT"
+mount --bind "$view" "$PYROOT"
+exec setpriv --reuid="$uid" --regid="$gid" --clear-groups -- "$@"
+"""
+
+
+def as_instructor(user, argv):
+    """``argv`` run as ``user`` (a non-root instructor), with this project's interpreter."""
+    prefix = os.path.realpath(sys.base_prefix)
+    pyroot = "/".join(prefix.split("/")[:3]) if prefix.startswith("/root/") else None
+    if pyroot is None:
+        return as_user(user, argv)
+    return ["unshare", "-m", "env", f"PYROOT={pyroot}", "sh", "-c", AS_USER, "sh",
+            str(user.pw_uid), str(user.pw_gid), *argv]
+
+
+@pytest.fixture(scope="module")
+def instructor():
+    """A non-root instructor (a real Unix user, removed at the end)."""
+    name = "rks_prof"
+    subprocess.run(["userdel", "-r", name], capture_output=True)
+    subprocess.run(["useradd", "-M", "-s", "/bin/sh", name], check=True)
+    yield pwd.getpwnam(name)
+    subprocess.run(["userdel", "-r", name], capture_output=True)
+
+
+def test_the_squat_against_a_non_root_instructor_is_refused_and_the_command_grades(course, level, squatter,
+                                                                                   instructor):
+    """The same squat against an instructor who is not root (who could neither use nor remove the squatter's
+    folder): one line naming it, no traceback, the command grades with a service in ~/.cache/rnnkit."""
+    stop_and_wait()
+    shared_tmp = shared_folder(0o1777)
+    squat = shared_tmp / f"rnnkit-{instructor.pw_uid}"
+    work = shared_folder(0o755)
+    mine = course_copy(course, str(work / "course"))
+    home = work / "home"
+    home.mkdir()
+    for path in [home, *pathlib.Path(mine.root).rglob("*"), pathlib.Path(mine.root)]:
+        os.lchown(path, instructor.pw_uid, instructor.pw_gid)
+    env = dict(os.environ, HOME=str(home), TMPDIR=str(shared_tmp), RNNKIT_SERVICE="1",
+               JUPYTER_CONFIG_DIR=str(home / ".jupyter"), JUPYTER_DATA_DIR=str(home / "jupyter-data"),
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    rnnkit = os.path.join(os.path.dirname(sys.executable), "rnnkit")
+    fake = subprocess.Popen(as_user(squatter, ["/usr/bin/python3", "-c", FAKE_SERVICE, str(squat)]),
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert fake.stdout.readline().strip() == "listening"
+        run = subprocess.run(as_instructor(instructor, [rnnkit, "autograde", A1, "--student", "svc-ref", "--force",
+                                                        "--course-dir", mine.root, "--sandbox", level]),
+                             env=env, capture_output=True, text=True, timeout=900, cwd=str(home))
+        assert run.returncode == 0 and "Traceback" not in run.stderr, run.stdout + run.stderr[-3000:]
+        refusal = [line for line in run.stdout.splitlines() if str(squat) in line]
+        assert refusal == [f"rnnkit: {squat} was made by {squatter.pw_name} (uid {squatter.pw_uid}), not by you: "
+                           "not used"], run.stdout
+        assert "svc-ref/01_rnn_cell: 15 / 15" in run.stdout and "grading in this process" not in run.stdout
+        assert os.path.exists(home / ".cache" / "rnnkit" / "service.sock")
+    finally:
+        fake.kill()
+        got = fake.communicate()[0]
+        subprocess.run(as_instructor(instructor, [rnnkit, "service", "--stop"]), env=env, capture_output=True,
+                       timeout=120, cwd=str(home))
+    assert "got" not in got, got
+    shutil.rmtree(shared_tmp)
+    shutil.rmtree(work)
+
+
 def test_both_ends_check_the_peers_uid(squatter, tmp_path):
     """A listener of another uid behind a socket file of ours is refused by the client (SO_PEERCRED, not the
     file's owner); a client of another uid gets nothing from the service, and cannot stop it."""

@@ -9,6 +9,7 @@ import psutil
 import pytest
 
 from autograder.sandbox import launch, warm
+from autograder.sandbox.inside import messages as m
 from autograder.settings import Settings
 from autograder.trusted.student import StudentError, StudentProcess
 
@@ -265,15 +266,15 @@ def test_gradings_sharing_a_zygote_each_have_a_connection_of_their_own(zygote):
     worker = first.spawn(Settings().sandbox_limits(), 2)
     pids = worker.host_pids()
     assert pids and all(psutil.pid_exists(p) for p in pids)
-    assert second._ask({"op": "kill", "pid": worker.pid})["code"] is None      # not the second grading's worker
-    assert second._ask({"op": "poll", "pid": worker.pid})["code"] is None
-    assert first._ask({"op": "poll", "pid": worker.pid})["code"] is None        # still running
+    assert second._ask(m.Kill(worker.pid), m.Exited).code is None      # not the second grading's worker
+    assert second._ask(m.Poll(worker.pid), m.Exited).code is None
+    assert first._ask(m.Poll(worker.pid), m.Exited).code is None        # still running
     assert all(psutil.pid_exists(p) for p in pids)
     first.control.close()                                                     # the first grading is gone
     gone, alive = psutil.wait_procs([psutil.Process(p) for p in pids if psutil.pid_exists(p)], timeout=30)
     assert not alive, alive
     other = second.spawn(Settings().sandbox_limits(), 2)                       # the zygote serves the second
-    assert second._ask({"op": "poll", "pid": other.pid})["code"] is None
+    assert second._ask(m.Poll(other.pid), m.Exited).code is None
     assert other.kill() == -9 and zygote.alive()
     second.control.close()
 

@@ -102,7 +102,7 @@ class Service:
     def _handle(self, conn):
         with conn:
             try:
-                if peer_uid(conn) != os.getuid():   # not this account's: not a byte is read
+                if peer_uid(conn) != os.getuid() or self.done.is_set():   # not ours, or stopping: not a byte read
                     return
                 request = m.decode(conn.makefile("rb").readline(), *REQUESTS)
             except (OSError, m.MessageError) as err:
