@@ -70,7 +70,9 @@ def read(path, data=None):
         raise NotebookError(f"{name} has {len(parsed['cells'])} cells, over the grader's limit of {MAX_CELLS}")
     problem = next((p for cell in parsed["cells"] for p in [_cell_problem(cell)] if p), None)
     if problem:
-        raise NotebookError(f"{name}: {problem}: was it edited outside Jupyter?")
+        advice = "remove what the assignment does not ask for" if "limit" in problem else \
+            "was it edited outside Jupyter?"
+        raise NotebookError(f"{name}: {problem}: {advice}")
     lines = sum(cell_source(cell).count("\n") + 1 for cell in parsed["cells"])
     if lines > MAX_NOTEBOOK_LINES:
         raise NotebookError(f"{name} has {lines:,} lines in its cells, over the grader's limit of "

@@ -59,7 +59,9 @@ def release(course, assignment, exchange=None, echo=print):
     if _inside(exchange, course.root):
         echo(f"note: the exchange {exchange} is inside the course folder, which only you can read: other Unix users "
              "cannot reach it (fine when one user plays every student, as the demo does)")
-    course.nbgrader("release_assignment", assignment, "--force")
+    log = course.nbgrader("release_assignment", assignment, "--force")
+    for line in nbgrader_warnings(log):
+        echo(line)
     student_config = write_student_config(course, exchange)
     echo(f"released {assignment} to {exchange} (recorded in {course.config_file}); students run: "
          f"nbgrader fetch_assignment {assignment} --course rnnkit")
@@ -79,6 +81,11 @@ def write_student_config(course, exchange):
                 "# Put it at /etc/jupyter/nbgrader_config.py (all users) or ~/.jupyter/nbgrader_config.py.\n"
                 f"c = get_config()\nc.Exchange.root = {exchange!r}\n")
     return path
+
+
+def nbgrader_warnings(log):
+    """The lines of an nbgrader command's log the instructor must see (its warnings and errors)."""
+    return [line for line in log.splitlines() if "| WARNING |" in line or "| ERROR |" in line]
 
 
 def _inside(path, folder):

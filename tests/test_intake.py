@@ -2,6 +2,7 @@
 students give, the validating notebook reader, and what a written answer or an image may carry into a page.
 The same attacks through real users and a real exchange: tests/test_shared_machine.py."""
 import base64
+import datetime
 import binascii
 import json
 import os
@@ -35,7 +36,9 @@ def _notebook(cell_changes=None, **top):
 def test_malformed_cells_are_one_line_of_the_students(tmp_path, change, words):
     with pytest.raises(notebooks.NotebookError, match=words) as caught:
         notebooks.read(str(tmp_path / "a.ipynb"), _notebook(change))
-    assert "\n" not in str(caught.value) and "edited outside Jupyter" in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert ("remove what the assignment does not ask for" if "lines" in words else "edited outside Jupyter") in \
+        str(caught.value)
 
 
 def test_a_notebook_of_many_cells_of_many_lines_is_one_line(tmp_path):
@@ -101,3 +104,30 @@ def test_a_written_answer_cannot_borrow_the_pages_classes():
                                        'rnn_forward: 15 / 15</div>')
     assert 'class="rnnkit-written-answer"' in html   # the one class rnnkit gives it
     assert html.count("class=") == 1 and "id=" not in html and "style=" not in html
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="gives a folder to another uid: needs root")
+def test_collect_quarantines_a_strangers_folder_and_takes_the_file_systems_time(tmp_path):
+    from autograder import collect
+    from autograder.course import Course
+    course, inbound = Course(str(tmp_path / "course")), tmp_path / "inbound"
+    for name, uid in (("alice+01_rnn_cell+2026-12-07 10:00:00.000000 UTC+a", 0),
+                      ("alice+01_rnn_cell+2026-12-07 10:00:01.000000 UTC+b", 54321)):   # a uid with no login
+        folder = inbound / name
+        folder.mkdir(parents=True)
+        (folder / "01_rnn_cell.ipynb").write_text(name)
+        (folder / "timestamp.txt").write_text("2020-01-01 00:00:00.000000 UTC")
+        for path in (folder / "01_rnn_cell.ipynb", folder / "timestamp.txt", folder):
+            os.chown(path, uid, uid)
+    lines = []
+    collected, quarantined = collect.collect(course, "01_rnn_cell", str(inbound), echo=lines.append)
+    assert collected == ["alice"] and quarantined == ["alice"]
+    assert (tmp_path / "course/submitted/alice/01_rnn_cell/01_rnn_cell.ipynb").read_text().endswith("+a")
+    assert (tmp_path / "course/quarantine/alice/01_rnn_cell/01_rnn_cell.ipynb").read_text().endswith("+b")
+    flags = collect.flags(course, "01_rnn_cell")
+    assert any(line.startswith("FLAGGED alice/01_rnn_cell: submitted by uid 54321") for line in flags)
+    assert any("timestamp.txt says 2020-01-01 00:00:00 UTC but the exchange recorded" in line for line in flags)
+    stamp = (tmp_path / "course/submitted/alice/01_rnn_cell/timestamp.txt").read_text()
+    assert stamp.startswith(str(datetime.datetime.now(datetime.timezone.utc).year))
+    assert os.stat(tmp_path / "course/submitted/alice/01_rnn_cell").st_mode & 0o077 == 0
+    assert collect.collect(course, "01_rnn_cell", str(inbound), echo=lines.append) == ([], ["alice"])  # unchanged

@@ -330,6 +330,16 @@ def test_nbgrader_autograde_step_drops_what_a_link_copied(machine, tmp_path):
                for line in collecting.flags(Course(str(root)), A1))
 
 
+def test_nbgrader_collect_and_formgraders_button_use_the_same_safe_collect(machine):
+    """``nbgrader collect`` in the course (formgrader's Collect button calls the same class) is rnnkit's."""
+    course = machine["course"]
+    log = course.nbgrader("collect", A1)
+    assert "FLAGGED rkt_alice/01_rnn_cell: submitted by rkt_mallory" in log
+    assert "shadow: a symbolic link, not taken" in log and "fifo: a FIFO, not taken" in log
+    assert intake.strange_entries(course.path("submitted")) == []
+    assert sorted(os.listdir(course.path("submitted", "rkt_mallory", A1))) == ["timestamp.txt"]
+
+
 def test_accepting_a_flagged_submission_grades_it_as_theirs(machine):
     """The instructor's word (last: it changes the course)."""
     course = machine["course"]
