@@ -143,7 +143,7 @@ def test_formgrader_shows_rnnkit_scores_takes_a_manual_grade_and_autograde_keeps
         assert float(row["raw_score"]) == pytest.approx(results.score + 1.5)
         with open(course.path("exports", f"items_{A1}.csv")) as f:
             row = next(r for r in csv.DictReader(f) if r["student"] == "bob")
-        assert float(row[WRITTEN]) == 1.5 and row["manual_status"] == "graded"
+        assert float(row[WRITTEN]) == 1.5 and row["status"] == "graded"
         # (c) formgrader's Autograde button: rnnkit grades, the trusted grade stays (and the manual one)
         page.goto(base + f"/formgrader/manage_submissions/{A1}")
         page.wait_for_selector("span.glyphicon-flash")
