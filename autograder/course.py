@@ -31,6 +31,8 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 c.GenerateFeedback.exporter_class = "autograder.nbgrader_feedback.SafeFeedbackExporter"
+# formgrader's grading page: no red frame around every image (nbgrader's formgrade.css), see nbgrader_feedback.py.
+c.HTMLExporter.preprocessors = ["autograder.nbgrader_feedback.PlainImages"]
 # --- rnnkit: end ---
 """
 

@@ -124,13 +124,16 @@ def extensions(course):
 
 
 def parse_time(text):
-    """A time as a TA types it (``2027-03-03 17:00``, ISO, with a zone or UTC) -> naive UTC, or a one-line error."""
-    from nbgrader import utils as nbgrader_utils
+    """A time as a TA types it (``2027-03-03 17:00`` in UTC, or with a zone, ``2027-03-03 17:00+01:00``) -> naive
+    UTC, as nbgrader's gradebook keeps times; a one-line error otherwise."""
     try:
-        return nbgrader_utils.parse_utc(text)
-    except (ValueError, OverflowError, TypeError):
+        when = datetime.datetime.fromisoformat(str(text).strip())
+    except ValueError:
         raise RnnkitError(f"'{text}' is not a time: write it as 2027-03-03 17:00 (UTC) or with a zone, "
-                          "2027-03-03 17:00 +0100") from None
+                          "2027-03-03 17:00+01:00") from None
+    if when.tzinfo is not None:
+        when = when.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return when
 
 
 def grant(course, student, assignment, until):
@@ -168,3 +171,34 @@ def apply_extension(gb, course, submission):
     duedate = submission.assignment.duedate
     submission.extension = (until - duedate) if until is not None and duedate is not None and until > duedate \
         else None
+
+
+def late_lines(course, assignment, students):
+    """One line per late submission among ``students`` (``collect`` says them): the gradebook's time where it has
+    one, else the submission's own (:func:`autograder.grading.nbgrader_files.submission_time`), against the due date
+    and the student's extension."""
+    from nbgrader.api import Gradebook, MissingEntry
+    from autograder import grades
+    from autograder.grading.nbgrader_files import submission_time
+    if not os.path.exists(course.path("gradebook.db")):
+        return []
+    lines, granted = [], extensions(course)
+    with Gradebook(course.db_url) as gb:
+        try:
+            duedate = gb.find_assignment(assignment).duedate
+        except MissingEntry:
+            return []
+        if duedate is None:
+            return []
+        for student in students:
+            try:
+                when = gb.find_submission(assignment, student).timestamp
+            except MissingEntry:
+                when = None
+            when = when or submission_time(course, student, assignment)
+            due = max(duedate, granted.get((student, assignment), duedate))
+            if when is not None and when > due:
+                lines.append(f"{student}/{assignment}: {grades.late_text((when - due).total_seconds())} "
+                             f"(due {grades.when(due)})")
+    return lines
+

@@ -9,7 +9,9 @@ formgrader's feedback buttons, and ``rnnkit feedback``) use:
   (:data:`autograder.grading.gradebook.NOTE`); each item's state kept for the summary (:mod:`autograder.grades`);
 * :class:`SafeFeedbackExporter`, nbgrader's own HTML exporter whose page goes through nh3 (the body; see
   :mod:`autograder.nbgrader_safe`) and carries a Content-Security-Policy: no script, no request to anywhere, images
-  only inline.
+  only inline; formulas rendered on the server as MathML (:func:`formulas_as_mathml`), which browsers draw without a
+  script;
+* :class:`PlainImages`, for formgrader's own page: no red frame around the student's plots.
 """
 import hashlib
 import html as html_module
@@ -46,8 +48,8 @@ def student_comment(comment):
 
 class AwaitingManualGrade(Preprocessor):
     """After nbgrader's ``GetGrades``: a note under each written answer awaiting a person and under each item whose
-    points a person set; the grader's notes out of the comments; each graded cell's :class:`grades.Item` state in
-    its metadata (``rnnkit_status``), which :func:`summary_by_item` reads."""
+    points a person set; the grader's notes out of the comments; each graded cell's :class:`grades.Item` in
+    ``resources["rnnkit_items"]``, which :func:`summary_by_item` reads."""
 
     enabled = True   # nbconvert preprocessors are off unless enabled
 
@@ -68,7 +70,8 @@ class AwaitingManualGrade(Preprocessor):
                                                         info["student"]))
                 except MissingEntry:
                     continue
-                meta["rnnkit_item"], meta["rnnkit_status"] = item.name, item.status
+                resources.setdefault("rnnkit_items", {})[meta["grade_id"]] = (item.name, item.status,
+                                                                              item.max_score)
                 if item.status == grades.AWAITING:
                     cells.append(nbformat.v4.new_markdown_cell(
                         f'<div class="rnnkit-awaiting">\n\n{AWAITING}\n\n</div>'))
@@ -84,22 +87,16 @@ _TOC = re.compile(r'<li><a href="#([^"]+)">(?:Test cell|Written response|Coding 
                   r'\(Score: ([^)]*)\)</li>')
 
 
-def summary_by_item(page, nb):
+def summary_by_item(page, known):
     """nbgrader's summary at the top of the page names each cell's kind ("Test cell" six times): name the item,
-    and say "awaiting a person" where a written answer has no grade yet (not 0.0 / 2.0)."""
-    known = {}
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {}) or {}
-        if meta.get("rnnkit_item"):
-            known[meta["grade_id"]] = (meta["rnnkit_item"], meta["rnnkit_status"], meta.get("points"))
-
+    and say "awaiting a person" where a written answer has no grade yet (not 0.0 / 2.0). ``known``: ``{grade_id:
+    (item, status, points)}`` (:class:`AwaitingManualGrade` gathers it)."""
     def named(match):
         grade_id, score = match.group(1), match.group(2)
         item, status, top = known.get(html_module.unescape(grade_id), (None, None, None))
         if item is None:
             return match.group(0)
-        if status != grades.GRADED:
-            score = f"{status}, of {float(top or 0):g}"
+        score = f"{status}, of {top:g}" if status != grades.GRADED else f"Score: {score}"
         return f'<li><a href="#{grade_id}">{html_module.escape(item)}</a> ({score})</li>'
     return _TOC.sub(named, page)
 
@@ -125,7 +122,7 @@ def safe_page(html):
     else:
         head = f"<!DOCTYPE html>\n<html>\n<head>\n{meta}\n<meta charset=\"utf-8\">\n</head>\n" + head
     head = re.sub(r"(</head>)", WRAP_CSS + r"\n\1", head, count=1, flags=re.I)
-    return head + "<body>" + nbgrader_safe.clean_html(body) + "</body>" + (tail if match else "")
+    return head + "<body>" + formulas_as_mathml(nbgrader_safe.clean_html(body)) + "</body>" + (tail if match else "")
 
 
 class SafeFeedbackExporter(HTMLExporter):
@@ -133,7 +130,58 @@ class SafeFeedbackExporter(HTMLExporter):
 
     def from_notebook_node(self, nb, resources=None, **kw):
         output, resources = super().from_notebook_node(nb, resources, **kw)
-        return safe_page(summary_by_item(output, nb)), resources
+        return safe_page(summary_by_item(output, resources.get("rnnkit_items", {}))), resources
+
+
+class PlainImages(Preprocessor):
+    """formgrader's grading page (its ``formgrade`` template inlines ``resources.inlining.css``): images without the
+    red frame nbgrader's ``formgrade.css`` draws around every one, plots included."""
+
+    enabled = True
+    css = "div.output_area img, div.rendered_html img, div.output_png img { border: none; }"
+
+    def preprocess(self, nb, resources):
+        resources.setdefault("inlining", {}).setdefault("css", []).append(self.css)
+        return nb, resources
+
+
+# -- formulas: TeX to MathML on the server (the page runs no script) ----------------------------------------------
+
+_TEX = re.compile(r"\$\$(.+?)\$\$|\$([^$\n]+?)\$", re.S)
+_TAG = re.compile(r"(<[^>]*>)")
+_VERBATIM = ("pre", "code", "style", "textarea", "math")
+MATH_TAGS = {"math", "semantics", "annotation", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msup", "msub",
+             "msubsup", "mfrac", "msqrt", "mroot", "mover", "munder", "munderover", "mtable", "mtr", "mtd", "mstyle",
+             "mpadded", "mphantom", "menclose", "mfenced"}
+MATH_ATTRIBUTES = {"xmlns", "display", "mathvariant", "stretchy", "fence", "separator", "lspace", "rspace", "accent",
+                   "accentunder", "columnalign", "rowalign", "width", "height", "depth", "minsize", "maxsize",
+                   "movablelimits", "symmetric", "largeop", "form", "linethickness", "displaystyle", "scriptlevel",
+                   "open", "close", "separators", "notation", "columnspacing", "rowspacing", "encoding"}
+
+
+def _mathml(match):
+    import latex2mathml.converter
+    import nh3
+    tex = html_module.unescape(match.group(1) if match.group(1) is not None else match.group(2))
+    try:
+        math = latex2mathml.converter.convert(tex, display="block" if match.group(1) is not None else "inline")
+    except Exception:   # TeX the converter does not know stays as the reader typed it
+        return match.group(0)
+    return nh3.clean(math, tags=MATH_TAGS, attributes={tag: MATH_ATTRIBUTES for tag in MATH_TAGS})
+
+
+def formulas_as_mathml(html):
+    """Every ``$...$`` and ``$$...$$`` in the text of ``html`` (not in code) as MathML, itself cleaned by nh3 with a
+    MathML allow-list; text that is not TeX the converter knows is left as it was."""
+    parts, verbatim = _TAG.split(html), 0
+    for index, part in enumerate(parts):
+        if part.startswith("<"):
+            tag = re.match(r"<(/?)\s*([a-zA-Z0-9]+)", part)
+            if tag and tag.group(2).lower() in _VERBATIM and not part.endswith("/>"):
+                verbatim = max(0, verbatim + (-1 if tag.group(1) else 1))
+        elif not verbatim and "$" in part:
+            parts[index] = _TEX.sub(_mathml, part)
+    return "".join(parts)
 
 
 # -- re-released feedback -----------------------------------------------------------------------------------------

@@ -73,6 +73,8 @@ def collect(course, assignment, exchange=None, echo=print):
     for student in students:
         for problem in gradebook.submission_problems(course, student, assignment):
             echo(f"{student}/{assignment}: {problem}")
+    for line in lateness.late_lines(course, assignment, students):
+        echo(line)
     echo(f"collected {assignment}: {len(students)} submission(s) in {course.path('submitted')}")
 
 
