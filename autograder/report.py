@@ -35,6 +35,13 @@ def table(course, assignment):
     :meth:`grades.Item.shown` (points, ``awaiting a person`` or ``not graded``; ``*`` marks points a person set);
     the total is :meth:`grades.Grade.total`; then lateness and flags."""
     graded = grades.of(course, assignment)
+    failed = {s for s, g in graded.items() if g.status == grades.NOT_GRADED}
+    results = {s: r for s, r in collect(course, assignment).items() if s not in failed}
+    return render_table(assignment, graded) + "".join("\n" + line for line in known_mistakes(assignment, results))
+
+
+def render_table(assignment, graded):
+    """The table of :func:`table` from ``{student: grades.Grade}``."""
     if not graded:
         return f"{assignment}: nothing graded yet"
     names = _names(graded)
@@ -57,9 +64,7 @@ def table(course, assignment):
     waiting = [g for g in graded.values() if g.status == grades.AWAITING]
     if waiting:
         lines.append(f"{len(waiting)} submission(s) {grades.AWAITING} in formgrader; their totals are not final")
-    failed = {s for s, g in graded.items() if g.status == grades.NOT_GRADED}
-    results = {s: r for s, r in collect(course, assignment).items() if s not in failed}
-    return "\n".join(lines + known_mistakes(assignment, results))
+    return "\n".join(lines)
 
 
 def item_messages(course, assignment, item):
