@@ -114,10 +114,13 @@ def _shown(page, grade_id):
     return float(box.input_value() or box.get_attribute("placeholder"))
 
 
-def _shot(page, name):
+def _shot(page, name, selector=None):
+    """A screenshot for people to look at: the viewport, scrolled to ``selector`` if given."""
     if SHOTS:
         os.makedirs(SHOTS, exist_ok=True)
-        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+        if selector:
+            page.locator(selector).first.scroll_into_view_if_needed()
+        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"))
 
 
 def _press(page, base, icon, action):
@@ -185,7 +188,9 @@ def test_formgrader_shows_rnnkit_scores_takes_a_manual_grade_and_autograde_keeps
                         break
                 time.sleep(0.3)
         total = results.score - trusted["rnn_backward"].score + 1 + 1.5
-        _shot(page, "1b-graded-by-hand")
+        _shot(page, "1b-graded-by-hand", f"input#{WRITTEN}")
+        _shot(page, "1c-plot", "div.output_area img")
+        _shot(page, "1d-formulas", ".MathJax, .MathJax_Display")
         _same_everywhere(course, total)
         # (c) formgrader's Autograde button: rnnkit grades, the trusted grade stays (and the manual one)
         reply = _press(page, base, "glyphicon-flash", "/autograde")
@@ -217,5 +222,6 @@ def test_formgrader_shows_rnnkit_scores_takes_a_manual_grade_and_autograde_keeps
         feedback_page = browser.new_page(viewport={"width": 1100, "height": 900})
         feedback_page.goto("file://" + feedback)
         _shot(feedback_page, "5-feedback-page")
+        _shot(feedback_page, "6-feedback-formula", "math")
         browser.close()
     assert SubmissionResults.load(course.results_file("bob", A1)).score == pytest.approx(results.score)

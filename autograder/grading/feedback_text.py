@@ -26,8 +26,8 @@ def item_report(grade_id, results, copies=0, hints=()):
                           "(and is the one shown here).", "")
     for test in results.item_tests(grade_id):
         name = test.name.split(": ", 1)[1] if test.name.startswith(f"{grade_id}: ") else test.name
-        lines += _wrapped(f"{'✓' if test.passed else '✗'} {name} [{points(test.score):g}/{points(test.max_score):g}]",
-                          "")
+        mark = "✓" if test.passed else "✗"
+        lines += _wrapped(f"{mark} {name} [{points(test.score):g}/{points(test.max_score):g}]", "")
         description = getattr(test, "description", "") or ""
         if description and description.strip() != name.strip():
             lines += _wrapped(description, "    ")
