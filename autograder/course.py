@@ -31,11 +31,10 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 c.GenerateFeedback.exporter_class = "autograder.nbgrader_feedback.SafeFeedbackExporter"
-# formgrader's grading page: no red frame around every image (nbgrader's formgrade.css), see nbgrader_feedback.py;
-# formulas typeset by the MathJax the Jupyter server serves itself (jupyter-server-mathjax), not a CDN's. The page is
-# <base>/formgrader/submission/<id>, so the relative URL holds under any base URL (JupyterHub's /user/<name>/ too).
-c.HTMLExporter.preprocessors = ["autograder.nbgrader_feedback.PlainImages"]
-c.HTMLExporter.mathjax_url = "../../static/jupyter_server_mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
+# formgrader's grading page: formulas typeset by the MathJax the Jupyter server serves itself (jupyter-server-mathjax),
+# not a CDN's, and plots without nbgrader's red frame: nbgrader's templates, then rnnkit's (autograder/templates/).
+import autograder.nbgrader_feedback
+c.HTMLExporter.extra_template_basedirs = autograder.nbgrader_feedback.template_dirs()
 # --- rnnkit: end ---
 """
 

@@ -11,7 +11,8 @@ formgrader's feedback buttons, and ``rnnkit feedback``) use:
   :mod:`autograder.nbgrader_safe`) and carries a Content-Security-Policy: no script, no request to anywhere, images
   only inline; formulas rendered on the server as MathML (:func:`formulas_as_mathml`), which browsers draw without a
   script;
-* :class:`PlainImages`, for formgrader's own page: no red frame around the student's plots.
+* :func:`template_dirs`, for formgrader's own grading page: a MathJax the Jupyter server serves, and no red frame
+  around the student's plots.
 """
 import hashlib
 import html as html_module
@@ -133,16 +134,13 @@ class SafeFeedbackExporter(HTMLExporter):
         return safe_page(summary_by_item(output, resources.get("rnnkit_items", {}))), resources
 
 
-class PlainImages(Preprocessor):
-    """formgrader's grading page (its ``formgrade`` template inlines ``resources.inlining.css``): images without the
-    red frame nbgrader's ``formgrade.css`` draws around every one, plots included."""
-
-    enabled = True
-    css = "div.output_area img, div.rendered_html img, div.output_png img { border: none; }"
-
-    def preprocess(self, nb, resources):
-        resources.setdefault("inlining", {}).setdefault("css", []).append(self.css)
-        return nb, resources
+def template_dirs():
+    """nbgrader's templates (formgrade, feedback), then rnnkit's: ``base/mathjax.html.j2``, what nbgrader's grading
+    page puts in its head, is formgrader's MathJax from the Jupyter server and a style without the red frame
+    nbgrader's ``formgrade.css`` draws around every image (see :mod:`autograder.course`'s config block)."""
+    import nbgrader
+    return [os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates"),
+            os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")]
 
 
 # -- formulas: TeX to MathML on the server (the page runs no script) ----------------------------------------------
