@@ -114,11 +114,16 @@ def autograde(course, assignments=(), students=None, sandbox=None, force=False, 
 FORMGRADER = "cd {root} && jupyter server --allow-root, then open http://localhost:8888/formgrader"
 
 
+def _some(names, shown=8):
+    """``a, b, c and 57 more``: names in a line that stays a line for a class of 200."""
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
 def next_steps(course, assignments):
     """The last line of ``autograde``: what awaits a person, and what to run next."""
     waiting = {a: [s for s, g in grades.of(course, a).items() if g.status == grades.AWAITING] for a in assignments}
     if any(waiting.values()):
-        names = "; ".join(f"{a}: {', '.join(s)}" for a, s in waiting.items() if s)
+        names = "; ".join(f"{a}: {_some(s)}" for a, s in waiting.items() if s)
         return (f"{grades.AWAITING} (written answers to grade in formgrader: {FORMGRADER.format(root=course.root)}) "
                 f"- {names}; then: rnnkit feedback --release")
     return "next: rnnkit feedback --release (and rnnkit export, rnnkit report)"
@@ -167,7 +172,7 @@ def _release(course, assignment, graded, exchange, extra, echo):
     waiting = [s for s, g in grades.of(course, assignment, set(graded)).items() if g.status == grades.AWAITING]
     if waiting:
         echo(f"WARNING: {assignment}: written answers of {len(waiting)} submission(s) are still {grades.AWAITING} "
-             f"({', '.join(waiting)}): their feedback says so and is released again once graded")
+             f"({_some(waiting)}): their feedback says so; release it again once they are graded")
     missing = [s for s in graded
                if not os.path.isfile(os.path.join(course.autograded_dir(s, assignment), "submission_secret.txt"))]
     for name in missing:
