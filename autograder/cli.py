@@ -80,7 +80,7 @@ def cmd_export(args, course):
 
 def cmd_report(args, course):
     from autograder import workflow
-    workflow.report(course, _names(args))
+    workflow.report(course, _names(args), item=args.item)
 
 
 def cmd_validate(args, course):
@@ -92,6 +92,41 @@ def cmd_validate(args, course):
 def cmd_demo(args, course):
     from autograder.simulation import demo
     return demo.run(course, jobs=args.jobs)
+
+
+# -- a semester's commands (deadlines, roster): autograder/lateness.py, autograder/roster.py ----------------------
+def cmd_extension(args, course):
+    from autograder import grades, lateness
+    until = lateness.parse_time(args.until) if args.until else None
+    duedate = lateness.grant(course, args.student, args.assignment, until)
+    if until is None:
+        print(f"{args.student}/{args.assignment}: extension removed; due {grades.when(duedate) or 'with no date'}")
+    elif duedate is None:
+        print(f"{args.student}/{args.assignment}: until {grades.when(until)} recorded, but {args.assignment} has no "
+              f"due date yet: set one in formgrader or with nbgrader db assignment add {args.assignment} "
+              "--duedate=...")
+    else:
+        print(f"{args.student}/{args.assignment}: due {grades.when(until)} instead of {grades.when(duedate)} "
+              f"(kept in {lateness.extensions_file(course)}); next: rnnkit export")
+
+
+def cmd_roster(args, course):
+    from autograder import roster
+    count = roster.import_roster(course, args.file)
+    print(f"imported {count} student(s) from {args.file} into {course.path('gradebook.db')}; formgrader shows their "
+          "names; next: rnnkit release ASSIGNMENT")
+
+
+def semester_commands(command):
+    p = command("extension", cmd_extension, "give a student until a later time for one assignment (nbgrader's "
+                "extension, kept in the course's extensions.json)")
+    p.add_argument("student")
+    p.add_argument("assignment")
+    p.add_argument("--until", help="the student's own due date, e.g. '2027-03-03 17:00' (UTC) or with a zone; "
+                   "omit it to remove the extension")
+    p = command("roster", cmd_roster, "import students' names and emails from a CSV (nbgrader db student import)")
+    p.add_argument("file", help="a CSV with a header: id (or login, username), first_name, last_name, email")
+# -- end of a semester's commands -------------------------------------------------------------------------------
 
 
 def _names(args):
@@ -141,6 +176,8 @@ def parser():
     p.add_argument("--to", help="output folder (default: <course-dir>/exports)")
     p = command("report", cmd_report, "print students x items and plot the score distribution")
     p.add_argument("assignment", nargs="?")
+    p.add_argument("--item", help="every student's points and messages for this one item")
+    semester_commands(command)
     p = command("validate", cmd_validate, "prove the hidden suites: reference, variants and bug catalogue through the "
                 "real grader over several grader seeds (in a course folder of its own)")
     p.set_defaults(course_dir="validation")

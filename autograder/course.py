@@ -36,6 +36,10 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 c.GenerateFeedback.exporter_class = "autograder.nbgrader_feedback.SafeFeedbackExporter"
+# formgrader's grading page: formulas typeset by the MathJax the Jupyter server serves itself (jupyter-server-mathjax),
+# not a CDN's, and plots without nbgrader's red frame: nbgrader's templates, then rnnkit's (autograder/templates/).
+import autograder.nbgrader_feedback
+c.HTMLExporter.extra_template_basedirs = autograder.nbgrader_feedback.template_dirs()
 # --- rnnkit: end ---
 """
 

@@ -7,9 +7,7 @@ import os
 
 from autograder import build as builder
 from autograder import collect as collecting
-from autograder import intake
-from autograder import permissions
-from autograder import settings as settings_module
+from autograder import grades, intake, lateness, nbgrader_feedback, permissions, roster
 from autograder import report as reporting
 from autograder import settings as settings_module
 from autograder.errors import RnnkitError
@@ -117,6 +115,8 @@ def collect(course, assignment, exchange=None, echo=print, accept=()):
             echo(f"{student}/{assignment}: {problem}")
     for line in collecting.flags(course, assignment):
         echo(line)
+    for line in lateness.late_lines(course, assignment, students):
+        echo(line)
     echo(f"collected {assignment}: {len(fresh)} new, {len(students)} submission(s) in {course.path('submitted')}")
 
 
@@ -148,28 +148,45 @@ def autograde(course, assignments=(), students=None, sandbox=None, force=False, 
     echo(f"autograded {len(graded)} of {total} submission(s) at sandbox level '{level}'"
          + (f"; {failures} NOT GRADED by a fault of the grader, not of the students (see above and "
             f"{course.path('grader_logs')}): run the same command again to grade them" if failures else ""))
-    waiting = {a: gradebook.awaiting_manual(course, a) for a in assignments}
-    if any(waiting.values()):
-        echo(", ".join(f"{n} submission(s) of {a}" for a, n in waiting.items() if n)
-             + " await manual grading (written answers) in formgrader")
     _private(course)   # autograded/ and grader_logs/, if this run made them
     for line in (line for a in assignments for line in collecting.flags(course, a)):
         echo(line)   # submissions the instructor must look at (owned by another user, times that disagree)
+    echo(next_steps(course, assignments))
     if warning:
         echo(warning)
     return graded, failures, level
+
+
+FORMGRADER = "cd {root} && jupyter server --allow-root, then open http://localhost:8888/formgrader"
+
+
+def _some(names, shown=8):
+    """``a, b, c and 57 more``: names in a line that stays a line for a class of 200."""
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def next_steps(course, assignments):
+    """The last line of ``autograde``: what awaits a person, and what to run next."""
+    waiting = {a: [s for s, g in grades.of(course, a).items() if g.status == grades.AWAITING] for a in assignments}
+    if any(waiting.values()):
+        names = "; ".join(f"{a}: {_some(s)}" for a, s in waiting.items() if s)
+        return (f"{grades.AWAITING} (written answers to grade in formgrader: {FORMGRADER.format(root=course.root)}) "
+                f"- {names}; then: rnnkit feedback --release")
+    return "next: rnnkit feedback --release (and rnnkit export, rnnkit report)"
 
 
 def feedback(course, assignments=(), student=None, exchange=None, echo=print, release=False):
     """``nbgrader generate_feedback`` (sanitised pages, see :mod:`autograder.nbgrader_feedback`) and, with
     ``release``, ``nbgrader release_feedback`` to the exchange (the recorded one unless ``exchange`` is given).
 
-    A submission without nbgrader's ``submission_secret.txt`` (not submitted through the exchange: its student has
-    no way to fetch feedback) gets one line and is left out of the release; the others are released. Returns the
-    number of such problems."""
+    Late penalties are computed again first (a person may have changed a score). Before a release, a line names the
+    submissions whose written answers still await a person (their page says so); a page that differs from the one
+    released before says, at its top, that it replaces it. A submission without nbgrader's
+    ``submission_secret.txt`` (not submitted through the exchange: its student has no way to fetch feedback) gets
+    one line and is left out of the release; the others are released. Returns the number of such problems."""
     release = release or exchange is not None
     extra = [f"--student={student}"] if student else []
-    problems = 0
+    problems, done = 0, []
     for assignment in built(course, assignments):
         graded = [s for s in ([student] if student else course.students(assignment))
                   if os.path.isdir(course.autograded_dir(s, assignment))]
@@ -178,23 +195,41 @@ def feedback(course, assignments=(), student=None, exchange=None, echo=print, re
         if not graded:
             echo(f"{assignment}: nothing autograded yet, no feedback")
             continue
+        lateness.refresh(course, assignment)
         problems += _bounded_feedback(course, assignment, graded, echo)
         if release:
-            missing = [s for s in graded
-                       if not os.path.isfile(os.path.join(course.autograded_dir(s, assignment), "submission_secret.txt"))]
-            problems += len(missing)
-            for name in missing:
-                echo(f"{name}/{assignment}: no submission_secret.txt (not submitted through nbgrader's exchange): "
-                     f"feedback not released; it is in {course.path('feedback', name, assignment)}")
-            if len(missing) < len(graded):
-                exclude = [f"--CourseDirectory.student_id_exclude={','.join(missing)}"] if missing else []
-                course.nbgrader("release_feedback", assignment, f"--Exchange.root={_exchange(course, exchange)}",
-                                *extra, *exclude)
+            problems += _release(course, assignment, graded, exchange, extra, echo)
+            done.append(assignment)
     _private(course)
-    echo(f"feedback in {course.path('feedback')}" +
-         (f", released to {_exchange(course, exchange)}; students run: nbgrader fetch_feedback ASSIGNMENT "
-          "--course rnnkit" if release else ""))
+    if done:
+        echo(f"feedback in {course.path('feedback')}, released to {_exchange(course, exchange)}; students run: "
+             + " ; ".join(f"nbgrader fetch_feedback {a} --course rnnkit" for a in done))
+    else:
+        echo(f"feedback in {course.path('feedback')}; next: look at a page, then rnnkit feedback --release")
     return problems
+
+
+def _release(course, assignment, graded, exchange, extra, echo):
+    """Warns of answers awaiting a person, marks pages that replace earlier ones, runs ``release_feedback``;
+    returns the number of submissions left out."""
+    waiting = [s for s, g in grades.of(course, assignment, set(graded)).items() if g.status == grades.AWAITING]
+    if waiting:
+        echo(f"WARNING: {assignment}: written answers of {len(waiting)} submission(s) are still {grades.AWAITING} "
+             f"({_some(waiting)}): their feedback says so; release it again once they are graded")
+    missing = [s for s in graded
+               if not os.path.isfile(os.path.join(course.autograded_dir(s, assignment), "submission_secret.txt"))]
+    for name in missing:
+        echo(f"{name}/{assignment}: no submission_secret.txt (not submitted through nbgrader's exchange): "
+             f"feedback not released; it is in {course.path('feedback', name, assignment)}")
+    released = [s for s in graded if s not in missing]
+    if released:
+        for name in released:
+            if nbgrader_feedback.mark_replaced(course, name, assignment):
+                echo(f"{name}/{assignment}: this feedback replaces the one released before (the page says so)")
+        exclude = [f"--CourseDirectory.student_id_exclude={','.join(missing)}"] if missing else []
+        course.nbgrader("release_feedback", assignment, f"--Exchange.root={_exchange(course, exchange)}",
+                        *extra, *exclude)
+    return len(missing)
 
 
 # nbgrader's generate_feedback renders every notebook of a class in one process: bounded as a whole, and, when the
@@ -227,33 +262,43 @@ def _bounded_feedback(course, assignment, students, echo):
 
 
 def export(course, to=None, echo=print):
-    """nbgrader's grade export (totals; a student with no submission is marked ``missing``, with no score) plus one
-    per-item CSV per assignment; returns the files written."""
+    """nbgrader's grade export, rewritten from :mod:`autograder.grades` (a status, lateness and flags; a student with
+    no submission is ``missing``, with no score), one per-item CSV per assignment, and the LMS gradebook
+    (:mod:`autograder.roster`); returns the files written."""
     out = os.path.abspath(to or course.path("exports"))
     os.makedirs(out, exist_ok=True)
-    grades = os.path.join(out, "grades.csv")
-    course.nbgrader("export", f"--to={grades}")
     names = built(course)
-    failed = [(a, s) for a in names for s in gradebook.not_graded_students(course, a)]
-    waiting = [(a, s) for a in names for s, got in gradebook.manual_points(course, a).items()
-               if any(v is None for v in got.values())]
-    reporting.mark_missing_and_neutralise(grades, not_graded=failed, awaiting=waiting)
-    written = [grades]
-    for assignment in built(course):
+    for assignment in names:
+        lateness.refresh(course, assignment)
+    grades_csv = os.path.join(out, "grades.csv")
+    course.nbgrader("export", f"--to={grades_csv}")
+    written = [reporting.rewrite_grades_csv(course, grades_csv)]
+    for assignment in names:
         written.append(reporting.write_item_csv(course, assignment, os.path.join(out, f"items_{assignment}.csv")))
+    written.append(roster.write_lms_csv(course, names, os.path.join(out, "lms_grades.csv")))
     echo("wrote " + ", ".join(written))
+    echo("next: import lms_grades.csv into Canvas or Moodle (one row per student, one column per assignment)")
     return written
 
 
-def report(course, assignments=(), echo=print):
-    """Prints the students x items table of each assignment and writes the score plot; returns its path."""
+def report(course, assignments=(), echo=print, item=None):
+    """Prints the students x items table of each assignment (or, with ``item``, every student's message for that
+    item) and writes the score plot; returns its path."""
     assignments = built(course, assignments)
     for assignment in assignments:
-        echo(reporting.table(course, assignment) + "\n")
-        for line in collecting.flags(course, assignment):
-            echo(line)
+        lateness.refresh(course, assignment)
+    texts = [reporting.item_messages(course, a, item) if item else reporting.table(course, a) for a in assignments]
+    if item and not any(texts):
+        raise RnnkitError(f"no graded item is called '{item}' in {', '.join(assignments)} (items are named as in "
+                          "the notebook's grade_id, e.g. rnn_backward)")
+    for text in filter(None, texts):
+        echo(text + "\n")
+    for line in (line for a in assignments for line in collecting.flags(course, a)):
+        echo(line)
     out = course.path("exports")
     os.makedirs(out, exist_ok=True)
     plot = reporting.plot_distribution(course, assignments, os.path.join(out, "score_distribution.png"))
     echo(f"plot: {plot}")
+    echo(f"next: rnnkit report --item NAME for every student's message on one item; grades in formgrader: "
+         f"{FORMGRADER.format(root=course.root)}")
     return plot

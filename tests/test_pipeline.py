@@ -5,6 +5,7 @@ alice hands in the reference, bob a realistic bug (and outputs of every kind in 
 (the second time with a written answer, hostile markdown and a duplicated answer cell), dave's folder was put in
 ``submitted/`` by hand (no secret, a broken timestamp, unknown to the gradebook)."""
 import csv
+import datetime
 import html
 import os
 import re
@@ -17,8 +18,9 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder import cli, diagnosis, notebooks, project, workflow
+from autograder import cli, diagnosis, lateness, notebooks, project, workflow
 from autograder.course import Course
+from autograder import grades
 from autograder.grading import gradebook
 from autograder.nbgrader_students import Student
 from autograder.results import SubmissionResults
@@ -66,6 +68,10 @@ def _instructor_nbgrader(course, *args, env=None):
                           capture_output=True, text=True)
 
 
+def _awaiting(course):
+    return sum(g.status == grades.AWAITING for g in grades.of(course, A1).values())
+
+
 def _score(course, student):
     with Gradebook(course.db_url) as gb:
         return gb.find_submission(A1, student).score
@@ -99,7 +105,7 @@ def pipeline(tmp_path_factory, level):
     workflow.collect(course, A1, echo=lines.append)   # the exchange recorded by release
     assert cli.main(["autograde", A1, *common, "--sandbox", level, "-j", "2"]) == 0
     trusted = {s: _score(course, s) for s in ("alice", "bob", "carol", "dave")}
-    awaiting = gradebook.awaiting_manual(course, A1)
+    awaiting = _awaiting(course)
     # nbgrader's own autograde, from the course folder as nbgrader's docs have it
     nbgrader_run = _instructor_nbgrader(course, "autograde", A1, "--force", "--student", "bob")
     assert cli.main(["feedback", A1, *common, "--release"]) == 1   # dave's cannot be released: said, exit 1
@@ -124,11 +130,11 @@ def test_export_has_the_trusted_scores(pipeline):
     assert float(rows["alice"]["raw_score"]) == pytest.approx(15)   # + 2 written points, graded by hand
     assert float(rows["bob"]["raw_score"]) < 15 and float(rows["dave"]["raw_score"]) == 0
     assert float(rows["carol"]["raw_score"]) == pytest.approx(15)   # the second submission, the first copy
-    assert rows["carol"]["status"] == "awaiting manual grade" and rows["alice"]["status"] == "submitted"
+    assert rows["carol"]["status"] == grades.AWAITING and rows["alice"]["status"] == grades.GRADED
     with open(course.path("exports", f"items_{A1}.csv")) as f:
         items = {row["student"]: row for row in csv.DictReader(f)}
     assert float(items["alice"]["rnn_backward"]) == 4 and float(items["bob"]["rnn_backward"]) < 4
-    assert items["carol"][WRITTEN] == "" and items["carol"]["manual_status"] == "awaiting"
+    assert items["carol"][WRITTEN] == "" and items["carol"]["status"] == grades.AWAITING
 
 
 def test_nbgrader_autograde_gives_the_trusted_grade(pipeline):
@@ -222,7 +228,7 @@ def test_manual_grade_round_trip(pipeline):
         grade = gb.find_grade(WRITTEN, A1, A1, "carol")
         grade.manual_score, grade.needs_manual_grade = 1.5, False
         gb.db.commit()
-    assert gradebook.awaiting_manual(course, A1) == 0
+    assert _awaiting(course) == 0
     results = SubmissionResults.load(course.results_file("carol", A1))
 
     def regrade():
@@ -234,16 +240,143 @@ def test_manual_grade_round_trip(pipeline):
     assert regrade() == (1.5, False)
     table = workflow.reporting.table(course, A1)
     carol = next(line for line in table.splitlines() if line.startswith("carol"))
-    assert "1.5/2" in carol and carol.split()[-1] == "16.5/17"
+    assert "1.5/2*" in carol and "16.5 / 17" in carol
     path = workflow.reporting.write_item_csv(course, A1, str(course.path("items.csv")))
     row = next(r for r in csv.DictReader(open(path)) if r["student"] == "carol")
-    assert float(row[WRITTEN]) == 1.5 and float(row["score"]) == 16.5 and row["manual_status"] == "graded"
+    assert float(row[WRITTEN]) == 1.5 and float(row["score"]) == 16.5 and row["status"] == grades.GRADED
     # the answer changes (a later submission): a person must look again
     notebook = notebooks.read(course.submitted_notebook("carol", A1))
     next(c for c in notebook.cells if notebooks.nbgrader_meta(c).get("grade_id") == WRITTEN).source = "changed"
     nbformat.write(notebook, course.submitted_notebook("carol", A1))
     assert regrade() == (None, True)
-    assert gradebook.awaiting_manual(course, A1) == 1
+    assert _awaiting(course) == 1
+
+
+def _set(course, student, grade_id, **values):
+    """What formgrader's grade, extra-credit and comment boxes write into the gradebook."""
+    with Gradebook(course.db_url) as gb:
+        grade = gb.find_grade(grade_id, A1, A1, student)
+        for key in ("manual_score", "extra_credit", "needs_manual_grade"):
+            if key in values:
+                setattr(grade, key, values[key])
+        if "comment" in values:
+            gb.find_comment(grade_id, A1, A1, student).manual_comment = values["comment"]
+        gb.db.commit()
+
+
+def _regrade(course, student):
+    """What ``rnnkit autograde --force`` records for one submission (its kept results, recorded again)."""
+    results = SubmissionResults.load(course.results_file(student, A1))
+    gradebook.record(course, student, A1, results, gradebook.autograded_notebook(course, student, A1, results))
+    return grades.summary_line(course, student, A1)
+
+
+def _views(course, student):
+    """The total every view shows for ``student``: (summary line, grades.csv, items CSV, report, plot %, feedback,
+    nbgrader's own gradebook as formgrader reads it)."""
+    assert cli.main(["export", "--course-dir", course.root]) == 0
+    with open(course.path("exports", "grades.csv")) as f:
+        row = next(r for r in csv.DictReader(f) if r["student_id"] == student)
+    with open(course.path("exports", f"items_{A1}.csv")) as f:
+        items = next(r for r in csv.DictReader(f) if r["student"] == student)
+    line = next(line for line in workflow.reporting.table(course, A1).splitlines() if line.startswith(student))
+    totals, _ = workflow.reporting.plot_data(course, A1)
+    assert cli.main(["feedback", A1, "--student", student, "--course-dir", course.root]) == 0
+    page = open(course.path("feedback", student, A1, f"{A1}.html")).read()
+    return dict(summary=grades.summary_line(course, student, A1), csv=row, items=items, report=line, plot=totals,
+                page=page, nbgrader=_score(course, student))
+
+
+def test_every_view_shows_the_same_grade_after_formgrader_changes(pipeline):
+    """A person changes grades the ways formgrader can (a manual score over an autograded item, extra credit, a
+    written answer), a --force regrade follows: the command's line, grades.csv, the items CSV, the report, the plot,
+    the feedback page and nbgrader's own gradebook all show the same points, and the regrade names what it kept."""
+    course = pipeline["course"]
+    _set(course, "alice", "test_rnn_backward", manual_score=3.0)          # an override of an autograded item
+    _set(course, "alice", "test_rnn_cell_forward", extra_credit=0.5)      # extra credit
+    _set(course, "alice", WRITTEN, manual_score=1.0, needs_manual_grade=False)   # her untouched answer, by hand
+    line = _regrade(course, "alice")
+    assert "kept the manual grade 3 of rnn_backward" in line and line.startswith("alice/01_rnn_cell: ")
+    grade = grades.one(course, "alice", A1)
+    assert grade.status == grades.GRADED and grade.max_score == 17
+    assert grade.score == 15 - 1 + 0.5 + 1.0 == 15.5
+    assert grade.item("rnn_backward").shown() == "3/4" and grade.item("rnn_backward").by_hand
+    views = _views(course, "alice")
+    assert "15.5 / 17" in views["summary"] and "rnn_backward 3/4" in views["summary"]
+    assert float(views["csv"]["raw_score"]) == float(views["csv"]["score"]) == 15.5
+    assert views["csv"]["status"] == grades.GRADED
+    assert float(views["items"]["rnn_backward"]) == 3 and float(views["items"]["rnn_cell_forward"]) == 2.5
+    assert float(views["items"][WRITTEN]) == 1 and float(views["items"]["score"]) == 15.5
+    assert "3/4*" in views["report"] and "15.5 / 17" in views["report"]
+    assert pytest.approx(100 * 15.5 / 17) in views["plot"]
+    assert "(Score: 15.5 / 17.0)" in views["page"] and "Set by your instructor" in views["page"]
+    assert '>rnn_backward</a> (Score: 3.0 / 4.0)' in views["page"]
+    assert "Test cell" not in views["page"]
+    assert views["nbgrader"] == pytest.approx(15.5)
+
+
+def test_a_stale_comment_or_a_note_never_reaches_the_student(pipeline):
+    """carol's graded written answer changes: the regrade clears the grade and says whose and which; the old
+    comment and the grader's note stay in formgrader's box for the TA, never in carol's feedback; re-released
+    feedback says it replaced the earlier one."""
+    course = pipeline["course"]
+    _set(course, "carol", WRITTEN, manual_score=1.5, needs_manual_grade=False, comment="OLD-COMMENT (-0.5)")
+    assert "kept the manual grade 1.5 of " + WRITTEN in _regrade(course, "carol")
+    notebook = notebooks.read(course.submitted_notebook("carol", A1))
+    next(c for c in notebook.cells if notebooks.nbgrader_meta(c).get("grade_id") == WRITTEN).source = "new text"
+    nbformat.write(notebook, course.submitted_notebook("carol", A1))
+    line = _regrade(course, "carol")
+    assert f"cleared the manual grade 1.5 of {WRITTEN}" in line and line.startswith("carol/")
+    assert "(1 awaiting a person)" in line
+    with Gradebook(course.db_url) as gb:
+        kept = gb.find_comment(WRITTEN, A1, A1, "carol").manual_comment
+    assert kept.startswith(gradebook.NOTE) and "OLD-COMMENT" in kept                  # the TA still sees it
+    lines = []
+    assert workflow.feedback(course, [A1], "carol", echo=lines.append, release=True) == 0
+    assert any("WARNING" in x and "carol" in x and grades.AWAITING in x for x in lines)
+    page = open(course.path("feedback", "carol", A1, f"{A1}.html")).read()
+    assert f'>{WRITTEN}</a> (awaiting a person, of 2)' in page
+    _set(course, "carol", WRITTEN, manual_score=2.0, needs_manual_grade=False)       # the TA grades it again
+    lines = []
+    assert workflow.feedback(course, [A1], "carol", echo=lines.append, release=True) == 0
+    page = open(course.path("feedback", "carol", A1, f"{A1}.html")).read()
+    assert "OLD-COMMENT" not in page and "[rnnkit" not in page and "grade it again" not in page
+    assert "This feedback replaces the one released on" in page
+    assert any("replaces the one released before" in x for x in lines)
+    (fetched,) = pipeline["students"]["carol"].fetch_feedback(A1)[-1:]
+    assert "This feedback replaces the one released on" in open(fetched).read()
+
+
+def test_due_dates_penalties_and_extensions(pipeline):
+    """A due date 400 s before the submissions, rnnkit's per-day policy in the course's config, an extension for
+    alice: lateness and the penalty reach the line, grades.csv, the items CSV, the report and the feedback."""
+    course = pipeline["course"]
+    with Gradebook(course.db_url) as gb:
+        bob_time = gb.find_submission(A1, "bob").timestamp
+        gb.update_or_create_assignment(A1, duedate=bob_time - datetime.timedelta(seconds=400))
+    with open(course.config_file, "a") as f:
+        f.write('c.AssignLatePenalties.plugin_class = "autograder.lateness.PerDayPenalty"\n'
+                "c.PerDayPenalty.percent_per_day = 10\n")
+    due = grades.when(bob_time + datetime.timedelta(days=1))
+    assert cli.main(["extension", "alice", A1, "--until", due.replace(" UTC", ""), "--course-dir", course.root]) == 0
+    try:
+        line = _regrade(course, "bob")
+        bob = grades.one(course, "bob", A1)
+        assert bob.late and 399 <= bob.seconds_late < 460 and bob.penalty == pytest.approx(bob.score * 0.1, abs=0.01)
+        assert "late by 6 min" in line and f"{bob.final:g} / 17 (after a late penalty of {bob.penalty:g})" in line
+        alice = grades.one(course, "alice", A1)
+        assert not alice.late and alice.penalty == 0
+        views = _views(course, "bob")
+        assert float(views["csv"]["late_submission_penalty"]) == bob.penalty
+        assert int(views["csv"]["seconds_late"]) >= 399
+        assert float(views["csv"]["score"]) == bob.final and float(views["items"]["score"]) == bob.final
+        assert "late by 6 min" in views["report"]
+        assert f"Late submission penalty (Score: -{bob.penalty:g}" in views["page"] or \
+            f"Late submission penalty (Score: -{round(bob.penalty, 2)}" in views["page"]
+    finally:
+        with Gradebook(course.db_url) as gb:
+            gb.update_or_create_assignment(A1, duedate=None)
+        lateness.refresh(course, A1)
 
 
 def test_nbgrader_autograde_refuses_when_rnnkit_cannot_grade(pipeline):

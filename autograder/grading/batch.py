@@ -23,7 +23,7 @@ import fcntl
 import os
 import sqlite3
 
-from autograder import notebooks, settings as settings_module
+from autograder import grades, notebooks, settings as settings_module
 from autograder.errors import RnnkitError
 from autograder.grading import distributed, gradebook, pool, submission
 from autograder.grading.job import GRADER_FAILURE, KEPT, Outcome, Task
@@ -183,8 +183,7 @@ def _record(course, outcome, progress):
     note = "unchanged, kept" if outcome.status == KEPT else f"{outcome.seconds:.1f} s"
     if results.flagged:
         note += f"; FLAGGED for review ({', '.join(t.name for t in results.flagged)}): the reason is in {log}"
-    progress.done(f"{_name(outcome)}: {results.score:g} / {results.max_score:g} ({note})"
-                  + (f" - {results.note}" if results.note else ""))
+    progress.done(grades.summary_line(course, student, assignment, note, results.note))
     return results
 
 
