@@ -143,14 +143,20 @@ def by_hand(backward, *args):
 
 # ------------------------------------------------------------------------------------------------ the patterns
 
-def pattern_hint(wrong, names, sequence, carried_back):
+def pattern_hint(wrong, names, sequence, carried_back, one_step_right=False):
     """What the set of wrong gradients usually means (names in the backward's order: dX, dH_start, dW_xh, dW_hh,
-    db_h). ``carried_back`` is False when a loss on the last state alone sends nothing back to the start."""
+    db_h). ``carried_back`` is False when a loss on the last state alone sends nothing back to the start;
+    ``one_step_right`` is True when the same backward is right on a sequence of one step."""
     dX, dH, dW_xh, dW_hh, db = names
     if sequence and carried_back is False:
         return (f" The gradient from later steps is not carried back: with a loss on the last state alone, {dH} "
                 "comes out as zeros, yet H0 reaches the last state through every step. At each step add the dH_prev "
                 "returned by the step after it (dH_next) to that step's own dH[:, t].")
+    if sequence and one_step_right and wrong == set(names):
+        return (" All five gradients are wrong over several steps but right over one, so each step's own backward "
+                "is right and the way back through time is not: visit the steps from the last to the first "
+                "(reversed(range(T))), so that the dH_prev carried back from step t + 1 is there when step t needs "
+                "it.")
     if wrong == set(names):
         return (" All five gradients are wrong, and all five pass through dA = dH_t * tanh'(A): look at tanh' first. "
                 "tanh'(A) = 1 - tanh(A)**2 = 1 - H_t**2 with the H_t given, which is already tanh(A) (tanh(H_t) "
@@ -179,6 +185,22 @@ def pattern_hint(wrong, names, sequence, carried_back):
         return " The weight gradients are wrong while dX is right: W_xh, W_hh and b_h serve every step, so their " \
                "gradients are sums over the steps (add each step's part, do not overwrite)."
     return ""
+
+
+def right_on_one_step(backward, numpy_forward, inputs, upstream, names):
+    """Whether ``backward`` gives the right gradients on the first step of the sequence alone (T = 1), where the
+    order in which a loop visits the steps cannot matter."""
+    first = {key: (value[:, :1] if key == "X" else value) for key, value in inputs.items()}
+    up = upstream[:, :1]
+    numeric = {n: numeric_gradient(lambda x, key=key: numpy_forward(**{**first, key: x}), value.copy(), up)
+               for n, (key, value) in zip(names, first.items())}
+    X, H_start, W_xh, W_hh, _ = first.values()
+    grads = by_hand(backward, *(tf.constant(a) for a in (up, X, H_start, numpy_forward(**first), W_xh, W_hh)))
+    try:
+        check_gradients(dict(zip(names, grads)), numeric, tol=FD_TOL, against="centred finite differences")
+    except CheckFailed:
+        return False
+    return True
 
 
 # ------------------------------------------------------------------------------------------------ the check
@@ -237,7 +259,9 @@ def check_rnn_backward(backward, forward, numpy_forward, inputs, upstream, names
             last_only[:, -1] = upstream[:, -1]
             probe = by_hand(backward, *(tf.constant(a) for a in (last_only, X, H_start, H, W_xh, W_hh)))
             carried_back = bool(np.any(to_array(probe[1], names[1])))
-        hint = pattern_hint(failure.wrong, names, sequence, carried_back)
+        one_step_right = sequence and X.shape[1] > 1 and failure.wrong == set(names) and \
+            right_on_one_step(backward, numpy_forward, inputs, upstream, names)
+        hint = pattern_hint(failure.wrong, names, sequence, carried_back, one_step_right)
         raise CheckFailed(str(failure) + ("." + hint if hint else "")) from None
     try:
         check_gradients(float32, numeric, tol=F32_GRAD_TOL, against="the float64 truth", what=f"{name} in float32")

@@ -62,7 +62,7 @@ import keras
 import matplotlib.pyplot as plt
 
 from checklib import (CheckFailed, check_close, check_dtype, check_gradient, check_shape, likely_cause, numeric_gradient,
-                      order_mistake, rel_error)
+                      order_mistake, rel_error, reshape_one_short, type_phrase)
 from corpora import default_source, letters_only, load_default_corpus, load_text, ngram_perplexity
 from publiccheck import call, call_list, call_tf, passed, public_check, ready
 
@@ -194,6 +194,10 @@ def check_batches(batches, corpus, n, T, name):
                 raise CheckFailed(f"{name}: Y of batch {b} has shape {shape}, not {(n, T)}: a row of X has fewer than "
                                   f"{T} ids after it for its labels. Each subsequence needs one more id after it, so "
                                   "there are (L - offset - 1) // T of them, not (L - offset) // T")
+            if not tf.is_tensor(value):
+                raise CheckFailed(f"{name}: {label} of batch {b} is {type_phrase(type(value).__name__)}, not a "
+                                  "TensorFlow tensor: yield tf.constant(..., tf.int32) for X and Y, as the docstring "
+                                  "says")
             check_shape(value, (n, T), f"{label} of batch {b}")
             dtype = np.dtype(getattr(getattr(value, "dtype", None), "as_numpy_dtype", np.asarray(value).dtype))
             if dtype != np.int32:
@@ -277,9 +281,24 @@ with public_check("seq_data_iter_random") as check:
 
 # %% nbgrader={"grade": true, "grade_id": "test_seq_data_iter_sequential", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 check_corpus = np.arange(1000, 1100)   # 100 ids
+
+
+def sequential_batches(corpus, n, T, seed):
+    """check_batches of one epoch of seq_data_iter_sequential; a stream one id too long is named as such."""
+    try:
+        batches = call_list(seq_data_iter_sequential, corpus, n, T, np.random.default_rng(seed))
+    except CheckFailed as err:
+        if reshape_one_short(str(err)):
+            raise CheckFailed(f"seq_data_iter_sequential failed for L={len(corpus)}, n={n}, T={T}: the labels are one "
+                              "id short of the streams: each stream holds (L - offset - 1) // n ids, one fewer than "
+                              "(L - offset) // n whenever L - offset is a multiple of n, since the last id of a "
+                              f"stream needs the next id as its label. What it raised: {err}") from None
+        raise
+    return check_batches(batches, check_corpus, n, T, "seq_data_iter_sequential")
+
+
 with public_check("seq_data_iter_sequential") as check:
-    starts = check_batches(call_list(seq_data_iter_sequential, check_corpus, 3, 5, np.random.default_rng(1)),
-                           check_corpus, 3, 5, "seq_data_iter_sequential")
+    starts = sequential_batches(check_corpus, 3, 5, 1)
     offset = starts[0].min()
     stream = (100 - offset - 1) // 3
     for b in range(1, len(starts)):
@@ -296,10 +315,25 @@ with public_check("seq_data_iter_sequential") as check:
                           f"starting at {(offset + stream * np.arange(3)).tolist()} (offset {offset})")
     if len(starts) != stream // 5:
         raise CheckFailed(f"{len(starts)} batches; streams of {stream} ids hold {stream // 5} batches of num_steps = 5")
-    offsets = {int(next(seq_data_iter_sequential(check_corpus, 3, 5, np.random.default_rng(s)))[0][0, 0]) - 1000
-               for s in range(10)}
-    if len(offsets) < 2:
+    # batch_size=1 and 2: streams one id too long show whenever L - offset is a multiple of n
+    for n in (1, 2):
+        for s in range(8):
+            rows = sequential_batches(check_corpus[:23], n, 3, s)
+            first = int(rows[0].min()) if len(rows) else 0
+            if len(rows) != (23 - first - 1) // n // 3:
+                raise CheckFailed(f"{len(rows)} batches for L=23, n={n}, T=3 and offset {first}; streams of "
+                                  f"(L - offset - 1) // n = {(23 - first - 1) // n} ids hold "
+                                  f"{(23 - first - 1) // n // 3} batches")
+
+    def first_offset(seed):
+        return int(next(seq_data_iter_sequential(check_corpus, 3, 5, np.random.default_rng(seed)))[0][0, 0]) - 1000
+
+    offsets = [first_offset(s) for s in range(10)]
+    if len(set(offsets)) < 2:
         raise CheckFailed("the offset was the same for 10 seeds; draw it with rng")
+    if [first_offset(s) for s in range(10)] != offsets:
+        raise CheckFailed("seq_data_iter_sequential gave different offsets for two generators with the same seed: "
+                          "draw the offset with the rng argument (rng.integers), not with np.random or random")
     check.note = f" ({len(starts)} batches, offset {offset})"
 
 # %% [markdown]
@@ -1129,9 +1163,20 @@ with public_check("generate") as check:
         logits, state = tiny(tf.constant([[tiny_c2i[greedy[i]]]]), state)
         if i >= 3:
             expected_text += tiny_vocab[int(np.argmax(logits[0, -1]))]
+    if greedy[:5] != expected_text[:5]:
+        raise CheckFailed(f"greedy generation gave {greedy!r}, but the model's most likely characters give "
+                          f"{expected_text!r}: already the first new character is not the most likely one after the "
+                          "whole prefix; it comes from the logits of the last step fed, the last prefix character "
+                          "fed after all the others from begin_state(1)")
     if greedy != expected_text:
         raise CheckFailed(f"greedy generation gave {greedy!r}, but the model's most likely characters give "
                           f"{expected_text!r}: warm up on the whole prefix, then feed each new character back in")
+    try:
+        free = call(generate, tiny, "ab c", 10, tiny_c2i, tiny_vocab, temperature=1.0)
+    except CheckFailed as err:
+        raise CheckFailed(f"generate(model, 'ab c', 10, ..., temperature=1.0) without an rng failed: with rng=None, "
+                          f"generate samples with a fresh generator, rng = np.random.default_rng(). What it raised: "
+                          f"{err}") from None
     sampled = [call(generate, tiny, "ab c", 40, tiny_c2i, tiny_vocab, temperature=1.0, rng=np.random.default_rng(s))
                for s in (0, 0, 1)]
     greedy_40 = call(generate, tiny, "ab c", 40, tiny_c2i, tiny_vocab)
