@@ -133,6 +133,28 @@ def run_checks(assignment, change=None, until=None, answers=None):
     return results
 
 
+def agreement(assignment, change, seed=0):
+    """Where the public check and the hidden suite disagree on ``change`` (a catalogued Bug or Variant): [] when
+    they agree. A bug must make the public check of its own item print ✗ and fail hidden tests of its own item
+    and of no other; a variant must pass both. The hidden suite runs in process (``miss_rates.hidden_failures``:
+    every test but those of the full training runs) under grader seed ``seed``."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import keras
+    import miss_rates
+    keras.backend.clear_session()
+    public = run_checks(assignment, change, until=change.cell).get(change.cell, "(its check did not run)")
+    hidden = miss_rates.hidden_failures(assignment, change, seed)
+    is_bug = isinstance(change, catalogue.Bug)
+    problems = []
+    if public.startswith("✗") != is_bug:
+        problems.append(f"public check: {public}")
+    if is_bug and change.cell not in hidden:
+        problems.append(f"the hidden tests of {change.cell} pass")
+    problems += [f"hidden {item}: {messages[0][:300]}" for item, messages in hidden.items()
+                 if not is_bug or item != change.cell]
+    return problems
+
+
 def measure(assignment, only=None, log=print):
     """[(bug, item, flagged?, message, seconds)] for every catalogued bug of ``assignment``."""
     rows = []

@@ -280,7 +280,8 @@ def as_tensors(params, dtype):
 
 def numpy_logits(P, ids, act=np.tanh, H0=0.0, W_hh=None, last=lambda L, T: L):
     """The many-to-one forward pass in NumPy, over all T columns; ``last(L, T)`` is the index of the state each
-    row is classified from, counting the zero state as 0 and the state of step t as t + 1. The defaults are the docstring's; the others make known mistakes."""
+    row is classified from, counting the zero state as 0 and the state of step t as t + 1. The defaults are the
+    docstring's; the others make known mistakes."""
     W_hh = P["W_hh"] if W_hh is None else W_hh
     rows = []
     for row in ids:
@@ -425,8 +426,8 @@ def gradient_pattern(failure):
     time) and a symmetric W_hh (a missing transpose does not show)."""
     wrong = failure.wrong
     if wrong == {"W_xh"}:
-        return (" Only W_xh is wrong: step t reads the word ids[:, t], so dW_xh += X[:, t]^T dA with X[:, t] the one-hot "
-                "of that same column (check the time index of X)")
+        return (" Only W_xh is wrong: step t reads the word ids[:, t], so dW_xh += X[:, t]^T dA with X[:, t] the "
+                "one-hot of that same column (check the time index of X)")
     if not wrong or not wrong <= {"W_xh", "W_hh", "b_h"}:
         return ""
     if wrong == {"b_h"}:

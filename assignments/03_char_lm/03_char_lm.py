@@ -525,7 +525,7 @@ def weights_by_role(model, V, h):
 
 
 def numpy_char_rnn(w, X, activation=np.tanh):
-    """The model's equations in NumPy from H_0 = 0: logits (n, T, V) and the states H_1..H_T."""
+    """The model's equations in NumPy from a zero state: logits (n, T, V) and the states of steps 0..T-1."""
     H, logits, states = np.zeros((len(X), len(w["b_h"]))), [], []
     for t in range(X.shape[1]):
         H = activation(w["W_xh"][X[:, t]] + H @ w["W_hh"] + w["b_h"])
@@ -564,10 +564,10 @@ with public_check("CharRNNLM"):
     expected, states = numpy_char_rnn(w, X_check.numpy())
     check_close(logits, expected, "logits", rtol=1e-4, atol=1e-5, causes={
         "these are the logits of a ReLU recurrence: use tanh": numpy_char_rnn(w, X_check.numpy(), relu)[0],
-        "these are the logits of H_{t-1} @ transpose(W_hh): multiply by W_hh itself (square, not symmetric)":
+        "these are the logits of H[:, t-1] @ transpose(W_hh): multiply by W_hh itself (square, not symmetric)":
             numpy_char_rnn({**w, "W_hh": w["W_hh"].T}, X_check.numpy())[0]})
-    check_close(state, states[-1], "the returned state H_T", rtol=1e-4, atol=1e-5, causes={
-        "that is H_1, the state after the first step: return the state after the last one": states[0]})
+    check_close(state, states[-1], "the returned state (after the last step)", rtol=1e-4, atol=1e-5, causes={
+        "that is the state after the first step: return the state after the last one": states[0]})
 
     # two halves, the state carried, give the logits of the whole
     first, mid_state = call(model, X_check[:, :2])

@@ -84,7 +84,8 @@ def tape_gradients(forward, inputs, upstream):
 def five(got, names, fn):
     if not isinstance(got, (list, tuple)) or len(got) != len(names):
         raise CheckFailed(f"{fn} must return a tuple of {len(names)} gradients ({', '.join(names)}), "
-                          f"got {type_phrase(type_name(got))}" + (f" of length {len(got)}" if isinstance(got, list) else ""))
+                          f"got {type_phrase(type_name(got))}"
+                          + (f" of length {len(got)}" if isinstance(got, list) else ""))
     return got
 
 

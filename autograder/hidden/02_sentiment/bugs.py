@@ -184,7 +184,8 @@ BUGS = [
         "Puts a ReLU on the output layer, so no logit is ever negative."),
     Bug("train_shuffle_buffer_of_a_batch", "train_sentiment",
         ".shuffle(len(X), seed=seed,", ".shuffle(batch_size, seed=seed,",
-        "Shuffles with a buffer of batch_size rows, which only mixes nearby rows: the order stays close to the data's."),
+        "Shuffles with a buffer of batch_size rows, which only mixes nearby rows: the order stays close to the "
+        "data's."),
     Bug("train_batches_shuffled_whole", "train_sentiment",
         "rows = tf.data.Dataset.from_tensor_slices((X, y)).shuffle(len(X), seed=seed, reshuffle_each_iteration=True)\n"
         "    history = model.fit(rows.batch(batch_size),",

@@ -499,7 +499,8 @@ def probe(student, probe_data, *, rows=300, epochs=2, batch_size=32, learning_ra
     if not isinstance(result, dict) or not isinstance(result.get("history"), dict):
         kind = type_name(result.get("history") if isinstance(result, dict) else result)
         raise CheckFailed(RETURNS_HISTORY if kind == "History" else
-                          f"train_sentiment must return a dict with keys 'loss' and 'accuracy', got {type_phrase(kind)}")
+                          "train_sentiment must return a dict with keys 'loss' and 'accuracy', got "
+                          f"{type_phrase(kind)}")
     return result
 
 
