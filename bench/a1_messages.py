@@ -1,4 +1,4 @@
-"""Assignment 1: what the public checks say to common mistakes (40), and whether the sentence names the cause.
+"""Assignment 1: what the public checks say to common mistakes (43), and whether the sentence names the cause.
 
     nice -n 10 .venv/bin/python bench/a1_messages.py [--markdown bench/results/a1_messages.md]
 
@@ -95,6 +95,10 @@ MISTAKES = [
     ("only the last step's outputs", bug("out_last_step_only"), r"got \(2, 5\): only the last step's outputs"),
     ("the time axis merged into the batch", bug("out_flattened"), r"got \(6, 5\): the time axis was merged into the batch"),
     ("a scalar bias added to H before the product", bug("out_bias_through_weights"), r"O - H W_hq is the same vector in every row but not b_q .*O = H W_hq \+ b_q"),
+    # round 4 (issue 29): a backward loop run forwards, a bare state from call, a whole step in NumPy
+    ("the backward loop from the first step to the last", bug("bptt_first_to_last"), r"the gradient was carried forward in time.*reversed\(range\(T\)\)"),
+    ("(h, h) from RNNCell.call", bug("cell_state_returned_bare"), r"call must return \(h, \[h\]\): its second value is the list of new states"),
+    ("the whole step in NumPy", bug("fwd_numpy_step"), r"returned a NumPy array .*not a TensorFlow tensor"),
 ]
 
 

@@ -143,20 +143,25 @@ def by_hand(backward, *args):
 
 # ------------------------------------------------------------------------------------------------ the patterns
 
-def pattern_hint(wrong, names, sequence, carried_back, one_step_right=False):
+def pattern_hint(wrong, names, sequence, carried_back, one_step_right=False, flows_forward=False):
     """What the set of wrong gradients usually means (names in the backward's order: dX, dH_start, dW_xh, dW_hh,
     db_h). ``carried_back`` is False when a loss on the last state alone sends nothing back to the start;
-    ``one_step_right`` is True when the same backward is right on a sequence of one step."""
+    ``one_step_right`` is True when the same backward is right on a sequence of one step; ``flows_forward`` when a
+    loss on the first state alone gives later inputs a gradient."""
     dX, dH, dW_xh, dW_hh, db = names
+    if sequence and flows_forward:
+        return (f" With a loss on the first step's state alone, {dX}[:, 1:] is not zero, though later inputs cannot "
+                "change that state: the gradient was carried forward in time. Visit the steps from the last to the "
+                "first (reversed(range(T))), so that the dH_prev carried back from step t + 1 is there when step t "
+                "needs it.")
     if sequence and carried_back is False:
         return (f" The gradient from later steps is not carried back: with a loss on the last state alone, {dH} "
                 "comes out as zeros, yet H0 reaches the last state through every step. At each step add the dH_prev "
                 "returned by the step after it (dH_next) to that step's own dH[:, t].")
     if sequence and one_step_right and wrong == set(names):
         return (" All five gradients are wrong over several steps but right over one, so each step's own backward "
-                "is right and the way back through time is not: visit the steps from the last to the first "
-                "(reversed(range(T))), so that the dH_prev carried back from step t + 1 is there when step t needs "
-                "it.")
+                "is right and the way back through time is not: look at what reaches each step, its own dH[:, t] "
+                "plus the dH_prev carried back from step t + 1.")
     if wrong == set(names):
         return (" All five gradients are wrong, and all five pass through dA = dH_t * tanh'(A): look at tanh' first. "
                 "tanh'(A) = 1 - tanh(A)**2 = 1 - H_t**2 with the H_t given, which is already tanh(A) (tanh(H_t) "
@@ -253,15 +258,19 @@ def check_rnn_backward(backward, forward, numpy_forward, inputs, upstream, names
     try:
         check_gradients(got, numeric, tol=FD_TOL, against="centred finite differences", what=name)
     except CheckFailed as failure:
-        carried_back = None
+        carried_back, flows_forward = None, False
         if sequence and X.shape[1] > 1:   # a loss on H_T alone must still reach H0
             last_only = np.zeros_like(upstream)
             last_only[:, -1] = upstream[:, -1]
             probe = by_hand(backward, *(tf.constant(a) for a in (last_only, X, H_start, H, W_xh, W_hh)))
             carried_back = bool(np.any(to_array(probe[1], names[1])))
+            first_only = np.zeros_like(upstream)   # a loss on H[:, 0] alone: no later input can change it
+            first_only[:, 0] = upstream[:, 0]
+            probe = by_hand(backward, *(tf.constant(a) for a in (first_only, X, H_start, H, W_xh, W_hh)))
+            flows_forward = bool(np.any(np.abs(to_array(probe[0], names[0])[:, 1:]) > 1e-12))
         one_step_right = sequence and X.shape[1] > 1 and failure.wrong == set(names) and \
             right_on_one_step(backward, numpy_forward, inputs, upstream, names)
-        hint = pattern_hint(failure.wrong, names, sequence, carried_back, one_step_right)
+        hint = pattern_hint(failure.wrong, names, sequence, carried_back, one_step_right, flows_forward)
         raise CheckFailed(str(failure) + ("." + hint if hint else "")) from None
     try:
         check_gradients(float32, numeric, tol=F32_GRAD_TOL, against="the float64 truth", what=f"{name} in float32")
