@@ -85,6 +85,10 @@ test_sentences, test_labels = load_tsv("data/test.tsv")
 # $p_c = e^{o_c} / \sum_k e^{o_k}$ turns them into probabilities. Whatever the network needs to remember about
 # the beginning of the sentence has to survive, step after step, in $\mathbf{H}_t$.
 #
+# The equations count steps from 1, the code (and every docstring and message) as Python does, as in Assignment 1:
+# step `t = 0..T-1` reads `ids[:, t]` and makes `H[:, t]`, so $\mathbf{X}_1$ is the one-hot of `ids[:, 0]` and
+# $\mathbf{H}_L$ is `H[:, L-1]`, the state after the last real word.
+#
 # ## The data: sentences whose meaning depends on word order
 #
 # `data/` holds sentences generated from a small grammar (see `sentiment_data.py` and `data/DATASET.md`). They

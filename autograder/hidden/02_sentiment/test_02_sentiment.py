@@ -20,7 +20,8 @@ import pytest
 import tensorflow as tf
 
 from assignments.common.checklib import (CheckFailed, check_close, check_dtype, check_finite, check_gradient,
-                                         check_shape, numeric_gradient, to_array, type_name, type_phrase)
+                                         check_gradients, check_shape, numeric_gradient, to_array, type_name,
+                                         type_phrase)
 from autograder import project
 from autograder.trusted.suite import Flagged, item
 from solutions import sentiment as ref
@@ -274,9 +275,26 @@ def test_grads_match_autodiff(student, rng):
     variables = {k: tf.Variable(v) for k, v in params.items()}
     with tf.GradientTape() as tape:
         loss = reference_loss(ids, labels, variables)
-    expected = tape.gradient(loss, variables)
-    for name in PARAM_NAMES:
-        check_gradient(grads[name], expected[name].numpy(), f"grads['{name}']", tol=1e-7)
+    expected = {name: g.numpy() for name, g in tape.gradient(loss, variables).items()}
+    try:   # every gradient at once, so that the pattern of the wrong ones shows (as in the public check)
+        check_gradients({name: grads[name] for name in PARAM_NAMES}, {name: expected[name] for name in PARAM_NAMES},
+                        tol=1e-7, against="tf.GradientTape", what="many_to_one_grads")
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure}.{gradient_pattern(failure.wrong, grads, expected, len(ids))}") from None
+
+
+def gradient_pattern(wrong, grads, expected, n):
+    """The sentence the public check says for a pattern of wrong gradients that shows its cause ('' otherwise)."""
+    if wrong == {"b_h"}:
+        got = to_array(grads["b_h"], "grads['b_h']", np.float64)
+        mean = " (it is the sum divided by the batch size: a mean over the rows)" if np.allclose(
+            got * n, expected["b_h"], rtol=1e-6, atol=1e-9) else ""
+        return (f" Only b_h is wrong{mean}: b_h is added to every row, so db_h += the SUM over the batch of dA, "
+                "the same dA that dW_xh and dW_hh use")
+    if wrong == {"W_hh"}:
+        return (" Only W_hh is wrong: dW_hh += H[:, t-1]^T dA, the state step t started from (the zero state at "
+                "t = 0), not the state it made, transposed on the left")
+    return ""
 
 
 @item("many_to_one_grads", uses=["many_to_one_forward"], weight=1)
