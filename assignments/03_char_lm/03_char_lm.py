@@ -524,11 +524,15 @@ def weights_by_role(model, V, h):
     return roles
 
 
-def numpy_char_rnn(w, X, activation=np.tanh):
-    """The model's equations in NumPy from a zero state: logits (n, T, V) and the states of steps 0..T-1."""
+def numpy_char_rnn(w, X, activation=np.tanh, bias_outside=False):
+    """The model's equations in NumPy from a zero state: logits (n, T, V) and the states of steps 0..T-1
+    (``bias_outside``: b_h added after the activation, a known mistake)."""
     H, logits, states = np.zeros((len(X), len(w["b_h"]))), [], []
     for t in range(X.shape[1]):
-        H = activation(w["W_xh"][X[:, t]] + H @ w["W_hh"] + w["b_h"])
+        if bias_outside:
+            H = activation(w["W_xh"][X[:, t]] + H @ w["W_hh"]) + w["b_h"]
+        else:
+            H = activation(w["W_xh"][X[:, t]] + H @ w["W_hh"] + w["b_h"])
         states.append(H)
         logits.append(H @ w["W_hq"] + w["b_q"])
     return np.stack(logits, axis=1), states
@@ -560,10 +564,21 @@ with public_check("CharRNNLM"):
     check_shape(state, (3, 4), "the returned state")
     check_dtype(logits, np.float32, "logits of a float32 model")
 
-    # against the equations in NumPy, and what the usual mistakes give instead
+    # against the equations in NumPy, and what the usual mistakes give instead; random biases (zero initial biases
+    # would hide a bias misplaced or left out)
+    for role, variable in weights_by_role(model, 6, 4).items():
+        if role in ("b_h", "b_q"):
+            variable.assign(0.5 * np.random.default_rng(7).standard_normal(variable.shape))
+    w = {r: v.numpy().astype(np.float64) for r, v in weights_by_role(model, 6, 4).items()}
+    logits, state = call(model, X_check)
     expected, states = numpy_char_rnn(w, X_check.numpy())
     check_close(logits, expected, "logits", rtol=1e-4, atol=1e-5, causes={
         "these are the logits of a ReLU recurrence: use tanh": numpy_char_rnn(w, X_check.numpy(), relu)[0],
+        "these are the logits of tanh(...) + b_h: b_h goes inside the tanh, H = tanh(X W_xh + H W_hh + b_h)":
+            numpy_char_rnn(w, X_check.numpy(), bias_outside=True)[0],
+        "these are the logits of a recurrence without b_h: add b_h inside the tanh":
+            numpy_char_rnn({**w, "b_h": 0 * w["b_h"]}, X_check.numpy())[0],
+        "these are the logits without b_q: add b_q after H W_hq": numpy_char_rnn(w, X_check.numpy())[0] - w["b_q"],
         "these are the logits of H[:, t-1] @ transpose(W_hh): multiply by W_hh itself (square, not symmetric)":
             numpy_char_rnn({**w, "W_hh": w["W_hh"].T}, X_check.numpy())[0]})
     check_close(state, states[-1], "the returned state (after the last step)", rtol=1e-4, atol=1e-5, causes={
