@@ -110,4 +110,9 @@ VARIANTS = [
             "        history[\"accuracy\"].append(right / n)\n"
             "    return history",
             "A hand-written tf.GradientTape loop with tf.random.shuffle, reporting the mean of its batch losses."),
+    Variant("train_dataset_into_fit_with_its_default", "train_sentiment",
+            "model.fit(rows.batch(batch_size), epochs=epochs, shuffle=False, verbose=0)",
+            "model.fit(rows.batch(batch_size), epochs=epochs, verbose=0)",
+            "The shuffled dataset into fit with fit's own default shuffle=True, which Keras ignores for a dataset "
+            "(it only warns)."),
 ]
