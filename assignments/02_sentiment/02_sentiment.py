@@ -558,6 +558,11 @@ with public_check("build_sentiment_model") as check:
                          "the output layer's size?)")
     if np.allclose(logits.sum(axis=1), 1.0, atol=1e-4) and (logits >= 0).all():
         raise CheckFailed("the model's outputs are probabilities (rows sum to 1): return logits, without a softmax")
+    empty = check_shape(call(model, np.zeros((2, 6), np.int32)), (2, 3), "model(ids) for rows of padding only")
+    if not np.all(np.isfinite(empty)):
+        raise CheckFailed("a row of padding only (every step masked) gives NaN or infinite logits: with every step "
+                          "masked the recurrent layer returns its initial zero state, so the logits are finite; an "
+                          "average over the real words divides by zero there (read the last state instead)")
     many = check_shape(call(model, np.random.default_rng(5).integers(1, 30, (40, 9)).astype(np.int32)), (40, 3),
                        "model(ids) for 40 sentences")
     if (many >= 0).all():   # logits with no activation are all >= 0 only by a vanishing chance
