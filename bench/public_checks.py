@@ -137,16 +137,17 @@ def run_checks(assignment, change=None, until=None, answers=None):
 # an error raised, with no sentence on why. Everything else names a cause (checked by reading the fresh mistakes'
 # messages in bench/results/public_checks.md).
 LOCATES_ONLY = [re.compile(p) for p in (
-    r"^✗ \w+: [^:]{0,160}: \d+ of \d+ values differ",
+    r"^✗ \w+: [^:?]{0,160}: \d+ of \d+ values differ[^)]*\)$",
     r"gradients of \w+ are wrong [^.]*(\.\d+)?[^.]*relative error [-+.\deE]+\.?$",
     r"the check stopped with",
-    r"raised \w+(Error|Exception)[^.]*$",
-    r"^✗ \w+: [^:]{0,160}: expected shape \([\d, ]*\), got \([\d, ]*\)$",
+    r"^(?!.*What it raised:).*raised \w+(Error|Exception)[^.]*$",
+    r"^✗ \w+: [^:?]{0,160}: expected shape \([\d, ]*\), got \([\d, ]*\)$",
 )]
 
 
 def names_cause(message):
-    """Whether a ✗ message names a likely cause (a sentence beyond where the values differ)."""
+    """Whether a ✗ message names a likely cause: a sentence beyond where the values differ, a question in the label
+    of what differs ("(is the padding masked? ...)"), or the cause before an error raised ("What it raised: ...")."""
     text = " ".join(message.split())
     return text.startswith("✗") and not any(p.search(text) for p in LOCATES_ONLY)
 

@@ -729,7 +729,7 @@ with public_check("train_sentiment") as check:
     if not isinstance(history, dict) or not {"loss", "accuracy"} <= set(history):
         raise CheckFailed(f"train_sentiment must return a dict with 'loss' and 'accuracy', got {history!r:.200}")
     for key in ("loss", "accuracy"):
-        values = check_shape(history[key], (3,), f"history['{key}'] after 3 epochs")
+        values = check_shape(history[key], (3,), f"history['{key}'] after 3 epochs (is epochs passed on to fit?)")
         if not np.all(np.isfinite(values)):
             raise CheckFailed(f"history['{key}'] has NaN or infinite values: {values}")
     if not history["loss"][-1] < history["loss"][0]:

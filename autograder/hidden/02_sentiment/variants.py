@@ -25,7 +25,8 @@ VARIANTS = [
             "        H = tf.tanh(X[:, t] @ W_xh + H @ W_hh + b_h)\n"
             "        states.append(H)\n"
             "    lengths = tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)         # (n,) real tokens per row\n"
-            "    # one_hot(L - 1) picks the state of step L - 1; for L = 0 it is all zeros, which gives the zero state\n"
+            "    # one_hot(L - 1) picks the state of step L - 1; for L = 0 it is all zeros, which gives the zero "
+            "state\n"
             "    pick = tf.one_hot(lengths - 1, T, dtype=dtype)                       # (n, T)\n"
             "    H_last = tf.einsum(\"nt,nth->nh\", pick, tf.stack(states, axis=1))     # (n, h)\n",
             "    XW = tf.gather(W_xh, ids)                                 # (n, T, h): the rows of W_xh\n"
