@@ -85,6 +85,19 @@ def verdict(printed):
     return lines[-1] if lines else (printed.strip().splitlines() or ["(printed nothing)"])[-1]
 
 
+def answer_text(assignment, name, change=None):
+    """The reference answer ``name`` with ``change`` made: on its source, or on the answer cell as built (markers in
+    place) for a change written against that form."""
+    text = project.reference_source(assignment, name)
+    if change is None:
+        return text
+    try:
+        return catalogue.substitute(text, change)
+    except ValueError:
+        with open(project.solution_file(assignment), encoding="utf-8") as f:
+            return catalogue.substitute(build.solution_cell([name], f.read(), assignment), change)
+
+
 def run_checks(assignment, change=None, until=None, answers=None):
     """Runs the set-up, the answers (the reference's; ``change`` substituted in its cell; ``answers`` maps an item
     to source that replaces its answer whole) and the check cells up to ``until`` (an item; all if None).
@@ -105,9 +118,8 @@ def run_checks(assignment, change=None, until=None, answers=None):
                 if name in answers:
                     text = answers[name]
                 else:
-                    text = project.reference_source(assignment, name)
-                    if change is not None and change.cell == name:
-                        text = catalogue.substitute(text, change)
+                    text = answer_text(assignment, name, change if change is not None and change.cell == name
+                                       else None)
                 try:
                     exec(compile(text, f"<answer {name}>", "exec"), namespace)
                 except Exception as err:   # an answer cell that raises: its check says the name is not defined
