@@ -61,7 +61,7 @@ MISTAKES = [
     ("X[t] instead of X[:, t]",
      ("rnn_forward", Change("x_batch_axis", "rnn_forward", "rnn_cell_forward(X[:, t], H_t", "rnn_cell_forward(X[t], H_t")), r"rnn_forward\(X=float32 tensor \(2, 4, 3\).*raised InvalidArgumentError in rnn_cell_forward.*Incompatible shapes"),
     ("dW_hh with its factors swapped", bug("bwd_dW_hh_transposed"), r"1 of 5 gradients .*Only dW_hh is wrong: it is H_prev\^T dA"),
-    ("states stored before the update (H_0..H_{T-1})", bug("seq_off_by_one"), r"H\[:, 0\] equals H0: H must hold the states after each step"),
+    ("states stored before the update (H0 and the states before each step)", bug("seq_off_by_one"), r"H\[:, 0\] equals H0: H must hold the state after each step t = 0\.\.T-1"),
     ("db_h as a mean over the batch", bug("bwd_db_mean"), r"Only db_h is wrong: .*sum of dA over the batch"),
     ("states stacked time-major", bug("seq_time_major"), r"H: expected shape \(2, 4, 5\), got \(4, 2, 5\)"),
     # issue 21: the cause, not only the numbers, for wrong values; and the RNNCell contracts the check did not see

@@ -146,22 +146,26 @@ def run_checks(assignment, change=None, until=None, answers=None):
 
 
 # What a message says when it only locates a mistake: the values or shapes that differ, the gradients that are wrong,
-# an error raised, with no sentence on why. Everything else names a cause (checked by reading the fresh mistakes'
-# messages in bench/results/public_checks.md).
+# an error raised, with no sentence on why. Everything else names a cause (checked by reading the messages of the
+# mistakes written outside the catalogue, bench/results/public_checks.md).
 LOCATES_ONLY = [re.compile(p) for p in (
-    r"^✗ \w+: [^:?]{0,160}: \d+ of \d+ values differ[^)]*\)$",
-    r"gradients of \w+ are wrong [^.]*(\.\d+)?[^.]*relative error [-+.\deE]+\.?$",
+    r"^✗ \w+: [^:?]{0,160}: \d+ of \d+ values differ; first at index .*\(norm-wise relative error [^)]*\)$",
     r"the check stopped with",
     r"^(?!.*What it raised:).*raised \w+(Error|Exception)[^.]*$",
     r"^✗ \w+: [^:?]{0,160}: expected shape \([\d, ]*\), got \([\d, ]*\)$",
 )]
+GRADIENT_LIST = re.compile(r"gradients of \w+ are wrong \(.*?\): (.*)$")
 
 
 def names_cause(message):
-    """Whether a ✗ message names a likely cause: a sentence beyond where the values differ, a question in the label
-    of what differs ("(is the padding masked? ...)"), or the cause before an error raised ("What it raised: ...")."""
+    """Whether a ✗ message names a likely cause: a sentence beyond where the values differ (after a list of wrong
+    gradients too), a question in the label of what differs ("(is the padding masked? ...)"), or the cause before
+    an error raised ("What it raised: ...")."""
     text = " ".join(message.split())
-    return text.startswith("✗") and not any(p.search(text) for p in LOCATES_ONLY)
+    if not text.startswith("✗") or any(p.search(text) for p in LOCATES_ONLY):
+        return False
+    listed = GRADIENT_LIST.search(text)
+    return not listed or bool(re.search(r"\. [A-Z]", listed.group(1)))
 
 
 def agreement(assignment, change, seed=0):

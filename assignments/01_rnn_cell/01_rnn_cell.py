@@ -236,10 +236,14 @@ with public_check("output_layer"):
                 raise CheckFailed(f"{what}: O - H W_hq is the same vector in every row but not b_q "
                                   f"({np.round(offset[0], 4)} instead of {np.round(b_q, 4)}): the bias is added after "
                                   "the product, O = H W_hq + b_q")
+            right = states @ W_hq + b_q
+            softmax = np.exp(right - right.max(axis=-1, keepdims=True))
+            causes = {"these are probabilities (each row sums to 1): O = H W_hq + b_q, with no softmax":
+                      softmax / softmax.sum(axis=-1, keepdims=True)}
             if dtype == np.float64:
-                check_float64(got, states @ W_hq + b_q, what)
+                check_float64(got, right, what, causes=causes)
             else:
-                check_close(got, states @ W_hq + b_q, what)
+                check_close(got, right, what, causes=causes)
 
 # %% [markdown]
 # ## Part 4 — The backward pass of one step (3 points)

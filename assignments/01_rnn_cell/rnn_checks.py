@@ -180,6 +180,9 @@ def pattern_hint(wrong, names, sequence, carried_back, one_step_right=False, flo
         return f" {dH} and {dW_hh} are wrong, the others right: look at the two products with W_hh."
     if wrong == {dH} and not sequence:
         return f" Only {dH} is wrong: it is dA W_hh^T; with a square W_hh, dA W_hh fits the shapes too."
+    if wrong == {dX} and not sequence:
+        return (f" Only {dX} is wrong: it is dA W_xh^T, with the same dA = dH_t * (1 - H_t**2) that the weight "
+                "gradients use.")
     if wrong == {dX} and sequence:
         return f" Only {dX} is wrong: check its time order (dX[:, t] belongs to X[:, t]; the backward loop meets " \
                "the steps from last to first)."
@@ -266,8 +269,13 @@ def check_rnn_backward(backward, forward, numpy_forward, inputs, upstream, names
             carried_back = bool(np.any(to_array(probe[1], names[1])))
             first_only = np.zeros_like(upstream)   # a loss on H[:, 0] alone: no later input can change it
             first_only[:, 0] = upstream[:, 0]
-            probe = by_hand(backward, *(tf.constant(a) for a in (first_only, X, H_start, H, W_xh, W_hh)))
-            flows_forward = bool(np.any(np.abs(to_array(probe[0], names[0])[:, 1:]) > 1e-12))
+            probe = to_array(by_hand(backward, *(tf.constant(a) for a in (first_only, X, H_start, H, W_xh, W_hh)))[0],
+                             names[0])
+            truth = numeric_gradient(lambda x: numpy_forward(**{**inputs, "X": x}), X.copy(), first_only)
+            # the first step's own gradient right, and later inputs given one: carried forward in time (a dX
+            # returned in reversed time order has its first step's gradient at the end instead)
+            flows_forward = probe.shape == truth.shape and rel_error(probe[:, 0], truth[:, 0]) < 1e-6 and \
+                bool(np.any(np.abs(probe[:, 1:]) > 1e-12))
         one_step_right = sequence and X.shape[1] > 1 and failure.wrong == set(names) and \
             right_on_one_step(backward, numpy_forward, inputs, upstream, names)
         hint = pattern_hint(failure.wrong, names, sequence, carried_back, one_step_right, flows_forward)

@@ -429,16 +429,19 @@ def gradient_pattern(failure):
     """What the wrong gradients point at, from two probes: sentences of one word (nothing is carried back through
     time) and a symmetric W_hh (a missing transpose does not show)."""
     wrong = failure.wrong
+    _, got = call(many_to_one_grads, tf.constant(ids), tf.constant(labels), as_tensors(P, np.float64))
+    truth = finite_differences(P, ids, labels)
+    if wrong == set(P) and all(np.allclose(np.asarray(got[k]), len(ids) * truth[k], rtol=1e-6, atol=1e-9) for k in P):
+        return (f" Every gradient is n = {len(ids)} times too large: they are the gradients of the SUM of the "
+                f"cross-entropies; the loss is their MEAN, so dlogits = (p - Y) / n")
     if wrong == {"W_xh"}:
         return (" Only W_xh is wrong: step t reads the word ids[:, t], so dW_xh += X[:, t]^T dA with X[:, t] the "
                 "one-hot of that same column (check the time index of X)")
     if not wrong or not wrong <= {"W_xh", "W_hh", "b_h"}:
         return ""
     if wrong == {"b_h"}:
-        _, got = call(many_to_one_grads, tf.constant(ids), tf.constant(labels), as_tensors(P, np.float64))
-        truth = finite_differences(P, ids, labels)["b_h"]
         mean = " (it is the sum divided by the batch size: a mean over the rows)" if np.allclose(
-            np.asarray(got["b_h"]) * len(ids), truth, rtol=1e-6, atol=1e-9) else ""
+            np.asarray(got["b_h"]) * len(ids), truth["b_h"], rtol=1e-6, atol=1e-9) else ""
         return (f" Only b_h is wrong{mean}: b_h is added to every row, so db_h += the SUM over the batch of dA, "
                 "the same dA that dW_xh and dW_hh use")
     if wrong == {"W_hh"}:

@@ -397,7 +397,8 @@ with public_check("perplexity"):
     if np.size(uniform) == 1 and np.isclose(float(np.asarray(uniform)), 2.0 ** np.log(7.0), rtol=1e-4):
         raise CheckFailed("uniform predictions over 7 characters gave 2**ln(7): the cross-entropy is in nats "
                           "(natural log), so perplexity is exp of it, not 2 to its power")
-    check_close(uniform, 7.0, "perplexity of uniform predictions over 7 characters")
+    check_close(uniform, 7.0, "perplexity of uniform predictions over 7 characters", causes={
+        "that is ln(7), the mean cross-entropy itself: perplexity is exp of it": np.log(7.0)})
     if not isinstance(uniform, float):
         raise CheckFailed(f"perplexity should return a Python float, got {type(uniform).__name__}")
     check_rng = np.random.default_rng(5)
