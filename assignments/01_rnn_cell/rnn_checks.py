@@ -272,10 +272,12 @@ def check_rnn_backward(backward, forward, numpy_forward, inputs, upstream, names
             probe = to_array(by_hand(backward, *(tf.constant(a) for a in (first_only, X, H_start, H, W_xh, W_hh)))[0],
                              names[0])
             truth = numeric_gradient(lambda x: numpy_forward(**{**inputs, "X": x}), X.copy(), first_only)
-            # the first step's own gradient right, and later inputs given one: carried forward in time (a dX
-            # returned in reversed time order has its first step's gradient at the end instead)
-            flows_forward = probe.shape == truth.shape and rel_error(probe[:, 0], truth[:, 0]) < 1e-6 and \
-                bool(np.any(np.abs(probe[:, 1:]) > 1e-12))
+            # the first step's own gradient right (at either end of dX: the loop may also stack it in reverse), and
+            # the other inputs given one: carried forward in time; a dX merely reversed gives the others nothing
+            if probe.shape == truth.shape:
+                for own, others in ((probe[:, 0], probe[:, 1:]), (probe[:, -1], probe[:, :-1])):
+                    if rel_error(own, truth[:, 0]) < 1e-6 and np.any(np.abs(others) > 1e-12):
+                        flows_forward = True
         one_step_right = sequence and X.shape[1] > 1 and failure.wrong == set(names) and \
             right_on_one_step(backward, numpy_forward, inputs, upstream, names)
         hint = pattern_hint(failure.wrong, names, sequence, carried_back, one_step_right, flows_forward)
