@@ -80,9 +80,12 @@ def in_folder(assignment):
 
 
 def verdict(printed):
-    """The check's verdict line (✓ or ✗), or what it printed instead."""
-    lines = [line for line in printed.splitlines() if line.startswith(("✓", "✗"))]
-    return lines[-1] if lines else (printed.strip().splitlines() or ["(printed nothing)"])[-1]
+    """The check's verdict (✓ or ✗, with the lines a long message goes on over), or what it printed instead."""
+    lines = printed.splitlines()
+    starts = [k for k, line in enumerate(lines) if line.startswith(("✓", "✗"))]
+    if not starts:
+        return (printed.strip().splitlines() or ["(printed nothing)"])[-1]
+    return " ".join(line.strip() for line in lines[starts[-1]:] if line.strip())
 
 
 def answer_text(assignment, name, change=None):

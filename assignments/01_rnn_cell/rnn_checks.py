@@ -154,6 +154,9 @@ def pattern_hint(wrong, names, sequence, carried_back, one_step_right=False, flo
                 "change that state: the gradient was carried forward in time. Visit the steps from the last to the "
                 "first (reversed(range(T))), so that the dH_prev carried back from step t + 1 is there when step t "
                 "needs it.")
+    if wrong == {dH} and sequence:   # the others right: the carry works, only what is returned for H0 is wrong
+        return f" Only {dH} is wrong: it is what flows back out of the first step (the dH_prev of the step that " \
+               "started from H0), not what reaches H[:, 0]."
     if sequence and carried_back is False:
         return (f" The gradient from later steps is not carried back: with a loss on the last state alone, {dH} "
                 "comes out as zeros, yet H0 reaches the last state through every step. At each step add the dH_prev "
@@ -186,9 +189,6 @@ def pattern_hint(wrong, names, sequence, carried_back, one_step_right=False, flo
     if wrong == {dX} and sequence:
         return f" Only {dX} is wrong: check its time order (dX[:, t] belongs to X[:, t]; the backward loop meets " \
                "the steps from last to first)."
-    if wrong == {dH} and sequence:
-        return f" Only {dH} is wrong: it is what flows back out of the first step (the dH_prev of the step that " \
-               "started from H0), not the gradient on H_1."
     if sequence and wrong >= {dW_xh, dW_hh, db} and dX not in wrong:
         return " The weight gradients are wrong while dX is right: W_xh, W_hh and b_h serve every step, so their " \
                "gradients are sums over the steps (add each step's part, do not overwrite)."
