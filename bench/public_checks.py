@@ -156,6 +156,7 @@ LOCATES_ONLY = [re.compile(p) for p in (
     r"the check stopped with",
     r"^(?!.*What it raised:).*raised \w+(Error|Exception)[^.]*$",
     r"^✗ \w+: [^:?]{0,160}: expected shape \([\d, ]*\), got \([\d, ]*\)$",
+    r"^✗ \w+: [^:?]{0,160}: expected \[.*\] got \[.*\]$",
 )]
 GRADIENT_LIST = re.compile(r"gradients of \w+ are wrong \(.*?\): (.*)$")
 

@@ -191,8 +191,9 @@ def encode_mistake(got, expected):
     """What the rows ``got`` of the check below get wrong, in one sentence ('' if unknown)."""
     if got[1, -1] == 2 and not got[1, 0]:
         return "the padding must come after the words, not before them ([2, 0, 0, 0] for 'good')"
-    if got[0, 3] == 0 and np.array_equal(got[1:], expected[1:]):
-        return "'great' is not in the vocabulary, so its id is 1 ('<unk>'); 0 is the padding"
+    if got[0, 3] != 1 and np.array_equal(got[0, :3], expected[0, :3]) and np.array_equal(got[1:], expected[1:]):
+        given = "0, the padding" if got[0, 3] == 0 else f"{got[0, 3]}, an id of no token in the vocabulary"
+        return f"'great' is not in the vocabulary, so its id is 1 ('<unk>'), not {given}"
     if np.array_equal(got[3, :3], expected[3, :3]) and got[3, 3] == 0:
         return "a sentence of exactly max_len tokens keeps all of them, but its last one was dropped: keep tokens[:max_len]"
     return ""
