@@ -448,6 +448,9 @@ def gradient_pattern(failure):
     if wrong == {"W_hh"}:
         return (" Only W_hh is wrong: dW_hh += H[:, t-1]^T dA, the state step t started from (the zero state at "
                 "t = 0), not the state it made, transposed on the left")
+    if not wrong_gradients(P, np.where(ids == 0, 2, ids).astype(ids.dtype), labels):
+        return (" The gradients are right when no row has padding and wrong otherwise: the output's gradient dH_last "
+                "reaches each row at its last real word (step L-1), not at the last column")
     one_word = np.where(np.arange(ids.shape[1]) == 0, np.maximum(ids[:, :1], 1), 0).astype(ids.dtype)
     if wrong_gradients(P, one_word, labels):
         return (" The output layer's gradients are right and the recurrent ones wrong even for sentences of one word, "
