@@ -168,6 +168,13 @@ def test_a3_one_tape_over_an_epoch_passes_when_the_state_is_cut():
     ("vocab_alphabetical", r"sorted by code point \(alphabetically\) only"),
     ("vocab_ascending_count", r"from the rarest to the most frequent"),
     ("vocab_ties_first_seen", r"the ties are not sorted by code point"),
+    # round 4 (issue 29)
+    ("random_yields_numpy", r"X of batch 0 is a NumPy array, not a TensorFlow tensor"),
+    ("sequential_stream_one_too_long", r"the labels are one id short of the streams"),
+    ("sequential_offset_from_global_random", r"draw the offset with the rng argument .*not with np.random"),
+    ("gen_rng_none_crashes", r"with rng=None, generate samples with a fresh generator"),
+    ("gen_first_char_from_first_step", r"already the first new character is not the most likely one"),
+    ("model_no_hidden_bias", r"a recurrence without b_h"),
 ])
 def test_a3_messages_name_the_cause(name, expected):
     assert_flagged(A3, name, expected)
@@ -237,6 +244,14 @@ def test_a2_autodiff_in_the_hand_derivation_is_named_before_submitting():
     ("grads_one_step_only", r"carry the gradient back through every earlier step"),
     ("model_units_from_embed_dim", r"no recurrent layer of units = 16"),
     ("model_embedding_width_units", r"make the embedding embed_dim wide"),
+    # round 4 (issue 29)
+    ("model_reads_backwards", r"reads each sentence from its last word to its first \(go_backwards=True\)"),
+    ("model_relu_logits", r"every logit is 0 or more .*a ReLU clips the negative scores"),
+    ("train_shuffle_buffer_of_a_batch", r"the shuffle only mixes nearby rows"),
+    ("train_batches_shuffled_whole", r"whole batches were shuffled, not the rows"),
+    ("train_returns_fit_history", r"returned the History object that model.fit returns"),
+    ("grads_db_h_mean", r"Only b_h is wrong \(it is the sum divided by the batch size"),
+    ("grads_dW_hh_from_new_state", r"Only W_hh is wrong: dW_hh \+= H\[:, t-1\]\^T dA"),
 ])
 def test_a2_messages_name_the_cause(name, expected):
     assert_flagged(A2, name, expected)
