@@ -1,4 +1,4 @@
-"""Assignment 1: what the public checks say to common mistakes (40), and whether the sentence names the cause.
+"""Assignment 1: what the public checks say to common mistakes (43), and whether the sentence names the cause.
 
     nice -n 10 .venv/bin/python bench/a1_messages.py [--markdown bench/results/a1_messages.md]
 
@@ -61,7 +61,7 @@ MISTAKES = [
     ("X[t] instead of X[:, t]",
      ("rnn_forward", Change("x_batch_axis", "rnn_forward", "rnn_cell_forward(X[:, t], H_t", "rnn_cell_forward(X[t], H_t")), r"rnn_forward\(X=float32 tensor \(2, 4, 3\).*raised InvalidArgumentError in rnn_cell_forward.*Incompatible shapes"),
     ("dW_hh with its factors swapped", bug("bwd_dW_hh_transposed"), r"1 of 5 gradients .*Only dW_hh is wrong: it is H_prev\^T dA"),
-    ("states stored before the update (H_0..H_{T-1})", bug("seq_off_by_one"), r"H\[:, 0\] equals H0: H must hold the states after each step"),
+    ("states stored before the update (H0 and the states before each step)", bug("seq_off_by_one"), r"H\[:, 0\] equals H0: H must hold the state after each step t = 0\.\.T-1"),
     ("db_h as a mean over the batch", bug("bwd_db_mean"), r"Only db_h is wrong: .*sum of dA over the batch"),
     ("states stacked time-major", bug("seq_time_major"), r"H: expected shape \(2, 4, 5\), got \(4, 2, 5\)"),
     # issue 21: the cause, not only the numbers, for wrong values; and the RNNCell contracts the check did not see
@@ -95,6 +95,10 @@ MISTAKES = [
     ("only the last step's outputs", bug("out_last_step_only"), r"got \(2, 5\): only the last step's outputs"),
     ("the time axis merged into the batch", bug("out_flattened"), r"got \(6, 5\): the time axis was merged into the batch"),
     ("a scalar bias added to H before the product", bug("out_bias_through_weights"), r"O - H W_hq is the same vector in every row but not b_q .*O = H W_hq \+ b_q"),
+    # round 4 (issue 29): a backward loop run forwards, a bare state from call, a whole step in NumPy
+    ("the backward loop from the first step to the last", bug("bptt_first_to_last"), r"the gradient was carried forward in time.*reversed\(range\(T\)\)"),
+    ("(h, h) from RNNCell.call", bug("cell_state_returned_bare"), r"call must return \(h, \[h\]\): its second value is the list of new states"),
+    ("the whole step in NumPy", bug("fwd_numpy_step"), r"returned a NumPy array .*not a TensorFlow tensor"),
 ]
 
 

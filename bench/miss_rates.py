@@ -77,7 +77,7 @@ def runnable(test):
     return True, ""
 
 
-def run_seed(assignment, namespace, sources, tests, seed, stop_at_first=True):
+def run_seed(assignment, namespace, sources, tests, seed, stop_at_first=True, extra=None):
     """Runs ``tests`` under one grader seed on a fresh student (its objects go with it; Keras's global state is
     cleared once per namespace, not per seed: clear_session empties TensorFlow's kernel cache and collects garbage,
     which cost more than the tests themselves, and no test depends on Keras's name counters or unseeded draws);
@@ -85,7 +85,7 @@ def run_seed(assignment, namespace, sources, tests, seed, stop_at_first=True):
     With ``stop_at_first``, stops at the first CheckFailed (an error does not stop it: a later CheckFailed tells
     whether the bug is caught regardless)."""
     student = Student(assignment, namespace, sources)
-    values = {"seed": seed, "hidden_seed": hidden_seed_of(seed)}
+    values = {"seed": seed, "hidden_seed": hidden_seed_of(seed), **(extra or {})}
     raised = []
     for name, fn, grade_id, uses, fixtures in tests:
         student.current_item, student.uses = grade_id, uses
@@ -101,6 +101,35 @@ def run_seed(assignment, namespace, sources, tests, seed, stop_at_first=True):
         except Exception as err:   # in the grader: GRADER_ERROR, the test is lost all the same
             raised.append((name, "error", f"{type(err).__name__}: {err}"))
     return raised
+
+
+def hidden_failures(assignment, change=None, seed=0):
+    """{item: [messages]} of the hidden tests that fail, under grader seed ``seed``, for the reference with
+    ``change`` (a Bug or a Variant; None: the reference) made: every test of every item, the training items' short
+    probes and spied runs included (their ``probe_data`` made here as the suite makes it), only the tests of the
+    full training runs (fixtures ``hidden`` and ``trained``) left out."""
+    suite = importlib.import_module(f"autograder.hidden.{assignment}.test_{assignment}")
+    for cache in ("_probes", "_runs"):   # one grading's shared runs (a fresh process per grading in the grader)
+        getattr(suite, cache, {}).clear()
+    tests = [t for t in suite_tests(assignment) if not set(t[4]) - {"student", "rng", "seed", "hidden_seed",
+                                                                     "probe_data"}]
+    extra = {}
+    if any("probe_data" in t[4] for t in tests):
+        extra["probe_data"] = suite.probe_rows(suite.hidden_problem(hidden_seed_of(seed)))
+    keras.backend.clear_session()
+    import public_checks   # beside this script: the changed answer, on the source or on the built cell
+    reference = importlib.import_module(f"solutions.{project.topic(assignment)}")
+    namespace = calibration.harness_namespace(assignment, reference)
+    sources = answer_sources(assignment)
+    if change:
+        sources[change.cell] = public_checks.answer_text(assignment, change.cell, change)
+        exec(compile(sources[change.cell], change.name, "exec"), namespace)
+    failed = {}
+    for name, kind, message in run_seed(assignment, namespace, sources, tests, seed, stop_at_first=False,
+                                        extra=extra):
+        item = next(t[2] for t in tests if t[0] == name)
+        failed.setdefault(item, []).append(f"{name} [{kind}] {message}")
+    return failed
 
 
 def answer_sources(assignment, bug=None):

@@ -80,9 +80,25 @@ def in_folder(assignment):
 
 
 def verdict(printed):
-    """The check's verdict line (✓ or ✗), or what it printed instead."""
-    lines = [line for line in printed.splitlines() if line.startswith(("✓", "✗"))]
-    return lines[-1] if lines else (printed.strip().splitlines() or ["(printed nothing)"])[-1]
+    """The check's verdict (✓ or ✗, with the lines a long message goes on over), or what it printed instead."""
+    lines = printed.splitlines()
+    starts = [k for k, line in enumerate(lines) if line.startswith(("✓", "✗"))]
+    if not starts:
+        return (printed.strip().splitlines() or ["(printed nothing)"])[-1]
+    return " ".join(line.strip() for line in lines[starts[-1]:] if line.strip())
+
+
+def answer_text(assignment, name, change=None):
+    """The reference answer ``name`` with ``change`` made: on its source, or on the answer cell as built (markers in
+    place) for a change written against that form."""
+    text = project.reference_source(assignment, name)
+    if change is None:
+        return text
+    try:
+        return catalogue.substitute(text, change)
+    except ValueError:
+        with open(project.solution_file(assignment), encoding="utf-8") as f:
+            return catalogue.substitute(build.solution_cell([name], f.read(), assignment), change)
 
 
 def run_checks(assignment, change=None, until=None, answers=None):
@@ -105,9 +121,8 @@ def run_checks(assignment, change=None, until=None, answers=None):
                 if name in answers:
                     text = answers[name]
                 else:
-                    text = project.reference_source(assignment, name)
-                    if change is not None and change.cell == name:
-                        text = catalogue.substitute(text, change)
+                    text = answer_text(assignment, name, change if change is not None and change.cell == name
+                                       else None)
                 try:
                     exec(compile(text, f"<answer {name}>", "exec"), namespace)
                 except Exception as err:   # an answer cell that raises: its check says the name is not defined
@@ -133,10 +148,56 @@ def run_checks(assignment, change=None, until=None, answers=None):
     return results
 
 
-def measure(assignment, only=None, log=print):
-    """[(bug, item, flagged?, message, seconds)] for every catalogued bug of ``assignment``."""
+# What a message says when it only locates a mistake: the values or shapes that differ, the gradients that are wrong,
+# an error raised, with no sentence on why. Everything else names a cause (checked by reading the messages of the
+# mistakes written outside the catalogue, bench/results/public_checks.md).
+LOCATES_ONLY = [re.compile(p) for p in (
+    r"^✗ \w+: [^:?]{0,160}: \d+ of \d+ values differ; first at index .*\(norm-wise relative error [^)]*\)$",
+    r"the check stopped with",
+    r"^(?!.*What it raised:).*raised \w+(Error|Exception)[^.]*$",
+    r"^✗ \w+: [^:?]{0,160}: expected shape \([\d, ]*\), got \([\d, ]*\)$",
+    r"^✗ \w+: [^:?]{0,160}: expected \[.*\] got \[.*\]$",
+)]
+GRADIENT_LIST = re.compile(r"gradients of \w+ are wrong \(.*?\): (.*)$")
+
+
+def names_cause(message):
+    """Whether a ✗ message names a likely cause: a sentence beyond where the values differ (after a list of wrong
+    gradients too), a question in the label of what differs ("(is the padding masked? ...)"), or the cause before
+    an error raised ("What it raised: ...")."""
+    text = " ".join(message.split())
+    if not text.startswith("✗") or any(p.search(text) for p in LOCATES_ONLY):
+        return False
+    listed = GRADIENT_LIST.search(text)
+    return not listed or bool(re.search(r"\. [A-Z]", listed.group(1)))
+
+
+def agreement(assignment, change, seed=0):
+    """Where the public check and the hidden suite disagree on ``change`` (a catalogued Bug or Variant): [] when
+    they agree. A bug must make the public check of its own item print ✗ and fail hidden tests of its own item
+    and of no other; a variant must pass both. The hidden suite runs in process (``miss_rates.hidden_failures``:
+    every test but those of the full training runs) under grader seed ``seed``."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import keras
+    import miss_rates
+    keras.backend.clear_session()
+    public = run_checks(assignment, change, until=change.cell).get(change.cell, "(its check did not run)")
+    hidden = miss_rates.hidden_failures(assignment, change, seed)
+    is_bug = isinstance(change, catalogue.Bug)
+    problems = []
+    if public.startswith("✗") != is_bug:
+        problems.append(f"public check: {public}")
+    if is_bug and change.cell not in hidden:
+        problems.append(f"the hidden tests of {change.cell} pass")
+    problems += [f"hidden {item}: {messages[0][:300]}" for item, messages in hidden.items()
+                 if not is_bug or item != change.cell]
+    return problems
+
+
+def measure(assignment, only=None, log=print, bugs=None):
+    """[(bug, flagged?, message, seconds)] for every catalogued bug of ``assignment`` (or every one of ``bugs``)."""
     rows = []
-    for bug in catalogue.catalogue(assignment):
+    for bug in catalogue.catalogue(assignment) if bugs is None else bugs:
         if only and bug.name not in only:
             continue
         started = time.time()
@@ -160,21 +221,28 @@ def report_lines(results, command, seconds):
              "process up to the bug's item (set-up, answers, checks; no demonstrations). *Flagged*: the public "
              "check of the bug's own item prints ✗; the message is what it prints. Bugs whose property needs the "
              "hidden data are listed apart and do not count."]
-    total_seen = total_flagged = 0
+    total_seen = total_flagged = total_named = 0
     for assignment, rows in results.items():
         seen = [r for r in rows if (assignment, r[0].name) not in UNSEEABLE]
         flagged = [r for r in seen if r[1]]
+        named = [r for r in flagged if names_cause(r[2])]
         total_seen, total_flagged = total_seen + len(seen), total_flagged + len(flagged)
+        total_named += len(named)
         lines += ["", f"## {assignment}", "",
                   f"Flagged by the check of their own item: **{len(flagged)} of {len(seen)}** "
-                  f"({len(flagged) / max(len(seen), 1):.0%}).", "",
-                  "| bug | item | flagged | message of the public check |", "| --- | --- | --- | --- |"]
+                  f"({len(flagged) / max(len(seen), 1):.0%}); the cause named: **{len(named)} of {len(seen)}** "
+                  f"({len(named) / max(len(seen), 1):.0%}).", "",
+                  "| bug | item | flagged | cause named | message of the public check |",
+                  "| --- | --- | --- | --- | --- |"]
         for bug, hit, message, _ in sorted(rows, key=lambda r: (r[1], r[0].cell, r[0].name)):
             why = UNSEEABLE.get((assignment, bug.name))
             mark = "yes" if hit else ("not seeable: " + why if why else "**no**")
-            lines.append(f"| {bug.name} | {bug.cell} | {mark} | {escape(message)[:400]} |")
+            cause = "yes" if names_cause(message) else "**no**"
+            lines.append(f"| {bug.name} | {bug.cell} | {mark} | {cause} | {escape(message)[:400]} |")
     lines[4:4] = [f"All assignments: **{total_flagged} of {total_seen}** seeable bugs flagged "
-                  f"({total_flagged / max(total_seen, 1):.1%}).", ""]
+                  f"({total_flagged / max(total_seen, 1):.1%}), the cause named for **{total_named}** "
+                  f"({total_named / max(total_seen, 1):.1%}; `names_cause`: a sentence beyond where the values "
+                  "differ).", ""]
     return lines
 
 
@@ -185,6 +253,8 @@ def main():
     parser.add_argument("--markdown", help="write the table here (keeping the notes below the marker)")
     parser.add_argument("--json", help="also write the rows here (one process per assignment, merged with --merge)")
     parser.add_argument("--merge", nargs="*", help="only merge the --json files of earlier runs into --markdown")
+    parser.add_argument("--fresh", help="a Python file defining BUGS (Bug objects of one assignment, written outside "
+                                        "the catalogue): measure those instead of the catalogue")
     args = parser.parse_args()
     if args.merge:
         results, seconds = {}, 0.0
@@ -209,7 +279,11 @@ def main():
     tf.config.threading.set_inter_op_parallelism_threads(1)
     only = set(args.bugs.split(",")) if args.bugs else None
     started = time.time()
-    results = {a: measure(a, only) for a in args.assignments.split(",")}
+    fresh = None
+    if args.fresh:
+        import runpy
+        fresh = runpy.run_path(args.fresh)["BUGS"]
+    results = {a: measure(a, only, bugs=fresh) for a in args.assignments.split(",")}
     command = "nice -n 10 .venv/bin/python bench/public_checks.py " + " ".join(
         f"{k} {v}" for k, v in (("--assignments", args.assignments), ("--bugs", args.bugs)) if v)
     lines = report_lines(results, command, time.time() - started)

@@ -121,11 +121,12 @@ def clip_gradients(grads, theta):
 class CharRNNLM(keras.Model):
     """A character-level language model: one-hot input, one tanh RNN layer, a linear output layer.
 
-    For every time step t of a batch of id sequences X (n, T):
+    For every time step t = 0..T-1 of a batch of id sequences X (n, T), counted as Python does (and Assignment 1),
+    from the initial state H[:, -1] (zeros, or the state passed in):
 
-        X_t one-hot (n, V)
-        H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)        (n, units)
-        O_t = H_t W_hq + b_q                              (n, V), the logits of the next character
+        one-hot of X[:, t]                                       (n, V)
+        H[:, t] = tanh(onehot(X[:, t]) W_xh + H[:, t-1] W_hh + b_h)   (n, units)
+        O[:, t] = H[:, t] W_hq + b_q                             (n, V), the logits of the character after X[:, t]
 
     Weights: ``W_xh`` (V, units) and ``W_hq`` (units, V) Glorot-uniform, ``W_hh`` (units, units) orthogonal,
     ``b_h`` (units,) and ``b_q`` (V,) zeros, in the model's dtype; these five are the model's only trainable
@@ -169,7 +170,7 @@ class CharRNNLM(keras.Model):
 
         Returns:
             ``(logits, state)``: logits (n, T, V) of the next character at every step, and the hidden state
-            H_T (n, units) after the last step, so that running X in two halves, passing the first half's state
+            H[:, T-1] (n, units) after the last step, so that running X in two halves, passing the first half's state
             to the second, gives the same logits as running it whole.
         """
         inputs = tf.one_hot(X, self.vocab_size, dtype=self.compute_dtype)       # (n, T, V)

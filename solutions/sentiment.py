@@ -60,13 +60,14 @@ def encode(token_lists, vocab, max_len):
 def many_to_one_forward(ids, params):
     """Logits of a many-to-one RNN: read the whole sentence, classify from the last real hidden state.
 
-    With one-hot inputs X_t (the row of the identity for ids[:, t]) and H_0 = 0:
+    Time counts as in Python (and Assignment 1): step t = 0..T-1 reads X[:, t], the one-hot row (the row of
+    the identity) of ids[:, t], and the state before step 0 is zeros:
 
-        H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)           t = 1..T
-        logits = H_L W_hq + b_q                             L = number of non-padding ids of the row
+        H[:, t] = tanh(X[:, t] W_xh + H[:, t-1] W_hh + b_h)      t = 0..T-1, with H[:, -1] = 0
+        logits = H[:, L-1] W_hq + b_q                             L = number of non-padding ids of the row
 
-    Padding (id 0) comes only at the end of a row, so H_L is the state after its last real token; a row of
-    padding only has L = 0 and uses H_0 = 0, so its logits are b_q.
+    Padding (id 0) comes only at the end of a row, so H[:, L-1] is the state after its last real token; a row of
+    padding only has L = 0 and uses the zero state from before step 0, so its logits are b_q.
 
     Args:
         ids: int tensor (n, T).
@@ -81,13 +82,13 @@ def many_to_one_forward(ids, params):
     W_xh, W_hh, b_h = params["W_xh"], params["W_hh"], params["b_h"]
     dtype, T = W_xh.dtype, ids.shape[1]
     X = tf.one_hot(ids, tf.shape(W_xh)[0], dtype=dtype)                  # (n, T, V)
-    H = tf.zeros((tf.shape(ids)[0], tf.shape(W_hh)[0]), dtype=dtype)     # H_0
+    H = tf.zeros((tf.shape(ids)[0], tf.shape(W_hh)[0]), dtype=dtype)     # the state before step 0
     states = []
     for t in range(T):
         H = tf.tanh(X[:, t] @ W_xh + H @ W_hh + b_h)
         states.append(H)
     lengths = tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)         # (n,) real tokens per row
-    # one_hot(L - 1) picks H_L; for L = 0 it is all zeros, which gives H_0 = 0
+    # one_hot(L - 1) picks the state of step L - 1; for L = 0 it is all zeros, which gives the zero state
     pick = tf.one_hot(lengths - 1, T, dtype=dtype)                       # (n, T)
     H_last = tf.einsum("nt,nth->nh", pick, tf.stack(states, axis=1))     # (n, h)
     return H_last @ params["W_hq"] + params["b_q"]
@@ -100,10 +101,11 @@ def many_to_one_grads(ids, labels, params):
 
         loss = -(1/n) sum_i log p[i, labels_i]
         dlogits = (p - Y) / n
-        dW_hq = H_L^T dlogits,  db_q = sum_i dlogits,  dH_L = dlogits W_hq^T
-        going back from t = T to 1, with dH_t the gradient reaching H_t (from the output if t = L, and from
-        H_{t+1}):  dA_t = dH_t * (1 - H_t^2),  dW_xh += X_t^T dA_t,  dW_hh += H_{t-1}^T dA_t,
-        db_h += sum_i dA_t,  dH_{t-1} = dA_t W_hh^T
+        dW_hq = H_last^T dlogits,  db_q = sum_i dlogits,  dH_last = dlogits W_hq^T    (H_last = H[:, L-1] per row)
+        going back over t = T-1, ..., 0 (Python's counting, as in the forward pass), with dH the gradient reaching
+        H[:, t] (dH_last in the rows whose last real token is at t, plus what comes back from step t+1):
+            dA = dH * (1 - H[:, t]^2),  dW_xh += X[:, t]^T dA,  dW_hh += H[:, t-1]^T dA  (H[:, -1] = 0),
+            db_h += sum_i dA,  gradient reaching H[:, t-1] = dA W_hh^T
 
     Args:
         ids: int tensor (n, T), padding 0 at the end of each row.
@@ -124,7 +126,7 @@ def many_to_one_grads(ids, labels, params):
     n = tf.cast(tf.shape(ids)[0], dtype)
     X = tf.one_hot(ids, tf.shape(W_xh)[0], dtype=dtype)
     H = tf.zeros((tf.shape(ids)[0], tf.shape(W_hh)[0]), dtype=dtype)
-    states = [H]                                                          # H_0, H_1, ..., H_T
+    states = [H]                                   # the zero state, then the states of steps 0..T-1
     for t in range(T):
         H = tf.tanh(X[:, t] @ W_xh + H @ W_hh + b_h)
         states.append(H)
@@ -188,7 +190,9 @@ def train_sentiment(model, X, y, *, epochs, batch_size, learning_rate, seed):
     the model with ``training=True`` on ``batch_size`` rows (the last batch of an epoch may be smaller) and takes
     one optimizer step whose size scales with ``learning_rate`` (with ``learning_rate=0`` no weight changes).
     Beware: once ``keras.utils.set_random_seed`` has run, ``model.fit(X, y, shuffle=True)`` repeats the same
-    order every epoch; a ``tf.data.Dataset`` shuffled with ``reshuffle_each_iteration=True`` does not.
+    order every epoch; a ``tf.data.Dataset`` of the rows, shuffled with a buffer of all n rows and
+    ``reshuffle_each_iteration=True``, then batched, does not (pass it to ``model.fit(..., shuffle=False)``: the
+    dataset shuffles itself, and fit's default ``shuffle=True`` would only warn that it cannot).
 
     Args:
         model: a keras.Model from ``build_sentiment_model`` (or any Keras model mapping ids to logits).

@@ -1,4 +1,4 @@
-"""Assignment 1's public checks name the cause of 40 common mistakes (``bench/a1_messages.py``: each mistake's
+"""Assignment 1's public checks name the cause of 43 common mistakes (``bench/a1_messages.py``: each mistake's
 ✗ sentence against a pattern naming it), and pass the reference and every correct variant of the catalogue, so
 that they are never weaker than, nor contradict, the hidden suite on the properties both check. A sentence that
 names a cause is said for that cause only: no other catalogued bug of the item gets it."""
@@ -20,7 +20,7 @@ ITEMS = ["rnn_cell_forward", "rnn_forward", "output_layer", "rnn_cell_backward",
 def test_every_listed_mistake_gets_a_sentence_that_names_its_cause():
     import a1_messages
     table = a1_messages.rows()
-    assert len(table) == 40
+    assert len(table) == 43
     unnamed = [(r["mistake"], r["said"]) for r in table if not r["names_cause"]]
     assert not unnamed, unnamed
 
@@ -56,13 +56,18 @@ CAUSES = {
     "cell_kernel_glorot_normal": "a normal initialiser such as glorot_normal",
     "cell_config_units_only": "start get_config from super().get_config()",
     "cell_wraps_keras_cell": "RNNCell ran keras.layers.SimpleRNNCell",
+    # round 4 (issue 29): the direction of the backward loop, named only when a loss on the first state gives later
+    # inputs a gradient (a last-step-only or uncarried backward is not told to reverse its loop), and tanh' only
+    # when one step alone is wrong too
+    "bptt_first_to_last": "the gradient was carried forward in time",
+    "cell_state_returned_bare": "its second value is the list of new states",
 }
 OTHER_PROBES = ["these are the pre-activation", "the bias belongs inside the tanh",
                 "these are ReLU of the pre-activation:", "these are the sigmoid",
                 "initial recurrent_kernel is the identity"]
 
 
-@pytest.mark.parametrize("item", ["rnn_cell_forward", "rnn_forward", "RNNCell"])
+@pytest.mark.parametrize("item", ["rnn_cell_forward", "rnn_forward", "RNNCell", "rnn_backward"])
 def test_each_cause_is_named_for_its_own_bug_and_no_other(item):
     import a1_messages
     for bug in (b for b in catalogue.catalogue(A1) if b.cell == item):
@@ -71,3 +76,11 @@ def test_each_cause_is_named_for_its_own_bug_and_no_other(item):
         for owner, sentence in CAUSES.items():
             assert (sentence in said[0]) == (owner == bug.name), (bug.name, owner, said[0])
         assert not [p for p in OTHER_PROBES if p in said[0]], (bug.name, said[0])
+
+
+def test_a_backward_right_over_one_step_is_not_told_to_look_at_tanh_prime():
+    import a1_messages
+    for name in ("bptt_first_to_last", "bptt_last_step_only"):
+        bug = next(b for b in catalogue.catalogue(A1) if b.name == name)
+        said = a1_messages.verdict(bug.cell, bug)[0]
+        assert said.startswith("✗ rnn_backward:") and "tanh' first" not in said, (name, said)

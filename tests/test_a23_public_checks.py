@@ -159,8 +159,8 @@ def test_a3_one_tape_over_an_epoch_passes_when_the_state_is_cut():
     ("sequential_partial_last_batch", r"stream_length // num_steps of them"),
     ("clip_always", r"min\(1, theta / norm\)"),
     ("model_relu", r"^✗ CharRNNLM: logits: these are the logits of a ReLU recurrence"),
-    ("model_transposed_W_hh", r"H_\{t-1\} @ transpose\(W_hh\)"),
-    ("model_returns_first_state", r"that is H_1, the state after the first step"),
+    ("model_transposed_W_hh", r"H\[:, t-1\] @ transpose\(W_hh\)"),
+    ("model_returns_first_state", r"that is the state after the first step"),
     ("model_ignores_state", r"the second call started from zeros"),
     ("model_gradient_cut_every_step", r"The logits are right and their gradient is not"),
     ("model_W_hh_glorot", r"W_hh does not start orthogonal"),
@@ -168,6 +168,13 @@ def test_a3_one_tape_over_an_epoch_passes_when_the_state_is_cut():
     ("vocab_alphabetical", r"sorted by code point \(alphabetically\) only"),
     ("vocab_ascending_count", r"from the rarest to the most frequent"),
     ("vocab_ties_first_seen", r"the ties are not sorted by code point"),
+    # round 4 (issue 29)
+    ("random_yields_numpy", r"X of batch 0 is a NumPy array, not a TensorFlow tensor"),
+    ("sequential_stream_one_too_long", r"the labels are one id short of the streams"),
+    ("sequential_offset_from_global_random", r"draw the offset with the rng argument .*not with np.random"),
+    ("gen_rng_none_crashes", r"with rng=None, generate samples with a fresh generator"),
+    ("gen_first_char_from_first_step", r"already the first new character is not the most likely one"),
+    ("model_no_hidden_bias", r"a recurrence without b_h"),
 ])
 def test_a3_messages_name_the_cause(name, expected):
     assert_flagged(A3, name, expected)
@@ -222,13 +229,13 @@ def test_a2_autodiff_in_the_hand_derivation_is_named_before_submitting():
     ("encode_unknown_as_padding", r"its id is 1 \('<unk>'\)"),
     ("encode_truncates_one_short", r"keeps all of them, but its last one was dropped"),
     ("encode_keeps_last_tokens", r"those are its last 3 tokens"),
-    ("fwd_padding_counted", r"come from H_T, the state after the last column"),
-    ("fwd_first_state", r"come from H_1, the state after the first word"),
-    ("fwd_length_off_by_one", r"come from H_\{L\+1\}"),
+    ("fwd_padding_counted", r"come from the state after the last column"),
+    ("fwd_first_state", r"come from H\[:, 0\], the state after the first word"),
+    ("fwd_length_off_by_one", r"come from H\[:, L\], one step after the last real word"),
     ("fwd_softmax_output", r"these are probabilities"),
     ("fwd_relu", r"a ReLU recurrence"),
-    ("fwd_H0_ones", r"started from H_0 = 1"),
-    ("fwd_transposed_W_hh", r"H_\{t-1\} @ transpose\(W_hh\)"),
+    ("fwd_H0_ones", r"started from ones"),
+    ("fwd_transposed_W_hh", r"H\[:, t-1\] @ transpose\(W_hh\)"),
     ("grads_loss_summed", r"that is the SUM of the 5 sentences' cross-entropies"),
     ("grads_input_off_by_one", r"Only W_xh is wrong"),
     ("grads_no_tanh_derivative", r"wrong even for sentences of one word"),
@@ -237,6 +244,14 @@ def test_a2_autodiff_in_the_hand_derivation_is_named_before_submitting():
     ("grads_one_step_only", r"carry the gradient back through every earlier step"),
     ("model_units_from_embed_dim", r"no recurrent layer of units = 16"),
     ("model_embedding_width_units", r"make the embedding embed_dim wide"),
+    # round 4 (issue 29)
+    ("model_reads_backwards", r"reads each sentence from its last word to its first \(go_backwards=True\)"),
+    ("model_relu_logits", r"every logit is 0 or more .*a ReLU clips the negative scores"),
+    ("train_shuffle_buffer_of_a_batch", r"the shuffle only mixes nearby rows"),
+    ("train_batches_shuffled_whole", r"whole batches were shuffled, not the rows"),
+    ("train_returns_fit_history", r"returned the History object that model.fit returns"),
+    ("grads_db_h_mean", r"Only b_h is wrong \(it is the sum divided by the batch size"),
+    ("grads_dW_hh_from_new_state", r"Only W_hh is wrong: dW_hh \+= H\[:, t-1\]\^T dA"),
 ])
 def test_a2_messages_name_the_cause(name, expected):
     assert_flagged(A2, name, expected)
@@ -249,3 +264,33 @@ def test_a2_reference_and_keras_variants_pass_every_public_check():
     for name in ("model_gru", "model_lstm", "encode_pad_sequences", "vocab_counter_and_sorted_items",
                  "fwd_gather_and_last_state_gather", "grads_tf_nn_cross_entropy_and_softmax"):
         assert verdict(A2, name).startswith("✓"), name
+
+
+# Issue 29: the public check and the hidden suite agree, both ways, on every catalogued bug and variant. The mistakes
+# added in round 4 always run; the whole catalogue with RNNKIT_SLOW=1 (minutes per assignment).
+ROUND_4 = {"01_rnn_cell": ["fwd_numpy_step", "cell_state_returned_bare", "bptt_first_to_last"],
+           "02_sentiment": ["model_reads_backwards", "model_relu_logits", "train_shuffle_buffer_of_a_batch",
+                            "train_batches_shuffled_whole", "train_returns_fit_history", "grads_db_h_mean",
+                            "grads_dW_hh_from_new_state"],
+           "03_char_lm": ["random_yields_numpy", "sequential_stream_one_too_long",
+                          "sequential_offset_from_global_random", "gen_rng_none_crashes",
+                          "gen_first_char_from_first_step"]}
+
+
+def assert_agree(assignment, name):
+    selected(assignment)
+    problems = public_checks.agreement(assignment, change(assignment, name))
+    assert not problems, problems
+
+
+@pytest.mark.parametrize("assignment, name", [(a, n) for a, names in ROUND_4.items() for n in names])
+def test_round_4_mistakes_lose_points_on_their_own_item_in_public_and_hidden(assignment, name):
+    assert_agree(assignment, name)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("RNNKIT_SLOW"), reason="minutes per assignment: set RNNKIT_SLOW=1")
+@pytest.mark.parametrize("assignment, name", [(a, c.name) for a in ROUND_4 for c in
+                                              catalogue.catalogue(a) + catalogue.variants(a)])
+def test_public_check_and_hidden_suite_agree_on_the_whole_catalogue(assignment, name):
+    assert_agree(assignment, name)

@@ -340,7 +340,7 @@ def many_to_one_forward(ids, params):
     for t in range(ids.shape[1]):
         H = tf.tanh(X[:, t] @ params["W_xh"] + H @ params["W_hh"] + params["b_h"])
     return H @ params["W_hq"] + params["b_q"]
-''', r"^✗ many_to_one_forward: logits \(float64\): the logits come from H_T, the state after the last column"),
+''', r"^✗ many_to_one_forward: logits \(float64\): the logits come from the state after the last column"),
 ]
 
 

@@ -168,11 +168,17 @@ with public_check("rnn_forward"):
         if isinstance(got, (list, tuple)):
             raise CheckFailed(f"rnn_forward returned a Python {type(got).__name__} of {len(got)} tensors: stack the "
                               f"states into one (n, T, h) tensor, tf.stack(states, axis=1)")
+        shape_causes = {(T, n, h): "time-major: stack the states along axis 1, tf.stack(states, axis=1), for (n, T, h)",
+                        (n, T + 1, h): "one state too many: H holds the states after the T steps, without H0",
+                        (n, n, h): f"{n} steps ran, the batch size: the number of steps is X.shape[1] (X is (n, T, d))"}
+        if tuple(np.shape(got)) in shape_causes:
+            raise CheckFailed(f"H: expected shape {(n, T, h)}, got {tuple(np.shape(got))}: "
+                              f"{shape_causes[tuple(np.shape(got))]}")
         got_array = check_shape(got, (n, T, h), "H")
         check_dtype(got, dtype, "H")
         if np.allclose(got_array[:, 0], H0):
-            raise CheckFailed("H[:, 0] equals H0: H must hold the states after each step, H_1..H_T, not "
-                              "H_0..H_{T-1}")
+            raise CheckFailed("H[:, 0] equals H0: H must hold the state after each step t = 0..T-1, not H0 and the "
+                              "states before each step")
         # The same recurrence reading the inputs one step late, X[:, t - 1] at step t (X[:, -1] at t = 0).
         H_t, late = H0, []
         for t in range(T):
@@ -230,10 +236,14 @@ with public_check("output_layer"):
                 raise CheckFailed(f"{what}: O - H W_hq is the same vector in every row but not b_q "
                                   f"({np.round(offset[0], 4)} instead of {np.round(b_q, 4)}): the bias is added after "
                                   "the product, O = H W_hq + b_q")
+            right = states @ W_hq + b_q
+            softmax = np.exp(right - right.max(axis=-1, keepdims=True))
+            causes = {"these are probabilities (each row sums to 1): O = H W_hq + b_q, with no softmax":
+                      softmax / softmax.sum(axis=-1, keepdims=True)}
             if dtype == np.float64:
-                check_float64(got, states @ W_hq + b_q, what)
+                check_float64(got, right, what, causes=causes)
             else:
-                check_close(got, states @ W_hq + b_q, what)
+                check_close(got, right, what, causes=causes)
 
 # %% [markdown]
 # ## Part 4 — The backward pass of one step (3 points)

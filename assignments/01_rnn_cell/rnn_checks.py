@@ -143,14 +143,28 @@ def by_hand(backward, *args):
 
 # ------------------------------------------------------------------------------------------------ the patterns
 
-def pattern_hint(wrong, names, sequence, carried_back):
+def pattern_hint(wrong, names, sequence, carried_back, one_step_right=False, flows_forward=False):
     """What the set of wrong gradients usually means (names in the backward's order: dX, dH_start, dW_xh, dW_hh,
-    db_h). ``carried_back`` is False when a loss on the last state alone sends nothing back to the start."""
+    db_h). ``carried_back`` is False when a loss on the last state alone sends nothing back to the start;
+    ``one_step_right`` is True when the same backward is right on a sequence of one step; ``flows_forward`` when a
+    loss on the first state alone gives later inputs a gradient."""
     dX, dH, dW_xh, dW_hh, db = names
+    if sequence and flows_forward:
+        return (f" With a loss on the first step's state alone, {dX}[:, 1:] is not zero, though later inputs cannot "
+                "change that state: the gradient was carried forward in time. Visit the steps from the last to the "
+                "first (reversed(range(T))), so that the dH_prev carried back from step t + 1 is there when step t "
+                "needs it.")
+    if wrong == {dH} and sequence:   # the others right: the carry works, only what is returned for H0 is wrong
+        return f" Only {dH} is wrong: it is what flows back out of the first step (the dH_prev of the step that " \
+               "started from H0), not what reaches H[:, 0]."
     if sequence and carried_back is False:
         return (f" The gradient from later steps is not carried back: with a loss on the last state alone, {dH} "
                 "comes out as zeros, yet H0 reaches the last state through every step. At each step add the dH_prev "
                 "returned by the step after it (dH_next) to that step's own dH[:, t].")
+    if sequence and one_step_right and wrong == set(names):
+        return (" All five gradients are wrong over several steps but right over one, so each step's own backward "
+                "is right and the way back through time is not: look at what reaches each step, its own dH[:, t] "
+                "plus the dH_prev carried back from step t + 1.")
     if wrong == set(names):
         return (" All five gradients are wrong, and all five pass through dA = dH_t * tanh'(A): look at tanh' first. "
                 "tanh'(A) = 1 - tanh(A)**2 = 1 - H_t**2 with the H_t given, which is already tanh(A) (tanh(H_t) "
@@ -169,16 +183,32 @@ def pattern_hint(wrong, names, sequence, carried_back):
         return f" {dH} and {dW_hh} are wrong, the others right: look at the two products with W_hh."
     if wrong == {dH} and not sequence:
         return f" Only {dH} is wrong: it is dA W_hh^T; with a square W_hh, dA W_hh fits the shapes too."
+    if wrong == {dX} and not sequence:
+        return (f" Only {dX} is wrong: it is dA W_xh^T, with the same dA = dH_t * (1 - H_t**2) that the weight "
+                "gradients use.")
     if wrong == {dX} and sequence:
         return f" Only {dX} is wrong: check its time order (dX[:, t] belongs to X[:, t]; the backward loop meets " \
                "the steps from last to first)."
-    if wrong == {dH} and sequence:
-        return f" Only {dH} is wrong: it is what flows back out of the first step (the dH_prev of the step that " \
-               "started from H0), not the gradient on H_1."
     if sequence and wrong >= {dW_xh, dW_hh, db} and dX not in wrong:
         return " The weight gradients are wrong while dX is right: W_xh, W_hh and b_h serve every step, so their " \
                "gradients are sums over the steps (add each step's part, do not overwrite)."
     return ""
+
+
+def right_on_one_step(backward, numpy_forward, inputs, upstream, names):
+    """Whether ``backward`` gives the right gradients on the first step of the sequence alone (T = 1), where the
+    order in which a loop visits the steps cannot matter."""
+    first = {key: (value[:, :1] if key == "X" else value) for key, value in inputs.items()}
+    up = upstream[:, :1]
+    numeric = {n: numeric_gradient(lambda x, key=key: numpy_forward(**{**first, key: x}), value.copy(), up)
+               for n, (key, value) in zip(names, first.items())}
+    X, H_start, W_xh, W_hh, _ = first.values()
+    grads = by_hand(backward, *(tf.constant(a) for a in (up, X, H_start, numpy_forward(**first), W_xh, W_hh)))
+    try:
+        check_gradients(dict(zip(names, grads)), numeric, tol=FD_TOL, against="centred finite differences")
+    except CheckFailed:
+        return False
+    return True
 
 
 # ------------------------------------------------------------------------------------------------ the check
@@ -231,13 +261,26 @@ def check_rnn_backward(backward, forward, numpy_forward, inputs, upstream, names
     try:
         check_gradients(got, numeric, tol=FD_TOL, against="centred finite differences", what=name)
     except CheckFailed as failure:
-        carried_back = None
+        carried_back, flows_forward = None, False
         if sequence and X.shape[1] > 1:   # a loss on H_T alone must still reach H0
             last_only = np.zeros_like(upstream)
             last_only[:, -1] = upstream[:, -1]
             probe = by_hand(backward, *(tf.constant(a) for a in (last_only, X, H_start, H, W_xh, W_hh)))
             carried_back = bool(np.any(to_array(probe[1], names[1])))
-        hint = pattern_hint(failure.wrong, names, sequence, carried_back)
+            first_only = np.zeros_like(upstream)   # a loss on H[:, 0] alone: no later input can change it
+            first_only[:, 0] = upstream[:, 0]
+            probe = to_array(by_hand(backward, *(tf.constant(a) for a in (first_only, X, H_start, H, W_xh, W_hh)))[0],
+                             names[0])
+            truth = numeric_gradient(lambda x: numpy_forward(**{**inputs, "X": x}), X.copy(), first_only)
+            # the first step's own gradient right (at either end of dX: the loop may also stack it in reverse), and
+            # the other inputs given one: carried forward in time; a dX merely reversed gives the others nothing
+            if probe.shape == truth.shape:
+                for own, others in ((probe[:, 0], probe[:, 1:]), (probe[:, -1], probe[:, :-1])):
+                    if rel_error(own, truth[:, 0]) < 1e-6 and np.any(np.abs(others) > 1e-12):
+                        flows_forward = True
+        one_step_right = sequence and X.shape[1] > 1 and failure.wrong == set(names) and \
+            right_on_one_step(backward, numpy_forward, inputs, upstream, names)
+        hint = pattern_hint(failure.wrong, names, sequence, carried_back, one_step_right, flows_forward)
         raise CheckFailed(str(failure) + ("." + hint if hint else "")) from None
     try:
         check_gradients(float32, numeric, tol=F32_GRAD_TOL, against="the float64 truth", what=f"{name} in float32")

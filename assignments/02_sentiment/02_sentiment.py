@@ -85,6 +85,10 @@ test_sentences, test_labels = load_tsv("data/test.tsv")
 # $p_c = e^{o_c} / \sum_k e^{o_k}$ turns them into probabilities. Whatever the network needs to remember about
 # the beginning of the sentence has to survive, step after step, in $\mathbf{H}_t$.
 #
+# The equations count steps from 1, the code (and every docstring and message) as Python does, as in Assignment 1:
+# step `t = 0..T-1` reads `ids[:, t]` and makes `H[:, t]`, so $\mathbf{X}_1$ is the one-hot of `ids[:, 0]` and
+# $\mathbf{H}_L$ is `H[:, L-1]`, the state after the last real word.
+#
 # ## The data: sentences whose meaning depends on word order
 #
 # `data/` holds sentences generated from a small grammar (see `sentiment_data.py` and `data/DATASET.md`). They
@@ -187,8 +191,9 @@ def encode_mistake(got, expected):
     """What the rows ``got`` of the check below get wrong, in one sentence ('' if unknown)."""
     if got[1, -1] == 2 and not got[1, 0]:
         return "the padding must come after the words, not before them ([2, 0, 0, 0] for 'good')"
-    if got[0, 3] == 0 and np.array_equal(got[1:], expected[1:]):
-        return "'great' is not in the vocabulary, so its id is 1 ('<unk>'); 0 is the padding"
+    if got[0, 3] != 1 and np.array_equal(got[0, :3], expected[0, :3]) and np.array_equal(got[1:], expected[1:]):
+        given = "0, the padding" if got[0, 3] == 0 else f"{got[0, 3]}, an id of no token in the vocabulary"
+        return f"'great' is not in the vocabulary, so its id is 1 ('<unk>'), not {given}"
     if np.array_equal(got[3, :3], expected[3, :3]) and got[3, 3] == 0:
         return "a sentence of exactly max_len tokens keeps all of them, but its last one was dropped: keep tokens[:max_len]"
     return ""
@@ -280,7 +285,8 @@ def as_tensors(params, dtype):
 
 def numpy_logits(P, ids, act=np.tanh, H0=0.0, W_hh=None, last=lambda L, T: L):
     """The many-to-one forward pass in NumPy, over all T columns; ``last(L, T)`` is the index of the state each
-    row is classified from (0 for H_0 = 0). The defaults are the docstring's; the others make known mistakes."""
+    row is classified from, counting the zero state as 0 and the state of step t as t + 1. The defaults are the
+    docstring's; the others make known mistakes."""
     W_hh = P["W_hh"] if W_hh is None else W_hh
     rows = []
     for row in ids:
@@ -297,19 +303,19 @@ def forward_mistakes(P, ids):
     right = numpy_logits(P, ids)
     softmax = np.exp(right - right.max(axis=1, keepdims=True))
     return {
-        "the logits come from H_T, the state after the last column: the padding was read as words; classify each "
-        "row from H_L, the state after its last real word": numpy_logits(P, ids, last=lambda L, T: T),
-        "the logits come from H_1, the state after the first word, in every row: classify each row from H_L, the "
-        "state after its last real word": numpy_logits(P, ids, last=lambda L, T: 1),
-        "the logits come from H_{L+1}, one step after the last real word (and from H_0 in a full row): a row of "
-        "L words ends at states index L - 1 when the states H_1..H_T are numbered from 0":
+        "the logits come from the state after the last column: the padding was read as words; classify each "
+        "row from H[:, L-1], the state after its last real word": numpy_logits(P, ids, last=lambda L, T: T),
+        "the logits come from H[:, 0], the state after the first word, in every row: classify each row from "
+        "H[:, L-1], the state after its last real word": numpy_logits(P, ids, last=lambda L, T: 1),
+        "the logits come from H[:, L], one step after the last real word (and from the zero state in a full row): "
+        "a row of L words ends at step L - 1, as steps are numbered from 0":
             numpy_logits(P, ids, last=lambda L, T: L + 1 if L < T else 0),
-        "these are probabilities (each row sums to 1): return the logits H_L W_hq + b_q, without a softmax":
+        "these are probabilities (each row sums to 1): return the logits H[:, L-1] W_hq + b_q, without a softmax":
             softmax / softmax.sum(axis=1, keepdims=True),
-        "these are the logits of a ReLU recurrence: use tanh, H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)":
+        "these are the logits of a ReLU recurrence: use tanh, H[:, t] = tanh(X[:, t] W_xh + H[:, t-1] W_hh + b_h)":
             numpy_logits(P, ids, act=lambda a: np.maximum(a, 0)),
-        "these are the logits of a recurrence started from H_0 = 1: start from zeros (H_0 = 0)": numpy_logits(P, ids, H0=1.0),
-        "these are the logits of H_{t-1} @ transpose(W_hh): multiply by W_hh itself (a square matrix, "
+        "these are the logits of a recurrence started from ones: start from a zero state": numpy_logits(P, ids, H0=1.0),
+        "these are the logits of H[:, t-1] @ transpose(W_hh): multiply by W_hh itself (a square matrix, "
         "not symmetric, so the transpose fits the shapes but not the values)": numpy_logits(P, ids, W_hh=P["W_hh"].T),
     }
 
@@ -329,10 +335,10 @@ with public_check("many_to_one_forward"):
         check_dtype(got, dtype, "logits")
         if likely_cause(got_array, mistakes, rtol=1e-4, atol=1e-5) is None:   # then: which row goes wrong first
             if not np.allclose(got_array[2], P["b_q"], rtol=1e-4, atol=1e-5):
-                raise CheckFailed(f"a row of padding only must give logits = b_q = {P['b_q']} (H_0 = 0), "
+                raise CheckFailed(f"a row of padding only must give logits = b_q = {P['b_q']} (the zero state), "
                                   f"got {got_array[2]}")
             check_close(got_array[1], expected[1], "logits of the one-word row [8, 0, 0, 0, 0] (the state after "
-                        "its last real word is H_1)", rtol=1e-4, atol=1e-5)
+                        "its last real word is H[:, 0])", rtol=1e-4, atol=1e-5)
         check_close(got, expected, f"logits ({np.dtype(dtype).name})", rtol=1e-4, atol=1e-5, causes=mistakes)
     longer = np.concatenate([ids, np.zeros((4, 3), dtype=ids.dtype)], axis=1)
     check_close(call(many_to_one_forward, tf.constant(longer), as_tensors(P, np.float64)), expected,
@@ -424,21 +430,37 @@ def gradient_pattern(failure):
     """What the wrong gradients point at, from two probes: sentences of one word (nothing is carried back through
     time) and a symmetric W_hh (a missing transpose does not show)."""
     wrong = failure.wrong
+    _, got = call(many_to_one_grads, tf.constant(ids), tf.constant(labels), as_tensors(P, np.float64))
+    truth = finite_differences(P, ids, labels)
+    if wrong == set(P) and all(np.allclose(np.asarray(got[k]), len(ids) * truth[k], rtol=1e-6, atol=1e-9) for k in P):
+        return (f" Every gradient is n = {len(ids)} times too large: they are the gradients of the SUM of the "
+                f"cross-entropies; the loss is their MEAN, so dlogits = (p - Y) / n")
     if wrong == {"W_xh"}:
-        return (" Only W_xh is wrong: step t reads the word ids[:, t], so dW_xh += X_t^T dA_t with X_t the one-hot of "
-                "that same column (check the time index of X)")
+        return (" Only W_xh is wrong: step t reads the word ids[:, t], so dW_xh += X[:, t]^T dA with X[:, t] the "
+                "one-hot of that same column (check the time index of X)")
     if not wrong or not wrong <= {"W_xh", "W_hh", "b_h"}:
         return ""
+    if wrong == {"b_h"}:
+        mean = " (it is the sum divided by the batch size: a mean over the rows)" if np.allclose(
+            np.asarray(got["b_h"]) * len(ids), truth["b_h"], rtol=1e-6, atol=1e-9) else ""
+        return (f" Only b_h is wrong{mean}: b_h is added to every row, so db_h += the SUM over the batch of dA, "
+                "the same dA that dW_xh and dW_hh use")
+    if wrong == {"W_hh"}:
+        return (" Only W_hh is wrong: dW_hh += H[:, t-1]^T dA, the state step t started from (the zero state at "
+                "t = 0), not the state it made, transposed on the left")
+    if not wrong_gradients(P, np.where(ids == 0, 2, ids).astype(ids.dtype), labels):
+        return (" The gradients are right when no row has padding and wrong otherwise: the output's gradient dH_last "
+                "reaches each row at its last real word (step L-1), not at the last column")
     one_word = np.where(np.arange(ids.shape[1]) == 0, np.maximum(ids[:, :1], 1), 0).astype(ids.dtype)
     if wrong_gradients(P, one_word, labels):
         return (" The output layer's gradients are right and the recurrent ones wrong even for sentences of one word, "
-                "where nothing is carried back through time: look at dA_t = G_t * (1 - H_t**2), with H_t the state "
-                "step t made (not H_{t-1}), and the tanh' factor not left out")
+                "where nothing is carried back through time: look at dA = G * (1 - H[:, t]**2), with H[:, t] the "
+                "state step t made (not H[:, t-1]), and the tanh' factor not left out")
     if not wrong_gradients({**P, "W_hh": (P["W_hh"] + P["W_hh"].T) / 2}, ids, labels):
         return (" The gradients are right for sentences of one word and for a symmetric W_hh, wrong otherwise: the "
-                "gradient carried to the step before is G_{t-1} += dA_t W_hh^T, with W_hh transposed")
+                "gradient carried to the step before is dA W_hh^T, with W_hh transposed")
     return (" The gradients are right for sentences of one word and wrong for longer ones: carry the gradient back "
-            "through every earlier step, G_{t-1} += dA_t W_hh^T, down to each row's first word (not only through "
+            "through every earlier step (dA W_hh^T to step t-1), down to each row's first word (not only through "
             "the last step)")
 
 
@@ -543,6 +565,21 @@ with public_check("build_sentiment_model") as check:
                          "the output layer's size?)")
     if np.allclose(logits.sum(axis=1), 1.0, atol=1e-4) and (logits >= 0).all():
         raise CheckFailed("the model's outputs are probabilities (rows sum to 1): return logits, without a softmax")
+    empty = check_shape(call(model, np.zeros((2, 6), np.int32)), (2, 3), "model(ids) for rows of padding only")
+    if not np.all(np.isfinite(empty)):
+        raise CheckFailed("a row of padding only (every step masked) gives NaN or infinite logits: with every step "
+                          "masked the recurrent layer returns its initial zero state, so the logits are finite; an "
+                          "average over the real words divides by zero there (read the last state instead)")
+    many = check_shape(call(model, np.random.default_rng(5).integers(1, 30, (40, 9)).astype(np.int32)), (40, 3),
+                       "model(ids) for 40 sentences")
+    if (many >= 0).all():   # logits with no activation are all >= 0 only by a vanishing chance
+        raise CheckFailed(f"every logit is 0 or more ({int(np.sum(many == 0))} of {many.size} exactly 0): the output "
+                          "layer has an activation (a ReLU clips the negative scores to 0); give the last Dense layer "
+                          "none, so that the model returns logits and the loss applies the softmax")
+    backwards = [layer.name for layer in model.layers if getattr(layer, "go_backwards", False) is True]
+    if backwards:
+        raise CheckFailed(f"the recurrent layer {', '.join(backwards)} reads each sentence from its last word to its "
+                          "first (go_backwards=True): the model must read the words in order, first to last")
     longer = np.concatenate([ids, np.zeros((3, 5), np.int32)], axis=1)
     check_close(call(model, longer), logits, "logits after adding 5 padding columns (is the padding masked? Embedding(..., "
                 "mask_zero=True))",
@@ -573,7 +610,9 @@ with public_check("build_sentiment_model") as check:
 # repeats exactly, and so does a run. Every epoch must see the rows in a new order, and here lies a trap of Keras 3
 # on TensorFlow: once the global seed is set, `model.fit(X, y, shuffle=True)` draws the *same* order every epoch
 # (each epoch's pass over the data restarts the same random stream). A `tf.data.Dataset` made with
-# `.shuffle(n, seed=seed, reshuffle_each_iteration=True)` shuffles anew each epoch and still repeats from the seed;
+# `.shuffle(n, seed=seed, reshuffle_each_iteration=True)` (a buffer of all `n` rows, shuffled before `.batch`)
+# shuffles anew each epoch and still repeats from the seed; give it to `model.fit(dataset, epochs=epochs,
+# shuffle=False)`: the dataset shuffles itself, and fit's default `shuffle=True` would only warn that it cannot;
 # the check below trains a tiny model of its own with your function and looks at the order of the rows. Clipping
 # the global norm of the gradients (`global_clipnorm=1.0`) is a cheap guard against the exploding gradients of
 # Assignment 1.
@@ -691,10 +730,13 @@ def first_step_move(n=32, learning_rate=0.01):
 with public_check("train_sentiment") as check:
     check.require("build_sentiment_model")
     history = short_run(seed=7)
+    if type(history).__name__ == "History":
+        raise CheckFailed("train_sentiment returned the History object that model.fit returns; return a dict of plain "
+                          "lists, {'loss': [...], 'accuracy': [...]}, taken from its .history")
     if not isinstance(history, dict) or not {"loss", "accuracy"} <= set(history):
         raise CheckFailed(f"train_sentiment must return a dict with 'loss' and 'accuracy', got {history!r:.200}")
     for key in ("loss", "accuracy"):
-        values = check_shape(history[key], (3,), f"history['{key}'] after 3 epochs")
+        values = check_shape(history[key], (3,), f"history['{key}'] after 3 epochs (is epochs passed on to fit?)")
         if not np.all(np.isfinite(values)):
             raise CheckFailed(f"history['{key}'] has NaN or infinite values: {values}")
     if not history["loss"][-1] < history["loss"][0]:
@@ -716,6 +758,18 @@ with public_check("train_sentiment") as check:
     if (first == second).all():
         raise CheckFailed("both epochs saw the rows in the same order: shuffle anew every epoch (after "
                           "keras.utils.set_random_seed, model.fit(X, y, shuffle=True) does not; see the docstring)")
+    for epoch, order in enumerate((first, second), 1):
+        follows = float(np.mean(np.diff(order) == 1))   # about once per epoch for a full shuffle
+        if follows > 0.5:
+            raise CheckFailed(f"epoch {epoch}: {follows:.0%} of the rows came right after the row before them in the "
+                              "data, in runs as long as a batch: whole batches were shuffled, not the rows; shuffle "
+                              "the rows first, then .batch(batch_size)")
+        rho = float(np.corrcoef(np.arange(60), order)[0, 1])   # about N(0, 1/59) for a full shuffle
+        if rho > 0.5:
+            raise CheckFailed(f"epoch {epoch}: the rows came close to their given order (rank correlation {rho:.2f} "
+                              "between a row's place in the data and in the epoch; a full shuffle gives about 0): the "
+                              "shuffle only mixes nearby rows; give Dataset.shuffle a buffer of all n rows (len(X)), "
+                              "not of batch_size")
     check_epoch_means(tiny_history, (first, second))
     again, _ = epoch_orders(noise=2)
     if not all((a == b).all() for a, b in zip(again, (first, second))):

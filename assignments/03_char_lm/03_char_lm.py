@@ -62,7 +62,7 @@ import keras
 import matplotlib.pyplot as plt
 
 from checklib import (CheckFailed, check_close, check_dtype, check_gradient, check_shape, likely_cause, numeric_gradient,
-                      order_mistake, rel_error)
+                      order_mistake, rel_error, reshape_one_short, type_phrase)
 from corpora import default_source, letters_only, load_default_corpus, load_text, ngram_perplexity
 from publiccheck import call, call_list, call_tf, passed, public_check, ready
 
@@ -194,6 +194,10 @@ def check_batches(batches, corpus, n, T, name):
                 raise CheckFailed(f"{name}: Y of batch {b} has shape {shape}, not {(n, T)}: a row of X has fewer than "
                                   f"{T} ids after it for its labels. Each subsequence needs one more id after it, so "
                                   "there are (L - offset - 1) // T of them, not (L - offset) // T")
+            if not tf.is_tensor(value):
+                raise CheckFailed(f"{name}: {label} of batch {b} is {type_phrase(type(value).__name__)}, not a "
+                                  "TensorFlow tensor: yield tf.constant(..., tf.int32) for X and Y, as the docstring "
+                                  "says")
             check_shape(value, (n, T), f"{label} of batch {b}")
             dtype = np.dtype(getattr(getattr(value, "dtype", None), "as_numpy_dtype", np.asarray(value).dtype))
             if dtype != np.int32:
@@ -277,9 +281,24 @@ with public_check("seq_data_iter_random") as check:
 
 # %% nbgrader={"grade": true, "grade_id": "test_seq_data_iter_sequential", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 check_corpus = np.arange(1000, 1100)   # 100 ids
+
+
+def sequential_batches(corpus, n, T, seed):
+    """check_batches of one epoch of seq_data_iter_sequential; a stream one id too long is named as such."""
+    try:
+        batches = call_list(seq_data_iter_sequential, corpus, n, T, np.random.default_rng(seed))
+    except CheckFailed as err:
+        if reshape_one_short(str(err)):
+            raise CheckFailed(f"seq_data_iter_sequential failed for L={len(corpus)}, n={n}, T={T}: the labels are one "
+                              "id short of the streams: each stream holds (L - offset - 1) // n ids, one fewer than "
+                              "(L - offset) // n whenever L - offset is a multiple of n, since the last id of a "
+                              f"stream needs the next id as its label. What it raised: {err}") from None
+        raise
+    return check_batches(batches, check_corpus, n, T, "seq_data_iter_sequential")
+
+
 with public_check("seq_data_iter_sequential") as check:
-    starts = check_batches(call_list(seq_data_iter_sequential, check_corpus, 3, 5, np.random.default_rng(1)),
-                           check_corpus, 3, 5, "seq_data_iter_sequential")
+    starts = sequential_batches(check_corpus, 3, 5, 1)
     offset = starts[0].min()
     stream = (100 - offset - 1) // 3
     for b in range(1, len(starts)):
@@ -296,10 +315,25 @@ with public_check("seq_data_iter_sequential") as check:
                           f"starting at {(offset + stream * np.arange(3)).tolist()} (offset {offset})")
     if len(starts) != stream // 5:
         raise CheckFailed(f"{len(starts)} batches; streams of {stream} ids hold {stream // 5} batches of num_steps = 5")
-    offsets = {int(next(seq_data_iter_sequential(check_corpus, 3, 5, np.random.default_rng(s)))[0][0, 0]) - 1000
-               for s in range(10)}
-    if len(offsets) < 2:
+    # batch_size=1 and 2: streams one id too long show whenever L - offset is a multiple of n
+    for n in (1, 2):
+        for s in range(8):
+            rows = sequential_batches(check_corpus[:23], n, 3, s)
+            first = int(rows[0].min()) if len(rows) else 0
+            if len(rows) != (23 - first - 1) // n // 3:
+                raise CheckFailed(f"{len(rows)} batches for L=23, n={n}, T=3 and offset {first}; streams of "
+                                  f"(L - offset - 1) // n = {(23 - first - 1) // n} ids hold "
+                                  f"{(23 - first - 1) // n // 3} batches")
+
+    def first_offset(seed):
+        return int(next(seq_data_iter_sequential(check_corpus, 3, 5, np.random.default_rng(seed)))[0][0, 0]) - 1000
+
+    offsets = [first_offset(s) for s in range(10)]
+    if len(set(offsets)) < 2:
         raise CheckFailed("the offset was the same for 10 seeds; draw it with rng")
+    if [first_offset(s) for s in range(10)] != offsets:
+        raise CheckFailed("seq_data_iter_sequential gave different offsets for two generators with the same seed: "
+                          "draw the offset with the rng argument (rng.integers), not with np.random or random")
     check.note = f" ({len(starts)} batches, offset {offset})"
 
 # %% [markdown]
@@ -363,7 +397,8 @@ with public_check("perplexity"):
     if np.size(uniform) == 1 and np.isclose(float(np.asarray(uniform)), 2.0 ** np.log(7.0), rtol=1e-4):
         raise CheckFailed("uniform predictions over 7 characters gave 2**ln(7): the cross-entropy is in nats "
                           "(natural log), so perplexity is exp of it, not 2 to its power")
-    check_close(uniform, 7.0, "perplexity of uniform predictions over 7 characters")
+    check_close(uniform, 7.0, "perplexity of uniform predictions over 7 characters", causes={
+        "that is ln(7), the mean cross-entropy itself: perplexity is exp of it": np.log(7.0)})
     if not isinstance(uniform, float):
         raise CheckFailed(f"perplexity should return a Python float, got {type(uniform).__name__}")
     check_rng = np.random.default_rng(5)
@@ -490,11 +525,15 @@ def weights_by_role(model, V, h):
     return roles
 
 
-def numpy_char_rnn(w, X, activation=np.tanh):
-    """The model's equations in NumPy from H_0 = 0: logits (n, T, V) and the states H_1..H_T."""
+def numpy_char_rnn(w, X, activation=np.tanh, bias_outside=False):
+    """The model's equations in NumPy from a zero state: logits (n, T, V) and the states of steps 0..T-1
+    (``bias_outside``: b_h added after the activation, a known mistake)."""
     H, logits, states = np.zeros((len(X), len(w["b_h"]))), [], []
     for t in range(X.shape[1]):
-        H = activation(w["W_xh"][X[:, t]] + H @ w["W_hh"] + w["b_h"])
+        if bias_outside:
+            H = activation(w["W_xh"][X[:, t]] + H @ w["W_hh"]) + w["b_h"]
+        else:
+            H = activation(w["W_xh"][X[:, t]] + H @ w["W_hh"] + w["b_h"])
         states.append(H)
         logits.append(H @ w["W_hq"] + w["b_q"])
     return np.stack(logits, axis=1), states
@@ -526,14 +565,25 @@ with public_check("CharRNNLM"):
     check_shape(state, (3, 4), "the returned state")
     check_dtype(logits, np.float32, "logits of a float32 model")
 
-    # against the equations in NumPy, and what the usual mistakes give instead
+    # against the equations in NumPy, and what the usual mistakes give instead; random biases (zero initial biases
+    # would hide a bias misplaced or left out)
+    for role, variable in weights_by_role(model, 6, 4).items():
+        if role in ("b_h", "b_q"):
+            variable.assign(0.5 * np.random.default_rng(7).standard_normal(variable.shape))
+    w = {r: v.numpy().astype(np.float64) for r, v in weights_by_role(model, 6, 4).items()}
+    logits, state = call(model, X_check)
     expected, states = numpy_char_rnn(w, X_check.numpy())
     check_close(logits, expected, "logits", rtol=1e-4, atol=1e-5, causes={
         "these are the logits of a ReLU recurrence: use tanh": numpy_char_rnn(w, X_check.numpy(), relu)[0],
-        "these are the logits of H_{t-1} @ transpose(W_hh): multiply by W_hh itself (square, not symmetric)":
+        "these are the logits of tanh(...) + b_h: b_h goes inside the tanh, H = tanh(X W_xh + H W_hh + b_h)":
+            numpy_char_rnn(w, X_check.numpy(), bias_outside=True)[0],
+        "these are the logits of a recurrence without b_h: add b_h inside the tanh":
+            numpy_char_rnn({**w, "b_h": 0 * w["b_h"]}, X_check.numpy())[0],
+        "these are the logits without b_q: add b_q after H W_hq": numpy_char_rnn(w, X_check.numpy())[0] - w["b_q"],
+        "these are the logits of H[:, t-1] @ transpose(W_hh): multiply by W_hh itself (square, not symmetric)":
             numpy_char_rnn({**w, "W_hh": w["W_hh"].T}, X_check.numpy())[0]})
-    check_close(state, states[-1], "the returned state H_T", rtol=1e-4, atol=1e-5, causes={
-        "that is H_1, the state after the first step: return the state after the last one": states[0]})
+    check_close(state, states[-1], "the returned state (after the last step)", rtol=1e-4, atol=1e-5, causes={
+        "that is the state after the first step: return the state after the last one": states[0]})
 
     # two halves, the state carried, give the logits of the whole
     first, mid_state = call(model, X_check[:, :2])
@@ -1129,9 +1179,20 @@ with public_check("generate") as check:
         logits, state = tiny(tf.constant([[tiny_c2i[greedy[i]]]]), state)
         if i >= 3:
             expected_text += tiny_vocab[int(np.argmax(logits[0, -1]))]
+    if greedy[:5] != expected_text[:5]:
+        raise CheckFailed(f"greedy generation gave {greedy!r}, but the model's most likely characters give "
+                          f"{expected_text!r}: already the first new character is not the most likely one after the "
+                          "whole prefix; it comes from the logits of the last step fed, the last prefix character "
+                          "fed after all the others from begin_state(1)")
     if greedy != expected_text:
         raise CheckFailed(f"greedy generation gave {greedy!r}, but the model's most likely characters give "
                           f"{expected_text!r}: warm up on the whole prefix, then feed each new character back in")
+    try:
+        free = call(generate, tiny, "ab c", 10, tiny_c2i, tiny_vocab, temperature=1.0)
+    except CheckFailed as err:
+        raise CheckFailed(f"generate(model, 'ab c', 10, ..., temperature=1.0) without an rng failed: with rng=None, "
+                          f"generate samples with a fresh generator, rng = np.random.default_rng(). What it raised: "
+                          f"{err}") from None
     sampled = [call(generate, tiny, "ab c", 40, tiny_c2i, tiny_vocab, temperature=1.0, rng=np.random.default_rng(s))
                for s in (0, 0, 1)]
     greedy_40 = call(generate, tiny, "ab c", 40, tiny_c2i, tiny_vocab)

@@ -4,6 +4,8 @@ Every check converts what it is given to a plain NumPy array first (a TensorFlow
 like), so a returned object can never vouch for itself, and raises :class:`CheckFailed` with a message that says
 what to look at: expected vs got shape, the first mismatching index, the relative error and the tolerance.
 """
+import re
+
 import numpy as np
 
 
@@ -231,3 +233,48 @@ def numeric_gradient_of_many(f_many, x, upstream, h=1e-5):
     for k, index in enumerate(indices):
         grad[index] = (sums[2 * k] - sums[2 * k + 1]) / (2 * h)
     return grad
+
+
+def left_tensorflow(name, kind):
+    """The sentence for a function ``name`` that returned ``kind`` ("a NumPy array", ...) where a TensorFlow tensor
+    is due; the public checks and the hidden suites say the same."""
+    return (f"{name} returned {kind}, not a TensorFlow tensor: a NumPy function (np.tanh, np.dot, np.exp, ...) or "
+            f".numpy() inside {name} leaves TensorFlow, and no gradient can flow back through it; use the tf. "
+            "functions (tf.tanh, tf.matmul or @, tf.exp, ...)")
+
+
+_MIXED_DTYPES = re.compile(r"expected to be a (double|float|half) tensor but is a (double|float|half) tensor|"
+                           r"cannot compute \w+ as input #\d+\(zero-based\) was expected to be a (double|float)")
+
+
+def error_cause(text):
+    """A sentence on the usual cause of an error whose own words (``text``) do not say it ('' if none is known);
+    the public checks and the hidden suites' reports of a raised error add the same."""
+    if _MIXED_DTYPES.search(str(text)):
+        return (" (float32 and float64 tensors met in one operation: tf.zeros, tf.ones, tf.constant and the "
+                "tf.random functions make float32 unless given dtype=, so build such tensors with tf.zeros_like(x) "
+                "or dtype=x.dtype to keep the inputs' dtype)")
+    return ""
+
+
+def type_name(value):
+    """The name of ``value``'s type, as the student's code made it: a handle on an object that stayed in the
+    student's process (which has a ``type_name``) is named by that object's type."""
+    return str(getattr(value, "type_name", None) or type(value).__name__)
+
+
+def type_phrase(type_name):
+    """How a message names a value of the Python type ``type_name``: "a NumPy array", "a Python list", ..."""
+    return {"ndarray": "a NumPy array", "list": "a Python list", "tuple": "a Python tuple"}.get(type_name,
+                                                                                               f"a {type_name}")
+
+
+def reshape_one_short(text):
+    """Whether an error message ``text`` (NumPy's or TensorFlow's) reports a reshape of one value fewer than the
+    requested shape holds: what slicing ``n * length`` values off a sequence one value too short gives."""
+    found = re.search(r"array of size (\d+) into shape \(([\d, ]+)\)", text)
+    if found:
+        size, shape = int(found.group(1)), [int(k) for k in found.group(2).replace(" ", "").split(",") if k]
+        return size == int(np.prod(shape)) - 1
+    found = re.search(r"tensor with (\d+) values, but the requested shape has (\d+)", text)
+    return bool(found) and int(found.group(1)) == int(found.group(2)) - 1

@@ -27,7 +27,7 @@ import textwrap
 
 import numpy as np
 
-from checklib import CheckFailed
+from checklib import CheckFailed, error_cause, left_tensorflow
 
 _passed = set()       # items whose public checks passed when they last ran (in this kernel)
 _failures = {}        # item -> the sentence its last check printed
@@ -133,17 +133,9 @@ def _owner(qualname):
 
 # --------------------------------------------------------------------------------------------------- calling
 
-_MIXED_DTYPES = re.compile(r"expected to be a (double|float|half) tensor but is a (double|float|half) tensor|"
-                           r"cannot compute \w+ as input #\d+\(zero-based\) was expected to be a (double|float)")
-
-
 def cause(err):
     """A sentence on the usual cause of an error whose own words do not say it ('' if none is known)."""
-    if _MIXED_DTYPES.search(str(err)):
-        return (" (float32 and float64 tensors met in one operation: tf.zeros, tf.ones, tf.constant and the "
-                "tf.random functions make float32 unless given dtype=, so build such tensors with tf.zeros_like(x) "
-                "or dtype=x.dtype to keep the inputs' dtype)")
-    return ""
+    return error_cause(err)
 
 
 def call(func, *args, **kwargs):
@@ -205,10 +197,7 @@ def call_tf(func, *args, **kwargs):
         outputs = result if isinstance(result, (tuple, list)) else [result]
         for output in outputs:
             if isinstance(output, np.ndarray) or np.isscalar(output) or not tf.is_tensor(output):
-                raise CheckFailed(
-                    f"{name} returned {_kind(output)}, not a TensorFlow tensor: a NumPy function (np.tanh, np.dot, "
-                    f"np.exp, ...) or .numpy() inside {name} leaves TensorFlow, and no gradient can flow back "
-                    f"through it; use the tf. functions (tf.tanh, tf.matmul or @, tf.exp, ...)")
+                raise CheckFailed(left_tensorflow(name, _kind(output)))
         total = tf.add_n([tf.reduce_sum(tf.cast(o, tf.float64)) for o in outputs if o.dtype.is_floating]) \
             if any(o.dtype.is_floating for o in outputs) else None
     if total is not None:

@@ -25,7 +25,7 @@ import shutil
 import threading
 import time
 
-from assignments.common.checklib import CheckFailed
+from assignments.common.checklib import CheckFailed, error_cause
 from autograder import scratch
 from autograder.sandbox import cgroup, launch, warm
 from autograder.sandbox.inside import channel
@@ -145,7 +145,8 @@ class StudentProcess:
         self.observed = tuple(reply.get("observed", ()))
         self.observations[fn].update(self.observed)
         if not reply.get("ok"):
-            raise StudentError(f"{what} raised an error:\n{reply.get('error', 'unknown error')}")
+            error = str(reply.get('error', 'unknown error'))
+            raise StudentError(f"{what} raised an error:\n{error}{error_cause(error)}")
         try:
             return channel.decode(reply.get("value"))
         except Exception as err:

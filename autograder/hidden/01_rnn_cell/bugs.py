@@ -252,6 +252,21 @@ BUGS = [
         BPTT_STEP_CALL, BPTT_STEP_TAPE,
         "Walks the steps backwards by hand but lets tf.GradientTape differentiate each step instead of calling "
         "rnn_cell_backward."),
+
+    # ---- round 4: a type the docstring promises, and the direction of the way back
+    Bug("fwd_numpy_step", "rnn_cell_forward",
+        "A = X_t @ W_xh + H_prev @ W_hh + b_h  # pre-activation, (n, h)\n    return tf.tanh(A)",
+        "A = np.matmul(X_t, W_xh) + np.matmul(H_prev, W_hh) + np.asarray(b_h)\n    return np.tanh(A)",
+        "Computes the step with NumPy functions, so it returns a NumPy array through which no gradient flows (the "
+        "values are right)."),
+    Bug("cell_state_returned_bare", "RNNCell",
+        "return h, [h]", "return h, h",
+        "Returns the new state as a bare tensor, (h, h), instead of the list of states (h, [h]) that call promises "
+        "(keras.layers.RNN happens to accept it)."),
+    Bug("bptt_first_to_last", "rnn_backward",
+        "for t in reversed(range(T)):", "for t in range(T):",
+        "Runs the backward loop from the first step to the last, so each step meets a gradient carried back from a "
+        "step it has not reached yet."),
 ]
 
 # ---- hints for students (autograder/diagnosis.py): one per cause, shared by the bugs that have it, each completing
@@ -268,8 +283,8 @@ STATE_CARRIED = ("a state that is not carried from step to step: each step start
                  "produced (the first step from the given H0)")
 RECURRENCE = ("the loop over the steps: in order t = 0..T-1, step t reads X[:, t] and starts from the state the step "
               "before produced, the first step from the given H0")
-STATES_RETURNED = ("which states H holds and how they are stacked: one per step, H_1..H_T, the states after each "
-                   "step (not H_0), along axis 1 as (n, T, h), with T = X.shape[1]")
+STATES_RETURNED = ("which states H holds and how they are stacked: one per step t = 0..T-1, the state after each "
+                   "step (not the initial H0), along axis 1 as (n, T, h), with T = X.shape[1]")
 OUTPUT_AXES = ("the leading axes of H: O = H @ W_hq + b_q applies the same weights to the last axis, for (n, h) and "
                "(n, T, h) alike (@ broadcasts over the leading axes)")
 OUTPUT_BIAS = "the output bias: O = H W_hq + b_q adds b_q after the product"
@@ -291,6 +306,11 @@ INITIAL_WEIGHTS = "the initial weights: as in SimpleRNNCell, kernel glorot_unifo
 CONFIG = ("the layer's arguments and config: pass **kwargs on to keras.layers.Layer.__init__ and build get_config "
           "from super().get_config() plus units")
 
+STATES_OF_CALL = "the new states returned by call: (h, [h]), a list holding the new h, so that the state advances"
+LEFT_TENSORFLOW = ("a step computed with NumPy (np.tanh, np.dot, .numpy()): it returns a NumPy array, through which no "
+                   "gradient flows; use tf.tanh and @")
+BACKWARD_ORDER = ("the direction of the backward loop: from the last step to the first (reversed(range(T))), so "
+                  "that the gradient carried back from step t + 1 is there when step t needs it")
 CELL_STEP = ("the step computed in call: h = tanh(inputs @ kernel + h_prev @ recurrent_kernel + bias), every term "
              "present and no weight transposed, as SimpleRNNCell computes it")
 
@@ -303,7 +323,8 @@ HINTS = {
     "fwd_transposed_W_hh": RECURRENT_ORDER, "cell_transposed_recurrent": CELL_STEP,
     "fwd_no_recurrence": STATE_CARRIED,
     "seq_state_not_carried": RECURRENCE, "seq_zero_initial_state": RECURRENCE, "seq_reversed_time": RECURRENCE,
-    "cell_state_not_updated": "the new states returned by call: (h, [h]), so that the state advances",
+    "cell_state_not_updated": STATES_OF_CALL, "cell_state_returned_bare": STATES_OF_CALL,
+    "fwd_numpy_step": LEFT_TENSORFLOW, "bptt_first_to_last": BACKWARD_ORDER,
     "seq_off_by_one": STATES_RETURNED, "seq_includes_H0": STATES_RETURNED, "seq_time_major": STATES_RETURNED,
     "seq_T_from_batch": STATES_RETURNED,
     "out_2d_only": OUTPUT_AXES, "out_last_step_only": OUTPUT_AXES, "out_flattened": OUTPUT_AXES,

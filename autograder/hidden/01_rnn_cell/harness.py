@@ -61,6 +61,13 @@ def _keras_cells_run(run):
 
 
 # -- what the suite calls --------------------------------------------------------------------------------------
+def _returned_type(name, *args):
+    """The type of what the student's ``name(*args)`` returns: [is it a TensorFlow tensor, its type's name] (the
+    channel carries tensors and arrays alike, so only this tells them apart)."""
+    value = globals()[name](*args)
+    return [bool(tf.is_tensor(value)), type(value).__name__]
+
+
 def _rnncell_layer(units, input_dim, **kwargs):
     cell = RNNCell(int(units), **kwargs)
     layer = keras.layers.RNN(cell, return_sequences=True, return_state=True, **kwargs)
@@ -102,9 +109,9 @@ def _rnncell_step(inputs, h_prev, kernel, recurrent_kernel, bias):
     for kind, states in (("list", [h_prev]), ("tuple", (h_prev,))):
         output, new_states = cell(inputs, states)
         if isinstance(new_states, (list, tuple)):
-            replies[kind] = {"output": output, "states": list(new_states)}
-        else:  # a bare tensor: Keras accepts it for a single state
-            replies[kind] = {"output": output, "states": [new_states]}
+            replies[kind] = {"output": output, "states": list(new_states), "bare": False}
+        else:  # a bare tensor: Keras's RNN accepts it for a single state, the docstring's contract does not
+            replies[kind] = {"output": output, "states": [new_states], "bare": True}
     return replies
 
 

@@ -14,7 +14,8 @@ import tensorflow as tf
 import keras
 
 from assignments.common.checklib import (CheckFailed, check_close, check_dtype, check_gradient, check_gradients,
-                                         check_shape, numeric_gradient, to_array)
+                                         check_shape, left_tensorflow, numeric_gradient, to_array, type_name,
+                                         type_phrase)
 from autograder.trusted.suite import item
 from solutions import rnn_cell as ref
 
@@ -31,8 +32,15 @@ FD_TOL = 1e-6        # against centred differences (their own error is ~1e-10)
 F32_GRAD_TOL = 1e-4  # a float32 gradient against the float64 truth
 
 
-def check_float64(got, expected, what):
-    """check_close at F64; when the error has the size of float32 rounding, the message says so."""
+FLOAT32_ROUNDING = ("The difference has the size of float32 rounding: with float64 inputs, some step runs in float32 "
+                    "(a tf.cast, or tf.constant/tf.zeros/tf.ones without dtype=)")
+CELL_FLOAT32 = ("The difference has the size of float32 rounding: the cell computed in float32 although "
+                "dtype='float64' was asked (is dtype passed on with **kwargs to keras.layers.Layer.__init__? is "
+                "anything cast to float32?)")
+
+
+def check_float64(got, expected, what, why=FLOAT32_ROUNDING):
+    """check_close at F64; when the error has the size of float32 rounding, the message says so (``why``)."""
     try:
         return check_close(got, expected, what, **F64)
     except CheckFailed as failure:
@@ -40,9 +48,7 @@ def check_float64(got, expected, what):
         error = np.linalg.norm(array - truth) / (np.linalg.norm(array) + np.linalg.norm(truth)) \
             if array.shape == truth.shape else 1.0
         if 1e-12 < error < 1e-5:
-            raise CheckFailed(f"{failure}. The difference has the size of float32 rounding: with float64 inputs, "
-                              "some step runs in float32 (a tf.cast, or tf.constant/tf.zeros/tf.ones without dtype=)"
-                              ) from None
+            raise CheckFailed(f"{failure}. {why}") from None
         raise
 
 
@@ -78,7 +84,8 @@ def tape_gradients(forward, inputs, upstream):
 def five(got, names, fn):
     if not isinstance(got, (list, tuple)) or len(got) != len(names):
         raise CheckFailed(f"{fn} must return a tuple of {len(names)} gradients ({', '.join(names)}), "
-                          f"got {type(got).__name__}" + (f" of length {len(got)}" if isinstance(got, list) else ""))
+                          f"got {type_phrase(type_name(got))}"
+                          + (f" of length {len(got)}" if isinstance(got, list) else ""))
     return got
 
 
@@ -140,6 +147,10 @@ def test_cell_forward_shape_and_dtype(student, rng):
             what = f"rnn_cell_forward output ({np.dtype(dtype).name} inputs, n={n})"
             check_shape(got, (n, 5), what)
             check_dtype(got, dtype, what)
+    # a tensor, so that gradients can flow through it (rnn_forward and the gradient checks rely on it)
+    is_tensor, kind = student.call("_returned_type", "rnn_cell_forward", *cell_args(p))
+    if not is_tensor:
+        raise CheckFailed(left_tensorflow("rnn_cell_forward", type_phrase(kind)))
 
 
 @item("rnn_cell_forward", weight=2)
@@ -397,7 +408,10 @@ def test_rnncell_matches_simple_rnn(student, rng):
         for value, expected, what in ((got[0], sequence, "outputs"), (got[1], state, "final state")):
             label = f"{what} of keras.layers.RNN(RNNCell(5, dtype='{name}'))"
             check_dtype(value, dtype, label)
-            check_close(value, expected.numpy(), label, **tol)
+            if dtype == np.float64:
+                check_float64(value, expected.numpy(), label, why=CELL_FLOAT32)
+            else:
+                check_close(value, expected.numpy(), label, **tol)
 
 
 @item("RNNCell", weight=1, uses=["rnn_cell_forward"])
@@ -410,12 +424,15 @@ def test_rnncell_call(student, rng):
     replies = student.call("_rnncell_step", x, h_prev, kernel, recurrent, bias)
     for kind in ("list", "tuple"):
         reply = replies[kind]
-        check_close(reply["output"], expected, f"RNNCell.call output (states given as a {kind})", **F64)
+        check_float64(reply["output"], expected, f"RNNCell.call output (states given as a {kind})", why=CELL_FLOAT32)
+        if reply.get("bare"):
+            raise CheckFailed(f"RNNCell.call must return (h, [h]): its second value is the list of new states, "
+                              f"holding h; it returned a bare tensor (states given as a {kind})")
         if len(reply["states"]) != 1:
             raise CheckFailed(f"RNNCell.call should return (h, [h]): the new states hold one tensor, got "
                               f"{len(reply['states'])} (states given as a {kind})")
-        check_close(reply["states"][0], expected,
-                    f"RNNCell.call new state (states given as a {kind}; it must be [h])", **F64)
+        check_float64(reply["states"][0], expected, f"RNNCell.call new state (states given as a {kind}; it must be "
+                      "[h])", why=CELL_FLOAT32)
 
 
 @item("RNNCell", weight=1, uses=["rnn_cell_forward"])
@@ -447,6 +464,13 @@ def test_rnncell_config_and_kwargs(student, seed):
     """get_config includes units and the base layer's config, so from_config re-creates the cell; **kwargs (name,
     dtype) reach keras.layers.Layer"""
     info = student.call("_rnncell_fresh", 6, 4, seed)
+    # **kwargs first: a cell that drops them also loses its name on the config round trip
+    if info["named"] != "probe_cell":
+        raise CheckFailed(f"RNNCell(6, name='probe_cell') should be named 'probe_cell', got {info['named']!r}: "
+                          "pass **kwargs on to keras.layers.Layer.__init__")
+    if any(dtype != "float64" for dtype in info["float64_weights"]):
+        raise CheckFailed(f"RNNCell(6, dtype='float64') should create float64 weights, got {info['float64_weights']}:"
+                          " pass **kwargs on to keras.layers.Layer.__init__")
     if info["config_units"] != 6 or info["clone_units"] != 6:
         raise CheckFailed(f"get_config() should include units=6 so that from_config re-creates the cell; "
                           f"got units={info['config_units']!r}, re-created units={info['clone_units']!r}")
@@ -454,9 +478,3 @@ def test_rnncell_config_and_kwargs(student, seed):
         raise CheckFailed(f"from_config(get_config()) should give back the same layer: name {info['name']!r} and "
                           f"dtype {info['dtype']!r}, got {info['clone_name']!r} and {info['clone_dtype']!r} "
                           "(start get_config from super().get_config())")
-    if info["named"] != "probe_cell":
-        raise CheckFailed(f"RNNCell(6, name='probe_cell') should be named 'probe_cell', got {info['named']!r}: "
-                          "pass **kwargs on to keras.layers.Layer.__init__")
-    if any(dtype != "float64" for dtype in info["float64_weights"]):
-        raise CheckFailed(f"RNNCell(6, dtype='float64') should create float64 weights, got {info['float64_weights']}:"
-                          " pass **kwargs on to keras.layers.Layer.__init__")

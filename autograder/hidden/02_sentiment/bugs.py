@@ -174,6 +174,36 @@ BUGS = [
         "        history[\"accuracy\"].append(float(accuracy))\n"
         "    return history",
         "Reports the loss and accuracy measured after each epoch, not their means while the epoch trained."),
+
+    # ---- round 4: the reading direction, an output activation, shuffles that do not mix every row, the return type
+    Bug("model_reads_backwards", "build_sentiment_model",
+        "keras.layers.SimpleRNN(units),", "keras.layers.SimpleRNN(units, go_backwards=True),",
+        "Reads each sentence from its last word to its first (go_backwards=True)."),
+    Bug("model_relu_logits", "build_sentiment_model",
+        "keras.layers.Dense(num_classes),", 'keras.layers.Dense(num_classes, activation="relu"),',
+        "Puts a ReLU on the output layer, so no logit is ever negative."),
+    Bug("train_shuffle_buffer_of_a_batch", "train_sentiment",
+        ".shuffle(len(X), seed=seed,", ".shuffle(batch_size, seed=seed,",
+        "Shuffles with a buffer of batch_size rows, which only mixes nearby rows: the order stays close to the "
+        "data's."),
+    Bug("train_batches_shuffled_whole", "train_sentiment",
+        "rows = tf.data.Dataset.from_tensor_slices((X, y)).shuffle(len(X), seed=seed, reshuffle_each_iteration=True)\n"
+        "    history = model.fit(rows.batch(batch_size),",
+        "rows = tf.data.Dataset.from_tensor_slices((X, y)).batch(batch_size)\n"
+        "    rows = rows.shuffle(len(X), seed=seed, reshuffle_each_iteration=True)\n"
+        "    history = model.fit(rows,",
+        "Batches before shuffling, so whole batches change places but every batch holds the same rows every epoch."),
+    Bug("train_returns_fit_history", "train_sentiment",
+        "    return {\"loss\": [float(v) for v in history.history[\"loss\"]],\n"
+        "            \"accuracy\": [float(v) for v in history.history[\"accuracy\"]]}",
+        "    return history",
+        "Returns the History object of model.fit instead of the dict of lists."),
+    Bug("grads_db_h_mean", "many_to_one_grads",
+        "db_h += tf.reduce_sum(dA, axis=0)", "db_h += tf.reduce_mean(dA, axis=0)",
+        "Averages the bias gradient over the batch although dlogits already holds the 1/n."),
+    Bug("grads_dW_hh_from_new_state", "many_to_one_grads",
+        "dW_hh += tf.transpose(states[t]) @ dA", "dW_hh += tf.transpose(states[t + 1]) @ dA",
+        "Builds dW_hh from the state step t made instead of the one it started from."),
 ]
 
 # ---- hints for students (autograder/diagnosis.py): one per cause, shared by the bugs that have it, each completing
@@ -189,12 +219,16 @@ ENCODE_ROWS = ("the ids in a row: the sentence's ids first (a token not in vocab
 ENCODE_DTYPE = "the ids' dtype: np.zeros(..., dtype=np.int32) (NumPy's default integer is int64)"
 DTYPE_KEPT = ("a tensor built in float32 whatever the params' dtype: take the dtype from the params (W_xh.dtype) "
               "for the one-hot inputs, H_0 and every constant")
-RECURRENCE = ("the recurrence: H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h) from H_0 = 0, with every term present and "
-              "W_hh untransposed")
-LOGITS_READ = ("the logits returned: H_L W_hq + b_q with no softmax, H_L the state after the row's last real token "
-               "(L = its number of non-zero ids; H_0 for an empty row), not the state after the padding")
-BPTT = ("the way back through time: from t = T down, dH_t = what H_{t+1} sends back plus the output's share, "
-        "dA_t = dH_t * (1 - H_t^2) with H_t the state after step t, dW_xh += X_t^T dA_t, dH_{t-1} = dA_t W_hh^T")
+RECURRENCE = ("the recurrence: H[:, t] = tanh(X[:, t] W_xh + H[:, t-1] W_hh + b_h) for t = 0..T-1 from a zero state, "
+              "with every term present and W_hh untransposed")
+LOGITS_READ = ("the logits returned: H[:, L-1] W_hq + b_q with no softmax, H[:, L-1] the state after the row's last "
+               "real token (L = its number of non-zero ids; the zero state for an empty row), not the state after the "
+               "padding")
+BPTT = ("the way back through time: for t = T-1 down to 0, dH = what step t+1 sends back plus the output's share, "
+        "dA = dH * (1 - H[:, t]^2) with H[:, t] the state after step t, dW_xh += X[:, t]^T dA, "
+        "dW_hh += H[:, t-1]^T dA, and dA W_hh^T goes back to step t-1")
+BIAS_GRADIENT = ("the bias gradient: b_h is added to every row, so db_h += the sum over the batch of dA (dlogits "
+                 "already holds the 1/n of the mean)")
 LOSS_MEAN = "the mean over the batch: loss = -(1/n) sum_i log p[i, label_i], so dlogits = (p - Y) / n"
 AUTODIFF = ("automatic differentiation (tf.GradientTape, tf.gradients) in many_to_one_grads: the item is the "
             "derivation by hand, and earns nothing while a tape computes the gradients")
@@ -203,17 +237,19 @@ GRADS_RETURNED = ("the gradients returned: a dict with every key of params (W_xh
 MODEL_SIZES = ("the layers' sizes: Embedding(vocab_size, embed_dim), a recurrent layer of `units` units, "
                "Dense(num_classes)")
 MODEL_READS = ("how the model reads a sentence: Embedding(mask_zero=True) so that padding is skipped, then a "
-               "recurrent layer that reads the words in order (not an average of them)")
-LOGITS_ONLY = ("logits and the loss: the last Dense layer has no activation, the model returns logits and the loss "
-               "applies the softmax (SparseCategoricalCrossentropy(from_logits=True))")
+               "recurrent layer that reads the words in order, first to last (not an average of them, not "
+               "go_backwards)")
+LOGITS_ONLY = ("logits and the loss: the last Dense layer has no activation (no softmax, no ReLU), the model "
+               "returns logits and the loss applies the softmax (SparseCategoricalCrossentropy(from_logits=True))")
 TRAIN_ARGUMENTS = ("an argument not honoured: epochs, batch_size and learning_rate go to model.fit and "
                    "keras.optimizers.Adam as given")
 OPTIMIZER = ("the optimizer: keras.optimizers.Adam(learning_rate=learning_rate), whose first step moves each weight "
              "by about learning_rate")
-SHUFFLING = ("the shuffling: keras.utils.set_random_seed(seed) first, then an order shuffled anew every epoch (a "
-             "tf.data.Dataset with reshuffle_each_iteration=True; fit(shuffle=True) repeats one order)")
-HISTORY = ("what is reported: fit's history, the mean loss and accuracy over each epoch's batches while it trained, "
-           "not an evaluation after the epoch")
+SHUFFLING = ("the shuffling: keras.utils.set_random_seed(seed) first, then the rows (not whole batches) shuffled "
+             "anew every epoch, every row mixed with every other (a tf.data.Dataset of the rows with a buffer of "
+             "len(X) and reshuffle_each_iteration=True, then .batch; fit(shuffle=True) repeats one order)")
+HISTORY = ("what is reported: a dict of plain lists from fit's history (not the History object), the mean loss and "
+           "accuracy over each epoch's batches while it trained, not an evaluation after the epoch")
 
 HINTS = {
     "vocab_ties_first_seen": VOCAB_ORDER, "vocab_ties_reverse_alphabetical": VOCAB_ORDER,
@@ -241,6 +277,9 @@ HINTS = {
     "train_rmsprop": OPTIMIZER, "train_sgd": OPTIMIZER,
     "train_seed_ignored": SHUFFLING, "train_no_shuffle": SHUFFLING, "train_shuffle_once": SHUFFLING,
     "train_fit_shuffle_after_global_seed": SHUFFLING,
-    "train_history_after_each_epoch": HISTORY,
+    "train_history_after_each_epoch": HISTORY, "train_returns_fit_history": HISTORY,
+    "model_reads_backwards": MODEL_READS, "model_relu_logits": LOGITS_ONLY,
+    "train_shuffle_buffer_of_a_batch": SHUFFLING, "train_batches_shuffled_whole": SHUFFLING,
+    "grads_db_h_mean": BIAS_GRADIENT, "grads_dW_hh_from_new_state": BPTT,
 }
 BUGS = with_hints(BUGS, HINTS)

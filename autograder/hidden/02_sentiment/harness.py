@@ -57,6 +57,20 @@ def _sentiment_build(vocab_size, embed_dim, units, num_classes, init_seed):
     return build_sentiment_model(int(vocab_size), int(embed_dim), int(units), int(num_classes))
 
 
+def _sentiment_backward_readers(model):
+    """The names of the model's layers that read their sequence from its end (``go_backwards=True``), nested models
+    included; a Bidirectional wrapper reads both ways and is left out."""
+    found, layers = [], list(getattr(model, "layers", []))
+    while layers:
+        layer = layers.pop(0)
+        if isinstance(layer, keras.layers.Bidirectional):
+            continue
+        if getattr(layer, "go_backwards", False) is True:
+            found.append(str(layer.name))
+        layers.extend(getattr(layer, "layers", []))
+    return found
+
+
 def _sentiment_describe(model, ids):
     """The shapes of the model's weights (after a call on ``ids``, so that it is built) and of its outputs."""
     out = model(tf.cast(ids, tf.int32), training=False)

@@ -20,7 +20,8 @@ import pytest
 import tensorflow as tf
 
 from assignments.common.checklib import (CheckFailed, check_close, check_dtype, check_finite, check_gradient,
-                                         check_shape, numeric_gradient, to_array)
+                                         check_gradients, check_shape, numeric_gradient, to_array, type_name,
+                                         type_phrase)
 from autograder import project
 from autograder.trusted.suite import Flagged, grading_settings, item
 from solutions import sentiment as ref
@@ -64,7 +65,7 @@ def word_pool(rng, k):
 
 def compare_vocab(got, expected, what):
     if not isinstance(got, dict):
-        raise CheckFailed(f"{what}: build_vocab must return a dict, got {type(got).__name__}")
+        raise CheckFailed(f"{what}: build_vocab must return a dict, got {type_phrase(type_name(got))}")
     got = {str(k): v for k, v in got.items()}
     for token, index in expected.items():
         if token not in got:
@@ -274,9 +275,30 @@ def test_grads_match_autodiff(student, rng):
     variables = {k: tf.Variable(v) for k, v in params.items()}
     with tf.GradientTape() as tape:
         loss = reference_loss(ids, labels, variables)
-    expected = tape.gradient(loss, variables)
-    for name in PARAM_NAMES:
-        check_gradient(grads[name], expected[name].numpy(), f"grads['{name}']", tol=1e-7)
+    expected = {name: g.numpy() for name, g in tape.gradient(loss, variables).items()}
+    try:   # every gradient at once, so that the pattern of the wrong ones shows (as in the public check)
+        check_gradients({name: grads[name] for name in PARAM_NAMES}, {name: expected[name] for name in PARAM_NAMES},
+                        tol=1e-7, against="tf.GradientTape", what="many_to_one_grads")
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure}.{gradient_pattern(failure.wrong, grads, expected, len(ids))}") from None
+
+
+def gradient_pattern(wrong, grads, expected, n):
+    """The sentence the public check says for a pattern of wrong gradients that shows its cause ('' otherwise)."""
+    if wrong == set(PARAM_NAMES) and all(np.allclose(to_array(grads[k], k, np.float64), n * expected[k], rtol=1e-6,
+                                                     atol=1e-9) for k in PARAM_NAMES):
+        return (f" Every gradient is n = {n} times too large: they are the gradients of the SUM of the "
+                f"cross-entropies; the loss is their MEAN, so dlogits = (p - Y) / n")
+    if wrong == {"b_h"}:
+        got = to_array(grads["b_h"], "grads['b_h']", np.float64)
+        mean = " (it is the sum divided by the batch size: a mean over the rows)" if np.allclose(
+            got * n, expected["b_h"], rtol=1e-6, atol=1e-9) else ""
+        return (f" Only b_h is wrong{mean}: b_h is added to every row, so db_h += the SUM over the batch of dA, "
+                "the same dA that dW_xh and dW_hh use")
+    if wrong == {"W_hh"}:
+        return (" Only W_hh is wrong: dW_hh += H[:, t-1]^T dA, the state step t started from (the zero state at "
+                "t = 0), not the state it made, transposed on the left")
+    return ""
 
 
 @item("many_to_one_grads", uses=["many_to_one_forward"], weight=1)
@@ -304,6 +326,12 @@ def test_grads_float32(student, rng):
 
 
 # ---------------------------------------------------------------------------------------------------- Keras model
+# The cause sentences the public check of the notebook prints too
+NON_NEGATIVE_LOGITS = ("every logit is 0 or more ({zeros} of {size} exactly 0): the output layer has an activation (a "
+                       "ReLU clips the negative scores to 0); give the last Dense layer none, so that the model "
+                       "returns logits and the loss applies the softmax")
+READS_BACKWARDS = ("the recurrent layer {layers} reads each sentence from its last word to its first (go_backwards="
+                   "True): the model must read the words in order, first to last")
 def built_model(student, V=40, C=3, seed=0):
     return student.call("_sentiment_build", V, 8, 16, C, seed)
 
@@ -318,6 +346,10 @@ def test_model_returns_logits(student, rng):
     if (logits >= 0).all() and np.allclose(logits.sum(axis=1), 1.0, atol=1e-4):
         raise CheckFailed("the model's outputs are probabilities (each row sums to 1): return logits, without "
                           "a softmax; the loss applies it")
+    # many sentences: the logits of a model without an output activation are all >= 0 only by a vanishing chance
+    many = to_array(student.call("_sentiment_logits", model, random_ids(rng, 40, 9, 40)), "model(ids)")
+    if many.shape == (40, 3) and (many >= 0).all():
+        raise CheckFailed(NON_NEGATIVE_LOGITS.format(zeros=int(np.sum(many == 0)), size=many.size))
 
 
 @item("build_sentiment_model", weight=1)
@@ -370,6 +402,9 @@ def test_model_reads_word_order(student, rng):
     b = check_shape(student.call("_sentiment_logits", model, reordered), (6, 2), "model(reversed ids)")
     if np.allclose(a, b, rtol=1e-5, atol=1e-6):
         raise CheckFailed("reversing the sentences does not change any logits: the model ignores word order")
+    backwards = student.call("_sentiment_backward_readers", model)
+    if backwards:
+        raise CheckFailed(READS_BACKWARDS.format(layers=", ".join(map(str, backwards))))
 
 
 # ---------------------------------------------------------------------------------------------------- training
@@ -484,9 +519,10 @@ def probe(student, probe_data, *, rows=300, epochs=2, batch_size=32, learning_ra
                                     learning_rate, seed, noise_seed, FINGERPRINT_STRIDE, timeout=TRAIN_TIMEOUT)
     result = _probes[key]
     if not isinstance(result, dict) or not isinstance(result.get("history"), dict):
-        history = result.get("history") if isinstance(result, dict) else result
-        raise CheckFailed(f"train_sentiment must return a dict with keys 'loss' and 'accuracy', got "
-                          f"{type(history).__name__}")
+        kind = type_name(result.get("history") if isinstance(result, dict) else result)
+        raise CheckFailed(RETURNS_HISTORY if kind == "History" else
+                          "train_sentiment must return a dict with keys 'loss' and 'accuracy', got "
+                          f"{type_phrase(kind)}")
     return result
 
 
@@ -580,6 +616,36 @@ def test_every_epoch_is_shuffled_anew(student, probe_data):
         raise CheckFailed("the second epoch saw the rows in the same order as the first: shuffle anew every epoch "
                           "(after keras.utils.set_random_seed, model.fit(X, y, shuffle=True) does not; a "
                           "tf.data.Dataset shuffled with reshuffle_each_iteration=True does)")
+    for epoch, order in enumerate(seen, 1):
+        mistake = shuffle_mistake(order)
+        if mistake:
+            raise CheckFailed(f"epoch {epoch}: {mistake}")
+
+
+def shuffle_mistake(order):
+    """What a shuffled epoch's ``order`` (row indices in the order they came) shows of a shuffle that does not mix
+    every row with every other, or None. The public check of the notebook asks the same with the same sentences."""
+    n = len(order)
+    # a full shuffle puts a row right after the row before it in the data about once per epoch
+    follows = float(np.mean(np.diff(order) == 1))
+    if follows > 0.5:
+        return SHUFFLED_BATCHES.format(share=follows)
+    # Spearman's rank correlation of a row's place in the epoch with its place in the data: about N(0, 1/(n-1))
+    # for a full shuffle (0.5 is 5 standard deviations at n = 100), near 1 for a buffer of a few batches
+    rho = float(np.corrcoef(np.arange(n), order)[0, 1])
+    if rho > 0.5:
+        return SMALL_SHUFFLE_BUFFER.format(rho=rho)
+    return None
+
+
+RETURNS_HISTORY = ("train_sentiment returned the History object that model.fit returns; return a dict of plain "
+                   "lists, {'loss': [...], 'accuracy': [...]}, taken from its .history")
+SHUFFLED_BATCHES = ("{share:.0%} of the rows came right after the row before them in the data, in runs as long as "
+                    "a batch: whole batches were shuffled, not the rows; shuffle the rows first, then "
+                    ".batch(batch_size)")
+SMALL_SHUFFLE_BUFFER = ("the rows came close to their given order (rank correlation {rho:.2f} between a row's place "
+                        "in the data and in the epoch; a full shuffle gives about 0): the shuffle only mixes nearby "
+                        "rows; give Dataset.shuffle a buffer of all n rows (len(X)), not of batch_size")
 
 
 # float32 sums against float64 ones: the reference is within 1e-6 (bench/results/02_sentiment.md)
@@ -689,6 +755,9 @@ def test_seed_decides_the_run(student, probe_data):
     check_close(np.asarray(again["moved"], dtype=np.float64), np.asarray(first["moved"], dtype=np.float64),
                 f"how far each weight moved in {what}", rtol=1e-4, atol=1e-7)
     other = one_step(student, probe_data, **STILL_STEP)
+    if (epochs_seen(first, ids, 1) == np.arange(len(ids))).all():
+        raise CheckFailed(f"one epoch in one batch of {len(ids)} rows saw them in their given order: the rows of a "
+                          "batch must be shuffled too (shuffle the rows first, then .batch(batch_size))")
     if np.array_equal(epochs_seen(other, ids, 1), epochs_seen(first, ids, 1)):
         raise CheckFailed(f"a run with another seed (seed={STILL_STEP['seed']} instead of 5) saw the rows in exactly "
                           "the same order: is the seed argument used, and are the rows shuffled?")

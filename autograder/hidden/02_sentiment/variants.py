@@ -19,13 +19,14 @@ VARIANTS = [
             "keras.utils.pad_sequences (post padding and truncation) instead of a loop."),
     Variant("fwd_gather_and_last_state_gather", "many_to_one_forward",
             "    X = tf.one_hot(ids, tf.shape(W_xh)[0], dtype=dtype)                  # (n, T, V)\n"
-            "    H = tf.zeros((tf.shape(ids)[0], tf.shape(W_hh)[0]), dtype=dtype)     # H_0\n"
+            "    H = tf.zeros((tf.shape(ids)[0], tf.shape(W_hh)[0]), dtype=dtype)     # the state before step 0\n"
             "    states = []\n"
             "    for t in range(T):\n"
             "        H = tf.tanh(X[:, t] @ W_xh + H @ W_hh + b_h)\n"
             "        states.append(H)\n"
             "    lengths = tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)         # (n,) real tokens per row\n"
-            "    # one_hot(L - 1) picks H_L; for L = 0 it is all zeros, which gives H_0 = 0\n"
+            "    # one_hot(L - 1) picks the state of step L - 1; for L = 0 it is all zeros, which gives the zero "
+            "state\n"
             "    pick = tf.one_hot(lengths - 1, T, dtype=dtype)                       # (n, T)\n"
             "    H_last = tf.einsum(\"nt,nth->nh\", pick, tf.stack(states, axis=1))     # (n, h)\n",
             "    XW = tf.gather(W_xh, ids)                                 # (n, T, h): the rows of W_xh\n"
@@ -110,4 +111,9 @@ VARIANTS = [
             "        history[\"accuracy\"].append(right / n)\n"
             "    return history",
             "A hand-written tf.GradientTape loop with tf.random.shuffle, reporting the mean of its batch losses."),
+    Variant("train_dataset_into_fit_with_its_default", "train_sentiment",
+            "model.fit(rows.batch(batch_size), epochs=epochs, shuffle=False, verbose=0)",
+            "model.fit(rows.batch(batch_size), epochs=epochs, verbose=0)",
+            "The shuffled dataset into fit with fit's own default shuffle=True, which Keras ignores for a dataset "
+            "(it only warns)."),
 ]

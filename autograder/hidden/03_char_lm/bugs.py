@@ -228,6 +228,33 @@ BUGS = [
         "logits, state = model(tf.constant([[ids[-1]]], tf.int32), state)",
         "logits, _ = model(tf.constant([[ids[-1]]], tf.int32), state)",
         "Does not keep the new state, so every step restarts from the state after the prefix."),
+
+    # ---- round 4: types and edge cases the docstrings promise
+    Bug("random_yields_numpy", "seq_data_iter_random",
+        "yield tf.constant(X, tf.int32), tf.constant(Y, tf.int32)", "yield X.astype(np.int32), Y.astype(np.int32)",
+        "Yields NumPy arrays instead of the int32 tensors the docstring promises (the values are right)."),
+    Bug("sequential_stream_one_too_long", "seq_data_iter_sequential",
+        "stream_len = (len(corpus) - offset - 1) // batch_size",
+        "stream_len = (len(corpus) - offset) // batch_size",
+        "Makes each stream one id too long whenever L - offset is a multiple of batch_size, so its labels run out."),
+    Bug("sequential_offset_from_global_random", "seq_data_iter_sequential",
+        "offset = int(rng.integers(0, num_steps))", "offset = int(np.random.randint(0, num_steps))",
+        "Draws the offset with NumPy's global generator instead of the rng argument, so a seed repeats nothing."),
+    Bug("gen_rng_none_crashes", "generate",
+        "rng = np.random.default_rng() if rng is None else rng", "rng = rng",
+        "Samples with rng as given, so the default rng=None crashes although the docstring promises a fresh one."),
+    Bug("gen_first_char_from_first_step", "generate",
+        "    if len(ids) > 1:  # warm up on all but the last prefix character, which is the first input of the loop\n"
+        "        _, state = model(tf.constant([ids[:-1]], tf.int32), state)\n"
+        "    for _ in range(num_chars):\n"
+        "        logits, state = model(tf.constant([[ids[-1]]], tf.int32), state)\n",
+        "    logits, state = model(tf.constant([ids], tf.int32), state)   # the whole prefix at once\n"
+        "    for k in range(num_chars):\n"
+        "        if k:\n"
+        "            logits, state = model(tf.constant([[ids[-1]]], tf.int32), state)\n"
+        "        else:\n"
+        "            logits = logits[:, :1]\n",
+        "Takes the first new character from the logits of the prefix's first step instead of its last one."),
 ]
 
 # ---- hints for students (autograder/diagnosis.py): one per cause, shared by the bugs that have it, each completing
@@ -240,17 +267,18 @@ LABELS_SHIFTED = "the labels: Y is X shifted by one, the character that follows 
 RANDOM_WINDOWS = ("the random iterator's windows: the text after the offset cut into non-overlapping windows of "
                   "num_steps, each used once, in one random order over all of them (not per batch)")
 WINDOW_COUNT = ("how many windows and batches fit: the labels need one character after the last window "
-                "((L - offset - 1) // num_steps windows), and only full batches of num_steps columns and "
-                "batch_size rows")
-BATCH_DTYPE = "the batches' dtype: int32 whatever the corpus's integer dtype (tf.constant(x, tf.int32))"
-STREAMS = ("the sequential iterator's streams: from a random offset in [0, num_steps), the text reshaped into "
-           "batch_size contiguous rows, so that row j of a batch continues row j of the batch before")
+                "((L - offset - 1) // num_steps windows, streams of (L - offset - 1) // batch_size), and only full "
+                "batches of num_steps columns and batch_size rows")
+BATCH_DTYPE = ("the batches' type and dtype: int32 TensorFlow tensors whatever the corpus's integer dtype "
+               "(tf.constant(x, tf.int32)), not NumPy arrays")
+STREAMS = ("the sequential iterator's streams: from an offset drawn in [0, num_steps) with the rng given, the text "
+           "reshaped into batch_size contiguous rows, so that row j of a batch continues row j of the batch before")
 GLOBAL_NORM = ("the global norm: the square root of the sum of the squares of every entry of every gradient, and one "
                "scale min(1, theta / norm) for all of them")
 CLIP_RETURNS = ("what clip_gradients returns: a list of tensors, one per gradient, not (grads, norm); a "
                 "tf.IndexedSlices cannot be multiplied by a Python float (tf.convert_to_tensor makes it dense)")
-MODEL_STEP = ("the step in call: H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h), every term present, W_hh untransposed, "
-              "and the gradient flowing through every step")
+MODEL_STEP = ("the step in call: at each step t = 0..T-1, H = tanh(X[:, t] W_xh + H W_hh + b_h), every term present, "
+              "W_hh untransposed, and the gradient flowing through every step")
 MODEL_STATE = ("the state in call: start from the state passed in (begin_state only when it is None) and return the "
                "state after the last step")
 MODEL_DTYPE = ("the model's dtype: the one-hot inputs and begin_state in self.compute_dtype (tf.one_hot and tf.zeros "
@@ -270,9 +298,10 @@ TRAIN_STEP = ("the update: the batch's MEAN cross-entropy, its gradients clipped
 TRAIN_ARGUMENTS = ("an argument not honoured: epochs, batch_size and use_random_iter (True: the random iterator) as "
                    "given")
 SAMPLING = ("the sampling: argmax at temperature 0, else one draw from softmax(logits / temperature) with the rng "
-            "given")
+            "given (a fresh np.random.default_rng() when rng is None)")
 GEN_STATE = ("the state while generating: warm up on the prefix from begin_state(1), each character once and in "
-             "order, then feed each new character back in with the state the last call returned")
+             "order, take every new character (the first one too) from the logits of the last step fed, and feed it "
+             "back in with the state the last call returned")
 GEN_RETURNS = "what generate returns: the prefix followed by exactly num_chars new characters"
 
 HINTS = {
@@ -309,5 +338,8 @@ HINTS = {
     "gen_rng_ignored": SAMPLING,
     "gen_no_warm_up": GEN_STATE, "gen_prefix_fed_twice": GEN_STATE, "gen_state_not_fed_back": GEN_STATE,
     "gen_drops_prefix": GEN_RETURNS, "gen_one_short": GEN_RETURNS,
+    "random_yields_numpy": BATCH_DTYPE, "sequential_stream_one_too_long": WINDOW_COUNT,
+    "sequential_offset_from_global_random": STREAMS, "gen_rng_none_crashes": SAMPLING,
+    "gen_first_char_from_first_step": GEN_STATE,
 }
 BUGS = with_hints(BUGS, HINTS)

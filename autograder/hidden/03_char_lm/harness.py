@@ -71,13 +71,17 @@ def _lm_step(model, x_column, state=None):
 
 
 def _lm_collect(name, corpus, batch_size, num_steps, seed, limit=5000):
-    """Every batch one epoch of the student's iterator ``name`` yields, as [[X, Y], ...]."""
-    batches = []
-    for X, Y in globals()[name](corpus, int(batch_size), int(num_steps), np.random.default_rng(int(seed))):
-        batches.append([X, Y])
+    """Every batch one epoch of the student's iterator ``name`` yields, as {"batches": [[X, Y], ...], "kinds":
+    [[kind of X, kind of Y], ...]}: "tensor" for a TensorFlow tensor, else the Python type's name (the channel
+    carries both as arrays, so the kind says which one was yielded)."""
+    batches, kinds = [], []
+    for pair in globals()[name](corpus, int(batch_size), int(num_steps), np.random.default_rng(int(seed))):
+        batches.append(list(pair) if isinstance(pair, (tuple, list)) else pair)
+        kinds.append([("tensor" if tf.is_tensor(v) else type(v).__name__) for v in
+                      (pair if isinstance(pair, (tuple, list)) else [pair])])
         if len(batches) >= limit:
             break
-    return batches
+    return {"batches": batches, "kinds": kinds}
 
 
 def _lm_clip_sparse(grads, theta, sparse):

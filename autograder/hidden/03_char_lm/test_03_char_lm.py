@@ -22,7 +22,8 @@ import pytest
 import tensorflow as tf
 
 from assignments.common.checklib import (CheckFailed, check_close, check_dtype, check_finite, check_gradient,
-                                         check_shape, numeric_gradient_of_many, to_array)
+                                         check_shape, numeric_gradient_of_many, reshape_one_short, to_array,
+                                         type_name, type_phrase)
 from autograder import project
 from autograder.sandbox.inside.channel import numpy_arg, rng_arg
 from autograder.trusted.suite import Flagged, grading_settings, item
@@ -62,6 +63,12 @@ FLOOR_MARGIN = 0.003
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
+RNG_NONE = "with rng=None, generate samples with a fresh generator, rng = np.random.default_rng()"
+# A sequential stream one id too long leaves its labels one id short, and the reshape into streams fails; the public
+# check says the same
+STREAM_TOO_LONG = ("the labels are one id short of the streams: each stream holds (L - offset - 1) // n ids, one "
+                   "fewer than (L - offset) // n whenever L - offset is a multiple of n, since the last id of a "
+                   "stream needs the next id as its label")
 def text_with_ties(rng, alphabet, length):
     """Text over ``alphabet`` with very unequal counts, where some counts tie (so the tie-break shows)."""
     weights = 1.0 / np.arange(1, len(alphabet) + 1) ** 0.8
@@ -114,14 +121,24 @@ def shuffled_corpus(rng, length):
 def collect(student, name, corpus, batch_size, num_steps, seed):
     """One epoch of the student's iterator as (positions of the rows' first ids, X, Y), checked for shape and
     dtype, with Y checked to be the next ids of X."""
-    batches = student.call("_lm_collect", name, numpy_arg(corpus), batch_size, num_steps, seed)
+    try:
+        collected = student.call("_lm_collect", name, numpy_arg(corpus), batch_size, num_steps, seed)
+    except CheckFailed as err:
+        if name == "seq_data_iter_sequential" and reshape_one_short(str(err)):
+            raise CheckFailed(f"{name} failed for L={len(corpus)}, n={batch_size}, T={num_steps}: {STREAM_TOO_LONG}. "
+                              f"What it raised: {err}") from None
+        raise
+    batches, kinds = collected["batches"], collected["kinds"]
     where = {int(v): i for i, v in enumerate(corpus)}
     starts, Xs = [], []
-    if not isinstance(batches, list):
-        raise CheckFailed(f"{name} should yield pairs (X, Y), got {type(batches).__name__}")
     for b, pair in enumerate(batches):
         if not isinstance(pair, list) or len(pair) != 2:
             raise CheckFailed(f"{name}: batch {b} is not a pair (X, Y)")
+        for label, kind in zip("XY", kinds[b]):
+            if kind != "tensor":
+                raise CheckFailed(f"{name}: {label} of batch {b} is {type_phrase(kind)}, not a "
+                                  "TensorFlow tensor: yield tf.constant(..., tf.int32) for X and Y, as the docstring "
+                                  "says")
         X = check_shape(pair[0], (batch_size, num_steps), f"{name}: X of batch {b}")
         short = to_array(pair[1], f"{name}: Y of batch {b}").shape
         if len(short) == 2 and short[0] == batch_size and short[1] < num_steps:
@@ -342,6 +359,18 @@ def test_sequential_batches(student, rng):
         if len(starts) != stream // T:
             raise CheckFailed(f"seq_data_iter_sequential yielded {len(starts)} batches; streams of {stream} tokens "
                               f"hold {stream // T} batches of num_steps={T}")
+    # Streams one token too long show when L - offset is a multiple of n: always for n = 1, for one offset in n
+    # otherwise; 16 seeds of each size miss an iterator that draws its offset uniformly with probability below 1e-3.
+    corpus = shuffled_corpus(rng, 23)
+    for n, T in ((1, 2), (2, 3)):
+        for seed in rng.integers(2**31, size=16):
+            starts, _ = collect(student, "seq_data_iter_sequential", corpus, n, T, int(seed))
+            offset = int(starts[0].min()) if len(starts) else 0
+            stream = (23 - offset - 1) // n
+            if len(starts) != stream // T:
+                raise CheckFailed(f"seq_data_iter_sequential yielded {len(starts)} batches for L=23, n={n}, T={T} "
+                                  f"and offset {offset}; streams of (L - offset - 1) // n = {stream} tokens hold "
+                                  f"{stream // T} batches")
 
 
 @item("seq_data_iter_sequential", weight=1)
@@ -350,8 +379,10 @@ def test_sequential_offset_is_seeded(student, rng):
     corpus = shuffled_corpus(rng, 300)
     offsets = [int(collect(student, "seq_data_iter_sequential", corpus, 3, 6, seed)[0][0].min()) for seed in range(8)]
     again = int(collect(student, "seq_data_iter_sequential", corpus, 3, 6, 0)[0][0].min())
-    if again != offsets[0]:
-        raise CheckFailed("seq_data_iter_sequential gave different offsets for two generators with the same seed")
+    repeated = [int(collect(student, "seq_data_iter_sequential", corpus, 3, 6, seed)[0][0].min()) for seed in range(8)]
+    if again != offsets[0] or repeated != offsets:
+        raise CheckFailed("seq_data_iter_sequential gave different offsets for two generators with the same seed: "
+                          "draw the offset with the rng argument (rng.integers), not with np.random or random")
     if len(set(offsets)) < 2:
         raise CheckFailed("seq_data_iter_sequential used the same offset for 8 different seeds: draw it with rng")
 
@@ -604,7 +635,8 @@ def spy_run(student, corpus, settings, weights, init_seed=3, V=7, h=5):
 def check_history(history, epochs, what):
     if not isinstance(history, list) or len(history) != epochs:
         raise CheckFailed(f"{what}: train_char_lm must return a list of {epochs} perplexities (one per epoch, "
-                          f"epochs={epochs}), got {history!r:.120}")
+                          f"epochs={epochs}), got " + (f"{history!r:.120}" if isinstance(history, (list, tuple, dict))
+                                                       else type_phrase(type_name(history))))
     values = check_finite(to_array(history, "the returned perplexities", np.float64), "the returned perplexities")
     if np.any(values < 1.0 - 1e-6):
         raise CheckFailed(f"{what}: a perplexity is at least 1, got {values.tolist()}")
@@ -982,7 +1014,7 @@ def generation_model(student, seed, temperature=1.0, memory=0.5, h=16):
 
 def generated_ids(text, prefix, num_chars, what):
     if not isinstance(text, str):
-        raise CheckFailed(f"{what}: generate must return a str, got {type(text).__name__}")
+        raise CheckFailed(f"{what}: generate must return a str, got {type_phrase(type_name(text))}")
     if not text.startswith(prefix) or len(text) != len(prefix) + num_chars:
         raise CheckFailed(f"{what}: generate must return the prefix followed by {num_chars} new characters "
                           f"({len(prefix) + num_chars} in all); got {text!r:.80} ({len(text)} characters)")
@@ -1020,7 +1052,10 @@ def informative_prefix(w, rng, length=8, tries=30, horizon=12):
         prefix = "".join(rng.choice(VOCAB, size=length))
         ids = [VOCAB.index(c) for c in prefix]
         full = after(ids)
-        if not (separates(full, after(ids[-1:])) and separates(full, after(ids + ids[-1:]))):
+        # the first new character comes from the last prefix step's logits: not from a restart on the last character,
+        # not from the last character fed twice, not from the first step's logits
+        if not (separates(full, after(ids[-1:])) and separates(full, after(ids + ids[-1:]))
+                and separates(full, after(ids[:1]))):
             continue
         restarted, text = {}, list(ids)
         for _ in range(horizon):
@@ -1127,6 +1162,13 @@ def test_sampling_follows_temperature(student, rng):
                 f"stays within {Z_RANGE[0]} <= z <= {Z_RANGE[1]} except with a tiny probability). "
                 f"{'They look drawn from a flatter distribution' if z < 0 else 'They look drawn from a sharper distribution'}"
                 ": divide the logits by the temperature, then sample from the softmax with rng.")
+    # rng=None (or left out) promises a fresh unseeded generator
+    what_free = f"generate(model, {prefix!r}, 20, temperature=1.0) without an rng"
+    try:
+        free = student.call("generate", model, prefix, 20, c2i, list(VOCAB), temperature=1.0)
+    except CheckFailed as err:
+        raise CheckFailed(f"{what_free} failed: {RNG_NONE}. What it raised: {err}") from None
+    generated_ids(free, prefix, 20, what_free)
     # the last text is 300 draws from a model screened to be far from greedy: a generate that ignores rng writes
     # it again only by rare chance (0 of 120 seeds for gen_rng_ignored, bench/results/miss_rates.md)
     again = student.call("generate", model, prefix, SAMPLE_CHARS, c2i, list(VOCAB), temperature=1.6,
