@@ -1,4 +1,5 @@
-"""JupyterHub for an rnnkit course on one machine (``make hub`` starts it; ``deploy/README.md`` sets the machine up).
+"""JupyterHub for an rnnkit course on one machine: ``make hub`` starts it (README.md, "Running a course on JupyterHub",
+sets the machine up).
 
 - Accounts are the machine's Unix accounts, logged in with PAM (their own password). The hub runs as root and
   starts each user's JupyterLab as that user, from the shared Jupyter environment (``RNNKIT_HUB_ENV``, made by
@@ -46,6 +47,7 @@ c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.hub_port = HUB_API_PORT
 c.ConfigurableHTTPProxy.command = [PROXY]
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{PROXY_API_PORT}"
+c.ConfigurableHTTPProxy.pid_file = os.path.join(STATE, "jupyterhub-proxy.pid")
 c.JupyterHub.db_url = "sqlite:///" + os.path.join(STATE, "jupyterhub.sqlite")
 c.JupyterHub.cookie_secret_file = os.path.join(STATE, "jupyterhub_cookie_secret")
 c.JupyterHub.pid_file = os.path.join(STATE, "jupyterhub.pid")
@@ -84,4 +86,5 @@ c.JupyterHub.services = [{
     "environment": {"PATH": os.path.join(KIT, ".venv", "bin") + ":/usr/local/bin:/usr/bin:/bin",
                     "HOME": COURSE_HOME, "TF_CPP_MIN_LOG_LEVEL": "3"},
     "oauth_no_confirm": True,
+    "timeout": 240,   # seconds the hub waits for it at start (30 by default: too few on a loaded 2-core machine)
 }]

@@ -120,13 +120,19 @@ def answer_cell(page, marker):
     return page.locator(".jp-Notebook .jp-Cell", has_text=marker).first
 
 
-def type_into(page, cell, text):
-    """Replaces a cell's text by ``text`` as a person would with the keyboard: click, select all, type (inserted as
-    typed text, so that the editor's auto-indent does not re-indent pasted code)."""
+def type_into(page, cell, text, markdown=False):
+    """Replaces a cell's text by ``text`` as a person would with the keyboard: into the cell's editor (a double click
+    opens a markdown cell's), select all, type (inserted as typed text, so that the editor's auto-indent does not
+    re-indent pasted code). Keys are sent only once the editor has the focus: in command mode they are shortcuts."""
     cell.scroll_into_view_if_needed()
+    if markdown:
+        cell.dblclick()
     cell.locator(".cm-content").click()
+    editing = page.locator(".jp-Notebook .jp-Cell.jp-mod-active .cm-editor.cm-focused")   # the cell, once typed in
+    editing.wait_for()
     page.keyboard.press("Control+a")
     page.keyboard.insert_text(text)
+    assert text.splitlines()[0] in editing.inner_text()
 
 
 def run_all(page):
@@ -141,9 +147,9 @@ def student_works(browser, server, user, answers, written=None, shots_prefix="")
     page = log_in(browser, server, user)
     open_lab(page, server, user)
     open_assignments(page)
-    page.wait_for_selector(f"text={A1}")
+    page.locator(".list_item", has_text=A1).first.wait_for()
     shot(server, page, f"{shots_prefix}1-assignments")
-    page.locator(".list_item", has_text=A1).locator("button:has-text('Fetch')").click()
+    page.locator(".list_item", has_text=A1).get_by_role("button", name="Fetch", exact=True).click()
     page.locator(".list_item", has_text=A1).locator("a:has-text('01_rnn_cell.ipynb'), a:has-text('01_rnn_cell')") \
         .first.wait_for()
     page.goto(server.url + f"/user/{user}/lab/tree/{A1}/{A1}.ipynb")
@@ -151,10 +157,7 @@ def student_works(browser, server, user, answers, written=None, shots_prefix="")
     for grade_id, source in answers.items():
         type_into(page, answer_cell(page, f"def {grade_id}("), source)
     if written:
-        cell = answer_cell(page, "YOUR ANSWER HERE")
-        cell.scroll_into_view_if_needed()
-        cell.dblclick()
-        type_into(page, cell, written)
+        type_into(page, answer_cell(page, "YOUR ANSWER HERE"), written, markdown=True)
     run_all(page)
     # the public checks of the two items print their lines once TensorFlow has imported and the cells ran
     for grade_id in answers:
@@ -172,7 +175,7 @@ def student_works(browser, server, user, answers, written=None, shots_prefix="")
     page.goto(server.url + f"/user/{user}/lab")
     open_lab(page, server, user)
     open_assignments(page)
-    page.locator(".list_item", has_text=A1).locator("button:has-text('Submit')").first.click()
+    page.locator(".list_item", has_text=A1).get_by_role("button", name="Submit", exact=True).first.click()
     page.wait_for_function("() => !document.body.innerText.includes('There are no submitted assignments')",
                            timeout=SLOW)
     shot(server, page, f"{shots_prefix}4-submitted")
