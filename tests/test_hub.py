@@ -17,7 +17,6 @@ import glob
 import os
 import re
 import shutil
-import tempfile
 import time
 
 import pytest
@@ -109,10 +108,13 @@ def open_lab(page, server, user):
 
 
 def open_assignments(page):
-    """The Assignments tab (nbgrader's assignment list), from JupyterLab's Nbgrader menu."""
+    """The Assignments tab (nbgrader's assignment list), from JupyterLab's Nbgrader menu; returns the menu's items
+    (a student's has no Formgrader and no Create Assignment)."""
     page.click("div.lm-MenuBar-itemLabel:text-is('Nbgrader')")
+    items = page.locator("li.lm-Menu-item .lm-Menu-itemLabel").all_inner_texts()
     page.click("li.lm-Menu-item:has-text('Assignment List')")
-    page.wait_for_selector("#nbgrader-assignment-list, .nbgrader-assignment-list, #released_assignments_list")
+    page.locator(".list_item").first.wait_for()
+    return items
 
 
 def answer_cell(page, marker):
@@ -146,7 +148,8 @@ def student_works(browser, server, user, answers, written=None, shots_prefix="")
     notebook's text after the run is in ``page.ran``)."""
     page = log_in(browser, server, user)
     open_lab(page, server, user)
-    open_assignments(page)
+    menu = open_assignments(page)
+    assert "Assignment List" in menu and not {"Formgrader", "Create Assignment"} & set(menu), menu
     page.locator(".list_item", has_text=A1).first.wait_for()
     shot(server, page, f"{shots_prefix}1-assignments")
     page.locator(".list_item", has_text=A1).get_by_role("button", name="Fetch", exact=True).click()
@@ -262,9 +265,24 @@ def test_two_students_submit_the_instructor_grades_and_a_student_reads_the_feedb
 
 # --- the hostile student of issue 27, in a terminal of their own ---
 
+def terminal(user, *command, check=False):
+    """A command ``user`` types in a terminal of their own, with the course server's Jupyter environment."""
+    return as_user(user, *command, check=check, env={"PATH": f"{hub_server.HUB_ENV}/bin:/usr/local/bin:/usr/bin:/bin"})
+
+
 def mallory(*command, check=False):
-    return as_user(MALLORY, *command, check=check,
-                   env={"PATH": f"{hub_server.HUB_ENV}/bin:/usr/local/bin:/usr/bin:/bin"})
+    return terminal(MALLORY, *command, check=check)
+
+
+def fetch_and_submit(user=MALLORY, *extra):
+    """``user`` fetches Assignment 1 in a folder of their own and submits it (``extra``: more of nbgrader submit's
+    arguments); returns the folder."""
+    workdir = os.path.join(home(user), f"work-{len(os.listdir(home(user)))}")
+    terminal(user, "mkdir", "-p", workdir, check=True)
+    terminal(user, "sh", "-c", f"cd {workdir} && nbgrader fetch_assignment {A1} --course rnnkit", check=True)
+    terminal(user, "sh", "-c", f"cd {workdir} && nbgrader submit {A1} --course rnnkit " + " ".join(extra),
+             check=True)
+    return workdir
 
 
 def test_a_student_reads_nothing_of_the_course(server):
@@ -280,23 +298,17 @@ def test_a_student_reads_nothing_of_the_course(server):
 def test_a_student_reaches_no_other_students_work(server):
     assert mallory("ls", home(ALICE)).returncode != 0
     inbound = os.path.join(server.hub.exchange, "rnnkit", "inbound")
+    if not glob.glob(os.path.join(inbound, f"{ALICE}+{A1}+*")):   # this test alone: alice submits from her terminal
+        fetch_and_submit(ALICE)
     assert mallory("ls", inbound).returncode != 0   # nbgrader's inbound: others may write, not list
-    theirs = sorted(glob.glob(os.path.join(inbound, f"{ALICE}+{A1}+*", f"{A1}.ipynb")))
-    assert theirs, "alice's submission is in the exchange (the end-to-end test ran first)"
-    assert mallory("cat", theirs[-1]).returncode != 0, "a submission's name is guessable from the time it was made"
-
-
-def fetch_and_submit(*extra):
-    workdir = tempfile.mkdtemp(prefix="mallory-", dir="/tmp")   # mallory's own (made as root: handed to her)
-    shutil.rmtree(workdir)
-    mallory("mkdir", "-p", workdir, check=True)
-    mallory("sh", "-c", f"cd {workdir} && nbgrader fetch_assignment {A1} --course rnnkit", check=True)
-    mallory("sh", "-c", f"cd {workdir} && nbgrader submit {A1} --course rnnkit " + " ".join(extra), check=True)
-    return workdir
+    # nbgrader's submissions are readable by whoever knows their folder's name, which ends in 72 random bits
+    # (nbgrader's ExchangeSubmit.add_random_string): without a listing, another student cannot find them.
+    names = [os.path.basename(p) for p in glob.glob(os.path.join(inbound, f"{ALICE}+{A1}+*"))]
+    assert names and all(re.fullmatch(rf"{ALICE}\+{A1}\+[^+]+ UTC\+[A-Za-z0-9_-]{{12}}", n) for n in names), names
 
 
 def test_a_student_cannot_submit_as_another(server):
-    fetch_and_submit("--student", CAROL)
+    fetch_and_submit(MALLORY, "--student", CAROL)
     collected = server.rnnkit("collect", A1)
     taken = os.path.exists(os.path.join(server.course_dir, "submitted", CAROL, A1))
     if taken and MALLORY not in collected:
@@ -305,9 +317,9 @@ def test_a_student_cannot_submit_as_another(server):
 
 
 def test_a_forged_submission_time_is_flagged_or_ignored(server):
-    fetch_and_submit()
+    fetch_and_submit(MALLORY)
     inbound = os.path.join(server.hub.exchange, "rnnkit", "inbound")
-    mine = sorted(glob.glob(os.path.join(inbound, f"{MALLORY}+{A1}+*")))[-1]
+    mine = sorted(glob.glob(os.path.join(inbound, f"{MALLORY}+{A1}+*")), key=os.path.getmtime)[-1]
     forged = "2020-01-01 00:00:00.000000 UTC"
     assert mallory("sh", "-c", f"echo '{forged}' > '{mine}/timestamp.txt'").returncode == 0   # her own file
     said = server.rnnkit("collect", A1) + server.rnnkit("autograde", A1, "--student", MALLORY)
