@@ -17,6 +17,7 @@ import glob
 import os
 import re
 import shutil
+import tempfile
 import time
 
 import pytest
@@ -44,9 +45,11 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def shots(tmp_path_factory):
-    folder = os.environ.get("RNNKIT_SCREENSHOTS") or str(tmp_path_factory.mktemp("hub-screenshots"))
-    os.makedirs(folder, exist_ok=True)
+def shots():
+    """The screenshots' folder: kept after the run (the test prints it; under xdist, see the README's path)."""
+    folder = os.environ.get("RNNKIT_SCREENSHOTS") or os.path.join(tempfile.gettempdir(), "rnnkit-hub-screenshots")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
     return folder
 
 
@@ -259,28 +262,30 @@ def test_two_students_submit_the_instructor_grades_and_a_student_reads_the_feedb
         alice.goto(server.url + f"/user/{ALICE}/files/{relative}")
         text = alice.inner_text("body")
         shot(server, alice, "6-alice-feedback-page")
-        assert "rnn_forward" in text and "1.5" in text, text[:3000]
+        total = sum(v for k, v in scores[ALICE].items() if k.startswith("test_")) + 1.5   # and the written answer
+        assert f"Score: {total:.1f} / 17.0" in text and "Written response (Score: 1.5 / 2.0)" in text, text[:3000]
         browser.close()
 
 
 # --- the hostile student of issue 27, in a terminal of their own ---
 
-def terminal(user, *command, check=False):
-    """A command ``user`` types in a terminal of their own, with the course server's Jupyter environment."""
-    return as_user(user, *command, check=check, env={"PATH": f"{hub_server.HUB_ENV}/bin:/usr/local/bin:/usr/bin:/bin"})
+def terminal(server, user, *command, check=False):
+    """A command ``user`` types in a terminal of their own: the environment their JupyterLab's terminal has."""
+    return as_user(user, *command, check=check, env={"PATH": f"{hub_server.HUB_ENV}/bin:/usr/local/bin:/usr/bin:/bin",
+                                                     "RNNKIT_HUB_EXCHANGE": server.hub.exchange})
 
 
-def mallory(*command, check=False):
-    return terminal(MALLORY, *command, check=check)
+def mallory(server, *command, check=False):
+    return terminal(server, MALLORY, *command, check=check)
 
 
-def fetch_and_submit(user=MALLORY, *extra):
+def fetch_and_submit(server, user, *extra):
     """``user`` fetches Assignment 1 in a folder of their own and submits it (``extra``: more of nbgrader submit's
     arguments); returns the folder."""
     workdir = os.path.join(home(user), f"work-{len(os.listdir(home(user)))}")
-    terminal(user, "mkdir", "-p", workdir, check=True)
-    terminal(user, "sh", "-c", f"cd {workdir} && nbgrader fetch_assignment {A1} --course rnnkit", check=True)
-    terminal(user, "sh", "-c", f"cd {workdir} && nbgrader submit {A1} --course rnnkit " + " ".join(extra),
+    terminal(server, user, "mkdir", "-p", workdir, check=True)
+    terminal(server, user, "sh", "-c", f"cd {workdir} && nbgrader fetch_assignment {A1} --course rnnkit", check=True)
+    terminal(server, user, "sh", "-c", f"cd {workdir} && nbgrader submit {A1} --course rnnkit " + " ".join(extra),
              check=True)
     return workdir
 
@@ -288,19 +293,19 @@ def fetch_and_submit(user=MALLORY, *extra):
 def test_a_student_reads_nothing_of_the_course(server):
     kit, course = server.kit, server.course_dir
     for path in (os.path.join(course, "source", A1, f"{A1}.ipynb"), os.path.join(course, "gradebook.db"),
-                 os.path.join(kit, "solutions", "rnn_cell.py"),
-                 os.path.join(kit, "autograder", "hidden", A1, f"test_{A1}.py"), os.path.join(course, ".rnnkit-secret")):
-        assert mallory("cat", path).returncode != 0, path
+                 os.path.join(course, ".rnnkit-secret"), os.path.join(kit, "solutions", "rnn_cell.py"),
+                 os.path.join(kit, "autograder", "hidden", A1, f"test_{A1}.py")):
+        assert mallory(server, "cat", path).returncode != 0, path
     for folder in (home(COURSE), kit, course, os.path.join(course, "submitted")):
-        assert mallory("ls", folder).returncode != 0, folder
+        assert mallory(server, "ls", folder).returncode != 0, folder
 
 
 def test_a_student_reaches_no_other_students_work(server):
-    assert mallory("ls", home(ALICE)).returncode != 0
+    assert mallory(server, "ls", home(ALICE)).returncode != 0
     inbound = os.path.join(server.hub.exchange, "rnnkit", "inbound")
     if not glob.glob(os.path.join(inbound, f"{ALICE}+{A1}+*")):   # this test alone: alice submits from her terminal
-        fetch_and_submit(ALICE)
-    assert mallory("ls", inbound).returncode != 0   # nbgrader's inbound: others may write, not list
+        fetch_and_submit(server, ALICE)
+    assert mallory(server, "ls", inbound).returncode != 0   # nbgrader's inbound: others may write, not list
     # nbgrader's submissions are readable by whoever knows their folder's name, which ends in 72 random bits
     # (nbgrader's ExchangeSubmit.add_random_string): without a listing, another student cannot find them.
     names = [os.path.basename(p) for p in glob.glob(os.path.join(inbound, f"{ALICE}+{A1}+*"))]
@@ -308,7 +313,7 @@ def test_a_student_reaches_no_other_students_work(server):
 
 
 def test_a_student_cannot_submit_as_another(server):
-    fetch_and_submit(MALLORY, "--student", CAROL)
+    fetch_and_submit(server, MALLORY, "--student", CAROL)
     collected = server.rnnkit("collect", A1)
     taken = os.path.exists(os.path.join(server.course_dir, "submitted", CAROL, A1))
     if taken and MALLORY not in collected:
@@ -317,11 +322,11 @@ def test_a_student_cannot_submit_as_another(server):
 
 
 def test_a_forged_submission_time_is_flagged_or_ignored(server):
-    fetch_and_submit(MALLORY)
+    fetch_and_submit(server, MALLORY)
     inbound = os.path.join(server.hub.exchange, "rnnkit", "inbound")
     mine = sorted(glob.glob(os.path.join(inbound, f"{MALLORY}+{A1}+*")), key=os.path.getmtime)[-1]
     forged = "2020-01-01 00:00:00.000000 UTC"
-    assert mallory("sh", "-c", f"echo '{forged}' > '{mine}/timestamp.txt'").returncode == 0   # her own file
+    assert mallory(server, "sh", "-c", f"echo '{forged}' > '{mine}/timestamp.txt'").returncode == 0   # her own file
     said = server.rnnkit("collect", A1) + server.rnnkit("autograde", A1, "--student", MALLORY)
     with Gradebook(f"sqlite:///{server.course_dir}/gradebook.db") as gb:
         recorded = gb.find_submission(A1, MALLORY).timestamp
