@@ -42,7 +42,7 @@ SLOW_FIXTURES = {"built", "level", "zygote", "forger"}
 # a Jupyter server) are made once. (Not ``--dist loadgroup``: pytest-xdist 3.8 appends the group to ``_nodeid``, which
 # pytest 9 no longer reads, so every test was dealt alone and every module fixture made on both workers.)
 # The scheduler deals scopes in collection order: the longest come first, so that no long one starts last.
-LONGEST_FIRST = ("test_grading", "test_pipeline", "test_hostile_data_02", "test_hostile", "test_formgrader_browser")
+LONGEST_FIRST = ("test_hub", "test_grading", "test_pipeline", "test_hostile_data_02", "test_hostile", "test_formgrader_browser")
 
 
 def _module(item):
