@@ -27,10 +27,13 @@ def _setting(default, help_text):
 
 @dataclass(frozen=True)
 class Settings:
-    call_timeout: float = _setting(120.0, "seconds one call into the student's code may take")
-    load_timeout: float = _setting(180.0, "seconds running the student's answer cells may take")
-    budget: float = _setting(0.0, "wall-clock seconds all of one submission's student code may take together; "
+    call_timeout: float = _setting(120.0, "seconds of CPU time one call into the student's code may take")
+    load_timeout: float = _setting(180.0, "seconds of CPU time running the student's answer cells may take")
+    budget: float = _setting(0.0, "seconds of CPU time all of one submission's student code may take together; "
                                   "0: 3 x what the reference needs on a loaded 2-core machine, at least 180")
+    wall_factor: float = _setting(3.0, "wall-clock seconds that count as one second of CPU time (code that sleeps "
+                                       "or waits still ends); where the machine cannot count a submission's CPU "
+                                       "time, every timeout is wall-clock seconds")
     threads: int = _setting(2, "TensorFlow threads of the student's process")
     memory_gb: float = _setting(4.0, "address space of each student process (TensorFlow alone maps about 1.9 GB)")
     processes: int = _setting(1024, "processes and threads of each student process (RLIMIT_NPROC)")
@@ -47,6 +50,11 @@ class Settings:
     warm: bool = _setting(True, "warm graders and zygotes (TensorFlow imported once); false grades cold")
     service: bool = _setting(True, "keep the warm graders running between commands (a grading service per course)")
     service_idle: float = _setting(900.0, "seconds without work after which the grading service ends")
+
+    def __post_init__(self):
+        if self.wall_factor < 1:
+            raise RnnkitError(f"wall_factor: {self.wall_factor!r} must be at least 1 (a wall-clock second never "
+                              "counts for more than a second of CPU time)")
 
     def to_dict(self):
         return asdict(self)
