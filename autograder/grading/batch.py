@@ -148,7 +148,7 @@ def neighbour_timeouts(outcome):
     if outcome.status != GRADED:
         return []
     timeouts = (outcome.results or {}).get("provenance", {}).get("student_timeouts") or []
-    return sorted({str(t.get("item")) for t in timeouts if t.get("by") == "wall"})
+    return sorted({str(t.get("item") or "the answer cells") for t in timeouts if t.get("by") == "wall"})
 
 
 def _regrade_alone(course, contended, settings, schedule, progress, echo):

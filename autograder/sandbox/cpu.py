@@ -28,7 +28,7 @@ class Budget:
         wall_factor: how many wall-clock seconds count as one second of charge where CPU time is counted.
     """
 
-    def __init__(self, seconds=None, wall_factor=3.0):
+    def __init__(self, seconds, wall_factor):
         if wall_factor < 1:
             raise ValueError(f"wall_factor must be at least 1, not {wall_factor!r}")
         self.seconds, self.wall_factor = seconds, float(wall_factor)

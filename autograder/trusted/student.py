@@ -28,6 +28,7 @@ from assignments.common.checklib import CheckFailed
 from autograder import scratch
 from autograder.sandbox import cgroup, cpu, launch, warm
 from autograder.sandbox.inside import channel
+from autograder.settings import Settings
 
 MAX_REPLY_BYTES = 64 * 2**20   # one reply line (an answer with arrays in base64)
 OUTPUT_TAIL_CHARS = 4000
@@ -62,7 +63,8 @@ class StudentProcess:
     """
 
     def __init__(self, cells, assignment_dir, level, limits=launch.Limits(), missing=(),
-                 load_timeout=180, call_timeout=60, threads=2, reference_source=None, budget=None, wall_factor=3.0):
+                 load_timeout=180, call_timeout=60, threads=2, reference_source=None, budget=None,
+                 wall_factor=Settings.wall_factor):
         self.cells = list(cells)
         self.missing = set(missing)
         self.assignment_dir = assignment_dir
@@ -317,11 +319,14 @@ class StudentProcess:
             return StudentTimeout(f"{what} was stopped: the time budget of the whole submission ({self.budget:g} s"
                                   f"{' of CPU time' if step.counted else ''}) ran out while it ran ({used}); look "
                                   "for slow or sleeping code")
+        if not step.counted:
+            return StudentTimeout(f"{what} {doing} within {step.timeout:g} s (an infinite loop, or far too slow); "
+                                  "the grader stopped it")
         if step.ended_by == "cpu":
             return StudentTimeout(f"{what} {doing} within {step.timeout:g} s of CPU time (an infinite loop, or far "
                                   "too slow); the grader stopped it")
-        return StudentTimeout(f"{what} {doing} within {step.timeout * step.factor:g} s ({used}: sleeping or "
-                              "waiting code, an infinite loop, or far too slow); the grader stopped it")
+        return StudentTimeout(f"{what} {doing} within {step.timeout:g} s of CPU time or {step.timeout * step.factor:g}"
+                              f" s of wall clock ({used}: look for sleeping or waiting code); the grader stopped it")
 
     def _send(self, request, timeout, what, window=None):
         """Writes ``request`` (given the next id) before the step's deadline: a process that does not read its
