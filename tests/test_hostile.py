@@ -117,7 +117,7 @@ def test_sleeping_just_under_the_timeout_runs_out_the_submissions_budget(level):
     student = StudentProcess(cells, None, level, load_timeout=300, call_timeout=5)
     try:
         assert student.call("slow") == 1                     # loading (TensorFlow) and one sleep, unbudgeted
-        student.budget = student.spent + 2                   # as if earlier sleepy calls had left 2 s
+        student.budget = student.spent + 1                   # as if earlier sleepy calls had left 1 s (3 s asleep)
         with pytest.raises(StudentTimeout, match="time budget of the whole submission .* ran out while it ran"):
             student.call("slow")                             # stopped when the budget runs out, not at 5 s
         with pytest.raises(StudentTimeout, match="used up the time budget"):

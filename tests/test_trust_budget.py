@@ -3,6 +3,8 @@ offers a control group (autograder/sandbox/cgroup.py), processes that each stay 
 add up past the submission's budget; the kernel stops them inside the group, and the check fails as the student's
 doing (it is not retried as a kill from outside would be). Where there is none, the fallback is named."""
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -80,3 +82,25 @@ def test_groups_of_graders_that_died_are_removed(budget):
             if os.path.isdir(folder):
                 os.rmdir(folder)
     assert not any(os.path.exists(f) for f in group.folders.values())
+
+
+def test_a_group_has_a_cpu_share_of_its_own_and_counts_its_cpu_time(budget):
+    """Issue 27, item 4: a submission's processes share the cores as one (its group's weight is one ordinary
+    process's), and their CPU time, dead processes' included, is what its timeouts count (tests/test_neighbours.py
+    grades beside a hog)."""
+    kind, note = cgroup.cpu_status()
+    if kind == "none":
+        assert any("no CPU share" in gap for gap in launch.gaps("none")), launch.gaps("none")
+        pytest.skip(f"this machine gives a submission no CPU share of its own ({note}); the gap is announced")
+    group = cgroup.Group.create(2**30, 64)
+    try:
+        if kind == "share":
+            share = group.folders["cpu"] if group.kind == "v1" else group.folders[""]
+            name, weight = ("cpu.shares", cgroup.V1_SHARES) if group.kind == "v1" else ("cpu.weight", cgroup.V2_WEIGHT)
+            assert open(os.path.join(share, name)).read().strip() == str(weight)
+        assert group.cpu_seconds() == 0.0
+        busy = "import time\nstart = time.process_time()\nwhile time.process_time() - start < 0.5:\n    pass\n"
+        subprocess.run([sys.executable, "-c", busy], preexec_fn=group.join, check=True)   # ended: still counted
+        assert group.cpu_seconds() >= 0.5
+    finally:
+        group.close()

@@ -19,6 +19,7 @@ next run skips what is graded and unchanged (``--force`` regrades).
 """
 from concurrent.futures import ThreadPoolExecutor, as_completed
 import contextlib
+import dataclasses
 import fcntl
 import os
 import sqlite3
@@ -26,7 +27,7 @@ import sqlite3
 from autograder import grades, notebooks, settings as settings_module
 from autograder.errors import RnnkitError
 from autograder.grading import distributed, gradebook, pool, submission
-from autograder.grading.job import GRADER_FAILURE, KEPT, Outcome, Task
+from autograder.grading.job import GRADED, GRADER_FAILURE, KEPT, Outcome, Task
 from autograder.progress import Progress
 from autograder.results import SubmissionResults
 
@@ -133,19 +134,25 @@ def autograde(course, assignments, students=None, level="bubblewrap", force=Fals
         course.secret()   # a malformed secret is refused in one line before anything is graded
         todo = tasks(course, assignments, students, level, force, items, salts, settings, echo)
         graded = {}
+
+        def schedule(todo, jobs):
+            if dask:
+                return distributed.schedule(todo, dask, workers=max(1, jobs), security=dask_security)
+            return outcomes(grader, todo, jobs)
         with contextlib.ExitStack() as stack, Progress(len(todo), "autograde", echo) as progress:
             if grader is None and not dask and todo:
                 grader = stack.enter_context(pool.Pool(jobs, settings.warm))
+            contended = []
             for attempt in range(settings.retries + 1):
-                if dask:
-                    ready = distributed.schedule(todo, dask, workers=max(1, jobs), security=dask_security)
-                else:
-                    ready = outcomes(grader, todo, jobs)
+                crowded = min(max(1, jobs), len(todo)) > 1
                 retry = []
-                for outcome in ready:
+                for outcome in schedule(todo, jobs):
                     if outcome.failed and attempt < settings.retries:
                         echo(f"{_name(outcome)}: grader failure ({outcome.reason}); trying again")
                         retry.append(outcome.task)
+                        continue
+                    if crowded and neighbour_timeouts(outcome):
+                        contended.append(outcome)   # recorded once it is graded alone, after the others
                         continue
                     results = _record(course, outcome, progress)
                     if results is not None:
@@ -153,16 +160,52 @@ def autograde(course, assignments, students=None, level="bubblewrap", force=Fals
                 todo = retry
                 if not todo:
                     break
+            graded.update(_regrade_alone(course, contended, settings, schedule, progress, echo))
     return graded, progress.failures
+
+
+def neighbour_timeouts(outcome):
+    """The items of a graded outcome that ran out of time by the wall clock (a neighbour's doing, possibly: see
+    :mod:`autograder.sandbox.cpu`); a timeout by the submission's own CPU time is its own, wherever it ran."""
+    if outcome.status != GRADED:
+        return []
+    timeouts = outcome.results.provenance.get("student_timeouts") or []
+    return sorted({str(t.get("item") or "the answer cells") for t in timeouts if t.get("by") == "wall"})
+
+
+def _regrade_alone(course, contended, settings, schedule, progress, echo):
+    """Grades again, one at a time and after all the others, the submissions that ran out of time by the wall clock
+    beside another grading; the alone verdict is the one kept (a grader failure then is not a grade, and the
+    contended grade is not kept either). Returns ``{key: SubmissionResults}`` of those recorded."""
+    graded = {}
+    for outcome in contended:
+        items = ", ".join(neighbour_timeouts(outcome))
+        echo(f"{_name(outcome)}: ran out of time beside another grading ({items}); grading it again alone")
+        results_file = course.results_file(outcome.task.student, outcome.task.assignment)
+        log = course.log_file(outcome.task.student, outcome.task.assignment)
+        os.makedirs(os.path.dirname(log), exist_ok=True)
+        os.replace(results_file, log + ".contended-results.json")   # never kept in place of the alone verdict
+        task, alone = dataclasses.replace(outcome.task, force=True), None
+        for attempt in range(settings.retries + 1):
+            alone = list(schedule([task], 1))[0]
+            if not alone.failed or attempt == settings.retries:
+                break
+            echo(f"{_name(alone)}: grader failure ({alone.reason}); trying again")
+        note = f"timed out beside another grading ({items}), regraded alone: this is the alone grade"
+        results = _record(course, alone, progress, note=note)
+        if results is not None:
+            graded[alone.task.key] = results
+    return graded
 
 
 def _name(outcome):
     return f"{outcome.task.student}/{outcome.task.assignment}"
 
 
-def _record(course, outcome, progress):
-    """Writes one outcome into the course (autograded notebook, gradebook) and says it in one line; returns its
-    :class:`SubmissionResults`, or None if it is not a grade."""
+def _record(course, outcome, progress, note=""):
+    """Writes one outcome into the course (autograded notebook, gradebook) and says it in one line (``note``: why it
+    was graded as it was, if anything is to be said); returns its :class:`SubmissionResults`, or None if it is not a
+    grade."""
     student, assignment = outcome.task.student, outcome.task.assignment
     log = course.log_file(student, assignment)
     results = None if outcome.failed else outcome.results
@@ -180,7 +223,7 @@ def _record(course, outcome, progress):
                       f"the gradebook: {type(err).__name__}: {err}; run `rnnkit autograde` again to record it",
                       failed=True)
         return None
-    note = "unchanged, kept" if outcome.status == KEPT else f"{outcome.seconds:.1f} s"
+    note = ("unchanged, kept" if outcome.status == KEPT else f"{outcome.seconds:.1f} s") + (f"; {note}" if note else "")
     if results.flagged:
         note += f"; FLAGGED for review ({', '.join(t.name for t in results.flagged)}): the reason is in {log}"
     progress.done(grades.summary_line(course, student, assignment, note, results.note))

@@ -123,6 +123,7 @@ class Finished:
     student_output: str = ""
     student_seconds: float = 0.0
     student_starts: list = field(default_factory=lambda: [0, 0])   # processes started [all, without a zygote]
+    student_timeouts: list = field(default_factory=list)  # [{"item", "by": "cpu" or "wall", ...}] (sandbox.cpu)
 
     def write(self, path):
         data = asdict(self)

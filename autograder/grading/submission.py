@@ -124,7 +124,8 @@ def _grade(course, task, runner, log):
     else:
         finished = _run_suite(course, task, settings, layout, answers, (seed, hidden_seed), runner, log)
         records, note = [vars(r) for r in finished.records], None
-        provenance.update(student_seconds=finished.student_seconds, student_starts=finished.student_starts)
+        provenance.update(student_seconds=finished.student_seconds, student_starts=finished.student_starts,
+                          student_timeouts=finished.student_timeouts)
     return SubmissionResults.from_records(layout.points, records, note, task.items, provenance=provenance)
 
 

@@ -334,6 +334,12 @@ def gaps(level):
     if kind == "none":
         found.append(f"no cgroup for a submission's memory and processes together ({note}): memory is limited per "
                      "process (RLIMIT_AS) and the processes by RLIMIT_NPROC")
+    cpu_kind, cpu_note = cgroup.cpu_status()
+    if cpu_kind != "share":
+        found.append(f"no CPU share of its own for a submission ({cpu_note}): a neighbour graded beside it takes "
+                     "cores by its number of processes" + ("; timeouts count wall-clock seconds, and one that ran out "
+                                                           "beside another grading is graded again alone"
+                                                           if cpu_kind == "none" else ""))
     if level == "bubblewrap":
         options = _bwrap_options()
         if "--size" not in options:

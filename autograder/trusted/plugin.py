@@ -40,7 +40,8 @@ def pytest_configure(config):
         config._rnnkit_student = StudentProcess(
             job.cells, job.release, job.level, limits=job.sandbox_limits(), missing=job.missing,
             threads=settings.threads, load_timeout=settings.load_timeout, call_timeout=settings.call_timeout,
-            reference_source=functools.partial(project.reference_source, job.assignment), budget=job.budget)
+            reference_source=functools.partial(project.reference_source, job.assignment), budget=job.budget,
+            wall_factor=settings.wall_factor)
         config._rnnkit_student.start()
 
 
@@ -125,4 +126,5 @@ def pytest_sessionfinish(session, exitstatus):
         student = getattr(session.config, "_rnnkit_student", None)
         Finished(records=_records, student_output=student.student_output() if student else "",
                  student_seconds=round(student.spent, 2) if student else 0.0,
-                 student_starts=[student.starts, student.cold_starts] if student else [0, 0]).write(job.records)
+                 student_starts=[student.starts, student.cold_starts] if student else [0, 0],
+                 student_timeouts=student.timeouts if student else []).write(job.records)

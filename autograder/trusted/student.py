@@ -27,7 +27,7 @@ import time
 
 from assignments.common.checklib import CheckFailed, error_cause
 from autograder import scratch
-from autograder.sandbox import cgroup, launch, warm
+from autograder.sandbox import cgroup, cpu, launch, warm
 from autograder.sandbox.inside import channel
 from autograder.settings import Settings
 
@@ -64,7 +64,8 @@ class StudentProcess:
     """
 
     def __init__(self, cells, assignment_dir, level, limits=None, missing=(),
-                 load_timeout=None, call_timeout=None, threads=None, reference_source=None, budget=None):
+                 load_timeout=None, call_timeout=None, threads=None, reference_source=None, budget=None,
+                 wall_factor=None):
         self.cells = list(cells)
         self.missing = set(missing)
         self.assignment_dir = assignment_dir
@@ -73,9 +74,10 @@ class StudentProcess:
         self.load_timeout = defaults.load_timeout if load_timeout is None else load_timeout
         self.call_timeout = defaults.call_timeout if call_timeout is None else call_timeout
         self.threads = defaults.threads if threads is None else threads
-        # Wall-clock seconds the student's code may take over the whole grading (loading and every call
-        # together); None: no budget. ``spent`` counts them, restarts included.
-        self.budget, self.spent = budget, 0.0
+        # Seconds the student's code may be charged over the whole grading (loading and every call together, restarts
+        # included; None: no budget): its own CPU time where the machine counts it, see autograder.sandbox.cpu.
+        self.clock = cpu.Budget(budget, defaults.wall_factor if wall_factor is None else wall_factor)
+        self.timeouts = []   # [{"item", "by": "cpu" or "wall", "cpu", "wall"}]: a "wall" one may be a neighbour's doing
         self.cell_errors = {}
         self.broken = None   # set when the cells themselves cannot be loaded: no point in retrying
         self.proc = None
@@ -100,6 +102,20 @@ class StudentProcess:
         self.inbox = None
         self.unsolicited_seen = 0    # unsolicited lines of the current process already reported
         self.group = None            # the current process's control group (cgroup.Group), where the machine has one
+
+    @property
+    def budget(self):
+        """Seconds the whole grading may be charged (None: no budget)."""
+        return self.clock.seconds
+
+    @budget.setter
+    def budget(self, seconds):
+        self.clock.seconds = seconds
+
+    @property
+    def spent(self):
+        """Seconds charged so far (see :mod:`autograder.sandbox.cpu`)."""
+        return self.clock.spent
 
     # -- what the suites use -------------------------------------------------------------------------------
     def observed_in(self, fn):
@@ -164,6 +180,11 @@ class StudentProcess:
         return self._compiled[name]
 
     def close(self):
+        if self.group is not None:
+            # first, all at once: a worker ending its PID namespace waits for every process in it to die (and a
+            # zygote waits for that worker), at the group's own sliver of the cores
+            self.group.close()
+            self.group = None
         if isinstance(self.proc, warm.Child):
             self.proc.kill()  # its PID namespace goes with it
         elif self.proc is not None:
@@ -172,9 +193,6 @@ class StudentProcess:
                 self.proc.wait(timeout=10)
             except Exception:
                 pass
-        if self.group is not None:
-            self.group.close()  # whatever of the student's still runs in it goes too
-            self.group = None
         self.proc = None
         self.inbox = None
         self.unsolicited_seen = 0
@@ -285,38 +303,45 @@ class StudentProcess:
             raise StudentError(self.broken)
 
     def _window(self, timeout):
-        """(deadline, seconds, whether the budget shortens them) for a step given ``timeout`` seconds."""
-        left = None if self.budget is None else max(self.budget - self.spent, 0.0)
-        wait = timeout if left is None or left >= timeout else left
-        return time.monotonic() + wait, wait, wait < timeout
+        """The :class:`cpu.Step` of a step given ``timeout`` seconds (shortened by what is left of the budget)."""
+        return self.clock.step(self.group, timeout)
 
-    def _timed_out(self, timeout, by_budget, what, doing="did not finish"):
+    def _timed_out(self, step, what, doing="did not finish"):
+        step.charge()
+        self.timeouts.append({"item": self.current_item, "by": step.ended_by, "cpu": round(step.cpu_used, 2),
+                              "wall": round(step.wall(), 2)})
+        used = step.describe()
         self.close()
-        if by_budget:
-            self.spent = self.budget
-            return StudentTimeout(f"{what} was stopped: the time budget of the whole submission "
-                                  f"({self.budget:g} s) ran out while it ran")
-        return StudentTimeout(f"{what} {doing} within {timeout:g} s (an infinite loop, or far too slow); "
-                              "the grader stopped it")
+        if step.by_budget:
+            self.clock.spent = max(self.clock.spent, self.budget)
+            return StudentTimeout(f"{what} was stopped: the time budget of the whole submission ({self.budget:g} s"
+                                  f"{' of CPU time' if step.counted else ''}) ran out while it ran ({used}); look "
+                                  "for slow or sleeping code")
+        if not step.counted:
+            return StudentTimeout(f"{what} {doing} within {step.timeout:g} s (an infinite loop, or far too slow); "
+                                  "the grader stopped it")
+        if step.ended_by == "cpu":
+            return StudentTimeout(f"{what} {doing} within {step.timeout:g} s of CPU time (an infinite loop, or far "
+                                  "too slow); the grader stopped it")
+        return StudentTimeout(f"{what} {doing} within {step.timeout:g} s of CPU time or {step.timeout * step.factor:g}"
+                              f" s of wall clock ({used}: look for sleeping or waiting code); the grader stopped it")
 
     def _send(self, request, timeout, what, window=None):
         """Writes ``request`` (given the next id) before the step's deadline: a process that does not read its
         requests cannot hold the grader in ``write()``."""
-        deadline, _, by_budget = window or self._window(timeout)
+        step = window or self._window(timeout)
         self.request_id += 1
         request["id"] = self.request_id
         data = memoryview(channel.dumps(request))
         self.inbox.expect(self.request_id)
-        started = time.monotonic()
         fd = self.proc.stdin.fileno()
         poller = select.poll()
         poller.register(fd, select.POLLOUT)
         try:
             while data:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise self._timed_out(timeout, by_budget, what, "did not take the grader's request")
-                if not poller.poll(left * 1000):
+                if step.over():
+                    raise self._timed_out(step, what, "did not take the grader's request")
+                if not poller.poll(step.wait() * 1000):
                     continue
                 try:
                     data = data[os.write(fd, data):]
@@ -325,7 +350,7 @@ class StudentProcess:
                 except OSError:
                     return  # the process is gone (its reply pipe says how)
         finally:
-            self.spent += time.monotonic() - started
+            step.charge()
 
     def _ask(self, request, timeout, what):
         """Sends ``request`` and waits for its reply, both within ``timeout`` (and the submission's budget)."""
@@ -335,7 +360,10 @@ class StudentProcess:
         return self._receive(timeout, what, window)
 
     def _check_budget(self):
-        if self.budget is not None and self.spent >= self.budget:
+        if self.clock.exhausted():
+            # charged mostly by the wall clock: it may have been a neighbour's doing (see autograder.sandbox.cpu)
+            by = "wall" if self.clock.by_wall >= self.clock.spent / 10 else "cpu"
+            self.timeouts.append({"item": self.current_item, "by": by, "cpu": None, "wall": None})
             raise StudentTimeout(f"your code used up the time budget of the whole submission ({self.budget:g} s, "
                                  "several times what the reference needs), so this check was not run; look for "
                                  "slow or sleeping code in the items that took long")
@@ -352,14 +380,13 @@ class StudentProcess:
                                "original standard output, so this check was not run")
 
     def _receive(self, timeout, what, window=None):
-        deadline, _, by_budget = window or self._window(timeout)
-        started = time.monotonic()
-        try:
-            line = self.inbox.take(deadline - started)
-        finally:
-            self.spent += time.monotonic() - started
+        step = window or self._window(timeout)
+        line = _Inbox.TIMEOUT
+        while line is _Inbox.TIMEOUT and not step.over():
+            line = self.inbox.take(step.wait())
+        step.charge()
         if line is _Inbox.TIMEOUT:
-            raise self._timed_out(timeout, by_budget, what)
+            raise self._timed_out(step, what)
         if line is _Inbox.ENDED:
             code = self.proc.wait() if self.proc else None
             out_of_memory = self.group is not None and self.group.oom_kills() > 0
