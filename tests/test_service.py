@@ -288,14 +288,29 @@ def test_an_idle_service_ends_by_itself(course, level):
 
 
 # -- impersonation --------------------------------------------------------------------------------------------
+def unix_user(name):
+    """Makes the real Unix user ``name`` afresh (other work on the machine may hold /etc/passwd's lock a moment)."""
+    subprocess.run(["userdel", "-r", name], capture_output=True)
+    for _ in range(60):
+        made = subprocess.run(["useradd", "-M", "-s", "/bin/sh", name], capture_output=True, text=True)
+        if made.returncode == 0 or "already exists" in made.stderr:
+            return pwd.getpwnam(name)
+        time.sleep(1)
+    raise RuntimeError(f"useradd {name}: {made.stderr}")
+
+
+def remove_user(name):
+    for _ in range(60):
+        if subprocess.run(["userdel", "-r", name], capture_output=True).returncode in (0, 6, 12):
+            return   # removed, or no such user, or no home to remove
+        time.sleep(1)
+
+
 @pytest.fixture(scope="module")
 def squatter():
     """A real Unix user who is not the instructor (removed at the end)."""
-    name = "rks_squat"
-    subprocess.run(["userdel", "-r", name], capture_output=True)
-    subprocess.run(["useradd", "-M", "-s", "/bin/sh", name], check=True)
-    yield pwd.getpwnam(name)
-    subprocess.run(["userdel", "-r", name], capture_output=True)
+    yield unix_user("rks_squat")
+    remove_user("rks_squat")
 
 
 FAKE_SERVICE = """
@@ -386,11 +401,8 @@ def as_instructor(user, argv):
 @pytest.fixture(scope="module")
 def instructor():
     """A non-root instructor (a real Unix user, removed at the end)."""
-    name = "rks_prof"
-    subprocess.run(["userdel", "-r", name], capture_output=True)
-    subprocess.run(["useradd", "-M", "-s", "/bin/sh", name], check=True)
-    yield pwd.getpwnam(name)
-    subprocess.run(["userdel", "-r", name], capture_output=True)
+    yield unix_user("rks_prof")
+    remove_user("rks_prof")
 
 
 def test_the_squat_against_a_non_root_instructor_is_refused_and_the_command_grades(course, level, squatter,
