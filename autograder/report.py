@@ -47,7 +47,9 @@ def render_table(assignment, graded):
     names = _names(graded)
     width = max(len(s) for s in [*graded, "student"]) + 2
     columns = [max(len(name), len(grades.AWAITING)) + 2 for name in names]
-    header = "student".ljust(width) + "".join(n.rjust(c) for n, c in zip(names, columns)) + "total".rjust(16)
+    shown = {s: g.total() if g.status not in (grades.MISSING, grades.NOT_GRADED) else "" for s, g in graded.items()}
+    last = max(len(t) for t in [*shown.values(), "total"]) + 2
+    header = "student".ljust(width) + "".join(n.rjust(c) for n, c in zip(names, columns)) + "total".rjust(last)
     lines = [assignment, header, "-" * len(header)]
     for student, grade in graded.items():
         if grade.status in (grades.MISSING, grades.NOT_GRADED):
@@ -56,8 +58,8 @@ def render_table(assignment, graded):
             cells = [(i.shown() + "*" * i.by_hand) if i else "" for i in map(grade.item, names)]
         marks = ([grades.late_text(grade.seconds_late)] if grade.late else []) + \
             ([grades.FLAGGED] if grade.flagged else [])
-        total = grade.total() if grade.status not in (grades.MISSING, grades.NOT_GRADED) else ""
-        lines.append(student.ljust(width) + "".join(c.rjust(w) for c, w in zip(cells, columns)) + total.rjust(16)
+        lines.append(student.ljust(width) + "".join(c.rjust(w) for c, w in zip(cells, columns))
+                     + shown[student].rjust(last)
                      + ("  " + ", ".join(marks) if marks else ""))
     if any(i.by_hand for g in graded.values() for i in g.items):
         lines.append("* set by a person in formgrader")
