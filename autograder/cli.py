@@ -96,17 +96,17 @@ def cmd_demo(args, course):
 
 # -- a semester's commands (deadlines, roster): autograder/lateness.py, autograder/roster.py ----------------------
 def cmd_extension(args, course):
-    from autograder import grades, lateness
+    from autograder import lateness, timetext
     until = lateness.parse_time(args.until) if args.until else None
     duedate = lateness.grant(course, args.student, args.assignment, until)
     if until is None:
-        print(f"{args.student}/{args.assignment}: extension removed; due {grades.when(duedate) or 'with no date'}")
+        print(f"{args.student}/{args.assignment}: extension removed; due {timetext.when(duedate) or 'with no date'}")
     elif duedate is None:
-        print(f"{args.student}/{args.assignment}: until {grades.when(until)} recorded, but {args.assignment} has no "
+        print(f"{args.student}/{args.assignment}: until {timetext.when(until)} recorded, but {args.assignment} has no "
               f"due date yet: set one in formgrader or with nbgrader db assignment add {args.assignment} "
               "--duedate=...")
     else:
-        print(f"{args.student}/{args.assignment}: due {grades.when(until)} instead of {grades.when(duedate)} "
+        print(f"{args.student}/{args.assignment}: due {timetext.when(until)} instead of {timetext.when(duedate)} "
               f"(kept in {lateness.extensions_file(course)}); next: rnnkit export")
 
 

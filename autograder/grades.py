@@ -17,9 +17,9 @@ speak of it in one vocabulary:
     grade.status, grade.late, grade.flagged, grade.words()    # "graded", True, False, ["graded", "late"]
 """
 from dataclasses import dataclass, field
-import datetime
 
 from autograder.results import points
+from autograder.timetext import late_text
 
 GRADED, AWAITING, NOT_GRADED, MISSING = "graded", "awaiting a person", "not graded", "missing"
 LATE, FLAGGED = "late", "flagged"
@@ -117,19 +117,6 @@ class Grade:
         return text
 
 
-def late_text(seconds):
-    """``late by 6 min 40 s`` / ``late by 2 d 3 h``: lateness as a person reads it."""
-    seconds = int(round(seconds))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [f"{minutes} min"] * bool(minutes)
-    parts = parts[:2] if parts else [f"{secs} s"]
-    if not days and not hours and minutes and secs:
-        parts.append(f"{secs} s")
-    return "late by " + " ".join(parts)
-
-
 def item_of(grade):
     """An :class:`Item` from one row of nbgrader's ``grade`` table."""
     extra = grade.extra_credit or 0.0
@@ -224,8 +211,3 @@ def summary_line(course, student, assignment, note="", student_note=""):
     return line + (f" - {student_note}" if student_note else "")
 
 
-def when(value):
-    """A gradebook time (naive UTC) as text, or ''."""
-    if not isinstance(value, datetime.datetime):
-        return ""
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -21,6 +21,7 @@ import os
 from traitlets import Float
 from nbgrader.plugins import LateSubmissionPlugin
 
+from autograder import timetext
 from autograder.errors import RnnkitError
 from autograder.results import points
 
@@ -178,7 +179,6 @@ def late_lines(course, assignment, students):
     one, else the submission's own (:func:`autograder.grading.nbgrader_files.submission_time`), against the due date
     and the student's extension."""
     from nbgrader.api import Gradebook, MissingEntry
-    from autograder import grades
     from autograder.grading.nbgrader_files import submission_time
     if not os.path.exists(course.path("gradebook.db")):
         return []
@@ -198,7 +198,7 @@ def late_lines(course, assignment, students):
             when = when or submission_time(course, student, assignment)
             due = max(duedate, granted.get((student, assignment), duedate))
             if when is not None and when > due:
-                lines.append(f"{student}/{assignment}: {grades.late_text((when - due).total_seconds())} "
-                             f"(due {grades.when(due)})")
+                lines.append(f"{student}/{assignment}: {timetext.late_text((when - due).total_seconds())} "
+                             f"(due {timetext.when(due)})")
     return lines
 

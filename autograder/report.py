@@ -7,7 +7,7 @@ import csv
 import glob
 import os
 
-from autograder import diagnosis, grades
+from autograder import diagnosis, grades, timetext
 
 
 def collect(course, assignment):
@@ -56,7 +56,7 @@ def render_table(assignment, graded):
             cells = [grade.status.upper()] + [""] * (len(names) - 1)
         else:
             cells = [(i.shown() + "*" * i.by_hand) if i else "" for i in map(grade.item, names)]
-        marks = ([grades.late_text(grade.seconds_late)] if grade.late else []) + \
+        marks = ([timetext.late_text(grade.seconds_late)] if grade.late else []) + \
             ([grades.FLAGGED] if grade.flagged else [])
         lines.append(student.ljust(width) + "".join(c.rjust(w) for c, w in zip(cells, columns))
                      + shown[student].rjust(last)

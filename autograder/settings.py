@@ -58,11 +58,6 @@ class Settings:
     ta_group: str = _setting("", "Unix group that may read and grade the course besides the instructor (empty: "
                                  "the instructor alone)")
 
-    def __post_init__(self):
-        if self.wall_factor < 1:
-            raise RnnkitError(f"wall_factor: {self.wall_factor!r} must be at least 1 (a wall-clock second never "
-                              "counts for more than a second of CPU time)")
-
     def to_dict(self):
         return asdict(self)
 
@@ -82,6 +77,9 @@ class Settings:
                 raise RnnkitError(f"setting {setting.name}: {value!r} is not a {kind.__name__}")
             if kind in (int, float) and value < 0:
                 raise RnnkitError(f"setting {setting.name}: {value!r} must not be negative")
+        if self.wall_factor < 1:
+            raise RnnkitError(f"setting wall_factor: {self.wall_factor!r} must be at least 1 (a wall-clock second "
+                              "never counts for more than a second of CPU time)")
 
     def sandbox_limits(self, budget=None):
         """The :class:`~autograder.sandbox.launch.Limits` of a student process whose code may take ``budget``

@@ -143,7 +143,7 @@ def main():
     only = set(options.only.split(",")) if options.only else None
     correct = [("reference", reference)] + [(f"variant {v.name}", catalogue.apply(reference, v))
                                            for v in catalogue.variants(A) if not only or v.name in only]
-    lines = [f"# Assignment 1 (01_rnn_cell): calibration of the hidden suite", "",
+    lines = ["# Assignment 1 (01_rnn_cell): calibration of the hidden suite", "",
              f"Command: `.venv/bin/python bench/calibrate_01_rnn_cell.py --seeds {options.seeds} "
              f"--bug-seeds {options.bug_seeds}{' --out ' + options.out if options.out else ''}` "
              f"(in process: the same tests, namespaces, channel encoding and `uses` as the sandbox).", "",

@@ -57,7 +57,6 @@ def test_markers_arrive_as_numpy_and_rng():
 # ---------------------------------------------------------------------------------------------------------------
 # The channel as hostile student code uses it (issue 18, item 3): the payloads find the worker's reply stream on
 # the stack, as an answer cell can, and write on it.
-import json  # noqa: E402
 import time  # noqa: E402
 
 from assignments.common.checklib import CheckFailed  # noqa: E402

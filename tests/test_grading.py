@@ -1,7 +1,6 @@
 """The hidden suites grade what they should, through the real grader (``rnnkit validate`` with one grader seed): the
 reference and every correct variant get full marks, every catalogued bug loses points on its own item and keeps
 every other item whole, and the untouched stubs get nothing."""
-import pytest
 
 from autograder.simulation import catalogue, validate
 from tests.conftest import assignments, grade_class

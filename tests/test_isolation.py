@@ -6,7 +6,6 @@ import time
 import pytest
 
 from autograder import project
-from autograder.sandbox import launch
 from autograder.settings import Settings
 from autograder.trusted.student import StudentError, StudentProcess
 

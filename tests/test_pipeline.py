@@ -20,7 +20,7 @@ from nbgrader.api import Gradebook
 
 from autograder import cli, diagnosis, lateness, notebooks, project, workflow
 from autograder.course import Course
-from autograder import grades
+from autograder import grades, timetext
 from autograder.grading import gradebook
 from autograder.nbgrader_students import Student
 from autograder.results import SubmissionResults
@@ -357,7 +357,7 @@ def test_due_dates_penalties_and_extensions(pipeline):
     with open(course.config_file, "a") as f:
         f.write('c.AssignLatePenalties.plugin_class = "autograder.lateness.PerDayPenalty"\n'
                 "c.PerDayPenalty.percent_per_day = 10\n")
-    due = grades.when(bob_time + datetime.timedelta(days=1))
+    due = timetext.when(bob_time + datetime.timedelta(days=1))
     assert cli.main(["extension", "alice", A1, "--until", due.replace(" UTC", ""), "--course-dir", course.root]) == 0
     try:
         line = _regrade(course, "bob")

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from autograder import grades, lateness, nbgrader_feedback, roster
+from autograder import grades, lateness, nbgrader_feedback, roster, timetext
 from autograder.errors import RnnkitError
 from autograder.grading import gradebook
 
@@ -34,7 +34,7 @@ def test_a_submissions_states_and_total_in_one_vocabulary():
     assert grade.score == 2.0 and grade.max_score == 4.0 and grade.final == 1.8
     assert grade.words() == [grades.AWAITING, grades.LATE, grades.FLAGGED]
     assert grade.total() == "1.8 / 4 (after a late penalty of 0.2) (1 awaiting a person)"
-    assert grades.late_text(400.8) == "late by 6 min 41 s" and grades.late_text(2 * 86400 + 3 * 3600) == \
+    assert timetext.late_text(400.8) == "late by 6 min 41 s" and timetext.late_text(2 * 86400 + 3 * 3600) == \
         "late by 2 d 3 h"
     assert set(grades.STATUSES) == {"graded", "awaiting a person", "not graded", "missing"}
 
@@ -48,8 +48,8 @@ def test_per_day_penalty():
 
 
 def test_times_as_a_ta_types_them():
-    assert grades.when(lateness.parse_time("2027-03-03 17:00")) == "2027-03-03 17:00:00 UTC"
-    assert grades.when(lateness.parse_time("2027-03-03 17:00+01:00")) == "2027-03-03 16:00:00 UTC"
+    assert timetext.when(lateness.parse_time("2027-03-03 17:00")) == "2027-03-03 17:00:00 UTC"
+    assert timetext.when(lateness.parse_time("2027-03-03 17:00+01:00")) == "2027-03-03 16:00:00 UTC"
     with pytest.raises(RnnkitError, match="is not a time"):
         lateness.parse_time("next tuesday-ish")
 

@@ -11,7 +11,7 @@ import pytest
 
 from autograder import build, notebooks, project, report
 from autograder.course import Course
-from autograder.grading import batch, gradebook, submission
+from autograder.grading import gradebook, submission
 from autograder.results import FAILED, GRADER_ERROR, NOT_GRADED, PASSED, SubmissionResults, points
 from autograder.sandbox.inside import channel
 

@@ -8,7 +8,7 @@ import time
 import psutil
 import pytest
 
-from autograder.sandbox import launch, warm
+from autograder.sandbox import warm
 from autograder.sandbox.inside import messages as m
 from autograder.settings import Settings
 from autograder.trusted.student import StudentError, StudentProcess

@@ -20,7 +20,6 @@ import resource
 import subprocess
 import sys
 import threading
-import time
 
 from autograder import project
 from autograder.grading import submission
