@@ -80,7 +80,7 @@ class Accounts:
     @staticmethod
     def _script(*args):
         proc = subprocess.run(["bash", os.path.join(DEPLOY, "accounts.sh"), *args], capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, env=dict(os.environ, RNNKIT_HUB_ENV=HUB_ENV))
         if proc.returncode != 0:
             raise AssertionError(f"deploy/accounts.sh {' '.join(args)}: {proc.stdout}\n{proc.stderr}")
 
