@@ -7,7 +7,8 @@
 #   deploy/accounts.sh course NAME [CHECKOUT]   the course account that owns the course (nbgrader's
 #                                               "grader-course101"): CHECKOUT's files (default: this one's) are
 #                                               copied to ~NAME/rnnkit, whose .venv (with JupyterHub's single-user
-#                                               server) is made as NAME, from Debian's python3
+#                                               server) is made as NAME, from Debian's python3 and the wheels
+#                                               that make hub-env keeps in $RNNKIT_HUB_ENV/wheels
 # Homes are private (0700): Debian's useradd leaves them 0755, readable by every other account.
 set -euo pipefail
 kind="$1" name="$2"
@@ -29,6 +30,13 @@ case "$kind" in
     git -C "$src" ls-files -z --cached --others --exclude-standard \
       | (cd "$src" && tar --null --files-from=- --create --file=- 2>/dev/null) \
       | runuser -u "$name" -- tar --extract --file=- --directory="$home/rnnkit"
+    # the .venv first gets the Jupyter environment's own wheels (TensorFlow, JupyterLab, nbgrader: no second
+    # download); make install then adds what rnnkit needs besides
+    wheels="${RNNKIT_HUB_ENV:-/opt/rnnkit-jupyter}/wheels"
+    if [ -d "$wheels" ]; then
+      runuser -u "$name" -- sh -c "cd '$home/rnnkit' && { test -x .venv/bin/python || /usr/bin/python3 -m venv .venv; } \
+        && .venv/bin/python -m pip install --quiet --no-index --find-links '$wheels' -r deploy/requirements.txt"
+    fi
     runuser -u "$name" -- env HOME="$home" PATH=/usr/local/bin:/usr/bin:/bin \
       make --no-print-directory -C "$home/rnnkit" install PYTHON=/usr/bin/python3 EXTRAS="[hub]" ;;
   *) echo "usage: $0 student|grader|course NAME [GROUP|CHECKOUT]" >&2; exit 2 ;;

@@ -15,7 +15,10 @@ here="$(cd "$(dirname "$0")" && pwd)"
 umask 022
 test -x "$ENV/bin/python" || "$PYTHON" -m venv "$ENV"
 "$ENV/bin/python" -m pip install --quiet --upgrade pip
-"$ENV/bin/python" -m pip install --quiet -r "$here/requirements.txt"
+# The wheels are kept in $ENV/wheels (world-readable): deploy/accounts.sh makes the course account's .venv from the
+# same files instead of downloading TensorFlow and JupyterLab again.
+"$ENV/bin/python" -m pip download --quiet --dest "$ENV/wheels" -r "$here/requirements.txt"
+"$ENV/bin/python" -m pip install --quiet --no-index --find-links "$ENV/wheels" -r "$here/requirements.txt"
 for ext in formgrader create-assignment; do
   "$ENV/bin/jupyter" labextension disable --level=sys_prefix "@jupyter/nbgrader:$ext" >/dev/null 2>&1
   "$ENV/bin/jupyter" labextension lock --level=sys_prefix "@jupyter/nbgrader:$ext" >/dev/null 2>&1   # JupyterLab 4.1+

@@ -80,7 +80,7 @@ class Accounts:
     @staticmethod
     def _script(*args):
         proc = subprocess.run(["bash", os.path.join(DEPLOY, "accounts.sh"), *args], capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, env=dict(os.environ, RNNKIT_HUB_ENV=HUB_ENV))
         if proc.returncode != 0:
             raise AssertionError(f"deploy/accounts.sh {' '.join(args)}: {proc.stdout}\n{proc.stderr}")
 
@@ -156,4 +156,16 @@ class Hub:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        self._stop_proxy()
         shutil.rmtree(self.shared, ignore_errors=True)
+
+    def _stop_proxy(self):
+        """The proxy this hub started, by the pid it recorded: a hub that exits on an error leaves it running."""
+        try:
+            with open(os.path.join(self.state, "jupyterhub-proxy.pid")) as f:
+                proxy = psutil.Process(int(f.read().strip()))
+            if any("configurable-http-proxy" in part for part in proxy.cmdline()):
+                proxy.terminate()
+                proxy.wait(timeout=15)
+        except (OSError, ValueError, psutil.Error):
+            pass   # no proxy left (the hub stopped it and removed its pid file)
