@@ -38,8 +38,8 @@ c.GenerateFeedback.preprocessors = [
 c.GenerateFeedback.exporter_class = "autograder.nbgrader_feedback.SafeFeedbackExporter"
 # formgrader's grading page: formulas typeset by the MathJax the Jupyter server serves itself (jupyter-server-mathjax),
 # not a CDN's, and plots without nbgrader's red frame: nbgrader's templates, then rnnkit's (autograder/templates/).
-import autograder.nbgrader_feedback
-c.HTMLExporter.extra_template_basedirs = autograder.nbgrader_feedback.template_dirs()
+import autograder.formgrader_templates
+c.HTMLExporter.extra_template_basedirs = autograder.formgrader_templates.template_dirs()
 # --- rnnkit: end ---
 """
 

@@ -10,9 +10,10 @@ formgrader's feedback buttons, and ``rnnkit feedback``) use:
 * :class:`SafeFeedbackExporter`, nbgrader's own HTML exporter whose page goes through nh3 (the body; see
   :mod:`autograder.nbgrader_safe`) and carries a Content-Security-Policy: no script, no request to anywhere, images
   only inline; formulas rendered on the server as MathML (:func:`formulas_as_mathml`), which browsers draw without a
-  script;
-* :func:`template_dirs`, for formgrader's own grading page: a MathJax the Jupyter server serves, and no red frame
-  around the student's plots.
+  script.
+
+formgrader's own grading page (a MathJax the Jupyter server serves, no red frame around the student's plots) takes
+its templates from :mod:`autograder.formgrader_templates`.
 """
 import hashlib
 import html as html_module
@@ -132,15 +133,6 @@ class SafeFeedbackExporter(HTMLExporter):
     def from_notebook_node(self, nb, resources=None, **kw):
         output, resources = super().from_notebook_node(nb, resources, **kw)
         return safe_page(summary_by_item(output, resources.get("rnnkit_items", {}))), resources
-
-
-def template_dirs():
-    """nbgrader's templates (formgrade, feedback), then rnnkit's: ``base/mathjax.html.j2``, what nbgrader's grading
-    page puts in its head, is formgrader's MathJax from the Jupyter server and a style without the red frame
-    nbgrader's ``formgrade.css`` draws around every image (see :mod:`autograder.course`'s config block)."""
-    import nbgrader
-    return [os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates"),
-            os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")]
 
 
 # -- formulas: TeX to MathML on the server (the page runs no script) ----------------------------------------------

@@ -11,26 +11,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import keras  # noqa: E402
-
 from autograder import project  # noqa: E402
 from autograder.sandbox.inside import channel  # noqa: E402
 from autograder.trusted.student import StudentError, StudentTimeout  # noqa: E402
+from autograder.trusted.reference import caller, harness_namespace  # noqa: E402,F401  (the calibrations' names)
 from reports import NOTES_MARKER, write_report  # noqa: E402,F401  (every calibration writes its report with it)
-
-
-
-def harness_namespace(assignment, reference, **replacements):
-    """What the sandbox holds after a submission's cells ran: the set-up's imports, the reference's answers
-    (``replacements`` stand in for some of them, as a student's would), then the assignment's harness."""
-    namespace = {"np": np, "tf": tf, "keras": keras}
-    namespace.update({name: value for name, value in vars(reference).items() if not name.startswith("__")})
-    namespace.update(replacements)
-    with open(project.harness(assignment), encoding="utf-8") as f:
-        exec(compile(f.read(), f"harness_{assignment}.py", "exec"), namespace)
-    return namespace
 
 
 def changed_namespace(assignment, reference, change):
@@ -42,21 +27,6 @@ def changed_namespace(assignment, reference, change):
     namespace = harness_namespace(assignment, reference)
     exec(compile(text, change.name, "exec"), namespace)
     return namespace
-
-
-def caller(namespace):
-    """A stand-in for ``student.call``: values cross the same channel encoding as in the sandbox."""
-    objects = {}
-
-    def keep(obj):
-        objects[len(objects) + 1] = obj
-        return len(objects)
-
-    def call(name, *args, timeout=None, **kwargs):
-        args = channel.decode(channel.encode(list(args)), tf.constant, objects.__getitem__)
-        kwargs = channel.decode(channel.encode(kwargs), tf.constant, objects.__getitem__) if kwargs else {}
-        return channel.decode(channel.encode(namespace[name](*args, **kwargs), keep=keep))
-    return call
 
 
 # In process, often on one niced core: slower than the sandbox's two, so a call is cut only well past its own

@@ -262,7 +262,7 @@ def test_two_students_submit_the_instructor_grades_and_a_student_reads_the_feedb
         text = alice.inner_text("body")
         shot(server, alice, "6-alice-feedback-page")
         total = sum(v for k, v in scores[ALICE].items() if k.startswith("test_")) + 1.5   # and the written answer
-        assert f"Score: {total:.1f} / 17.0" in text and "Written response (Score: 1.5 / 2.0)" in text, text[:3000]
+        assert f"Score: {total:.1f} / 17.0" in text and f"{WRITTEN} (Score: 1.5 / 2.0)" in text, text[:3000]
         browser.close()
 
 

@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from autograder.grading import batch, pool
+from autograder.grading import batch
 from autograder.sandbox import cgroup, cpu
 from autograder.settings import Settings
 from autograder.simulation import submissions
@@ -80,19 +80,19 @@ def test_a_timeout_beside_another_grading_is_graded_again_alone_and_that_grade_k
     course, answers = built
     for student in ("late-1", "late-2"):
         submissions.submit(course, student, A1, answers[A1])
-    real, passes = pool.schedule, []
+    real, passes = batch.outcomes, []
 
-    def schedule(tasks, jobs=1, settings=Settings(), echo=print):
+    def outcomes(grader, tasks, jobs):
+        tasks = list(tasks)
         passes.append((sorted(t.student for t in tasks), jobs))
-        for outcome in real(tasks, jobs, settings, echo):
+        for outcome in real(grader, tasks, jobs):
             if len(passes) == 1 and outcome.task.student == "late-1":
-                starved = outcome.results["tests"][-1]
-                outcome.results["provenance"]["student_timeouts"] = [
-                    {"item": starved["tags"][0], "by": "wall", "cpu": 0.1, "wall": 60.0}]
-                outcome.results["score"] -= starved["score"]
-                starved["score"] = 0.0
+                starved = outcome.results.tests[-1]
+                outcome.results.provenance["student_timeouts"] = [
+                    {"item": starved.item, "by": "wall", "cpu": 0.1, "wall": 60.0}]
+                starved.score = 0.0
             yield outcome
-    monkeypatch.setattr(pool, "schedule", schedule)
+    monkeypatch.setattr(batch, "outcomes", outcomes)
     lines = []
     graded, failures = batch.autograde(course, [A1], ["late-1", "late-2"], level, force=True, jobs=2,
                                        echo=lines.append, settings=Settings(service=False))

@@ -66,6 +66,13 @@ def _fill(folder, cap_mb):
             pass
     return written, error
 
+def _reachable(path):
+    """Exists and, for a folder, lists something: a folder this user may not read (0700) is not reachable."""
+    try:
+        return os.path.exists(path) and (not os.path.isdir(path) or bool(os.listdir(path)))
+    except PermissionError:
+        return False
+
 def probe(spec):
     spec = json.loads(spec)
     status = _status()
@@ -88,8 +95,7 @@ def probe(spec):
         if pth[folder]["ok"]:
             os.unlink(path)
     facts["pth"] = pth
-    facts["secret_paths"] = {p: os.path.exists(p) and (not os.path.isdir(p) or bool(os.listdir(p)))
-                             for p in spec["secret_paths"]}
+    facts["secret_paths"] = {p: _reachable(p) for p in spec["secret_paths"]}
     facts["secret_files"] = {p: _try(lambda: open(p).read()[:20]) for p in spec["secret_files"]}
     facts["kill_outside"] = _try(lambda: os.kill(spec["sleep_pid"], signal.SIGKILL))
     facts["grader_visible"] = os.path.exists(f"/proc/{spec['grader_pid']}")

@@ -114,7 +114,7 @@ def test_the_whole_command_runs_in_the_service_and_its_own_process_stays_light(c
     for _ in range(2):
         run = command(course, level, A1, "--student", "svc-ref", "--force")
         assert run.returncode == 0, run.stdout + run.stderr[-3000:]
-        assert "svc-ref/01_rnn_cell: 15 / 15" in run.stdout and "autograded 1 of 1" in run.stdout
+        assert "svc-ref/01_rnn_cell: 15 / 17" in run.stdout and "autograded 1 of 1" in run.stdout
     imported = {line.split("|")[-1].strip().split(".")[0] for line in run.stderr.splitlines() if "|" in line}
     assert "autograder" in imported and not imported & {"nbgrader", "nbformat", "tensorflow", "sqlalchemy"}
     with Gradebook(course.db_url) as gb:
@@ -145,7 +145,7 @@ def test_a_service_killed_during_a_command_leaves_the_command_to_grade(course, l
         stop.set()
         watcher.join()
     assert killed and run.returncode == 0, run.stdout + run.stderr[-3000:]
-    assert "grading in this process instead" in run.stdout and "svc-ref/01_rnn_cell: 15 / 15" in run.stdout
+    assert "grading in this process instead" in run.stdout and "svc-ref/01_rnn_cell: 15 / 17" in run.stdout
 
 
 def test_a_courses_settings_travel_with_it_and_other_service_settings_get_a_service_of_their_own(course, level):
@@ -360,7 +360,7 @@ def test_a_folder_and_socket_another_user_prepared_are_refused_and_the_command_g
         refusal = [line for line in run.stdout.splitlines() if str(squat) in line]
         assert refusal == [f"rnnkit: {squat} was made by {squatter.pw_name} (uid {squatter.pw_uid}), not by you: "
                            "not used"], run.stdout
-        assert "svc-ref/01_rnn_cell: 15 / 15" in run.stdout
+        assert "svc-ref/01_rnn_cell: 15 / 17" in run.stdout
         assert os.lstat(squat).st_uid == squatter.pw_uid and (os.lstat(squat).st_mode & 0o777) == 0o777  # untouched
     finally:
         fake.kill()
@@ -375,26 +375,31 @@ def test_a_folder_and_socket_another_user_prepared_are_refused_and_the_command_g
 
 
 # Runs a command as another user in a private mount namespace where this interpreter (under /root, mode 0700, on
-# these machines) is reachable: a tmpfs of mode 755 over /root holding only a bind of the interpreter's folder.
+# these machines) is reachable: a tmpfs of mode 755 over /root holding only a bind of the interpreter's folder; and
+# where the folders in $BINDS ("source:target ...") are mounted over others.
 AS_USER = """set -e
 uid=$1; gid=$2; shift 2
-view=$(mktemp -d)
 mount --make-rprivate /
-mount --bind "$PYROOT" "$view"
-mount -t tmpfs -o mode=755,size=1m tmpfs /root
-mkdir -p "$PYROOT"
-mount --bind "$view" "$PYROOT"
+if [ -n "$PYROOT" ]; then
+  view=$(mktemp -d)
+  mount --bind "$PYROOT" "$view"
+  mount -t tmpfs -o mode=755,size=1m tmpfs /root
+  mkdir -p "$PYROOT"
+  mount --bind "$view" "$PYROOT"
+fi
+for pair in $BINDS; do mount --bind "${pair%%:*}" "${pair#*:}"; done
 exec setpriv --reuid="$uid" --regid="$gid" --clear-groups -- "$@"
 """
 
 
-def as_instructor(user, argv):
-    """``argv`` run as ``user`` (a non-root instructor), with this project's interpreter."""
+def as_instructor(user, argv, binds=()):
+    """``argv`` run as ``user`` (a non-root instructor), with this project's interpreter; ``binds``: ``(source,
+    target)`` folders mounted over others in that view (the instructor's own copies of the checkout's private
+    folders, which ``rnnkit build`` makes 0700: an instructor grades from a checkout of their own)."""
     prefix = os.path.realpath(sys.base_prefix)
-    pyroot = "/".join(prefix.split("/")[:3]) if prefix.startswith("/root/") else None
-    if pyroot is None:
-        return as_user(user, argv)
-    return ["unshare", "-m", "env", f"PYROOT={pyroot}", "sh", "-c", AS_USER, "sh",
+    pyroot = "/".join(prefix.split("/")[:3]) if prefix.startswith("/root/") else ""
+    pairs = " ".join(f"{source}:{target}" for source, target in binds)
+    return ["unshare", "-m", "env", f"PYROOT={pyroot}", f"BINDS={pairs}", "sh", "-c", AS_USER, "sh",
             str(user.pw_uid), str(user.pw_gid), *argv]
 
 
@@ -416,7 +421,13 @@ def test_the_squat_against_a_non_root_instructor_is_refused_and_the_command_grad
     mine = course_copy(course, str(work / "course"))
     home = work / "home"
     home.mkdir()
-    for path in [home, *pathlib.Path(mine.root).rglob("*"), pathlib.Path(mine.root)]:
+    private = []   # the instructor's own copies of the checkout's 0700 folders (rnnkit build makes them so)
+    for folder in (project.SOLUTIONS, project.HIDDEN):
+        copy = work / "checkout" / os.path.relpath(folder, project.ROOT)
+        shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("__pycache__"))
+        private.append((str(copy), folder))
+    for path in [home, *pathlib.Path(mine.root).rglob("*"), pathlib.Path(mine.root),
+                 *(p for copy, _ in private for p in [pathlib.Path(copy), *pathlib.Path(copy).rglob("*")])]:
         os.lchown(path, instructor.pw_uid, instructor.pw_gid)
     env = dict(os.environ, HOME=str(home), TMPDIR=str(shared_tmp), RNNKIT_SERVICE="1",
                JUPYTER_CONFIG_DIR=str(home / ".jupyter"), JUPYTER_DATA_DIR=str(home / "jupyter-data"),
@@ -427,13 +438,14 @@ def test_the_squat_against_a_non_root_instructor_is_refused_and_the_command_grad
     try:
         assert fake.stdout.readline().strip() == "listening"
         run = subprocess.run(as_instructor(instructor, [rnnkit, "autograde", A1, "--student", "svc-ref", "--force",
-                                                        "--course-dir", mine.root, "--sandbox", level]),
+                                                        "--course-dir", mine.root, "--sandbox", level],
+                                           binds=private),
                              env=env, capture_output=True, text=True, timeout=900, cwd=str(home))
         assert run.returncode == 0 and "Traceback" not in run.stderr, run.stdout + run.stderr[-3000:]
         refusal = [line for line in run.stdout.splitlines() if str(squat) in line]
         assert refusal == [f"rnnkit: {squat} was made by {squatter.pw_name} (uid {squatter.pw_uid}), not by you: "
                            "not used"], run.stdout
-        assert "svc-ref/01_rnn_cell: 15 / 15" in run.stdout and "grading in this process" not in run.stdout
+        assert "svc-ref/01_rnn_cell: 15 / 17" in run.stdout and "grading in this process" not in run.stdout
         assert os.path.exists(home / ".cache" / "rnnkit" / "service.sock")
     finally:
         fake.kill()
@@ -538,7 +550,7 @@ def test_no_trusted_process_imports_from_the_course_folder(course, level, tmp_pa
                               "svc-ref", "--force", "--course-dir", ".", "--sandbox", level],
                              env=dict(os.environ, RNNKIT_SERVICE=service_on), capture_output=True, text=True,
                              timeout=600, cwd=course.root)
-        assert run.returncode == 0 and "svc-ref/01_rnn_cell: 15 / 15" in run.stdout, run.stdout + run.stderr[-3000:]
+        assert run.returncode == 0 and "svc-ref/01_rnn_cell: 15 / 17" in run.stdout, run.stdout + run.stderr[-3000:]
     finally:
         os.remove(planted[0])
         shutil.rmtree(os.path.dirname(planted[1]))

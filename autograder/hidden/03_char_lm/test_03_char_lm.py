@@ -45,6 +45,10 @@ HELD_OUT = {"streams": 256, "burn_in": 16, "steps": 40}
 # about a sixth of the gap open (a third on its worst seed); a model without memory leaves all of it.
 MAX_SHARE_OF_GAP = 0.6
 MIN_ALLOWANCE = 1.1           # never demand less than 1.1 x the floor (sources whose bigram is nearly optimal)
+# On a few hidden problems the reference itself leaves more than MAX_SHARE_OF_GAP open (0.659 on one drawn by the
+# validation, 2026-12-07, against 0.05-0.35 on 54 others): there a model also passes when its share is within
+# REFERENCE_SLACK of what the reference reaches on the very same problem, trained here with the same seed.
+REFERENCE_SLACK = 0.25
 TRAIN_TIMEOUT = grading_settings().train_timeout   # seconds (c.Rnnkit.train_timeout); the reference needs 4-10 s
 # The sampling check: a two-sided z test on the log-likelihood of the sampled characters under softmax(O / tau),
 # with a model whose weights make softmax(O / tau) moderately spread (entropy about 1.1 nats), where the statistic
@@ -957,14 +961,30 @@ def trained(student, hidden, seed):
     return train_hidden(student.call, hidden, seed)
 
 
+def share_of_gap(problem, result):
+    """log(ppl / floor) / log(bigram / floor): how much of the gap between the bigram baseline and the floor stays
+    open."""
+    floor = problem["floor"]
+    return math.log(result["perplexity"] / floor) / math.log(result["bigram"] / floor)
+
+
+def near_reference(problem, result, seed):
+    """True when the reference, trained on the trusted side on the same problem with the same seed and budget,
+    leaves at least ``share_of_gap(result) - REFERENCE_SLACK`` of the gap open: the problem is hard, not the loop
+    wrong."""
+    from autograder.trusted.reference import caller, harness_namespace
+    reference = train_hidden(caller(harness_namespace("03_char_lm", ref)), problem, seed)
+    return share_of_gap(problem, result) <= share_of_gap(problem, reference) + REFERENCE_SLACK
+
+
 @item("train_char_lm", weight=3, uses=TRAIN_USES)
-def test_trained_perplexity(trained, hidden):
+def test_trained_perplexity(trained, hidden, seed):
     """your train_char_lm trains the model on hidden text until it nears the best possible perplexity on new text"""
     flagged = below_floor(hidden, trained)
     if flagged:
         raise Flagged(flagged)
     reason = verdict(hidden, trained)
-    if reason:
+    if reason and not near_reference(hidden, trained, seed):
         raise CheckFailed(reason)
 
 
