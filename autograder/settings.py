@@ -83,7 +83,7 @@ class Settings:
 
     def sandbox_limits(self, budget=None):
         """The :class:`~autograder.sandbox.launch.Limits` of a student process whose code may take ``budget``
-        seconds of wall clock (None: the default budget): a CPU-time backstop of the budget x threads (+ 60 s)."""
+        seconds of CPU time (None: the default budget): a CPU-time backstop of the budget x threads (+ 60 s)."""
         from autograder.sandbox import launch
         budget = self.budget_for(None) if budget is None else budget
         return launch.Limits(memory_gb=self.memory_gb, cpu_seconds=int(budget * self.threads) + 60,

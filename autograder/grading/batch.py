@@ -184,7 +184,8 @@ def _regrade_alone(course, contended, settings, schedule, progress, echo):
         results_file = course.results_file(outcome.task.student, outcome.task.assignment)
         log = course.log_file(outcome.task.student, outcome.task.assignment)
         os.makedirs(os.path.dirname(log), exist_ok=True)
-        os.replace(results_file, log + ".contended-results.json")   # never kept in place of the alone verdict
+        if os.path.exists(results_file):   # never kept in place of the alone verdict
+            os.replace(results_file, log + ".contended-results.json")
         task, alone = dataclasses.replace(outcome.task, force=True), None
         for attempt in range(settings.retries + 1):
             alone = list(schedule([task], 1))[0]
